@@ -1,0 +1,98 @@
+/* model.h — provider-neutral snapshot of one tenant: roles, users, and each user's role set.
+ *
+ * Providers (genesys.c, identity.c) fill a snapshot from API responses; the pure core (diff,
+ * plan) reads two snapshots and never sees JSON. All strings and arrays of a snapshot live in the
+ * snapshot's own arena (mdl_strdup / mdl_alloc), so a 100,000-user tenant costs a few large
+ * blocks instead of a million small ones, and mdl_snapshot_free() releases everything at once.
+ *
+ * Life cycle: mdl_snapshot_new() -> mdl_add_role()/mdl_add_user()/mdl_user_add_role() ->
+ * mdl_snapshot_finish() (builds the hash indexes, sorts and de-duplicates role sets) -> lookups.
+ * Adding after finish is not allowed. Indexes are uthash tables over the role/user arrays.
+ */
+#ifndef ROLESYNC_MODEL_H
+#define ROLESYNC_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rolesync/config.h"
+
+#define MDL_NONE UINT32_MAX
+
+enum mdl_user_state { MDL_USER_ACTIVE = 0, MDL_USER_INACTIVE = 1, MDL_USER_DELETED = 2 };
+
+/* Built-in role keys with a meaning to the core (product.md section 4 points 3 and 6). */
+#define MDL_GENESYS_EMPLOYEE "employee"
+#define MDL_GENESYS_ADMIN "admin"
+#define MDL_IDENTITY_TENANT_MEMBER "7ad2b9ef-5386-4ead-ac9f-ad99c5c5b977"
+#define MDL_IDENTITY_TENANT_ADMIN "2dc742ab-39ea-4fc0-a39e-2bcb71c26a5f"
+
+struct mdl_role {
+    const char *id;          /* platform id, opaque to the core */
+    const char *name;
+    const char *builtin_key; /* genesys defaultRoleId, identity RoleTypeId (lower case); NULL = custom */
+    const char *description; /* NULL when absent */
+    const char *def_canon;   /* provider's canonical form of the definition beyond the description
+                                (genesys: sorted permissions + normalised, sorted policies); the core
+                                compares it byte-wise; NULL = nothing beyond the description */
+    const char *def_json;    /* provider's JSON of that definition, used only by a provider of the
+                                same api to write it to another tenant; NULL when not applicable */
+    bool foreign;            /* not a tenant role the daemon may manage (identity community or
+                                cluster roles): never created, changed, deleted, granted or revoked */
+};
+
+struct mdl_user {
+    const char *id;
+    const char *email;       /* genesys email; identity Email, else ContactEmail; may be NULL */
+    const char *username;    /* genesys username; NULL for identity */
+    const char *external_key;/* identity "IdentityProviderId/ExternalUserId" (both lower-cased),
+                                NULL if either is missing; NULL for genesys */
+    enum mdl_user_state state;
+    uint32_t *roles;         /* indexes into the snapshot's roles; sorted, unique after finish */
+    uint32_t nroles;
+    uint32_t roles_cap;
+};
+
+struct mdl_index; /* opaque uthash index */
+
+struct mdl_snapshot {
+    enum cfg_api api;
+    struct mdl_role *roles;
+    size_t nroles, roles_cap;
+    struct mdl_user *users;
+    size_t nusers, users_cap;
+    char **licensed_domains; /* genesys: permission domains the org licenses (arena); may be empty */
+    size_t nlicensed_domains;
+    struct mdl_index *role_by_id, *role_by_name, *role_by_key, *user_by_id;
+    struct mdl_arena *arena;
+    bool finished;
+};
+
+/* New empty snapshot; free with mdl_snapshot_free(). */
+struct mdl_snapshot *mdl_snapshot_new(enum cfg_api api);
+void mdl_snapshot_free(struct mdl_snapshot *s);
+
+/* Copy a string / allocate zeroed memory in the snapshot's arena (freed with the snapshot). */
+const char *mdl_strdup(struct mdl_snapshot *s, const char *str); /* NULL in, NULL out */
+void *mdl_alloc(struct mdl_snapshot *s, size_t n);
+
+/* Append a role/user; strings in `r`/`u` are copied into the arena. Returns its index. */
+uint32_t mdl_add_role(struct mdl_snapshot *s, const struct mdl_role *r);
+uint32_t mdl_add_user(struct mdl_snapshot *s, const struct mdl_user *u);
+/* Add role index `role` to user `user`'s set (duplicates removed at finish). */
+void mdl_user_add_role(struct mdl_snapshot *s, uint32_t user, uint32_t role);
+
+/* Sort and de-duplicate role sets, build indexes. Returns 0, or -1 with a message in err when
+ * the snapshot is inconsistent (duplicate role or user ids). */
+int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen);
+
+/* Lookups (after finish). Names compare case-insensitively. MDL_NONE when absent. For a name
+ * shared by two roles, mdl_find_role_by_name returns the first and sets *dup (if non-NULL). */
+uint32_t mdl_find_role_by_id(const struct mdl_snapshot *s, const char *id);
+uint32_t mdl_find_role_by_name(const struct mdl_snapshot *s, const char *name, bool *dup);
+uint32_t mdl_find_role_by_key(const struct mdl_snapshot *s, const char *builtin_key);
+uint32_t mdl_find_user_by_id(const struct mdl_snapshot *s, const char *id);
+bool mdl_user_has_role(const struct mdl_user *u, uint32_t role);
+
+#endif

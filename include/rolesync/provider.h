@@ -1,0 +1,163 @@
+/* provider.h — one platform's REST API behind a common interface (genesys.c, identity.c).
+ *
+ * Providers are the only code that knows a platform's URLs and JSON (with provider_json.h, their
+ * pure JSON boundary). The sync engine (sync.c) reads snapshots and applies plan operations only
+ * through struct prov_ops, so adding a platform means adding one provider file.
+ *
+ * Every operation submits its request(s) through the HTTP engine (http.h, which owns retries,
+ * tokens and limits) and calls back exactly once, from the loop, never from inside the call.
+ *
+ * Reads: prov_ops.fetch() lists roles and users (first pages, then the remaining pages
+ * concurrently once the page count is known) into a fresh, finished snapshot. A read fails whole
+ * — never "an empty listing" — when any page fails, does not parse, or the listing changed under
+ * it (the page totals disagree), because a partial listing read as complete would look like
+ * deletions.
+ *
+ * Writes: one call per plan request; the result names the method, the path, the status, the
+ * server's message and correlation id, for the log and status.json.
+ */
+#ifndef ROLESYNC_PROVIDER_H
+#define ROLESYNC_PROVIDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "rolesync/config.h"
+#include "rolesync/http.h"
+#include "rolesync/model.h"
+
+/* A tenant as the providers see it: its config and its HTTP engine tenant (both borrowed). */
+struct prov_tenant {
+    const struct cfg_tenant *cfg;
+    struct http_tenant *http;
+    uv_loop_t *loop;
+};
+
+struct prov_fetch_opts {
+    bool licensed_domains; /* genesys: also read the org's licensed permission domains */
+};
+
+/* `snap` (finished) belongs to the callee; NULL with a one-line reason in `err` on failure.
+ * `auth_failed` is set when the failure is the tenant's credentials being refused. */
+typedef void (*prov_fetch_cb)(struct mdl_snapshot *snap, const char *err, bool auth_failed,
+                              void *arg);
+
+/* Outcome of one write request. Strings live until the callback returns. */
+struct prov_result {
+    bool ok;
+    bool auth_failed;           /* credentials refused (401 after renewal, 403, token refused) */
+    const char *method;
+    const char *path;           /* request path (ids percent-encoded) */
+    long status;                /* 0 when there was no reply */
+    const char *message;        /* server's message or transport error; "" on success */
+    const char *correlation_id; /* ININ-Correlation-Id / Operation-Id, or "" */
+    const char *id;             /* role create: the new role's id; else NULL */
+    const char *kept_canon;     /* role create/update: the definition the target kept
+                                   (genesys def_canon / identity description), or NULL */
+};
+typedef void (*prov_done_cb)(const struct prov_result *r, void *arg);
+
+struct prov_ops {
+    enum cfg_api api;
+    const char *name;
+    void (*fetch)(const struct prov_tenant *t, const struct prov_fetch_opts *o, prov_fetch_cb cb,
+                  void *arg);
+    /* Create a custom role named `name` with `src`'s description and definition (same api). */
+    void (*role_create)(const struct prov_tenant *t, const struct mdl_role *src, const char *name,
+                        prov_done_cb cb, void *arg);
+    /* Write `src`'s definition to the target role `tgt` (a default role keeps its name and
+     * description). */
+    void (*role_update)(const struct prov_tenant *t, const struct mdl_role *src,
+                        const struct mdl_role *tgt, prov_done_cb cb, void *arg);
+    void (*role_delete)(const struct prov_tenant *t, const struct mdl_role *tgt, prov_done_cb cb,
+                        void *arg);
+    /* Grant (add) or revoke one role for up to 100 users; NULL where the platform has no such
+     * call (identity). */
+    void (*role_users)(const struct prov_tenant *t, const char *role_id, bool add,
+                       const char *const *user_ids, size_t n, prov_done_cb cb, void *arg);
+    /* Replace a user's whole role set. */
+    void (*user_set_roles)(const struct prov_tenant *t, const char *user_id,
+                           const char *const *role_ids, size_t n, prov_done_cb cb, void *arg);
+};
+
+const struct prov_ops *prov_for_api(enum cfg_api api);
+extern const struct prov_ops prov_genesys;
+extern const struct prov_ops prov_identity;
+
+/* Correlation header of an api's replies. */
+const char *prov_correlation_header(enum cfg_api api);
+/* http.h auth style of an api. */
+enum http_auth prov_auth_style(enum cfg_api api);
+
+/* ---- shared machinery for provider files (provider.c); not for other modules ---- */
+
+struct pjson_role_refs;
+
+/* A listing being read page by page. */
+struct prov_listing {
+    const char *what;     /* "roles", "users", "permissions" */
+    bool started;         /* first page answered */
+    int64_t total;        /* from the first page (envelope total or Total-Count); -1 unknown */
+    size_t seen;          /* entities parsed so far */
+    unsigned pages;       /* pages expected (genesys pageCount) */
+};
+
+/* A snapshot read in progress (one per fetch). */
+struct prov_fetch {
+    struct prov_tenant t;
+    struct mdl_snapshot *snap;
+    struct pjson_role_refs *refs;
+    struct prov_listing roles, users, perms;
+    unsigned pending;     /* page requests in flight */
+    bool failed, auth_failed;
+    char err[512];
+    prov_fetch_cb cb;
+    void *arg;
+};
+
+/* One page request of a fetch. */
+struct prov_page {
+    struct prov_fetch *f;
+    struct prov_listing *l;
+    unsigned number;      /* genesys pageNumber (1-based) / identity page index (0-based) */
+};
+
+struct prov_fetch *prov_fetch_new(const struct prov_tenant *t, enum cfg_api api, prov_fetch_cb cb,
+                                  void *arg);
+/* Submit a page GET; `on_page` parses it. */
+void prov_fetch_page(struct prov_fetch *f, struct prov_listing *l, unsigned number,
+                     const char *path, void (*on_page)(struct prov_page *pg,
+                                                       const struct http_result *res));
+/* Record a read failure (first one wins). */
+void prov_fetch_fail(struct prov_fetch *f, bool auth, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Mark one page done; finishes the fetch (callback) when it was the last. */
+void prov_fetch_page_done(struct prov_page *pg);
+/* Turn a failed engine result into a fetch failure message. */
+void prov_fetch_fail_result(struct prov_fetch *f, const struct http_result *res);
+
+struct prov_tenant_req;
+/* Called with the outcome of one provider request; `res` is the engine's result. */
+typedef void (*prov_reply_fn)(struct prov_tenant_req *req, const struct http_result *res);
+
+/* One write request in flight: the user's callback plus scratch for the provider. */
+struct prov_tenant_req {
+    enum cfg_api api;
+    const char *op; /* static: "role create", ... */
+    prov_done_cb cb;
+    void *arg;
+    prov_reply_fn on_reply; /* provider hook run on 2xx before the callback; may set fields */
+    char *id;               /* filled by on_reply for creates */
+    char *kept_canon;       /* filled by on_reply when the reply shows what was kept */
+    char *parse_error;      /* set by on_reply when a 2xx reply is unreadable */
+};
+
+/* Submit a write; takes ownership of nothing (body and path are copied by the engine). */
+void prov_submit(const struct prov_tenant *t, const char *op, const char *method,
+                 const char *path, const char *body, prov_reply_fn on_reply, prov_done_cb cb,
+                 void *arg);
+/* Report a failure without a request (bad input detected before sending), from the loop. */
+void prov_fail_later(const struct prov_tenant *t, const char *op, const char *method,
+                     const char *path, const char *message, prov_done_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,329 @@
+/* provider_json.h — the JSON boundary of both providers: strict parsers that turn API response
+ * bodies into the provider-neutral model (model.h), and builders of request bodies.
+ *
+ * Everything here is pure: no I/O, no logging, no global state. The providers (genesys.c,
+ * identity.c) own the HTTP side; they hand each response body to one of these functions and
+ * fail the whole read when one returns -1 — a page that does not parse must never be read as
+ * "those roles/users were deleted".
+ *
+ * Validation (every response, every field used):
+ *  - The body must be one complete JSON text: not empty, no NUL byte, valid UTF-8, nothing but
+ *    white space after it, at most PJSON_MAX_BODY bytes, nested at most PJSON_MAX_DEPTH levels.
+ *  - Required fields must be present and of the right type; optional fields may be absent or
+ *    null (the platforms drop null fields) but when present must have the right type.
+ *    Fields we do not use are ignored (the platforms add fields over time).
+ *  - Integers must be JSON integers (1e2, 1.5, 1e400 are refused) within a documented range;
+ *    json-c saturates huge integers (99999999999999999999 -> INT64_MAX), which the ranges catch.
+ *  - Ids (role/user ids, genesys defaultRoleId): 1..PJSON_MAX_ID bytes of RFC 3986 unreserved
+ *    characters [A-Za-z0-9._~-], not containing "..". So '/', '%', quotes, spaces, NUL and
+ *    control characters never reach a URL or a log line. Platform ids are GUIDs or short keys.
+ *  - Names (role names, emails, usernames, permission strings, external ids): at most
+ *    PJSON_MAX_NAME bytes, no NUL, no control characters (C0, DEL, C1).
+ *  - Descriptions: at most PJSON_MAX_TEXT bytes, no NUL, no control characters but tab, CR, LF.
+ *  - Lists (entities, permissions, policies, actions, a user's roles): at most PJSON_MAX_LIST.
+ *  Each failure yields one message "WHAT: PATH: PROBLEM" in the caller's buffer, e.g.
+ *  "genesys roles page: entities[3].permissionPolicies[0].actionSet[1]: expected string, got
+ *  number". Messages never quote the offending value (it may be hostile).
+ *
+ * Page parsers are atomic: on error nothing of that page has been added to the snapshot.
+ *
+ * Ownership: strings and arrays added to a snapshot live in its arena; every char * returned by
+ * a builder, and the contents of struct pjson_role / struct pjson_ids, are malloc'd and belong
+ * to the caller (free with free() / pjson_role_free() / pjson_ids_free()).
+ *
+ * Implementation: the shared part (pjson_*) and genesys (gjs_*) live in
+ * src/providers/genesys_json.c, identity (ijs_*) in src/providers/identity_json.c.
+ */
+#ifndef ROLESYNC_PROVIDER_JSON_H
+#define ROLESYNC_PROVIDER_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rolesync/model.h"
+
+#define PJSON_MAX_BODY (64u * 1024u * 1024u) /* bytes; product.md section 5 */
+#define PJSON_MAX_DEPTH 64                   /* nesting levels; deeper is refused */
+#define PJSON_MAX_ID 128                     /* bytes of an id or built-in key */
+#define PJSON_MAX_NAME 256                   /* bytes of a name, email, permission string */
+#define PJSON_MAX_TEXT 4096                  /* bytes of a description */
+#define PJSON_MAX_LIST 100000                /* elements of any one array */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Shared                                                                                     */
+
+/* A list of ids (malloc'd strings). */
+struct pjson_ids {
+    char **v;
+    size_t n;
+};
+void pjson_ids_free(struct pjson_ids *ids); /* frees the strings and the array; zeroes *ids */
+
+/* One role parsed from a single-object response (POST/PUT reply). All strings malloc'd. */
+struct pjson_role {
+    char *id;
+    char *name;
+    char *description; /* NULL when absent */
+    char *builtin_key; /* genesys defaultRoleId / identity RoleTypeId (lower case); NULL = custom */
+    char *def_canon;   /* genesys canonical definition (see gjs_parse_roles_page); identity NULL */
+    char *def_json;    /* genesys writable definition JSON; identity NULL */
+    bool foreign;      /* identity: RoleScope != 1 or a CommunityId */
+};
+void pjson_role_free(struct pjson_role *r); /* frees the strings; zeroes *r; NULL-safe */
+
+/* A platform error body, reduced to what a log line and status.json need. Strings are
+ * truncated (on a UTF-8 boundary), control characters replaced by '?'; empty when absent. */
+struct pjson_error_info {
+    char message[512];
+    char code[128];           /* genesys `code` (e.g. "not.found"); identity `Error` */
+    char correlation_id[128]; /* genesys `contextId`; identity `OperationId` */
+    int status;               /* genesys `status`; 0 when absent (identity has none) */
+};
+
+/* Validate an id as the parsers do (len bytes at s; embedded NUL refused). 0 or -1 + err. */
+int pjson_check_id(const char *s, size_t len, char *err, size_t errlen);
+
+/* A URL path segment for an id: validated like pjson_check_id, then percent-encoded
+ * (util_pct_encode; a no-op for valid ids, kept as a second wall). Caller frees. NULL + err
+ * when the id is invalid (NULL, empty, too long, forbidden characters). */
+char *pjson_path_segment(const char *id, char *err, size_t errlen);
+
+/* JSON array of strings, `["a","b"]`, properly escaped. Caller frees. Used for genesys
+ * PUT /authorization/roles/{id}/users/add|remove (the caller batches at most 100 ids) and
+ * PUT /users/{id}/roles. */
+char *pjson_build_string_array(const char *const *v, size_t n);
+
+/* User -> role-id references read from user pages, waiting for the role list to be complete.
+ *
+ * Pages arrive in any order and the snapshot's role index exists only after
+ * mdl_snapshot_finish(), which must come after every user is added. So user pages record each
+ * (user index, role id) here, with role ids interned (a tenant has few distinct roles, many
+ * grants), and once every role and user page is in, pjson_role_refs_resolve() maps ids to role
+ * indexes with a temporary hash and calls mdl_user_add_role(). Then the caller finishes. */
+struct pjson_role_refs;
+struct pjson_role_refs *pjson_role_refs_new(void);
+void pjson_role_refs_free(struct pjson_role_refs *r); /* NULL-safe */
+size_t pjson_role_refs_count(const struct pjson_role_refs *r); /* references recorded */
+
+struct pjson_resolve_stats {
+    size_t refs;          /* references resolved (incl. unknown ones) */
+    size_t unknown_refs;  /* references to role ids absent from the role listing */
+    size_t unknown_ids;   /* distinct such role ids */
+    char first_unknown[PJSON_MAX_ID + 1]; /* one of them, for the warning; "" when none */
+};
+
+/* Resolve every recorded reference into `s` (not yet finished). A reference to a role id the
+ * role listing lacks is either dropped (keep_unknown false) or — recommended for targets whose
+ * role-set writes replace the whole set — kept through a placeholder role added to `s`:
+ * {id, name = id, foreign = true}, which the core never grants, revokes or matches, so a
+ * rewrite of that user's roles keeps it. Counts go to *st (the caller logs a warning when
+ * unknown_refs > 0). Returns 0, or -1 + err when `s` is finished or two roles share an id.
+ * The references are consumed (the list is empty afterwards). */
+int pjson_role_refs_resolve(struct pjson_role_refs *r, struct mdl_snapshot *s, bool keep_unknown,
+                            struct pjson_resolve_stats *st, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Genesys Cloud (api/genesys.md sections 4-7)                                                */
+
+/* Envelope of a genesys listing page. total is bounded to 0..10^9, pageSize to 0..100000,
+ * pageNumber to 1..10^7, pageCount to 0..10^7; pageCount * pageSize must cover total (else
+ * pages could be missed) and entities must not exceed pageSize. The caller checks pageNumber
+ * and total against what it asked for and what page 1 said. */
+struct gjs_page {
+    int64_t total;
+    uint32_t page_count;
+    uint32_t page_number;
+    uint32_t page_size;
+    size_t entities; /* elements in this page's `entities` */
+};
+
+/* GET /api/v2/authorization/roles page (OrganizationRoleEntityListing) -> roles appended to
+ * `s`. Per DomainOrganizationRole: id (required id), name (required name), description
+ * (optional text), defaultRoleId -> builtin_key, permissions[] and permissionPolicies[].
+ * A role is built-in when `default` is true or defaultRoleId is non-empty; its key is the
+ * defaultRoleId, and `default: true` without a defaultRoleId is an error (a default role that
+ * cannot be keyed would be taken for a custom role, and could be pruned).
+ *
+ * def_canon = def_json = compact JSON, byte-for-byte canonical:
+ *   {"permissions":[sorted unique strings],
+ *    "permissionPolicies":[sorted unique policies]}
+ * each policy {"domain","entityName","actionSet":[sorted unique],"allowConditions":bool,
+ *   "namedResources":[sorted unique] (only when non-empty),
+ *   "resourceConditionNode":{keys sorted, null members dropped} (only when present)}.
+ * policyName/policyDescription are dropped (the platform derives them; type-checked only).
+ * Absent permissions/permissionPolicies read as empty (the platform omits empty fields).
+ * Wildcards are kept as written: actionSet ["*"] and its expansion differ, as do policies that
+ * a platform splits or merges; a target that rewrites what it is sent shows up as
+ * "not converging" in the core, which is the honest report. */
+int gjs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len,
+                         struct gjs_page *page, char *err, size_t errlen);
+
+/* GET /api/v2/users?expand=authorization page (UserEntityListing) -> users appended to `s`,
+ * their role ids recorded in `refs`. Per User: id (required), email, username (optional
+ * names; "" reads as absent), state (required: active|inactive|deleted), authorization.roles
+ * [{id}] (required: a user without the expansion would read as holding no roles, so it
+ * fails the page rather than revoke everything). */
+int gjs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
+                         size_t len, struct gjs_page *page, char *err, size_t errlen);
+
+/* GET /api/v2/authorization/permissions page (a listing of DomainPermissionCollection) ->
+ * each entity's `domain` (or, lacking one, its `id`) is added to s->licensed_domains
+ * (sorted, unique across pages). */
+int gjs_parse_permissions_page(struct mdl_snapshot *s, const char *body, size_t len,
+                               struct gjs_page *page, char *err, size_t errlen);
+
+/* POST/PUT /api/v2/authorization/roles[/{id}] reply (DomainOrganizationRole) -> *out, with
+ * def_canon computed as above (for the "not converging" check). */
+int gjs_parse_role(const char *body, size_t len, struct pjson_role *out, char *err,
+                   size_t errlen);
+
+/* GET/PUT /api/v2/users/{id}/roles reply (UserAuthorization) -> role ids of `roles`. */
+int gjs_parse_user_authorization(const char *body, size_t len, struct pjson_ids *out, char *err,
+                                 size_t errlen);
+
+/* PUT /api/v2/authorization/roles/{id}/users/add|remove reply: a JSON array of ids. */
+int gjs_parse_id_array(const char *body, size_t len, struct pjson_ids *out, char *err,
+                       size_t errlen);
+
+/* ErrorBody {message, code, status, contextId}. Returns 0 when the body is a JSON object with
+ * at least `message` or `code`, else -1 (out is still zeroed). Never fails loudly: it only
+ * decorates an HTTP error the caller already has. */
+int gjs_parse_error(const char *body, size_t len, struct pjson_error_info *out);
+
+/* Request bodies (caller frees; NULL + err on invalid input). `def_json` is a role's def_json
+ * from a genesys snapshot (or NULL = no permissions, no policies); it is re-validated.
+ *  create: DomainOrganizationRoleCreate {name, description?, permissions, permissionPolicies}
+ *  update: DomainOrganizationRoleUpdate {name (required), description, permissions,
+ *          permissionPolicies} — all always sent, PUT replaces (description NULL -> "")
+ *  default-role update: the target's own name and description (a default role is never
+ *          renamed) with the source's permissions and policies. */
+char *gjs_build_role_create(const char *name, const char *description, const char *def_json,
+                            char *err, size_t errlen);
+char *gjs_build_role_update(const char *name, const char *description, const char *def_json,
+                            char *err, size_t errlen);
+char *gjs_build_default_role_update(const struct mdl_role *target, const char *source_def_json,
+                                    char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Identity (api/identity.md sections 2-6, 9)                                                 */
+
+/* GET /api/v1/Tenants/{t}/Roles page (Role[]) -> roles appended to `s`; *count = elements.
+ * Per Role: Id (required id), Name (required name), Description (optional text; it is the
+ * whole definition, def_canon/def_json stay NULL), RoleScope (integer 0..1000 or null),
+ * TenantId, CommunityId (optional ids), RoleTypeId (optional id, lower-cased -> builtin_key).
+ * A role with RoleScope != 1 or a non-empty CommunityId is `foreign`. The listing has no
+ * envelope: the caller pages with skip/count, stops on a short page, and may compare with
+ * the Total-Count header (ijs_parse_total_count). */
+int ijs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len, size_t *count,
+                         char *err, size_t errlen);
+
+/* GET /api/v1/Tenants/{t}/Users page (User[]) -> users appended to `s`, role ids recorded in
+ * `refs`; *count = elements. Per User: Id (required), Email else ContactEmail -> email
+ * ("" reads as absent), IdentityProviderId + ExternalUserId -> external_key
+ * "idp/ext" lower-cased when both are non-empty, RoleIds (required array: a user whose roles
+ * are unknown must fail the page, not read as holding none). username NULL, state ACTIVE. */
+int ijs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
+                         size_t len, size_t *count, char *err, size_t errlen);
+
+/* Total-Count header value: decimal digits only, 0..10^9. */
+int ijs_parse_total_count(const char *value, uint64_t *out, char *err, size_t errlen);
+
+/* POST (201) / PUT (200) .../Roles[/{id}] reply (Role) -> *out. A 302 reply to POST (a role
+ * with that name exists) has no body: do not call this; take the id from Location with
+ * ijs_role_id_from_location(), or re-list. */
+int ijs_parse_role(const char *body, size_t len, struct pjson_role *out, char *err,
+                   size_t errlen);
+
+/* Last path segment of a Location such as "/api/v1/Tenants/{t}/Roles/{id}" (absolute URLs,
+ * query and fragment allowed), validated as an id. Caller frees. NULL + err otherwise. */
+char *ijs_role_id_from_location(const char *location, char *err, size_t errlen);
+
+/* PUT .../Users/{id}/Roles reply (Role[]) -> the Ids (each element must carry a valid Id). */
+int ijs_parse_role_ids(const char *body, size_t len, struct pjson_ids *out, char *err,
+                       size_t errlen);
+
+/* ErrorResponse {OperationId, Error, Reason, Resolution}: message = "Reason Resolution"
+ * (whichever are present), code = Error, correlation_id = OperationId. Same contract as
+ * gjs_parse_error (0 when at least one of Error/Reason is present). */
+int ijs_parse_error(const char *body, size_t len, struct pjson_error_info *out);
+
+/* Request bodies (caller frees; NULL + err when name/id is missing or empty).
+ *  create: {"Name","Description","RoleScope":1}   (Description null when NULL)
+ *  update: {"Id","Name","Description","RoleScope":1}
+ *  user roles: [{"Id":"..."}, ...] (PUT .../Users/{id}/Roles replaces the whole set) */
+char *ijs_build_role_create(const char *name, const char *description, char *err, size_t errlen);
+char *ijs_build_role_update(const char *id, const char *name, const char *description, char *err,
+                            size_t errlen);
+char *ijs_build_user_roles(const char *const *ids, size_t n);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Internal: shared by genesys_json.c and identity_json.c (implemented in genesys_json.c).
+ * Not for other modules: they must not see json-c objects.                                   */
+
+struct json_object;
+
+/* Parse state: the error buffer and the JSON path of the value being checked. */
+struct pjson_cur {
+    const char *what; /* "genesys roles page", ... */
+    char *err;
+    size_t errlen;
+    char path[200];
+    size_t plen;
+};
+void pjson_cur_init(struct pjson_cur *c, const char *what, char *err, size_t errlen);
+size_t pjson_push_key(struct pjson_cur *c, const char *key); /* returns the mark to pop to */
+size_t pjson_push_idx(struct pjson_cur *c, size_t i);
+void pjson_pop(struct pjson_cur *c, size_t mark);
+int pjson_fail(struct pjson_cur *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Body -> json-c tree per the rules above; NULL + error. Caller json_object_put()s. */
+struct json_object *pjson_parse(struct pjson_cur *c, const char *body, size_t len);
+
+enum pjson_kind {
+    PJSON_ID,   /* see pjson_check_id */
+    PJSON_NAME, /* 1..PJSON_MAX_NAME, no control characters */
+    PJSON_TEXT, /* 0..PJSON_MAX_TEXT, no control characters but \t \r \n */
+};
+/* Check a JSON string value (already known to be a string) against a kind. */
+int pjson_check_string(struct pjson_cur *c, struct json_object *v, enum pjson_kind kind);
+/* Member `key` of object `obj` as a string of `kind`. Absent or null: *out = NULL, and an
+ * error when `required`. An empty string of PJSON_NAME reads as absent when !required. */
+int pjson_get_string(struct pjson_cur *c, struct json_object *obj, const char *key,
+                     enum pjson_kind kind, bool required, const char **out);
+/* Member as an integer in [min, max]; absent/null: *present = false (error when required). */
+int pjson_get_int(struct pjson_cur *c, struct json_object *obj, const char *key, int64_t min,
+                  int64_t max, bool required, int64_t *out, bool *present);
+int pjson_get_bool(struct pjson_cur *c, struct json_object *obj, const char *key, bool dflt,
+                   bool *out);
+/* Member as an array of at most PJSON_MAX_LIST elements; absent/null: *out = NULL (error when
+ * required). */
+int pjson_get_array(struct pjson_cur *c, struct json_object *obj, const char *key, bool required,
+                    struct json_object **out);
+/* Member as an object; absent/null: *out = NULL (error when required). */
+int pjson_get_object(struct pjson_cur *c, struct json_object *obj, const char *key,
+                     bool required, struct json_object **out);
+/* Top-level value must be an array / object. */
+int pjson_expect_array(struct pjson_cur *c, struct json_object *v);
+int pjson_expect_object(struct pjson_cur *c, struct json_object *v);
+
+/* Growable output buffer for building JSON. */
+struct pjson_buf {
+    char *p;
+    size_t n, cap;
+};
+void pjson_buf_put(struct pjson_buf *b, const char *s, size_t n);
+void pjson_buf_puts(struct pjson_buf *b, const char *s);
+void pjson_buf_put_string(struct pjson_buf *b, const char *s); /* JSON-escaped, quoted */
+char *pjson_buf_take(struct pjson_buf *b);                      /* NUL-terminated; caller frees */
+
+/* Copy src into dst (size n): truncated on a UTF-8 boundary, control characters -> '?'. */
+void pjson_copy_clean(char *dst, size_t n, const char *src);
+
+/* ASCII lower-case copy into the snapshot's arena. */
+const char *pjson_arena_lower(struct mdl_snapshot *s, const char *str);
+
+/* Record (user, role id) in refs; role_id already validated. */
+void pjson_role_refs_add(struct pjson_role_refs *r, uint32_t user, const char *role_id);
+
+#endif

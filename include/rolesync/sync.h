@@ -1,0 +1,89 @@
+/* sync.h — one cycle of one job: read both tenants, diff, plan, guard, apply, report.
+ *
+ * sync_start() runs the cycle asynchronously on the loop (product.md section 4):
+ *   1. read the source and the target concurrently (provider fetch: first pages, then the rest);
+ *   2. diff and plan (pure core), with the job's not-converging memory;
+ *   3. refuse the whole cycle when the plan exceeds max_deletes (unless forced);
+ *   4. dry run: render the plan and stop; otherwise apply it in three phases — role creates and
+ *      updates, then assignment changes, then role deletions — each phase's requests submitted
+ *      together (the HTTP engine enforces the tenant's concurrency and rate limits);
+ *   5. log one info line per applied change and one summary line, and call back with a result
+ *      that status.json and the exit code are made from.
+ * A failed read stops the cycle before anything is written. A write whose role could not be
+ * created is not sent (counted as failed). Nothing here retries: the HTTP engine already did,
+ * and the next cycle starts from fresh reads.
+ *
+ * Ownership: the job, both tenants, the memory and the plan stream are borrowed and must outlive
+ * the run; the result passed to the callback lives until the callback returns.
+ */
+#ifndef ROLESYNC_SYNC_H
+#define ROLESYNC_SYNC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <uv.h>
+
+#include "rolesync/config.h"
+#include "rolesync/diff.h"
+#include "rolesync/provider.h"
+
+#define SYNC_MAX_ERRORS 20
+
+enum sync_outcome {
+    SYNC_OK = 0,      /* plan applied (or nothing to do) */
+    SYNC_PARTIAL,     /* some writes failed after retries; the rest were applied */
+    SYNC_FAILED,      /* a read failed, or every write failed: nothing (more) applied */
+    SYNC_REFUSED,     /* max_deletes guard: nothing written */
+    SYNC_DRY_RUN,     /* plan computed and reported, nothing written */
+};
+
+struct sync_error {
+    char op[32];              /* "read source", "role create", "user roles set", ... */
+    char method[8];
+    char path[256];
+    long status;              /* 0: no reply */
+    char message[512];
+    char correlation_id[128];
+};
+
+struct sync_result {
+    enum sync_outcome outcome;
+    bool in_sync;             /* target equals the desired state (not-converging items aside) */
+    bool auth_failed;         /* credentials refused (401 after renewal, 403) */
+    char reason[512];         /* one line for failed/refused cycles, else "" */
+    /* applied changes ((user, role) pairs for assignments) */
+    size_t roles_created, roles_updated, roles_deleted;
+    size_t assignments_added, assignments_removed;
+    size_t pending;           /* changes planned but not applied (dry run, refused, failed) */
+    size_t failed_ops;        /* write requests that failed */
+    size_t deletions;         /* the guard's figure for this plan */
+    unsigned max_deletes;
+    uint64_t requests, retries; /* HTTP attempts to both tenants during the cycle */
+    size_t unmatched_source_only, unmatched_target_only;
+    char **not_converging;    /* "role \"X\": reason" lines */
+    size_t nnot_converging;
+    struct sync_error errors[SYNC_MAX_ERRORS];
+    size_t nerrors;           /* entries in errors (<= SYNC_MAX_ERRORS) */
+    size_t error_count;       /* exact number of errors */
+};
+
+struct sync_opts {
+    bool dry_run;       /* job dry_run or --dry-run */
+    bool force_deletes; /* --force-deletes */
+    FILE *plan_out;     /* when non-NULL the plan is rendered there (dry run, --once) */
+};
+
+typedef void (*sync_done_cb)(const struct sync_result *r, void *arg);
+
+/* Start one cycle. `src` and `tgt` are the job's tenants. Returns 0; the callback runs once,
+ * from the loop. */
+int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_tenant *src,
+               const struct prov_tenant *tgt, struct diff_memory *mem,
+               const struct sync_opts *opts, sync_done_cb cb, void *arg);
+
+const char *sync_outcome_name(enum sync_outcome o); /* "ok", "partial", ... */
+
+#endif

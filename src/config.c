@@ -1,0 +1,1758 @@
+/* config.c — YAML configuration loader and validator (product.md section 3).
+ *
+ * Two stages. First the libyaml event stream is turned into a small node tree of our own
+ * (scalars, mappings, sequences with their 1-based positions). Building the tree ourselves,
+ * rather than using yaml_parser_load(), lets us refuse aliases before anything could expand
+ * them (billion laughs), bound the nesting depth and the node count, reject NUL characters and
+ * unknown tags, and report duplicate keys at their second occurrence. Second, the tree is
+ * checked against the contract, filling a fresh struct cfg_config. Every problem becomes one
+ * diagnostic and checking goes on, so one --check run lists everything; diagnostics are sorted
+ * by position at the end so the output reads top to bottom like the file.
+ */
+#include "rolesync/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uthash.h>
+#include <yaml.h>
+
+#include "rolesync/util.h"
+
+#define CFG_MAX_FILE (1024 * 1024) /* a real config is a few KiB; this bounds hostile input */
+#define CFG_MAX_DEPTH 32           /* the contract needs 5 levels */
+#define CFG_MAX_NODES 100000
+#define CFG_MAX_SECRET (64 * 1024)
+#define CFG_MAX_NAME 64
+#define CFG_QUOTE_MAX 60 /* longest value echoed in a message */
+
+/* ---------------------------------------------------------------------------------------- */
+/* Node tree                                                                                */
+
+enum ykind {
+    Y_SCALAR,
+    Y_MAP,
+    Y_SEQ,
+    Y_BAD /* already reported (alias, too deep, bad tag, NUL): checks skip it silently */
+};
+
+struct ynode {
+    enum ykind kind;
+    char *val;           /* scalar text, NUL-terminated (contains no NUL: refused at build time) */
+    size_t len;          /* strlen(val) */
+    bool plain;          /* plain (unquoted, untagged) scalar: only these can be null */
+    int line, col;       /* 1-based start position */
+    struct ynode **kids; /* mapping: key, value, key, value ...; sequence: items */
+    size_t n, cap;
+};
+
+struct diag {
+    int line, col; /* 0 when the message has no position */
+    size_t seq;    /* insertion order, keeps the sort stable */
+    char *msg;
+};
+
+struct diaglist {
+    struct diag *v;
+    size_t n, cap;
+};
+
+struct loader {
+    const char *file; /* name used in messages */
+    char *basedir;    /* folder of the config file, for relative secret files */
+    struct diaglist errs, warns;
+    size_t seq;
+    size_t nnodes;
+    char qbuf[4][CFG_QUOTE_MAX * 4 + 16]; /* ring of buffers for quoted values in messages */
+    unsigned qi;
+};
+
+static void diag_add(struct loader *ld, struct diaglist *l, int line, int col, const char *fmt,
+                     va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void diag_add(struct loader *ld, struct diaglist *l, int line, int col, const char *fmt,
+                     va_list ap)
+{
+    char *msg = NULL;
+    if (vasprintf(&msg, fmt, ap) < 0)
+        abort();
+    util_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v);
+    l->v[l->n++] = (struct diag){.line = line, .col = col, .seq = ld->seq++, .msg = msg};
+}
+
+static void err_at(struct loader *ld, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void err_at(struct loader *ld, int line, int col, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    diag_add(ld, &ld->errs, line, col, fmt, ap);
+    va_end(ap);
+}
+
+static void err(struct loader *ld, const struct ynode *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void err(struct loader *ld, const struct ynode *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    diag_add(ld, &ld->errs, n->line, n->col, fmt, ap);
+    va_end(ap);
+}
+
+static void warn(struct loader *ld, const struct ynode *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void warn(struct loader *ld, const struct ynode *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    diag_add(ld, &ld->warns, n->line, n->col, fmt, ap);
+    va_end(ap);
+}
+
+/* A value quoted for a message: double quotes, control characters escaped, long values cut.
+ * Returns one of four rotating buffers in the loader, so up to four may appear in one call. */
+static const char *q(struct loader *ld, const char *s)
+{
+    char *buf = ld->qbuf[ld->qi++ % 4], *o = buf;
+    size_t i;
+
+    *o++ = '"';
+    for (i = 0; s[i] && i < CFG_QUOTE_MAX; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            o += sprintf(o, "\\x%02x", c);
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    if (s[i]) {
+        /* do not cut a UTF-8 sequence in half */
+        while (o > buf + 1 && ((unsigned char)o[-1] & 0xc0) == 0x80)
+            o--;
+        if (o > buf + 1 && ((unsigned char)o[-1] & 0xc0) == 0xc0)
+            o--;
+        memcpy(o, "...", 3);
+        o += 3;
+    }
+    *o++ = '"';
+    *o = '\0';
+    return buf;
+}
+
+static struct ynode *node_new(struct loader *ld, enum ykind kind, const yaml_mark_t *m)
+{
+    struct ynode *n = xcalloc(1, sizeof *n);
+    n->kind = kind;
+    n->line = (int)m->line + 1;
+    n->col = (int)m->column + 1;
+    ld->nnodes++;
+    return n;
+}
+
+static void node_free(struct ynode *n)
+{
+    if (!n)
+        return;
+    for (size_t i = 0; i < n->n; i++)
+        node_free(n->kids[i]);
+    free(n->kids);
+    free(n->val);
+    free(n);
+}
+
+static void node_append(struct ynode *parent, struct ynode *kid)
+{
+    util_grow((void **)&parent->kids, &parent->cap, parent->n + 1, sizeof *parent->kids);
+    parent->kids[parent->n++] = kid;
+}
+
+static bool is_null(const struct ynode *n)
+{
+    if (n->kind != Y_SCALAR || !n->plain)
+        return false;
+    return n->len == 0 || strcmp(n->val, "~") == 0 || strcmp(n->val, "null") == 0 ||
+           strcmp(n->val, "Null") == 0 || strcmp(n->val, "NULL") == 0;
+}
+
+static const char *kind_name(const struct ynode *n)
+{
+    switch (n->kind) {
+    case Y_MAP:
+        return "a mapping";
+    case Y_SEQ:
+        return "a list";
+    default:
+        return is_null(n) ? "empty" : "a single value";
+    }
+}
+
+/* Tags we tolerate: the core-schema ones, which add nothing our own type checks do not. */
+static bool tag_ok(const yaml_char_t *tag, bool *force_str)
+{
+    static const char *ok[] = {"tag:yaml.org,2002:str", "tag:yaml.org,2002:int",
+                               "tag:yaml.org,2002:bool", "tag:yaml.org,2002:map",
+                               "tag:yaml.org,2002:seq"};
+    if (!tag)
+        return true;
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(ok); i++) {
+        if (strcmp((const char *)tag, ok[i]) == 0) {
+            if (i == 0)
+                *force_str = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+struct keyent {
+    const struct ynode *key;
+    UT_hash_handle hh;
+};
+
+/* Called when a mapping is complete: report non-scalar and duplicate keys and drop those pairs
+ * so later checks see each key once. A hash keeps this linear for hostile input. */
+static void map_finish(struct loader *ld, struct ynode *map)
+{
+    struct keyent *seen = NULL, *e, *tmp;
+    size_t w = 0;
+
+    for (size_t i = 0; i + 1 < map->n; i += 2) {
+        struct ynode *k = map->kids[i], *v = map->kids[i + 1];
+        bool keep = true;
+        if (k->kind == Y_BAD) {
+            keep = false;
+        } else if (k->kind != Y_SCALAR) {
+            err(ld, k, "a key must be a single value, not %s", kind_name(k));
+            keep = false;
+        } else {
+            HASH_FIND(hh, seen, k->val, k->len, e);
+            if (e) {
+                err(ld, k, "duplicate key %s (first defined at line %d, column %d)", q(ld, k->val),
+                    e->key->line, e->key->col);
+                keep = false;
+            } else {
+                e = xmalloc(sizeof *e);
+                e->key = k;
+                HASH_ADD_KEYPTR(hh, seen, k->val, k->len, e);
+            }
+        }
+        if (keep) {
+            map->kids[w++] = k;
+            map->kids[w++] = v;
+        } else {
+            node_free(k);
+            node_free(v);
+        }
+    }
+    map->n = w;
+    HASH_ITER(hh, seen, e, tmp)
+    {
+        HASH_DEL(seen, e);
+        free(e);
+    }
+}
+
+/* Position of a byte offset, for reader errors that carry no mark. Columns count characters. */
+static void offset_pos(const char *buf, size_t len, size_t off, int *line, int *col)
+{
+    int l = 1, c = 1;
+    for (size_t i = 0; i < off && i < len; i++) {
+        if (buf[i] == '\n') {
+            l++;
+            c = 1;
+        } else if (((unsigned char)buf[i] & 0xc0) != 0x80) {
+            c++;
+        }
+    }
+    *line = l;
+    *col = c;
+}
+
+static void syntax_error(struct loader *ld, yaml_parser_t *p, const char *buf, size_t len)
+{
+    const char *problem = p->problem ? p->problem : "unknown problem";
+    int line, col;
+
+    if (p->error == YAML_MEMORY_ERROR) {
+        err_at(ld, 1, 1, "out of memory while parsing YAML");
+        return;
+    }
+    if (p->error == YAML_READER_ERROR) {
+        offset_pos(buf, len, p->problem_offset, &line, &col);
+        if (p->problem_value != -1)
+            err_at(ld, line, col, "YAML syntax error: %s (character 0x%02X)", problem,
+                   (unsigned)p->problem_value);
+        else
+            err_at(ld, line, col, "YAML syntax error: %s", problem);
+        return;
+    }
+    line = (int)p->problem_mark.line + 1;
+    col = (int)p->problem_mark.column + 1;
+    if (p->context)
+        err_at(ld, line, col, "YAML syntax error: %s (%s at line %d, column %d)", problem,
+               p->context, (int)p->context_mark.line + 1, (int)p->context_mark.column + 1);
+    else
+        err_at(ld, line, col, "YAML syntax error: %s", problem);
+}
+
+/* Parse the buffer into a tree. Returns NULL (with errors reported) when there is nothing that
+ * can be checked: a syntax error, an empty file, or a limit exceeded. */
+static struct ynode *parse_tree(struct loader *ld, const char *buf, size_t len)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    struct ynode *stack[CFG_MAX_DEPTH + 1], *root = NULL;
+    size_t depth = 0, skip = 0; /* skip > 0: inside a subtree dropped for being too deep */
+    int ndocs = 0;
+    bool done = false, failed = false;
+
+    if (!yaml_parser_initialize(&p))
+        abort();
+    yaml_parser_set_input_string(&p, (const unsigned char *)buf, len);
+    while (!done) {
+        if (!yaml_parser_parse(&p, &ev)) {
+            syntax_error(ld, &p, buf, len);
+            failed = true;
+            break;
+        }
+        struct ynode *n = NULL;
+        bool opens = false;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++ndocs > 1) {
+                err_at(ld, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+                       "a second YAML document is not allowed (one configuration per file)");
+                done = true;
+            }
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (skip) {
+                skip++;
+                break;
+            }
+            opens = true;
+            /* fall through */
+        case YAML_SCALAR_EVENT:
+        case YAML_ALIAS_EVENT: {
+            if (skip)
+                break;
+            bool force_str = false;
+            const yaml_char_t *tag =
+                ev.type == YAML_SCALAR_EVENT           ? ev.data.scalar.tag
+                : ev.type == YAML_SEQUENCE_START_EVENT ? ev.data.sequence_start.tag
+                : ev.type == YAML_MAPPING_START_EVENT  ? ev.data.mapping_start.tag
+                                                       : NULL;
+            if (ld->nnodes >= CFG_MAX_NODES) {
+                err_at(ld, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+                       "too many YAML nodes (more than %d)", CFG_MAX_NODES);
+                failed = done = true;
+                break;
+            }
+            if (ev.type == YAML_ALIAS_EVENT) {
+                n = node_new(ld, Y_BAD, &ev.start_mark);
+                /* libyaml limits anchor names to letters, digits, '-' and '_' */
+                err(ld, n, "YAML aliases are not allowed (*%.60s); write the value out",
+                    (const char *)ev.data.alias.anchor);
+            } else if (!tag_ok(tag, &force_str)) {
+                n = node_new(ld, Y_BAD, &ev.start_mark);
+                err(ld, n, "YAML tag %s is not supported", q(ld, (const char *)tag));
+                if (opens)
+                    skip = 1;
+                opens = false;
+            } else if (opens && depth >= CFG_MAX_DEPTH) {
+                n = node_new(ld, Y_BAD, &ev.start_mark);
+                err(ld, n, "nesting is deeper than %d levels", CFG_MAX_DEPTH);
+                skip = 1;
+                opens = false;
+            } else if (ev.type == YAML_SCALAR_EVENT) {
+                n = node_new(ld, Y_SCALAR, &ev.start_mark);
+                const char *v = (const char *)ev.data.scalar.value;
+                size_t vl = ev.data.scalar.length;
+                if (memchr(v, '\0', vl)) {
+                    n->kind = Y_BAD;
+                    err(ld, n, "a NUL character is not allowed in a value");
+                } else {
+                    n->val = xstrndup(v, vl);
+                    n->len = vl;
+                    n->plain = ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !force_str;
+                }
+            } else {
+                n = node_new(ld, ev.type == YAML_MAPPING_START_EVENT ? Y_MAP : Y_SEQ,
+                             &ev.start_mark);
+            }
+            if (depth == 0) {
+                if (!root)
+                    root = n;
+                else
+                    node_free(n); /* cannot happen within one document; be safe */
+            } else {
+                node_append(stack[depth - 1], n);
+            }
+            if (opens)
+                stack[depth++] = n;
+            break;
+        }
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            if (skip) {
+                skip--;
+                break;
+            }
+            if (depth > 0) {
+                struct ynode *top = stack[--depth];
+                if (top->kind == Y_MAP)
+                    map_finish(ld, top);
+            }
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&p);
+    if (failed) {
+        node_free(root);
+        return NULL;
+    }
+    if (!root || is_null(root)) {
+        err_at(ld, root ? root->line : 1, root ? root->col : 1,
+               "the configuration is empty (expected a mapping with tenants: and jobs:)");
+        node_free(root);
+        return NULL;
+    }
+    return root;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Typed access                                                                             */
+
+static struct ynode *map_get(const struct ynode *map, const char *key, struct ynode **keynode)
+{
+    if (!map || map->kind != Y_MAP)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->n; i += 2) {
+        if (strcmp(map->kids[i]->val, key) == 0) {
+            if (keynode)
+                *keynode = map->kids[i];
+            return map->kids[i + 1];
+        }
+    }
+    return NULL;
+}
+
+/* Report keys not in `allowed` (NULL-terminated). `ctx` reads "in job", "at top level". */
+static void check_keys(struct loader *ld, const struct ynode *map, const char *ctx,
+                       const char *const *allowed, bool tenant)
+{
+    for (size_t i = 0; i + 1 < map->n; i += 2) {
+        const struct ynode *k = map->kids[i];
+        bool found = false;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(k->val, *a) == 0)
+                found = true;
+        if (found)
+            continue;
+        if (tenant && strcmp(k->val, "client_secret") == 0) {
+            err(ld, k,
+                "an inline \"client_secret\" is not allowed: keep the secret out of the "
+                "config and use client_secret_file (a file with the secret) or "
+                "client_secret_env (an environment variable)");
+            continue;
+        }
+        char list[512];
+        size_t o = 0;
+        list[0] = '\0';
+        for (const char *const *a = allowed; *a; a++)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", a == allowed ? "" : ", ", *a);
+        err(ld, k, "unknown key %s %s (expected one of: %s)", q(ld, k->val), ctx, list);
+    }
+}
+
+/* Each getter returns 1 when the key is set and valid, 0 when absent, -1 when reported. */
+
+static int want_scalar(struct loader *ld, const struct ynode *v, const char *key, const char *what)
+{
+    if (v->kind == Y_BAD)
+        return -1;
+    if (v->kind != Y_SCALAR) {
+        err(ld, v, "\"%s\" must be %s, not %s", key, what, kind_name(v));
+        return -1;
+    }
+    if (is_null(v)) {
+        err(ld, v, "\"%s\" has no value", key);
+        return -1;
+    }
+    return 1;
+}
+
+static bool has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return true;
+    return false;
+}
+
+/* A non-empty string without control characters. */
+static int get_str(struct loader *ld, const struct ynode *map, const char *key, struct ynode **node,
+                   const char **out)
+{
+    struct ynode *v = map_get(map, key, NULL);
+    if (node)
+        *node = v;
+    if (!v)
+        return 0;
+    if (want_scalar(ld, v, key, "a string") < 0)
+        return -1;
+    if (v->len == 0) {
+        err(ld, v, "\"%s\" must not be empty", key);
+        return -1;
+    }
+    if (has_ctl(v->val)) {
+        err(ld, v, "\"%s\" must not contain control characters", key);
+        return -1;
+    }
+    *out = v->val;
+    return 1;
+}
+
+static int get_bool(struct loader *ld, const struct ynode *map, const char *key, bool *out)
+{
+    struct ynode *v = map_get(map, key, NULL);
+    if (!v)
+        return 0;
+    if (want_scalar(ld, v, key, "true or false") < 0)
+        return -1;
+    if (strcmp(v->val, "true") == 0) {
+        *out = true;
+    } else if (strcmp(v->val, "false") == 0) {
+        *out = false;
+    } else {
+        err(ld, v, "invalid boolean %s for \"%s\" (use true or false)", q(ld, v->val), key);
+        return -1;
+    }
+    return 1;
+}
+
+static int get_uint(struct loader *ld, const struct ynode *map, const char *key, unsigned min,
+                    unsigned max, unsigned *out)
+{
+    struct ynode *v = map_get(map, key, NULL);
+    if (!v)
+        return 0;
+    if (want_scalar(ld, v, key, "a whole number") < 0)
+        return -1;
+    uint64_t x = 0;
+    bool ok = v->len > 0 && v->len <= 10;
+    for (size_t i = 0; ok && i < v->len; i++) {
+        if (v->val[i] < '0' || v->val[i] > '9')
+            ok = false;
+        else
+            x = x * 10 + (uint64_t)(v->val[i] - '0');
+    }
+    if (!ok || x < min || x > max) {
+        err(ld, v, "invalid value %s for \"%s\" (expected a whole number from %u to %u)",
+            q(ld, v->val), key, min, max);
+        return -1;
+    }
+    *out = (unsigned)x;
+    return 1;
+}
+
+static int get_duration(struct loader *ld, const struct ynode *map, const char *key,
+                        struct ynode **node, uint64_t *out)
+{
+    struct ynode *v = map_get(map, key, NULL);
+    if (node)
+        *node = v;
+    if (!v)
+        return 0;
+    if (want_scalar(ld, v, key, "a duration (e.g. 30s)") < 0)
+        return -1;
+    if (cfg_parse_duration(v->val, out) != 0) {
+        err(ld, v, "invalid duration %s (use e.g. 500ms, 30s, 10m, 1h)", q(ld, v->val));
+        return -1;
+    }
+    return 1;
+}
+
+static int get_enum(struct loader *ld, const struct ynode *map, const char *key,
+                    const char *const *names, struct ynode **node, int *out)
+{
+    struct ynode *v = map_get(map, key, NULL);
+    if (node)
+        *node = v;
+    if (!v)
+        return 0;
+    if (want_scalar(ld, v, key, "a single value") < 0)
+        return -1;
+    for (int i = 0; names[i]; i++) {
+        if (strcmp(v->val, names[i]) == 0) {
+            *out = i;
+            return 1;
+        }
+    }
+    char list[256];
+    size_t o = 0;
+    list[0] = '\0';
+    for (int i = 0; names[i]; i++)
+        o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "", names[i]);
+    err(ld, v, "invalid %s %s (expected one of: %s)", key, q(ld, v->val), list);
+    return -1;
+}
+
+/* A mapping value (an explicit null counts as empty). Returns the node or NULL. */
+static struct ynode *get_map(struct loader *ld, const struct ynode *map, const char *key,
+                             const char *what)
+{
+    struct ynode *v = map_get(map, key, NULL);
+    if (!v || v->kind == Y_BAD || is_null(v))
+        return NULL;
+    if (v->kind != Y_MAP) {
+        err(ld, v, "\"%s\" must be %s, not %s", key, what, kind_name(v));
+        return NULL;
+    }
+    return v;
+}
+
+/* An absolute path. */
+static int get_abspath(struct loader *ld, const struct ynode *map, const char *key, char **out)
+{
+    const char *s;
+    struct ynode *v;
+    int rc = get_str(ld, map, key, &v, &s);
+    if (rc <= 0)
+        return rc;
+    if (s[0] != '/') {
+        err(ld, v, "\"%s\" must be an absolute path (starting with /)", key);
+        return -1;
+    }
+    free(*out);
+    *out = xstrdup(s);
+    return 1;
+}
+
+static void strlist_free(struct cfg_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static void strlist_set_star(struct cfg_strlist *l)
+{
+    l->v = xmalloc(sizeof *l->v);
+    l->v[0] = xstrdup("*");
+    l->n = 1;
+}
+
+/* A list of glob strings. Returns 1 set, 0 absent, -1 reported. */
+static int get_strlist(struct loader *ld, const struct ynode *map, const char *key,
+                       struct cfg_strlist *out)
+{
+    struct ynode *v = map_get(map, key, NULL);
+    int rc = 1;
+    if (!v)
+        return 0;
+    if (v->kind == Y_BAD)
+        return -1;
+    if (v->kind != Y_SEQ) {
+        if (is_null(v))
+            err(ld, v, "\"%s\" has no value (write [] for an empty list)", key);
+        else
+            err(ld, v, "\"%s\" must be a list of strings (e.g. [\"*\"]), not %s", key,
+                kind_name(v));
+        return -1;
+    }
+    struct cfg_strlist l = {xcalloc(v->n ? v->n : 1, sizeof(char *)), 0};
+    for (size_t i = 0; i < v->n; i++) {
+        const struct ynode *it = v->kids[i];
+        if (it->kind == Y_BAD) {
+            rc = -1;
+        } else if (it->kind != Y_SCALAR || is_null(it) || it->len == 0) {
+            err(ld, it, "items of \"%s\" must be non-empty strings, not %s", key,
+                it->kind == Y_SCALAR ? "empty" : kind_name(it));
+            rc = -1;
+        } else if (has_ctl(it->val)) {
+            err(ld, it, "items of \"%s\" must not contain control characters", key);
+            rc = -1;
+        } else {
+            l.v[l.n++] = xstrdup(it->val);
+        }
+    }
+    if (rc < 0) {
+        strlist_free(&l);
+        return -1;
+    }
+    strlist_free(out);
+    *out = l;
+    return 1;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Public parsers                                                                           */
+
+int cfg_parse_duration(const char *s, uint64_t *ms)
+{
+    static const struct {
+        const char *unit;
+        uint64_t ms;
+    } units[] = {{"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    uint64_t n = 0;
+    const char *p = s;
+
+    if (!s || *p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (n > (UINT64_MAX - 9) / 10)
+            return -1;
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(units); i++) {
+        if (strcmp(p, units[i].unit) == 0) {
+            if (n == 0 || n > UINT64_MAX / units[i].ms)
+                return -1;
+            *ms = n * units[i].ms;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int cfg_parse_rate(const char *s, double *per_sec)
+{
+    static const struct {
+        const char *unit;
+        double sec;
+    } units[] = {{"/s", 1}, {"/min", 60}, {"/h", 3600}};
+    uint64_t n = 0;
+    const char *p = s;
+
+    if (!s)
+        return -1;
+    if (strcmp(s, "0") == 0) {
+        *per_sec = 0;
+        return 0;
+    }
+    if (*p < '1' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        n = n * 10 + (uint64_t)(*p - '0');
+        if (n > 1000000) /* a million requests per unit is far past any API's limit */
+            return -1;
+    }
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(units); i++) {
+        if (strcmp(p, units[i].unit) == 0) {
+            *per_sec = (double)n / units[i].sec;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+char *cfg_format_duration(uint64_t ms, char *buf, size_t n)
+{
+    if (ms != 0 && ms % 3600000 == 0)
+        snprintf(buf, n, "%" PRIu64 "h", ms / 3600000);
+    else if (ms != 0 && ms % 60000 == 0)
+        snprintf(buf, n, "%" PRIu64 "m", ms / 60000);
+    else if (ms != 0 && ms % 1000 == 0)
+        snprintf(buf, n, "%" PRIu64 "s", ms / 1000);
+    else
+        snprintf(buf, n, "%" PRIu64 "ms", ms);
+    return buf;
+}
+
+const char *cfg_api_name(enum cfg_api api)
+{
+    return api == CFG_API_IDENTITY ? "identity" : "genesys";
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* http blocks                                                                              */
+
+enum { H_TIMEOUT, H_CONNECT, H_MAXCONN, H_RATE, H_CA, H_ATTEMPTS, H_INITIAL, H_MAXDELAY, H_COUNT };
+
+/* One http: block as written: the values it sets and where. */
+struct http_block {
+    struct cfg_http v;
+    struct ynode *at[H_COUNT]; /* value node of each key set here, else NULL */
+};
+
+static const char *const HTTP_KEYS[] = {
+    "timeout", "connect_timeout", "max_connections", "rate_limit", "ca_file", "retry", NULL};
+static const char *const RETRY_KEYS[] = {"max_attempts", "initial_delay", "max_delay", NULL};
+
+static void http_defaults(struct cfg_http *h)
+{
+    memset(h, 0, sizeof *h);
+    h->timeout_ms = 30000;
+    h->connect_timeout_ms = 10000;
+    h->max_connections = 8;
+    h->rate_per_sec = 300.0 / 60.0;
+    h->retry_max_attempts = 8;
+    h->retry_initial_delay_ms = 1000;
+    h->retry_max_delay_ms = 60000;
+}
+
+static void parse_http_block(struct loader *ld, const struct ynode *h, struct http_block *b)
+{
+    memset(b, 0, sizeof *b);
+    if (!h)
+        return;
+    check_keys(ld, h, "in http", HTTP_KEYS, false);
+
+    if (get_duration(ld, h, "timeout", NULL, &b->v.timeout_ms) > 0)
+        b->at[H_TIMEOUT] = map_get(h, "timeout", NULL);
+    if (get_duration(ld, h, "connect_timeout", NULL, &b->v.connect_timeout_ms) > 0)
+        b->at[H_CONNECT] = map_get(h, "connect_timeout", NULL);
+    if (get_uint(ld, h, "max_connections", 1, 1024, &b->v.max_connections) > 0)
+        b->at[H_MAXCONN] = map_get(h, "max_connections", NULL);
+
+    struct ynode *rv = map_get(h, "rate_limit", NULL);
+    if (rv && want_scalar(ld, rv, "rate_limit", "a rate (e.g. 300/min)") > 0) {
+        if (cfg_parse_rate(rv->val, &b->v.rate_per_sec) == 0)
+            b->at[H_RATE] = rv;
+        else
+            err(ld, rv, "invalid rate %s (use e.g. 5/s, 300/min, 1000/h, or 0 for no limit)",
+                q(ld, rv->val));
+    }
+
+    if (get_abspath(ld, h, "ca_file", &b->v.ca_file) > 0) {
+        struct ynode *cv = map_get(h, "ca_file", NULL);
+        if (access(b->v.ca_file, R_OK) != 0) {
+            err(ld, cv, "cannot read ca_file %s: %s", q(ld, b->v.ca_file), strerror(errno));
+            free(b->v.ca_file);
+            b->v.ca_file = NULL;
+        } else {
+            b->at[H_CA] = cv;
+        }
+    }
+
+    struct ynode *r = get_map(ld, h, "retry", "a mapping (max_attempts, initial_delay, max_delay)");
+    if (r) {
+        check_keys(ld, r, "in retry", RETRY_KEYS, false);
+        if (get_uint(ld, r, "max_attempts", 1, 100, &b->v.retry_max_attempts) > 0)
+            b->at[H_ATTEMPTS] = map_get(r, "max_attempts", NULL);
+        if (get_duration(ld, r, "initial_delay", NULL, &b->v.retry_initial_delay_ms) > 0)
+            b->at[H_INITIAL] = map_get(r, "initial_delay", NULL);
+        if (get_duration(ld, r, "max_delay", NULL, &b->v.retry_max_delay_ms) > 0)
+            b->at[H_MAXDELAY] = map_get(r, "max_delay", NULL);
+    }
+}
+
+/* Overlay the keys `b` sets onto `dst` (which owns its ca_file). */
+static void http_merge(struct cfg_http *dst, const struct http_block *b)
+{
+    if (b->at[H_TIMEOUT])
+        dst->timeout_ms = b->v.timeout_ms;
+    if (b->at[H_CONNECT])
+        dst->connect_timeout_ms = b->v.connect_timeout_ms;
+    if (b->at[H_MAXCONN])
+        dst->max_connections = b->v.max_connections;
+    if (b->at[H_RATE])
+        dst->rate_per_sec = b->v.rate_per_sec;
+    if (b->at[H_CA]) {
+        free(dst->ca_file);
+        dst->ca_file = xstrdup(b->v.ca_file);
+    }
+    if (b->at[H_ATTEMPTS])
+        dst->retry_max_attempts = b->v.retry_max_attempts;
+    if (b->at[H_INITIAL])
+        dst->retry_initial_delay_ms = b->v.retry_initial_delay_ms;
+    if (b->at[H_MAXDELAY])
+        dst->retry_max_delay_ms = b->v.retry_max_delay_ms;
+}
+
+/* The effective delays must be ordered; blame the key this block set (max_delay first). */
+static void http_check(struct loader *ld, const struct cfg_http *eff, const struct http_block *b)
+{
+    const struct ynode *at = b->at[H_MAXDELAY] ? b->at[H_MAXDELAY] : b->at[H_INITIAL];
+    char b1[32], b2[32];
+    if (at && eff->retry_initial_delay_ms > eff->retry_max_delay_ms)
+        err(ld, at, "initial_delay (%s) must not be longer than max_delay (%s)",
+            cfg_format_duration(eff->retry_initial_delay_ms, b1, sizeof b1),
+            cfg_format_duration(eff->retry_max_delay_ms, b2, sizeof b2));
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* URLs                                                                                     */
+
+static bool is_loopback(const char *host)
+{
+    unsigned char a[16];
+    if (strcasecmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, host, a) == 1) {
+        static const unsigned char lo[16] = {[15] = 1};
+        return memcmp(a, lo, 16) == 0;
+    }
+    return false;
+}
+
+/* Check an https:// (or loopback http://) URL; on success *out is a copy without trailing
+ * slashes. The URL is never echoed whole: it might carry credentials. */
+static int check_url(struct loader *ld, const struct ynode *v, const char *key, char **out)
+{
+    const char *s = v->val, *auth, *end, *p;
+    bool https;
+    char host[256];
+
+    for (p = s; *p; p++) {
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f) {
+            err(ld, v, "\"%s\" must not contain spaces or control characters", key);
+            return -1;
+        }
+    }
+    if (strncasecmp(s, "https://", 8) == 0) {
+        https = true;
+        auth = s + 8;
+    } else if (strncasecmp(s, "http://", 7) == 0) {
+        https = false;
+        auth = s + 7;
+    } else {
+        err(ld, v, "\"%s\" must be a URL starting with https:// (http:// only for loopback hosts)",
+            key);
+        return -1;
+    }
+    end = auth + strcspn(auth, "/?#");
+    if (strpbrk(s, "?#")) {
+        err(ld, v, "\"%s\" must not contain a query string or fragment", key);
+        return -1;
+    }
+    if (memchr(auth, '@', (size_t)(end - auth))) {
+        err(ld, v, "\"%s\" must not contain a user name or password", key);
+        return -1;
+    }
+    const char *hs = auth, *he, *port = NULL;
+    if (*auth == '[') {
+        hs = auth + 1;
+        he = memchr(hs, ']', (size_t)(end - hs));
+        if (!he) {
+            err(ld, v, "\"%s\" has an unterminated [IPv6] address", key);
+            return -1;
+        }
+        if (he + 1 < end) {
+            if (he[1] != ':') {
+                err(ld, v, "\"%s\" has an invalid host", key);
+                return -1;
+            }
+            port = he + 2;
+        }
+    } else {
+        he = memchr(hs, ':', (size_t)(end - hs));
+        if (he)
+            port = he + 1;
+        else
+            he = end;
+    }
+    if (he == hs || (size_t)(he - hs) >= sizeof host) {
+        err(ld, v, "\"%s\" has no valid host name", key);
+        return -1;
+    }
+    memcpy(host, hs, (size_t)(he - hs));
+    host[he - hs] = '\0';
+    if (*auth == '[') {
+        unsigned char a6[16];
+        if (inet_pton(AF_INET6, host, a6) != 1) {
+            err(ld, v, "\"%s\" has an invalid IPv6 address", key);
+            return -1;
+        }
+    } else {
+        for (p = host; *p; p++) {
+            if (!(*p == '-' || *p == '.' || *p == '_' || (*p >= '0' && *p <= '9') ||
+                  (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z'))) {
+                err(ld, v, "\"%s\" has an invalid host name", key);
+                return -1;
+            }
+        }
+    }
+    if (port) {
+        unsigned long pn = 0;
+        bool ok = port < end && end - port <= 5;
+        for (p = port; ok && p < end; p++) {
+            if (*p < '0' || *p > '9')
+                ok = false;
+            else
+                pn = pn * 10 + (unsigned long)(*p - '0');
+        }
+        if (!ok || pn == 0 || pn > 65535) {
+            err(ld, v, "\"%s\" has an invalid port", key);
+            return -1;
+        }
+    }
+    if (!https && !is_loopback(host)) {
+        err(ld, v,
+            "\"%s\" uses http:// with host %s; http:// is allowed only for loopback hosts "
+            "(127.0.0.0/8, ::1, localhost), use https://",
+            key, q(ld, host));
+        return -1;
+    }
+    size_t n = strlen(s);
+    while (n > (size_t)(end - s) && s[n - 1] == '/')
+        n--;
+    *out = xstrndup(s, n);
+    return 1;
+}
+
+/* product.md section 3: genesys api.X -> login.X + /oauth/token; identity + /identity/... */
+static char *derive_token_url(enum cfg_api api, const char *base)
+{
+    if (api == CFG_API_IDENTITY)
+        return xasprintf("%s/identity/connect/token", base);
+    const char *sep = strstr(base, "://");
+    if (sep && strncasecmp(sep, "://api.", 7) == 0)
+        return xasprintf("%.*s://login.%s/oauth/token", (int)(sep - base), base, sep + 7);
+    return xasprintf("%s/oauth/token", base);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Secrets                                                                                  */
+
+static void strip_trailing_ws(char *s, size_t *len)
+{
+    size_t n = *len;
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    *len = n;
+}
+
+/* The secret must be one line: anything else would go over the wire wrong. */
+static bool secret_one_line(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return false;
+    return true;
+}
+
+static void secret_from_file(struct loader *ld, struct cfg_tenant *t, const struct ynode *v)
+{
+    const char *cred = getenv("CREDENTIALS_DIRECTORY");
+    char *path;
+    char *buf = NULL;
+    size_t len = 0;
+    struct stat st;
+    int fd;
+
+    if (v->val[0] == '/')
+        path = xstrdup(v->val);
+    else
+        path = xasprintf("%s/%s", cred && *cred ? cred : ld->basedir, v->val);
+
+    /* O_NONBLOCK: a FIFO must not hang --check; it is refused below as not a regular file */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        err(ld, v, "cannot read secret file %s: %s", q(ld, path), strerror(errno));
+        goto out;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        err(ld, v, "secret file %s is not a regular file", q(ld, path));
+        goto out;
+    }
+    if (st.st_size > CFG_MAX_SECRET) {
+        err(ld, v, "secret file %s is larger than %d KiB", q(ld, path), CFG_MAX_SECRET / 1024);
+        goto out;
+    }
+    buf = xmalloc(CFG_MAX_SECRET + 1);
+    for (;;) {
+        ssize_t r = read(fd, buf + len, CFG_MAX_SECRET + 1 - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            err(ld, v, "cannot read secret file %s: %s", q(ld, path), strerror(errno));
+            goto out;
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+        if (len > CFG_MAX_SECRET) {
+            err(ld, v, "secret file %s is larger than %d KiB", q(ld, path), CFG_MAX_SECRET / 1024);
+            goto out;
+        }
+    }
+    buf[len] = '\0';
+    strip_trailing_ws(buf, &len);
+    if (len == 0) {
+        err(ld, v, "secret file %s is empty", q(ld, path));
+        goto out;
+    }
+    if (!secret_one_line(buf, len)) {
+        err(ld, v, "secret file %s must hold the secret on a single line", q(ld, path));
+        goto out;
+    }
+    if (st.st_mode & (S_IRGRP | S_IROTH))
+        warn(ld, v,
+             "secret file %s is readable by group or others (mode %04o); run chmod 600 on it",
+             q(ld, path), (unsigned)(st.st_mode & 07777));
+    t->client_secret = xstrndup(buf, len);
+    t->secret_origin = xasprintf("file %s", path);
+out:
+    if (buf) {
+        explicit_bzero(buf, CFG_MAX_SECRET + 1);
+        free(buf);
+    }
+    if (fd >= 0)
+        close(fd);
+    free(path);
+}
+
+static bool env_name_ok(const char *s)
+{
+    if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return false;
+    for (s++; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_' ||
+              (*s >= '0' && *s <= '9')))
+            return false;
+    return true;
+}
+
+static void secret_from_env(struct loader *ld, struct cfg_tenant *t, const struct ynode *v)
+{
+    if (!env_name_ok(v->val)) {
+        /* not echoed: a secret pasted here by mistake must not reach the log */
+        err(ld, v,
+            "\"client_secret_env\" must be the name of an environment variable (letters, "
+            "digits and '_', not starting with a digit)");
+        return;
+    }
+    const char *e = getenv(v->val);
+    if (!e) {
+        err(ld, v, "environment variable %s (client_secret_env) is not set", q(ld, v->val));
+        return;
+    }
+    size_t len = strlen(e);
+    char *s = xstrndup(e, len);
+    strip_trailing_ws(s, &len);
+    if (len == 0) {
+        err(ld, v, "environment variable %s (client_secret_env) is empty", q(ld, v->val));
+        util_free_secret(s);
+        return;
+    }
+    if (!secret_one_line(s, len)) {
+        err(ld, v,
+            "environment variable %s (client_secret_env) must hold the secret on a "
+            "single line",
+            q(ld, v->val));
+        util_free_secret(s);
+        return;
+    }
+    t->client_secret = s;
+    t->secret_origin = xasprintf("env %s", v->val);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Tenants and jobs                                                                         */
+
+static const char *const TOP_KEYS[] = {"state_dir", "log_level", "metrics_file", "http", "tenants",
+                                       "jobs",      NULL};
+static const char *const TENANT_KEYS[] = {"api",
+                                          "base_url",
+                                          "token_url",
+                                          "tenant_id",
+                                          "client_id",
+                                          "client_secret_file",
+                                          "client_secret_env",
+                                          "page_size",
+                                          "http",
+                                          NULL};
+static const char *const JOB_KEYS[] = {"name",        "source",  "target",      "interval",
+                                       "roles",       "users",   "assignments", "prune",
+                                       "max_deletes", "dry_run", NULL};
+static const char *const ROLES_KEYS[] = {"include", "exclude", "definitions", "rename", NULL};
+static const char *const USERS_KEYS[] = {"match_by", "include", "exclude", NULL};
+static const char *const API_NAMES[] = {"genesys", "identity", NULL};
+static const char *const MATCH_NAMES[] = {"email", "username", "external_id", NULL};
+static const char *const ASSIGN_NAMES[] = {"mirror", "additive", "off", NULL};
+static const char *const LEVEL_NAMES[] = {"error", "warning", "info", "debug", NULL};
+
+/* Names show up in logs, metric labels, status.json keys and --job: keep them plain. */
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > CFG_MAX_NAME)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              *s == '-' || *s == '_' || *s == '.'))
+            return false;
+    return true;
+}
+
+static bool guid_ok(const char *s)
+{
+    if (strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+        } else if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+                     (s[i] >= 'A' && s[i] <= 'F'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Per-tenant facts the checks need beyond struct cfg_tenant. */
+struct tenant_aux {
+    bool api_ok; /* api: parsed, so api-dependent checks are meaningful */
+};
+
+static void parse_tenant(struct loader *ld, const struct ynode *k, const struct ynode *v,
+                         const struct cfg_http *top_http, struct cfg_tenant *t,
+                         struct tenant_aux *aux)
+{
+    struct ynode *n, *fkey = NULL, *ekey = NULL;
+    const char *s;
+    int api = -1;
+
+    t->name = xstrdup(k->val);
+    t->line = k->line;
+    t->column = k->col;
+    t->http = *top_http;
+    t->http.ca_file = xstrdup(top_http->ca_file);
+    if (!name_ok(k->val))
+        err(ld, k, "invalid tenant name %s (use up to %d letters, digits, '.', '_' and '-')",
+            q(ld, k->val), CFG_MAX_NAME);
+    if (v->kind == Y_BAD)
+        return;
+    if (v->kind != Y_MAP) {
+        err(ld, v, "tenant %s must be a mapping (api, base_url, client_id, ...), not %s",
+            q(ld, k->val), kind_name(v));
+        return;
+    }
+    check_keys(ld, v, "in tenant", TENANT_KEYS, true);
+
+    int rc = get_enum(ld, v, "api", API_NAMES, NULL, &api);
+    if (rc > 0) {
+        t->api = (enum cfg_api)api;
+        aux->api_ok = true;
+    } else if (rc == 0) {
+        err(ld, v, "tenant %s is missing \"api\" (genesys or identity)", q(ld, k->val));
+    }
+
+    rc = get_str(ld, v, "base_url", &n, &s);
+    if (rc > 0)
+        check_url(ld, n, "base_url", &t->base_url);
+    else if (rc == 0)
+        err(ld, v, "tenant %s is missing \"base_url\"", q(ld, k->val));
+
+    rc = get_str(ld, v, "token_url", &n, &s);
+    if (rc > 0)
+        check_url(ld, n, "token_url", &t->token_url);
+    else if (rc == 0 && t->base_url && aux->api_ok)
+        t->token_url = derive_token_url(t->api, t->base_url);
+
+    struct ynode *tk = NULL, *tv = map_get(v, "tenant_id", &tk);
+    if (aux->api_ok && t->api == CFG_API_GENESYS && tv) {
+        err(ld, tk, "\"tenant_id\" is only for api: identity");
+    } else if (aux->api_ok && t->api == CFG_API_IDENTITY) {
+        rc = get_str(ld, v, "tenant_id", &n, &s);
+        if (rc == 0)
+            err(ld, v, "tenant %s (api identity) is missing \"tenant_id\"", q(ld, k->val));
+        else if (rc > 0 && !guid_ok(s))
+            err(ld, n,
+                "invalid tenant_id %s (expected a GUID like "
+                "3f1c0c1e-5f61-4a8e-9c59-0a4b2b8c9d01)",
+                q(ld, s));
+        else if (rc > 0)
+            t->tenant_id = xstrdup(s);
+    }
+
+    rc = get_str(ld, v, "client_id", &n, &s);
+    if (rc > 0)
+        t->client_id = xstrdup(s);
+    else if (rc == 0)
+        err(ld, v, "tenant %s is missing \"client_id\"", q(ld, k->val));
+
+    struct ynode *fv = map_get(v, "client_secret_file", &fkey);
+    struct ynode *ev = map_get(v, "client_secret_env", &ekey);
+    if (fv && ev) {
+        const struct ynode *second =
+            fkey->line > ekey->line || (fkey->line == ekey->line && fkey->col > ekey->col) ? fkey
+                                                                                           : ekey;
+        err(ld, second, "use either client_secret_file or client_secret_env, not both");
+    } else if (fv) {
+        if (get_str(ld, v, "client_secret_file", &n, &s) > 0)
+            secret_from_file(ld, t, n);
+    } else if (ev) {
+        if (get_str(ld, v, "client_secret_env", &n, &s) > 0)
+            secret_from_env(ld, t, n);
+    } else if (!map_get(v, "client_secret", NULL)) {
+        /* an inline client_secret was already reported with the same advice */
+        err(ld, v, "tenant %s needs client_secret_file or client_secret_env", q(ld, k->val));
+    }
+
+    unsigned ps = 0;
+    if (aux->api_ok && t->api == CFG_API_IDENTITY) {
+        t->page_size_roles = 1000;
+        t->page_size_users = 1000;
+    } else {
+        t->page_size_roles = 100;
+        t->page_size_users = 500;
+    }
+    if (get_uint(ld, v, "page_size", 1, 10000, &ps) > 0)
+        t->page_size_roles = t->page_size_users = ps;
+
+    struct http_block hb;
+    parse_http_block(ld, get_map(ld, v, "http", "a mapping (timeout, max_connections, ...)"), &hb);
+    http_merge(&t->http, &hb);
+    http_check(ld, &t->http, &hb);
+    free(hb.v.ca_file);
+}
+
+static bool match_by_ok(enum cfg_api api, int m)
+{
+    if (m == CFG_MATCH_EMAIL)
+        return true;
+    return api == CFG_API_GENESYS ? m == CFG_MATCH_USERNAME : m == CFG_MATCH_EXTERNAL_ID;
+}
+
+/* Resolve `source` / `target`; returns the tenant index or -1 (reported). */
+static long job_tenant(struct loader *ld, const struct ynode *job, const char *key,
+                       const char *jobname, const struct cfg_config *cfg, const struct ynode **node)
+{
+    const char *s;
+    struct ynode *n;
+    int rc = get_str(ld, job, key, &n, &s);
+    *node = n;
+    if (rc == 0) {
+        if (jobname)
+            err(ld, job, "job %s is missing \"%s\"", q(ld, jobname), key);
+        else
+            err(ld, job, "job is missing \"%s\"", key);
+    }
+    if (rc <= 0)
+        return -1;
+    for (size_t i = 0; i < cfg->ntenants; i++)
+        if (strcmp(cfg->tenants[i].name, s) == 0)
+            return (long)i;
+    if (cfg->ntenants == 0) {
+        err(ld, n, "unknown tenant %s (no tenants are defined)", q(ld, s));
+    } else {
+        char list[512];
+        size_t o = 0;
+        list[0] = '\0';
+        for (size_t i = 0; i < cfg->ntenants && o < sizeof list - 1; i++)
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "",
+                                  cfg->tenants[i].name);
+        err(ld, n, "unknown tenant %s (defined tenants: %s)", q(ld, s), list);
+    }
+    return -1;
+}
+
+static void parse_rename(struct loader *ld, const struct ynode *r, struct cfg_job *j)
+{
+    if (!r)
+        return;
+    j->rename = xcalloc(r->n / 2 + 1, sizeof *j->rename);
+    for (size_t i = 0; i + 1 < r->n; i += 2) {
+        const struct ynode *k = r->kids[i], *v = r->kids[i + 1];
+        bool ok = true;
+        if (k->len == 0 || has_ctl(k->val)) {
+            err(ld, k, "a role name in \"rename\" must be a non-empty string");
+            ok = false;
+        }
+        if (v->kind == Y_BAD) {
+            ok = false;
+        } else if (v->kind != Y_SCALAR || is_null(v) || v->len == 0 || has_ctl(v->val)) {
+            err(ld, v, "the new name for role %s must be a non-empty string, not %s", q(ld, k->val),
+                v->kind == Y_SCALAR ? "empty" : kind_name(v));
+            ok = false;
+        }
+        if (!ok)
+            continue;
+        /* role names match case-insensitively, so "A" and "a" are the same source role */
+        bool dup = false;
+        for (size_t m = 0; m < j->nrename && !dup; m++) {
+            if (strcasecmp(j->rename[m].from, k->val) == 0) {
+                err(ld, k, "role %s is renamed twice (names are compared case-insensitively)",
+                    q(ld, k->val));
+                dup = true;
+            } else if (strcasecmp(j->rename[m].to, v->val) == 0) {
+                err(ld, v, "roles %s and %s are both renamed to %s", q(ld, j->rename[m].from),
+                    q(ld, k->val), q(ld, v->val));
+                dup = true;
+            }
+        }
+        if (dup)
+            continue;
+        j->rename[j->nrename].from = xstrdup(k->val);
+        j->rename[j->nrename].to = xstrdup(v->val);
+        j->nrename++;
+    }
+}
+
+static void parse_job(struct loader *ld, const struct ynode *v, struct cfg_config *cfg,
+                      const struct tenant_aux *aux, struct cfg_job *j,
+                      const struct ynode **name_nodes, size_t idx)
+{
+    struct ynode *n;
+    const char *s;
+    const struct ynode *src_node = NULL, *tgt_node = NULL;
+    int e;
+
+    j->line = v->line;
+    j->column = v->col;
+    j->interval_ms = 600000;
+    strlist_set_star(&j->roles_include);
+    strlist_set_star(&j->users_include);
+    j->max_deletes = 50;
+    if (v->kind == Y_BAD)
+        return;
+    if (v->kind != Y_MAP) {
+        err(ld, v, "a job must be a mapping (name, source, target, ...), not %s", kind_name(v));
+        return;
+    }
+    check_keys(ld, v, "in job", JOB_KEYS, false);
+
+    int rc = get_str(ld, v, "name", &n, &s);
+    if (rc == 0) {
+        err(ld, v, "job is missing \"name\"");
+    } else if (rc > 0) {
+        if (!name_ok(s)) {
+            err(ld, n, "invalid job name %s (use up to %d letters, digits, '.', '_' and '-')",
+                q(ld, s), CFG_MAX_NAME);
+        } else {
+            for (size_t i = 0; i < idx; i++) {
+                if (name_nodes[i] && strcmp(name_nodes[i]->val, s) == 0) {
+                    err(ld, n, "duplicate job name %s (first defined at line %d, column %d)",
+                        q(ld, s), name_nodes[i]->line, name_nodes[i]->col);
+                    break;
+                }
+            }
+            name_nodes[idx] = n;
+        }
+        j->name = xstrdup(s);
+    }
+
+    long si = job_tenant(ld, v, "source", j->name, cfg, &src_node);
+    long ti = job_tenant(ld, v, "target", j->name, cfg, &tgt_node);
+    if (si >= 0)
+        j->source = &cfg->tenants[si];
+    if (ti >= 0)
+        j->target = &cfg->tenants[ti];
+    if (si >= 0 && si == ti)
+        err(ld, tgt_node, "source and target are the same tenant %s", q(ld, j->target->name));
+
+    struct ynode *iv;
+    if (get_duration(ld, v, "interval", &iv, &j->interval_ms) > 0 && j->interval_ms < 1000) {
+        err(ld, iv, "\"interval\" must be at least 1s");
+    }
+
+    const struct ynode *roles =
+        get_map(ld, v, "roles", "a mapping (include, exclude, definitions, rename)");
+    if (roles) {
+        check_keys(ld, roles, "in roles", ROLES_KEYS, false);
+        get_strlist(ld, roles, "include", &j->roles_include);
+        get_strlist(ld, roles, "exclude", &j->roles_exclude);
+        if (get_bool(ld, roles, "definitions", &j->definitions) > 0 && j->definitions && si >= 0 &&
+            ti >= 0 && aux[si].api_ok && aux[ti].api_ok && j->source->api != j->target->api)
+            err(ld, map_get(roles, "definitions", NULL),
+                "\"definitions: true\" needs source and target of the same api (%s is %s, "
+                "%s is %s)",
+                q(ld, j->source->name), cfg_api_name(j->source->api), q(ld, j->target->name),
+                cfg_api_name(j->target->api));
+        parse_rename(ld, get_map(ld, roles, "rename", "a mapping of source name: target name"), j);
+    }
+
+    const struct ynode *users = get_map(ld, v, "users", "a mapping (match_by, include, exclude)");
+    if (users) {
+        struct ynode *mn;
+        check_keys(ld, users, "in users", USERS_KEYS, false);
+        if (get_enum(ld, users, "match_by", MATCH_NAMES, &mn, &e) > 0) {
+            j->match_by = (enum cfg_match_by)e;
+            const struct cfg_tenant *side[2] = {si >= 0 ? j->source : NULL,
+                                                ti >= 0 ? j->target : NULL};
+            const long sidx[2] = {si, ti};
+            for (int i = 0; i < 2; i++) {
+                if (!side[i] || !aux[sidx[i]].api_ok || match_by_ok(side[i]->api, e))
+                    continue;
+                if (i == 1 && side[0] == side[1])
+                    continue;
+                err(ld, mn, "match_by %s does not work with %s tenant %s (api %s supports: %s)",
+                    q(ld, MATCH_NAMES[e]), i ? "target" : "source", q(ld, side[i]->name),
+                    cfg_api_name(side[i]->api),
+                    side[i]->api == CFG_API_GENESYS ? "email, username" : "email, external_id");
+            }
+        }
+        get_strlist(ld, users, "include", &j->users_include);
+        get_strlist(ld, users, "exclude", &j->users_exclude);
+    }
+
+    if (get_enum(ld, v, "assignments", ASSIGN_NAMES, NULL, &e) > 0)
+        j->assignments = (enum cfg_assignments)e;
+    get_bool(ld, v, "prune", &j->prune);
+    get_uint(ld, v, "max_deletes", 0, 1000000000, &j->max_deletes);
+    get_bool(ld, v, "dry_run", &j->dry_run);
+}
+
+static void check_root(struct loader *ld, const struct ynode *root, struct cfg_config *cfg)
+{
+    int e;
+
+    if (root->kind == Y_BAD)
+        return;
+    if (root->kind != Y_MAP) {
+        err(ld, root,
+            "the configuration must be a mapping (state_dir, http, tenants, jobs, ...), "
+            "not %s",
+            kind_name(root));
+        return;
+    }
+    check_keys(ld, root, "at top level", TOP_KEYS, false);
+    get_abspath(ld, root, "state_dir", &cfg->state_dir);
+    if (get_enum(ld, root, "log_level", LEVEL_NAMES, NULL, &e) > 0)
+        cfg->log_level = (enum log_level)e;
+    get_abspath(ld, root, "metrics_file", &cfg->metrics_file);
+
+    struct http_block hb;
+    parse_http_block(ld, get_map(ld, root, "http", "a mapping (timeout, max_connections, ...)"),
+                     &hb);
+    http_merge(&cfg->http, &hb);
+    http_check(ld, &cfg->http, &hb);
+    free(hb.v.ca_file);
+
+    /* Tenants get their array once, sized up front: jobs point into it. */
+    const struct ynode *tenants = get_map(ld, root, "tenants", "a mapping of tenant names");
+    struct tenant_aux *aux = NULL;
+    if (tenants) {
+        size_t nt = tenants->n / 2;
+        cfg->tenants = xcalloc(nt ? nt : 1, sizeof *cfg->tenants);
+        aux = xcalloc(nt ? nt : 1, sizeof *aux);
+        for (size_t i = 0; i < nt; i++) {
+            parse_tenant(ld, tenants->kids[2 * i], tenants->kids[2 * i + 1], &cfg->http,
+                         &cfg->tenants[i], &aux[i]);
+            cfg->ntenants++;
+        }
+    }
+
+    struct ynode *jk = NULL, *jobs = map_get(root, "jobs", &jk);
+    if (jobs && jobs->kind != Y_BAD && !is_null(jobs)) {
+        if (jobs->kind != Y_SEQ) {
+            err(ld, jobs, "\"jobs\" must be a list of jobs (- name: ...), not %s", kind_name(jobs));
+        } else {
+            const struct ynode **names = xcalloc(jobs->n ? jobs->n : 1, sizeof *names);
+            cfg->jobs = xcalloc(jobs->n ? jobs->n : 1, sizeof *cfg->jobs);
+            for (size_t i = 0; i < jobs->n; i++) {
+                parse_job(ld, jobs->kids[i], cfg, aux, &cfg->jobs[i], names, i);
+                cfg->njobs++;
+            }
+            free(names);
+        }
+    }
+    if (cfg->njobs == 0)
+        warn(ld, jk ? jk : root, "no jobs are defined; the daemon will have nothing to do");
+    free(aux);
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Entry points                                                                             */
+
+static int diag_cmp(const void *a, const void *b)
+{
+    const struct diag *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void diags_emit(struct loader *ld, struct diaglist *l, char ***out, size_t *nout)
+{
+    if (l->n > 1) /* qsort's base must not be NULL, even for zero elements */
+        qsort(l->v, l->n, sizeof *l->v, diag_cmp);
+    if (l->n)
+        *out = xrealloc(*out, (*nout + l->n) * sizeof **out);
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].line > 0)
+            (*out)[(*nout)++] =
+                xasprintf("%s:%d:%d: %s", ld->file, l->v[i].line, l->v[i].col, l->v[i].msg);
+        else
+            (*out)[(*nout)++] = xasprintf("%s: %s", ld->file, l->v[i].msg);
+        free(l->v[i].msg);
+    }
+    free(l->v);
+    l->v = NULL;
+    l->n = l->cap = 0;
+}
+
+static char *dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return xstrdup(".");
+    if (slash == path)
+        return xstrdup("/");
+    return xstrndup(path, (size_t)(slash - path));
+}
+
+static void config_defaults(struct cfg_config *cfg, const char *name)
+{
+    const char *sd = getenv("STATE_DIRECTORY");
+    cfg->file = xstrdup(name);
+    /* systemd joins several StateDirectory= entries with ':'; ours is the first */
+    if (sd && *sd && *sd != ':')
+        cfg->state_dir = xstrndup(sd, strcspn(sd, ":"));
+    else
+        cfg->state_dir = xstrdup(CFG_DEFAULT_STATE_DIR);
+    cfg->log_level = LOG_LVL_INFO;
+    http_defaults(&cfg->http);
+}
+
+int cfg_load_buffer(const char *name, const char *buf, size_t len, struct cfg_config **out,
+                    struct cfg_diags *diags)
+{
+    struct loader ld;
+    struct cfg_config *cfg = xcalloc(1, sizeof *cfg);
+    struct ynode *root;
+    int rc;
+
+    memset(&ld, 0, sizeof ld);
+    ld.file = name;
+    ld.basedir = dir_of(name);
+    config_defaults(cfg, name);
+
+    if (len > CFG_MAX_FILE) {
+        err_at(&ld, 0, 0, "cannot read: file is larger than %d KiB", CFG_MAX_FILE / 1024);
+    } else {
+        root = parse_tree(&ld, buf, len);
+        if (root) {
+            check_root(&ld, root, cfg);
+            node_free(root);
+        }
+    }
+
+    rc = ld.errs.n ? -1 : 0;
+    diags_emit(&ld, &ld.errs, &diags->errors, &diags->nerrors);
+    diags_emit(&ld, &ld.warns, &diags->warnings, &diags->nwarnings);
+    free(ld.basedir);
+    if (rc == 0)
+        *out = cfg;
+    else
+        cfg_free(cfg);
+    return rc;
+}
+
+int cfg_load(const char *path, struct cfg_config **out, struct cfg_diags *diags)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int fd, rc, e = 0;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        e = errno;
+    } else {
+        buf = xmalloc(CFG_MAX_FILE + 2);
+        for (;;) {
+            ssize_t r = read(fd, buf + len, CFG_MAX_FILE + 1 - len);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r < 0) {
+                e = errno;
+                break;
+            }
+            if (r == 0 || (len += (size_t)r) > CFG_MAX_FILE)
+                break;
+        }
+        close(fd);
+    }
+    if (e) {
+        diags->errors = xrealloc(diags->errors, (diags->nerrors + 1) * sizeof *diags->errors);
+        diags->errors[diags->nerrors++] = xasprintf("%s: cannot read: %s", path, strerror(e));
+        free(buf);
+        return -1;
+    }
+    rc = cfg_load_buffer(path, buf, len, out, diags);
+    free(buf);
+    return rc;
+}
+
+void cfg_free(struct cfg_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->ntenants; i++) {
+        struct cfg_tenant *t = &cfg->tenants[i];
+        free(t->name);
+        free(t->base_url);
+        free(t->token_url);
+        free(t->tenant_id);
+        free(t->client_id);
+        util_free_secret(t->client_secret);
+        free(t->secret_origin);
+        free(t->http.ca_file);
+    }
+    free(cfg->tenants);
+    for (size_t i = 0; i < cfg->njobs; i++) {
+        struct cfg_job *j = &cfg->jobs[i];
+        free(j->name);
+        strlist_free(&j->roles_include);
+        strlist_free(&j->roles_exclude);
+        strlist_free(&j->users_include);
+        strlist_free(&j->users_exclude);
+        for (size_t r = 0; r < j->nrename; r++) {
+            free(j->rename[r].from);
+            free(j->rename[r].to);
+        }
+        free(j->rename);
+    }
+    free(cfg->jobs);
+    free(cfg->file);
+    free(cfg->state_dir);
+    free(cfg->metrics_file);
+    free(cfg->http.ca_file);
+    free(cfg);
+}
+
+void cfg_diags_free(struct cfg_diags *d)
+{
+    for (size_t i = 0; i < d->nerrors; i++)
+        free(d->errors[i]);
+    for (size_t i = 0; i < d->nwarnings; i++)
+        free(d->warnings[i]);
+    free(d->errors);
+    free(d->warnings);
+    memset(d, 0, sizeof *d);
+}
+
+const struct cfg_tenant *cfg_find_tenant(const struct cfg_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->ntenants; i++)
+        if (strcmp(cfg->tenants[i].name, name) == 0)
+            return &cfg->tenants[i];
+    return NULL;
+}
+
+const struct cfg_job *cfg_find_job(const struct cfg_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->njobs; i++)
+        if (cfg->jobs[i].name && strcmp(cfg->jobs[i].name, name) == 0)
+            return &cfg->jobs[i];
+    return NULL;
+}

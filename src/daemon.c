@@ -1,0 +1,1046 @@
+/* daemon.c — the long-running mode: job scheduling, signals, reload, status/metrics files,
+ * systemd notifications. The contract is in include/rolesync/daemon.h. */
+#include "rolesync/daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rolesync/diff.h"
+#include "rolesync/http.h"
+#include "rolesync/log.h"
+#include "rolesync/metrics.h"
+#include "rolesync/notify.h"
+#include "rolesync/status.h"
+#include "rolesync/sync.h"
+#include "rolesync/tenants.h"
+#include "rolesync/util.h"
+
+/* Extra time after the drain deadline for cycles to notice their cancelled requests. Only a bug
+ * (a cycle that never calls back) can reach it; then the daemon exits 1 without cleaning up
+ * rather than hang until systemd kills it. */
+#define BACKSTOP_EXTRA_MS 5000u
+
+/* A loaded config and the engine tenants built from it. */
+struct dm_gen {
+    unsigned refs;           /* the daemon's current pointer + each running cycle */
+    unsigned deferred;       /* references to drop on the next loop turn (on_reap) */
+    struct cfg_config *cfg;  /* owned */
+    struct tnt_set *tenants; /* owned; one engine tenant per cfg tenant */
+    struct dm_gen *next;     /* daemon's list of live generations */
+};
+
+/* HTTP counts of tenants whose generation is gone, so metrics counters never go backwards. */
+struct dm_retired {
+    char *tenant;
+    uint64_t by_status[HTTP_STATUS_SLOTS];
+    uint64_t retries;
+};
+
+struct dm_job {
+    struct daemon *d;
+    char *name;                 /* owned copy: outlives any one config */
+    const struct cfg_job *cfg;  /* in d->gen: what the next cycle uses */
+    struct diff_memory *mem;    /* not-converging memory, kept across cycles and reloads */
+    uv_timer_t timer;           /* next cycle; freed in its close callback */
+    bool running;               /* a cycle is in progress */
+    bool removed;               /* dropped by a reload; closed once its cycle ends */
+    bool closing;               /* uv_close called on the timer */
+    bool reset_mem;             /* tenant changed by a reload: fresh memory at the next start */
+    uint64_t retry_ms;          /* last retry delay of the current failure streak, 0 = none */
+    uint64_t due_mono;          /* monotonic ms when the timer fires, 0 = not armed */
+    uint64_t last_end_mono;     /* monotonic ms when the last cycle ended, 0 = never */
+    /* the running cycle */
+    struct dm_gen *run_gen;     /* reference held until the cycle ends */
+    int64_t run_started_ms;
+    bool run_dry;
+    FILE *plan_f;               /* dry run: the plan, rendered into plan_buf */
+    char *plan_buf;
+    size_t plan_len;
+};
+
+struct daemon {
+    uv_loop_t *loop;
+    char *config_path;
+    bool use_signals;
+    struct http_engine *engine;
+    struct dm_gen *gen;   /* current generation */
+    struct dm_gen *gens;  /* every live generation, current included */
+    struct dm_job **jobs; /* current config order; removed jobs still running at the end */
+    size_t njobs, cap_jobs;
+    struct status st;
+    struct dm_retired *retired;
+    size_t nretired, cap_retired;
+
+    uv_signal_t sig_hup, sig_usr1, sig_term, sig_int;
+    uv_timer_t watchdog; /* WATCHDOG=1 every half $WATCHDOG_USEC */
+    uv_timer_t reap;     /* next loop turn: drop cycle references, finish a stop */
+    uv_timer_t backstop; /* stop taking too long (see BACKSTOP_EXTRA_MS) */
+    bool handles_open;
+
+    unsigned nrunning;   /* cycles in progress, removed jobs included */
+    bool stopping, drained, finished, forced;
+    int exit_code;
+    uint64_t rng;        /* splitmix64 state for the schedule jitter */
+};
+
+static void write_files(struct daemon *d);
+static void on_job_timer(uv_timer_t *t);
+
+/* ---- small helpers ------------------------------------------------------------------------ */
+
+static uint64_t rng_next(struct daemon *d)
+{
+    uint64_t z = (d->rng += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* interval ± up to 10 %, so jobs started together drift apart instead of hitting a shared
+ * tenant in lockstep forever. */
+static uint64_t jitter(struct daemon *d, uint64_t interval_ms)
+{
+    uint64_t span = interval_ms / 5; /* 20 % wide window centred on the interval */
+    if (span == 0)
+        return interval_ms;
+    return interval_ms - interval_ms / 10 + rng_next(d) % (span + 1);
+}
+
+static const char *dur(uint64_t ms, char *buf, size_t n)
+{
+    /* Round to whole seconds above 10 s: "9m41s" reads better than "581234ms". */
+    if (ms >= 10000) {
+        uint64_t s = (ms + 500) / 1000, h = s / 3600, m = s / 60 % 60;
+        if (h)
+            snprintf(buf, n, "%lluh%02llum%02llus", (unsigned long long)h, (unsigned long long)m,
+                     (unsigned long long)(s % 60));
+        else if (m)
+            snprintf(buf, n, "%llum%02llus", (unsigned long long)m, (unsigned long long)(s % 60));
+        else
+            snprintf(buf, n, "%llus", (unsigned long long)s);
+        return buf;
+    }
+    snprintf(buf, n, "%llums", (unsigned long long)ms);
+    return buf;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* Same remote tenant: what the not-converging memory's observations are about. */
+static bool same_remote(const struct cfg_tenant *a, const struct cfg_tenant *b)
+{
+    return a->api == b->api && str_eq(a->base_url, b->base_url) &&
+           str_eq(a->tenant_id, b->tenant_id);
+}
+
+/* mkdir -p with mode 0750 for the missing parts, then check the directory is writable. */
+static int ensure_state_dir(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    char *p;
+
+    if (stat(path, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode)) {
+            snprintf(err, errlen, "state_dir %s is not a directory", path);
+            return -1;
+        }
+    } else {
+        p = xstrdup(path);
+        for (char *s = p + 1; *s; s++) {
+            if (*s != '/')
+                continue;
+            *s = '\0';
+            if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot create state_dir %s: %s: %s", path, p,
+                         strerror(errno));
+                free(p);
+                return -1;
+            }
+            *s = '/';
+        }
+        if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create state_dir %s: %s", path, strerror(errno));
+            free(p);
+            return -1;
+        }
+        free(p);
+    }
+    if (access(path, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "state_dir %s is not writable: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- generations ----------------------------------------------------------------------------*/
+
+static struct dm_gen *gen_new(struct daemon *d, struct cfg_config *cfg, struct tnt_set *tenants)
+{
+    struct dm_gen *g = xcalloc(1, sizeof *g);
+    g->refs = 1;
+    g->cfg = cfg;
+    g->tenants = tenants;
+    g->next = d->gens;
+    d->gens = g;
+    return g;
+}
+
+static struct dm_retired *retired_for(struct daemon *d, const char *tenant)
+{
+    for (size_t i = 0; i < d->nretired; i++)
+        if (strcmp(d->retired[i].tenant, tenant) == 0)
+            return &d->retired[i];
+    util_grow((void **)&d->retired, &d->cap_retired, d->nretired + 1, sizeof *d->retired);
+    struct dm_retired *r = &d->retired[d->nretired++];
+    memset(r, 0, sizeof *r);
+    r->tenant = xstrdup(tenant);
+    return r;
+}
+
+static void gen_unref(struct daemon *d, struct dm_gen *g)
+{
+    if (--g->refs > 0)
+        return;
+    for (size_t i = 0; i < g->tenants->n; i++) {
+        const struct http_counters *c = http_tenant_counters(g->tenants->t[i].http);
+        struct dm_retired *r = retired_for(d, g->tenants->t[i].cfg->name);
+        for (size_t k = 0; k < HTTP_STATUS_SLOTS; k++)
+            r->by_status[k] += c->by_status[k];
+        r->retries += c->retries;
+    }
+    for (struct dm_gen **pp = &d->gens; *pp; pp = &(*pp)->next) {
+        if (*pp == g) {
+            *pp = g->next;
+            break;
+        }
+    }
+    tnt_set_free(g->tenants);
+    cfg_free(g->cfg);
+    free(g);
+}
+
+/* ---- files and notifications ----------------------------------------------------------------*/
+
+struct http_rows {
+    struct metrics_http_requests *req;
+    size_t nreq, capreq;
+    struct metrics_http_retries *ret;
+    size_t nret, capret;
+};
+
+static void rows_add(struct http_rows *r, const char *tenant, const uint64_t *by_status,
+                     uint64_t retries)
+{
+    for (int code = 0; code < HTTP_STATUS_SLOTS; code++) {
+        if (by_status[code] == 0)
+            continue;
+        util_grow((void **)&r->req, &r->capreq, r->nreq + 1, sizeof *r->req);
+        r->req[r->nreq++] = (struct metrics_http_requests){tenant, code, by_status[code]};
+    }
+    util_grow((void **)&r->ret, &r->capret, r->nret + 1, sizeof *r->ret);
+    r->ret[r->nret++] = (struct metrics_http_retries){tenant, retries};
+}
+
+static void write_metrics(struct daemon *d, const char *path)
+{
+    struct http_rows rows = {0};
+    char err[512];
+
+    /* metrics_render sums rows with the same (tenant, code): live generations and retired
+     * totals add up to counters that survive reloads. */
+    for (struct dm_gen *g = d->gens; g; g = g->next) {
+        for (size_t i = 0; i < g->tenants->n; i++) {
+            const struct http_counters *c = http_tenant_counters(g->tenants->t[i].http);
+            rows_add(&rows, g->tenants->t[i].cfg->name, c->by_status, c->retries);
+        }
+    }
+    for (size_t i = 0; i < d->nretired; i++)
+        rows_add(&rows, d->retired[i].tenant, d->retired[i].by_status, d->retired[i].retries);
+    struct metrics_http http = {rows.req, rows.nreq, rows.ret, rows.nret};
+    metrics_write(&d->st, &http, path, err, sizeof err); /* logs its own warning */
+    free(rows.req);
+    free(rows.ret);
+}
+
+/* status.json, the metrics file and STATUS=, at every event worth telling. A failed write is
+ * logged by status_write and retried at the next event: the daemon's real work goes on. */
+static void write_files(struct daemon *d)
+{
+    char err[512], line[256];
+
+    status_write(&d->st, d->gen->cfg->state_dir, err, sizeof err);
+    if (d->gen->cfg->metrics_file)
+        write_metrics(d, d->gen->cfg->metrics_file);
+    notify_status(notify_status_line(&d->st, line, sizeof line));
+}
+
+/* ---- jobs -----------------------------------------------------------------------------------*/
+
+static void on_job_closed(uv_handle_t *h)
+{
+    struct dm_job *j = UTIL_CONTAINER_OF(h, struct dm_job, timer);
+    diff_memory_free(j->mem);
+    free(j->name);
+    free(j);
+}
+
+static void jobs_remove(struct daemon *d, struct dm_job *j)
+{
+    for (size_t i = 0; i < d->njobs; i++) {
+        if (d->jobs[i] == j) {
+            memmove(&d->jobs[i], &d->jobs[i + 1], (d->njobs - i - 1) * sizeof *d->jobs);
+            d->njobs--;
+            return;
+        }
+    }
+}
+
+/* Forget a job that is not running: out of the list, freed once the loop closed its timer. */
+static void job_close(struct dm_job *j)
+{
+    jobs_remove(j->d, j);
+    j->closing = true;
+    uv_close((uv_handle_t *)&j->timer, on_job_closed);
+}
+
+static struct dm_job *job_new(struct daemon *d, const struct cfg_job *cfg)
+{
+    struct dm_job *j = xcalloc(1, sizeof *j);
+    j->d = d;
+    j->name = xstrdup(cfg->name);
+    j->cfg = cfg;
+    j->mem = diff_memory_new();
+    uv_timer_init(d->loop, &j->timer);
+    return j;
+}
+
+static void job_arm(struct dm_job *j, uint64_t delay_ms)
+{
+    struct status_job *sj = status_job_find(&j->d->st, j->name);
+    uv_timer_start(&j->timer, on_job_timer, delay_ms, 0);
+    j->due_mono = util_mono_ms() + delay_ms;
+    if (sj)
+        status_job_set_next_run(sj, util_now_ms() + (int64_t)delay_ms);
+}
+
+static void job_disarm(struct dm_job *j)
+{
+    struct status_job *sj = status_job_find(&j->d->st, j->name);
+    uv_timer_stop(&j->timer);
+    j->due_mono = 0;
+    if (sj)
+        status_job_set_next_run(sj, 0);
+}
+
+/* Dry run: log the planned changes (capped) so "plan and report every cycle" reaches the
+ * journal; the counts are in the summary line and the status file. */
+static void log_plan(struct dm_job *j)
+{
+    size_t changes = 0, notes = 0, logged = 0;
+    char q[1024];
+
+    fclose(j->plan_f);
+    j->plan_f = NULL;
+    for (char *line = j->plan_buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        bool change = (line[0] == '+' || line[0] == '-' || line[0] == '~') && line[1] == ' ';
+        bool note = line[0] == '!' && line[1] == ' ';
+        if (!change && !note)
+            continue; /* the per-job summary: sync.c logs its own */
+        if (change)
+            changes++;
+        else
+            notes++;
+        if (logged < DAEMON_PLAN_LOG_LINES) {
+            logged++;
+            if (change)
+                log_info(j->name, "planned change=%s", log_quote(q, sizeof q, line));
+            else
+                log_info(j->name, "plan note=%s", log_quote(q, sizeof q, line + 2));
+        }
+        if (!nl)
+            break;
+    }
+    if (changes + notes > logged)
+        log_info(j->name,
+                 "plan lines not logged=%zu (see `rolesyncd --once --dry-run --job %s`)",
+                 changes + notes - logged, j->name);
+    free(j->plan_buf);
+    j->plan_buf = NULL;
+    j->plan_len = 0;
+}
+
+/* sync.c's "role \"X\": reason" / "user \"X\": reason" lines as status entries. */
+static void add_not_converging(struct status_run *run, const char *line)
+{
+    const char *kind = strncmp(line, "role ", 5) == 0 ? "role_definition" : "assignment";
+    const char *p = strchr(line, ' ');
+    const char *name_end = p ? strstr(p, "\": ") : NULL;
+
+    if (p && p[1] == '"' && name_end) {
+        char *name = xstrndup(p + 2, (size_t)(name_end - (p + 2)));
+        status_run_add_not_converging(run, kind, name, name_end + 3);
+        free(name);
+    } else {
+        status_run_add_not_converging(run, kind, "", line);
+    }
+}
+
+static enum status_result result_of(enum sync_outcome o)
+{
+    switch (o) {
+    case SYNC_OK: return STATUS_RESULT_OK;
+    case SYNC_PARTIAL: return STATUS_RESULT_PARTIAL;
+    case SYNC_REFUSED: return STATUS_RESULT_REFUSED;
+    case SYNC_DRY_RUN: return STATUS_RESULT_DRY_RUN;
+    default: return STATUS_RESULT_FAILED;
+    }
+}
+
+static const char *nz(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+/* Put a finished cycle into the job's status entry. */
+static void record(struct dm_job *j, const struct sync_result *r, int64_t now, bool interrupted)
+{
+    struct status_job *sj = status_job_find(&j->d->st, j->name);
+    if (!sj)
+        return;
+    if (!sj->running) /* the entry was recreated by a reload while the cycle ran */
+        status_job_run_begin(sj, j->run_started_ms, j->run_dry);
+
+    struct status_run *run = &sj->current;
+    run->changes = (struct status_changes){r->roles_created, r->roles_updated, r->roles_deleted,
+                                           r->assignments_added, r->assignments_removed};
+    run->pending = r->pending;
+    run->failed_ops = r->failed_ops;
+    run->requests = r->requests;
+    run->retries = r->retries;
+    run->unmatched_source_only = r->unmatched_source_only;
+    run->unmatched_target_only = r->unmatched_target_only;
+    for (size_t i = 0; i < r->nnot_converging; i++)
+        add_not_converging(run, r->not_converging[i]);
+    for (size_t i = 0; i < r->nerrors; i++) {
+        const struct sync_error *e = &r->errors[i];
+        status_run_add_error(run, e->op, nz(e->method), nz(e->path), (int)e->status, e->message,
+                             nz(e->correlation_id));
+    }
+    run->error_count = r->error_count;
+    if (interrupted)
+        status_run_add_error(run, "shutdown", NULL, NULL, 0, "interrupted by shutdown", NULL);
+
+    unsigned failures = sj->consecutive_failures;
+    status_job_run_end(sj, now, interrupted ? STATUS_RESULT_FAILED : result_of(r->outcome));
+    if (interrupted) {
+        /* Not the tenant's fault: the next start begins a clean streak. */
+        sj->consecutive_failures = failures;
+        status_job_set_state(sj, STATUS_JOB_IDLE, "interrupted by shutdown");
+    } else if (r->outcome == SYNC_REFUSED) {
+        status_job_set_state(sj, STATUS_JOB_REFUSED, r->reason);
+    } else if ((r->outcome == SYNC_FAILED || r->outcome == SYNC_PARTIAL) && r->auth_failed) {
+        char reason[600];
+        snprintf(reason, sizeof reason, "authentication failed: %s", r->reason);
+        status_job_set_state(sj, STATUS_JOB_FAILED, reason);
+    } else if (r->outcome == SYNC_FAILED || r->outcome == SYNC_PARTIAL) {
+        status_job_set_state(sj, STATUS_JOB_WAITING_RETRY, r->reason);
+    }
+}
+
+/* When the next cycle starts after this one. */
+static void schedule_next(struct dm_job *j, const struct sync_result *r)
+{
+    struct daemon *d = j->d;
+    uint64_t interval = j->cfg->interval_ms, delay;
+    struct status_job *sj = status_job_find(&d->st, j->name);
+    unsigned failures = sj ? sj->consecutive_failures : 0;
+    char b[32], q[600];
+
+    if ((r->outcome == SYNC_FAILED || r->outcome == SYNC_PARTIAL) && !r->auth_failed) {
+        j->retry_ms = j->retry_ms ? j->retry_ms * 2 : DAEMON_RETRY_MS;
+        if (j->retry_ms > interval)
+            j->retry_ms = interval;
+        delay = j->retry_ms;
+        log_warning(j->name, "cycle failed, retrying in=%s consecutive_failures=%u reason=%s",
+                    dur(delay, b, sizeof b), failures, log_quote(q, sizeof q, r->reason));
+    } else {
+        j->retry_ms = 0;
+        delay = jitter(d, interval);
+        if (r->auth_failed)
+            log_error(j->name,
+                      "authentication failed, trying again at the interval in=%s "
+                      "consecutive_failures=%u reason=%s: fix the client credentials on the "
+                      "platform, or update the secret and reload (systemctl reload rolesyncd)",
+                      dur(delay, b, sizeof b), failures, log_quote(q, sizeof q, r->reason));
+        else
+            log_debug(j->name, "next cycle in=%s", dur(delay, b, sizeof b));
+    }
+    job_arm(j, delay);
+}
+
+static void kick_reap(struct daemon *d);
+
+static void on_cycle_done(const struct sync_result *r, void *arg)
+{
+    struct dm_job *j = arg;
+    struct daemon *d = j->d;
+    int64_t now = util_now_ms();
+    bool interrupted =
+        d->stopping && (r->outcome == SYNC_FAILED || r->outcome == SYNC_PARTIAL);
+
+    j->running = false;
+    d->nrunning--;
+    j->last_end_mono = util_mono_ms();
+    /* sync.c still uses the cycle's config and tenants after this callback returns: drop the
+     * reference on the next loop turn (on_reap). */
+    j->run_gen->deferred++;
+    j->run_gen = NULL;
+    kick_reap(d);
+    if (j->plan_f)
+        log_plan(j);
+    if (j->removed) {
+        log_info(j->name, "removed job's last cycle ended; not scheduled again");
+        job_close(j);
+        return;
+    }
+    record(j, r, now, interrupted);
+    if (interrupted)
+        log_warning(j->name, "cycle interrupted by shutdown");
+    if (!d->stopping)
+        schedule_next(j, r);
+    write_files(d);
+}
+
+static void job_start_cycle(struct dm_job *j)
+{
+    struct daemon *d = j->d;
+    const struct cfg_job *cj = j->cfg;
+    const struct prov_tenant *src = tnt_find(d->gen->tenants, cj->source);
+    const struct prov_tenant *tgt = tnt_find(d->gen->tenants, cj->target);
+    struct status_job *sj = status_job_find(&d->st, j->name);
+
+    j->due_mono = 0;
+    if (!src || !tgt) {
+        /* cannot happen: cfg_load resolves every job's tenants into this config */
+        log_error(j->name, "internal error: job tenants not found; cycle skipped");
+        job_arm(j, cj->interval_ms);
+        return;
+    }
+    if (j->reset_mem) { /* the tenant changed while the previous cycle ran */
+        diff_memory_free(j->mem);
+        j->mem = diff_memory_new();
+        j->reset_mem = false;
+    }
+    j->running = true;
+    d->nrunning++;
+    j->run_gen = d->gen;
+    d->gen->refs++;
+    j->run_started_ms = util_now_ms();
+    j->run_dry = cj->dry_run;
+    if (sj) {
+        status_job_run_begin(sj, j->run_started_ms, j->run_dry);
+        status_job_set_next_run(sj, 0);
+    }
+    if (j->run_dry) {
+        j->plan_f = open_memstream(&j->plan_buf, &j->plan_len);
+        if (!j->plan_f)
+            log_warning(j->name, "cannot capture the dry-run plan: %s", strerror(errno));
+    }
+    write_files(d);
+    struct sync_opts o = {.dry_run = j->run_dry, .force_deletes = false, .plan_out = j->plan_f};
+    sync_start(d->loop, cj, src, tgt, j->mem, &o, on_cycle_done, j);
+}
+
+static void on_job_timer(uv_timer_t *t)
+{
+    struct dm_job *j = UTIL_CONTAINER_OF(t, struct dm_job, timer);
+    j->due_mono = 0;
+    if (j->d->stopping || j->removed || j->running)
+        return;
+    job_start_cycle(j);
+}
+
+static void jobs_push(struct daemon *d, struct dm_job *j)
+{
+    util_grow((void **)&d->jobs, &d->cap_jobs, d->njobs + 1, sizeof *d->jobs);
+    d->jobs[d->njobs++] = j;
+}
+
+/* ---- stop -----------------------------------------------------------------------------------*/
+
+static void close_all(struct daemon *d)
+{
+    while (d->njobs > 0) {
+        struct dm_job *j = d->jobs[d->njobs - 1];
+        uv_timer_stop(&j->timer);
+        job_close(j);
+    }
+    if (d->handles_open) {
+        if (d->use_signals) {
+            uv_close((uv_handle_t *)&d->sig_hup, NULL);
+            uv_close((uv_handle_t *)&d->sig_usr1, NULL);
+            uv_close((uv_handle_t *)&d->sig_term, NULL);
+            uv_close((uv_handle_t *)&d->sig_int, NULL);
+        }
+        uv_close((uv_handle_t *)&d->watchdog, NULL);
+        uv_close((uv_handle_t *)&d->reap, NULL);
+        uv_close((uv_handle_t *)&d->backstop, NULL);
+        d->handles_open = false;
+    }
+    /* Every cycle has ended, so only the daemon's own reference is left on the current
+     * generation and none on older ones. */
+    for (struct dm_gen *g = d->gens; g; g = g->next)
+        while (g->deferred) {
+            g->deferred--;
+            g->refs--;
+        }
+    if (d->gen) {
+        struct dm_gen *g = d->gen;
+        d->gen = NULL;
+        g->refs = 1;
+        gen_unref(d, g);
+    }
+    while (d->gens) { /* only reachable through a bug; free rather than leak */
+        d->gens->refs = 1;
+        gen_unref(d, d->gens);
+    }
+    if (d->engine) {
+        http_engine_close(d->engine);
+        d->engine = NULL;
+    }
+}
+
+static void finish_stop(struct daemon *d)
+{
+    d->finished = true;
+    uv_timer_stop(&d->backstop);
+    for (size_t i = 0; i < d->njobs; i++) {
+        struct status_job *sj = status_job_find(&d->st, d->jobs[i]->name);
+        if (sj)
+            status_job_set_next_run(sj, 0);
+    }
+    write_files(d);
+    notify_stopping();
+    log_info(NULL, "stopped");
+    close_all(d);
+    d->exit_code = 0;
+}
+
+static void on_reap(uv_timer_t *t)
+{
+    struct daemon *d = UTIL_CONTAINER_OF(t, struct daemon, reap);
+    for (struct dm_gen *g = d->gens, *next; g; g = next) {
+        next = g->next;
+        while (g->deferred > 0) {
+            g->deferred--;
+            if (g->refs == 1) {
+                /* last reference: gen_unref frees g, so stop looking at it */
+                g->deferred = 0;
+                gen_unref(d, g);
+                break;
+            }
+            gen_unref(d, g);
+        }
+    }
+    if (d->stopping && d->drained && d->nrunning == 0 && !d->finished)
+        finish_stop(d);
+}
+
+static void kick_reap(struct daemon *d)
+{
+    if (d->handles_open)
+        uv_timer_start(&d->reap, on_reap, 0, 0);
+}
+
+static void on_drained(void *arg)
+{
+    struct daemon *d = arg;
+    d->drained = true;
+    if (d->nrunning > 0)
+        log_info(NULL, "requests drained; waiting for running_jobs=%u to end", d->nrunning);
+    kick_reap(d);
+}
+
+static void on_backstop(uv_timer_t *t)
+{
+    struct daemon *d = UTIL_CONTAINER_OF(t, struct daemon, backstop);
+    if (d->finished)
+        return;
+    log_error(NULL, "stop: running_jobs=%u did not end after the grace period; exiting anyway",
+              d->nrunning);
+    d->finished = true;
+    d->forced = true;
+    write_files(d);
+    notify_stopping();
+    d->exit_code = 1;
+    uv_stop(d->loop);
+}
+
+void daemon_stop(struct daemon *d)
+{
+    if (d->stopping) {
+        log_info(NULL, "already stopping running_jobs=%u", d->nrunning);
+        return;
+    }
+    d->stopping = true;
+    log_info(NULL, "stopping running_jobs=%u grace_ms=%u", d->nrunning, DAEMON_DRAIN_MS);
+    for (size_t i = 0; i < d->njobs; i++)
+        job_disarm(d->jobs[i]);
+    /* The watchdog keeps pinging while draining: the loop is alive and working. */
+    uv_timer_start(&d->backstop, on_backstop, DAEMON_DRAIN_MS + BACKSTOP_EXTRA_MS, 0);
+    http_engine_drain(d->engine, DAEMON_DRAIN_MS, on_drained, d);
+}
+
+/* ---- reload ---------------------------------------------------------------------------------*/
+
+static char *join_lines(char **v, size_t n)
+{
+    size_t len = 1;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(v[i]) + 1;
+    char *s = xmalloc(len), *p = s;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(v[i]);
+        memcpy(p, v[i], l);
+        p += l;
+        if (i + 1 < n)
+            *p++ = '\n';
+    }
+    *p = '\0';
+    return s;
+}
+
+static void reload_failed(struct daemon *d, char **errors, size_t n)
+{
+    char q[1200], line[256];
+    char *all = join_lines(errors, n);
+
+    for (size_t i = 0; i < n; i++)
+        log_error(NULL, "reload error=%s", log_quote(q, sizeof q, errors[i]));
+    log_error(NULL, "reload failed errors=%zu config=%s: still running the previous config", n,
+              log_quote(q, sizeof q, d->config_path));
+    status_reload_done(&d->st, util_now_ms(), false, d->config_path, all);
+    free(all);
+    write_files(d);
+    notify_ready_status(notify_status_line(&d->st, line, sizeof line));
+}
+
+/* An existing job takes its entry in the new config. */
+static void job_take_config(struct dm_job *j, const struct cfg_job *ncfg)
+{
+    const struct cfg_job *old = j->cfg; /* NULL for a removed job coming back */
+
+    if (!old || !same_remote(old->source, ncfg->source) ||
+        !same_remote(old->target, ncfg->target)) {
+        /* Remembered writes were made to another tenant. Applied at the next cycle start: a
+         * running cycle still uses this memory. */
+        j->reset_mem = true;
+    }
+    j->cfg = ncfg;
+    /* A shorter interval brings a waiting job forward; a longer one applies after its next
+     * cycle (the one already promised stays). */
+    if (!j->running && j->due_mono) {
+        uint64_t now = util_mono_ms();
+        uint64_t base = j->last_end_mono ? j->last_end_mono : now;
+        uint64_t target = base + ncfg->interval_ms;
+        if (j->retry_ms > ncfg->interval_ms)
+            j->retry_ms = ncfg->interval_ms;
+        if (target < j->due_mono)
+            job_arm(j, target > now ? target - now : 0);
+    }
+}
+
+void daemon_reload(struct daemon *d)
+{
+    struct cfg_diags dg = {0};
+    struct cfg_config *nc = NULL;
+    struct tnt_set *tenants = NULL;
+    char err[600], q[1200], line[256];
+
+    if (d->stopping)
+        return;
+    notify_reloading();
+    log_info(NULL, "reloading config=%s", log_quote(q, sizeof q, d->config_path));
+    int rc = cfg_load(d->config_path, &nc, &dg);
+    for (size_t i = 0; i < dg.nwarnings; i++)
+        log_warning(NULL, "config warning=%s", log_quote(q, sizeof q, dg.warnings[i]));
+    if (rc != 0) {
+        reload_failed(d, dg.errors, dg.nerrors);
+        cfg_diags_free(&dg);
+        return;
+    }
+    cfg_diags_free(&dg);
+    if (ensure_state_dir(nc->state_dir, err, sizeof err) != 0 ||
+        !(tenants = tnt_set_new(d->loop, d->engine, nc, err, sizeof err))) {
+        char *one = err;
+        reload_failed(d, &one, 1);
+        cfg_free(nc);
+        return;
+    }
+
+    struct dm_gen *old = d->gen;
+    d->gen = gen_new(d, nc, tenants);
+
+    /* Jobs in the new order; leftovers are removed (kept in the list while they run). */
+    struct dm_job **prev = d->jobs;
+    size_t nprev = d->njobs;
+    size_t added = 0, kept = 0, removed = 0;
+    const char **names = xcalloc(nc->njobs ? nc->njobs : 1, sizeof *names);
+    d->jobs = NULL;
+    d->njobs = d->cap_jobs = 0;
+    for (size_t i = 0; i < nc->njobs; i++) {
+        struct dm_job *j = NULL;
+        for (size_t k = 0; k < nprev; k++) {
+            if (prev[k] && strcmp(prev[k]->name, nc->jobs[i].name) == 0) {
+                j = prev[k];
+                prev[k] = NULL;
+                break;
+            }
+        }
+        names[i] = nc->jobs[i].name;
+        if (j) {
+            bool was_removed = j->removed;
+            j->removed = false;
+            job_take_config(j, &nc->jobs[i]);
+            kept++;
+            if (was_removed)
+                log_info(j->name, "job back in the config while its last cycle runs");
+        }
+        jobs_push(d, j ? j : job_new(d, &nc->jobs[i]));
+    }
+    status_jobs_sync(&d->st, names, nc->njobs);
+    free(names);
+    for (size_t i = 0; i < d->njobs; i++) {
+        struct dm_job *j = d->jobs[i];
+        if (!j->running && !j->due_mono) /* new job (kept ones are armed or running) */
+            job_arm(j, added++ * DAEMON_STAGGER_MS);
+    }
+    for (size_t k = 0; k < nprev; k++) {
+        struct dm_job *j = prev[k];
+        if (!j)
+            continue;
+        if (!j->removed) {
+            removed++;
+            log_info(j->name, "job removed by reload%s", j->running ? "; its cycle finishes" : "");
+        }
+        j->removed = true;
+        j->cfg = NULL; /* its config generation may go before the cycle ends */
+        uv_timer_stop(&j->timer);
+        j->due_mono = 0;
+        if (j->running)
+            jobs_push(d, j);
+        else {
+            j->closing = true;
+            uv_close((uv_handle_t *)&j->timer, on_job_closed);
+        }
+    }
+    free(prev);
+    gen_unref(d, old);
+
+    log_set_level(nc->log_level);
+    status_reload_done(&d->st, util_now_ms(), true, nc->file, NULL);
+    write_files(d);
+    notify_ready_status(notify_status_line(&d->st, line, sizeof line));
+    log_info(NULL, "reload ok config=%s jobs=%zu added=%zu removed=%zu kept=%zu",
+             log_quote(q, sizeof q, nc->file), nc->njobs, added, removed, kept);
+}
+
+/* ---- sync now -------------------------------------------------------------------------------*/
+
+void daemon_sync_now(struct daemon *d)
+{
+    size_t started = 0, busy = 0;
+
+    if (d->stopping)
+        return;
+    for (size_t i = 0; i < d->njobs; i++) {
+        struct dm_job *j = d->jobs[i];
+        if (j->removed)
+            continue;
+        if (j->running) {
+            busy++;
+            continue;
+        }
+        /* From the timer, on the next loop turn, like every other cycle start. */
+        job_arm(j, 0);
+        started++;
+    }
+    log_info(NULL, "sync now requested starting=%zu already_running=%zu", started, busy);
+}
+
+/* ---- signals and watchdog -------------------------------------------------------------------*/
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct daemon *d = h->data;
+    switch (signum) {
+    case SIGHUP: daemon_reload(d); break;
+    case SIGUSR1: daemon_sync_now(d); break;
+    default:
+        log_info(NULL, "signal received signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+        daemon_stop(d);
+        break;
+    }
+}
+
+static void on_watchdog(uv_timer_t *t)
+{
+    notify_watchdog();
+}
+
+static void start_signal(struct daemon *d, uv_signal_t *h, int signum)
+{
+    uv_signal_init(d->loop, h);
+    h->data = d;
+    uv_signal_start(h, on_signal, signum);
+}
+
+/* ---- life cycle -----------------------------------------------------------------------------*/
+
+struct daemon *daemon_new(uv_loop_t *loop, struct cfg_config *cfg, const struct daemon_opts *o,
+                          char *err, size_t errlen)
+{
+    struct tnt_set *tenants;
+
+    if (ensure_state_dir(cfg->state_dir, err, errlen) != 0) {
+        cfg_free(cfg);
+        return NULL;
+    }
+    struct daemon *d = xcalloc(1, sizeof *d);
+    d->loop = loop;
+    d->config_path = xstrdup(o->config_path ? o->config_path : cfg->file);
+    d->use_signals = o->signals;
+    d->rng = (uint64_t)util_now_ms() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)d;
+    d->engine = http_engine_new(loop, NULL, err, errlen);
+    if (!d->engine) {
+        cfg_free(cfg);
+        free(d->config_path);
+        free(d);
+        return NULL;
+    }
+    tenants = tnt_set_new(loop, d->engine, cfg, err, errlen);
+    if (!tenants) {
+        http_engine_close(d->engine); /* finished by the caller's uv_run */
+        cfg_free(cfg);
+        free(d->config_path);
+        free(d);
+        return NULL;
+    }
+    d->gen = gen_new(d, cfg, tenants);
+    status_init(&d->st, ROLESYNC_VERSION, d->config_path, util_now_ms());
+    return d;
+}
+
+int daemon_start(struct daemon *d, char *err, size_t errlen)
+{
+    const struct cfg_config *cfg = d->gen->cfg;
+    const char **names = xcalloc(cfg->njobs ? cfg->njobs : 1, sizeof *names);
+    char line[256], q[1200];
+
+    uv_timer_init(d->loop, &d->watchdog);
+    uv_timer_init(d->loop, &d->reap);
+    uv_timer_init(d->loop, &d->backstop);
+    if (d->use_signals) {
+        start_signal(d, &d->sig_hup, SIGHUP);
+        start_signal(d, &d->sig_usr1, SIGUSR1);
+        start_signal(d, &d->sig_term, SIGTERM);
+        start_signal(d, &d->sig_int, SIGINT);
+    }
+    d->handles_open = true;
+
+    for (size_t i = 0; i < cfg->njobs; i++) {
+        names[i] = cfg->jobs[i].name;
+        jobs_push(d, job_new(d, &cfg->jobs[i]));
+    }
+    status_jobs_sync(&d->st, names, cfg->njobs);
+    free(names);
+    for (size_t i = 0; i < d->njobs; i++)
+        job_arm(d->jobs[i], i * DAEMON_STAGGER_MS);
+
+    if (status_write(&d->st, cfg->state_dir, err, errlen) != 0) {
+        d->exit_code = 1;
+        d->finished = true;
+        close_all(d);
+        return -1;
+    }
+    if (cfg->metrics_file)
+        write_metrics(d, cfg->metrics_file);
+    notify_ready_status(notify_status_line(&d->st, line, sizeof line));
+
+    uint64_t wd = notify_watchdog_interval_ms();
+    if (wd) {
+        notify_watchdog();
+        uv_timer_start(&d->watchdog, on_watchdog, wd, wd);
+    }
+    log_info(NULL, "started version=%s pid=%ld config=%s jobs=%zu state_dir=%s%s",
+             ROLESYNC_VERSION, (long)getpid(), log_quote(q, sizeof q, d->config_path),
+             cfg->njobs, cfg->state_dir, wd ? " watchdog=on" : "");
+    return 0;
+}
+
+int daemon_exit_code(const struct daemon *d)
+{
+    return d->exit_code;
+}
+
+void daemon_free(struct daemon *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->nretired; i++)
+        free(d->retired[i].tenant);
+    free(d->retired);
+    free(d->jobs);
+    status_free(&d->st);
+    free(d->config_path);
+    free(d);
+}
+
+int daemon_run(struct cfg_config *cfg, const char *config_path)
+{
+    uv_loop_t loop;
+    char err[1024];
+    struct daemon_opts o = {.config_path = config_path, .signals = true};
+    int code;
+
+    if (uv_loop_init(&loop) != 0) {
+        fprintf(stderr, "rolesyncd: cannot create the event loop\n");
+        cfg_free(cfg);
+        return 1;
+    }
+    struct daemon *d = daemon_new(&loop, cfg, &o, err, sizeof err);
+    if (!d) {
+        fprintf(stderr, "rolesyncd: %s\n", err);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    if (daemon_start(d, err, sizeof err) != 0) {
+        fprintf(stderr, "rolesyncd: %s\n", err);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        daemon_free(d);
+        uv_loop_close(&loop);
+        return 1;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    code = daemon_exit_code(d);
+    if (d->forced)
+        return code; /* a cycle never ended: its memory cannot be freed safely; exit now */
+    daemon_free(d);
+    if (uv_loop_close(&loop) != 0) {
+        log_warning(NULL, "event loop closed with handles still open");
+        return code ? code : 1;
+    }
+    return code;
+}

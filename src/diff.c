@@ -1,0 +1,895 @@
+/* diff.c — scope, role and user matching, definitions, assignments, not-converging memory.
+ * Contract in diff.h. Everything per user is O(roles of that user) with hash lookups; everything
+ * per role is O(roles x patterns); nothing scans users inside a loop over users. */
+#include "rolesync/diff.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rolesync/util.h"
+
+#define uthash_fatal(msg) abort()
+#include <uthash.h>
+
+/* ---- hashing -------------------------------------------------------------------------------*/
+
+static uint64_t fnv1a(uint64_t h, const char *s, bool lower)
+{
+    for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+        h ^= lower ? (unsigned char)tolower(*p) : *p;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    /* splitmix64 finaliser: makes sums of identities a good order-independent set hash */
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+#define FNV_BASIS 0xcbf29ce484222325ULL
+
+/* ---- memory --------------------------------------------------------------------------------*/
+
+struct mem_entry {
+    char *key; /* "<kind>:<key>" */
+    uint64_t written, observed;
+    bool has_observed;
+    uint64_t touch; /* generation of the last diff (or write) that concerned it */
+    UT_hash_handle hh;
+};
+
+struct diff_memory {
+    struct mem_entry *items;
+    uint64_t gen; /* incremented by every diff_compute */
+};
+
+struct diff_memory *diff_memory_new(void)
+{
+    return xcalloc(1, sizeof(struct diff_memory));
+}
+
+void diff_memory_free(struct diff_memory *m)
+{
+    if (!m)
+        return;
+    struct mem_entry *e, *tmp;
+    HASH_ITER(hh, m->items, e, tmp)
+    {
+        HASH_DEL(m->items, e);
+        free(e->key);
+        free(e);
+    }
+    free(m);
+}
+
+size_t diff_memory_count(const struct diff_memory *m)
+{
+    return m ? HASH_COUNT(m->items) : 0;
+}
+
+static char *mem_fullkey(enum diff_mem_kind kind, const char *key)
+{
+    return xasprintf("%c:%s", kind == DIFF_MEM_ROLE ? 'r' : 'u', key);
+}
+
+static struct mem_entry *mem_find(struct diff_memory *m, enum diff_mem_kind kind, const char *key)
+{
+    char *k = mem_fullkey(kind, key);
+    struct mem_entry *e;
+    HASH_FIND_STR(m->items, k, e);
+    free(k);
+    return e;
+}
+
+void diff_memory_note_written(struct diff_memory *m, enum diff_mem_kind kind, const char *key,
+                              uint64_t want)
+{
+    if (!m || !key)
+        return;
+    struct mem_entry *e = mem_find(m, kind, key);
+    if (!e) {
+        e = xcalloc(1, sizeof(*e));
+        e->key = mem_fullkey(kind, key);
+        HASH_ADD_KEYPTR(hh, m->items, e->key, strlen(e->key), e);
+    }
+    e->written = want;
+    e->has_observed = false;
+    e->observed = 0;
+    e->touch = m->gen;
+}
+
+/* True when the item was written with this very value and the target still shows (the first
+ * time: now shows) something else: the target did not keep it. */
+static bool mem_suppress(struct diff_memory *m, enum diff_mem_kind kind, const char *key,
+                         uint64_t want, uint64_t have)
+{
+    if (!m)
+        return false;
+    struct mem_entry *e = mem_find(m, kind, key);
+    if (!e || e->written != want)
+        return false;
+    e->touch = m->gen;
+    if (!e->has_observed) {
+        e->has_observed = true;
+        e->observed = have;
+        return true;
+    }
+    return e->observed == have;
+}
+
+static void mem_sweep(struct diff_memory *m)
+{
+    struct mem_entry *e, *tmp;
+    HASH_ITER(hh, m->items, e, tmp)
+    {
+        if (e->touch < m->gen) {
+            HASH_DEL(m->items, e);
+            free(e->key);
+            free(e);
+        }
+    }
+}
+
+/* ---- private storage -----------------------------------------------------------------------*/
+
+struct diff_priv {
+    char **owned; /* strings freed with the diff */
+    size_t nowned, owned_cap;
+    size_t role_ops_cap, changes_cap, users_cap, unmapped_cap, conflicts_cap, nc_cap, amb_cap;
+};
+
+static char *own(struct diff *d, char *s)
+{
+    struct diff_priv *p = d->priv;
+    util_grow((void **)&p->owned, &p->owned_cap, p->nowned + 1, sizeof(char *));
+    p->owned[p->nowned++] = s;
+    return s;
+}
+
+static void add_conflict(struct diff *d, uint32_t s1, uint32_t s2, uint32_t t1, uint32_t t2,
+                         const char *reason)
+{
+    struct diff_report *r = &d->report;
+    util_grow((void **)&r->conflicts, &d->priv->conflicts_cap, r->nconflicts + 1,
+              sizeof(*r->conflicts));
+    r->conflicts[r->nconflicts++] = (struct diff_conflict){s1, s2, t1, t2, reason};
+}
+
+static void add_not_converging(struct diff *d, enum diff_mem_kind kind, const char *name,
+                               char *reason)
+{
+    struct diff_report *r = &d->report;
+    util_grow((void **)&r->not_converging, &d->priv->nc_cap, r->nnot_converging + 1,
+              sizeof(*r->not_converging));
+    r->not_converging[r->nnot_converging++] =
+        (struct diff_not_converging){kind, own(d, xstrdup(name)), own(d, reason)};
+}
+
+/* ---- scope helpers -------------------------------------------------------------------------*/
+
+static bool list_match(const struct cfg_strlist *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (util_glob_match(l->v[i], s))
+            return true;
+    return false;
+}
+
+/* An empty include list selects nothing (config fills the default ["*"]). */
+static bool in_scope(const struct cfg_strlist *inc, const struct cfg_strlist *exc, const char *s)
+{
+    return s && list_match(inc, s) && !list_match(exc, s);
+}
+
+static const char *rename_forward(const struct cfg_job *j, const char *src_name)
+{
+    for (size_t i = 0; i < j->nrename; i++)
+        if (strcasecmp(j->rename[i].from, src_name) == 0)
+            return j->rename[i].to;
+    return src_name;
+}
+
+static const char *rename_back(const struct cfg_job *j, const char *tgt_name)
+{
+    for (size_t i = 0; i < j->nrename; i++)
+        if (strcasecmp(j->rename[i].to, tgt_name) == 0)
+            return j->rename[i].from;
+    return tgt_name;
+}
+
+static bool named_verbatim(const struct cfg_strlist *inc, const char *name)
+{
+    for (size_t i = 0; i < inc->n; i++) {
+        const char *pat = inc->v[i];
+        if (strpbrk(pat, "*?") == NULL && strcasecmp(pat, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+static const char *forced_key(enum cfg_api api)
+{
+    return api == CFG_API_GENESYS ? MDL_GENESYS_EMPLOYEE : MDL_IDENTITY_TENANT_MEMBER;
+}
+
+static const char *admin_key(enum cfg_api api)
+{
+    return api == CFG_API_GENESYS ? MDL_GENESYS_ADMIN : MDL_IDENTITY_TENANT_ADMIN;
+}
+
+static bool streq0(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+/* ---- role candidate index (target roles by lower name / builtin key) -----------------------*/
+
+struct cand {
+    char *key; /* owned */
+    uint32_t n, first, second;
+    UT_hash_handle hh;
+};
+
+static void cand_add(struct cand **h, const char *prefix, const char *s, uint32_t idx)
+{
+    char *k = xasprintf("%s%s", prefix, s);
+    for (char *c = k; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    struct cand *e;
+    HASH_FIND_STR(*h, k, e);
+    if (e) {
+        free(k);
+        if (e->n++ == 1)
+            e->second = idx;
+        return;
+    }
+    e = xcalloc(1, sizeof(*e));
+    e->key = k;
+    e->n = 1;
+    e->first = idx;
+    e->second = MDL_NONE;
+    HASH_ADD_KEYPTR(hh, *h, e->key, strlen(k), e);
+}
+
+static const struct cand *cand_find(struct cand *h, const char *prefix, const char *s)
+{
+    char *k = xasprintf("%s%s", prefix, s);
+    for (char *c = k; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    struct cand *e;
+    HASH_FIND_STR(h, k, e);
+    free(k);
+    return e;
+}
+
+static void cand_free(struct cand **h)
+{
+    struct cand *e, *tmp;
+    HASH_ITER(hh, *h, e, tmp)
+    {
+        HASH_DEL(*h, e);
+        free(e->key);
+        free(e);
+    }
+}
+
+/* ---- roles ---------------------------------------------------------------------------------*/
+
+static char *role_mem_key(const char *tgt_name, const char *builtin_key)
+{
+    char *k = builtin_key ? xasprintf("k:%s", builtin_key) : xasprintf("n:%s", tgt_name);
+    for (char *c = k; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    return k;
+}
+
+static uint64_t def_hash(const char *desc, const char *def, bool builtin)
+{
+    /* What the core compares, hence what is written: built-ins only their definition. */
+    uint64_t h = FNV_BASIS;
+    if (!builtin)
+        h = fnv1a(h, desc ? desc : "", false);
+    h = fnv1a(h ^ 0xff, "|", false);
+    return fnv1a(h, def ? def : "", false);
+}
+
+#define HASH_DELETED 0x64656c6574656421ULL /* "deleted!" */
+
+static void push_role_op(struct diff *d, struct diff_role_op op)
+{
+    util_grow((void **)&d->role_ops, &d->priv->role_ops_cap, d->nrole_ops + 1,
+              sizeof(*d->role_ops));
+    d->role_ops[d->nrole_ops++] = op;
+}
+
+static const char *fields_text(unsigned f)
+{
+    switch (f & (DIFF_F_DESCRIPTION | DIFF_F_DEFINITION)) {
+    case DIFF_F_DESCRIPTION:
+        return "description";
+    case DIFF_F_DEFINITION:
+        return "permission policies";
+    default:
+        return "description and permission policies";
+    }
+}
+
+static void map_roles(struct diff *d, struct diff_memory *mem)
+{
+    const struct cfg_job *j = d->job;
+    const struct mdl_snapshot *src = d->src, *tgt = d->tgt;
+    bool same_api = src->api == tgt->api;
+    struct cand *by_name = NULL, *by_key = NULL;
+
+    for (size_t t = 0; t < tgt->nroles; t++) {
+        const struct mdl_role *r = &tgt->roles[t];
+        if (r->foreign)
+            continue;
+        cand_add(&by_name, "", r->name, (uint32_t)t);
+        if (r->builtin_key)
+            cand_add(&by_key, "", r->builtin_key, (uint32_t)t);
+    }
+
+    /* Pass 1: each source role's counterpart (also for out-of-scope roles: a target role takes
+     * its counterpart's scope, and prune must not delete a role a source role maps to). */
+    uint32_t *nmappers = xcalloc(tgt->nroles ? tgt->nroles : 1, sizeof(uint32_t));
+    uint32_t *mapper = xcalloc(tgt->nroles ? tgt->nroles : 1, sizeof(uint32_t));
+    for (size_t s = 0; s < src->nroles; s++) {
+        const struct mdl_role *r = &src->roles[s];
+        struct diff_src_role *sr = &d->src_roles[s];
+        sr->map = MDL_NONE;
+        if (r->foreign) {
+            sr->status = DIFF_ROLE_FOREIGN;
+            sr->reason = "not a tenant role";
+            continue;
+        }
+        sr->in_scope = in_scope(&j->roles_include, &j->roles_exclude, r->name);
+        const struct cand *c = NULL;
+        if (r->builtin_key) {
+            if (!same_api) {
+                sr->status = DIFF_ROLE_UNMAPPED;
+                sr->reason = "built-in roles do not map across apis";
+                continue;
+            }
+            c = cand_find(by_key, "", r->builtin_key);
+        } else {
+            c = cand_find(by_name, "", rename_forward(j, r->name));
+            if (c && c->n == 1 && tgt->roles[c->first].builtin_key) {
+                sr->status = DIFF_ROLE_CONFLICT;
+                sr->reason = "target name belongs to a built-in role";
+                add_conflict(d, (uint32_t)s, MDL_NONE, c->first, MDL_NONE, sr->reason);
+                continue;
+            }
+        }
+        if (!c) {
+            sr->status = DIFF_ROLE_UNMAPPED; /* may become CREATE below */
+            sr->reason = r->builtin_key ? "built-in role missing on the target"
+                                        : "no role with that name on the target";
+            continue;
+        }
+        if (c->n > 1) {
+            sr->status = DIFF_ROLE_CONFLICT;
+            sr->reason = r->builtin_key ? "two target roles share the built-in key"
+                                        : "two target roles match the name";
+            add_conflict(d, (uint32_t)s, MDL_NONE, c->first, c->second, sr->reason);
+            /* both target roles are left alone */
+            nmappers[c->first] = nmappers[c->second] = 2;
+            continue;
+        }
+        sr->status = DIFF_ROLE_MAPPED;
+        sr->map = c->first;
+        if (nmappers[c->first]++ == 0)
+            mapper[c->first] = (uint32_t)s;
+    }
+
+    /* Pass 2: two source roles mapping to one target role is a conflict as well. */
+    for (size_t s = 0; s < src->nroles; s++) {
+        struct diff_src_role *sr = &d->src_roles[s];
+        if (sr->status != DIFF_ROLE_MAPPED || nmappers[sr->map] < 2)
+            continue;
+        uint32_t t = sr->map, first = mapper[t];
+        if (first != s) {
+            if (d->src_roles[first].status == DIFF_ROLE_MAPPED) {
+                d->src_roles[first].status = DIFF_ROLE_CONFLICT;
+                d->src_roles[first].reason = "two source roles map to one target role";
+                d->src_roles[first].map = MDL_NONE;
+            }
+            add_conflict(d, first, (uint32_t)s, t, MDL_NONE,
+                         "two source roles map to one target role");
+        }
+        sr->status = DIFF_ROLE_CONFLICT;
+        sr->reason = "two source roles map to one target role";
+        sr->map = MDL_NONE;
+    }
+
+    /* Target role facts. */
+    const char *fkey = forced_key(tgt->api), *akey = admin_key(tgt->api);
+    for (size_t t = 0; t < tgt->nroles; t++) {
+        const struct mdl_role *r = &tgt->roles[t];
+        struct diff_tgt_role *tr = &d->tgt_roles[t];
+        tr->src = MDL_NONE;
+        tr->conflict = nmappers[t] >= 2;
+        if (nmappers[t] == 1)
+            tr->src = mapper[t];
+        tr->scope_name = tr->src != MDL_NONE ? src->roles[tr->src].name : rename_back(j, r->name);
+        if (r->foreign)
+            tr->in_scope = false;
+        else if (tr->src != MDL_NONE)
+            tr->in_scope = d->src_roles[tr->src].in_scope;
+        else
+            tr->in_scope = in_scope(&j->roles_include, &j->roles_exclude, tr->scope_name);
+        tr->forced = r->builtin_key && strcasecmp(r->builtin_key, fkey) == 0;
+        tr->admin = r->builtin_key && strcasecmp(r->builtin_key, akey) == 0;
+        tr->admin_revocable = tr->admin && named_verbatim(&j->roles_include, tr->scope_name);
+        tr->managed = tr->in_scope && !r->foreign && !tr->forced && !tr->conflict;
+        tr->ident =
+            mix64(r->builtin_key ? fnv1a(fnv1a(FNV_BASIS, "k:", false), r->builtin_key, true)
+                                 : fnv1a(fnv1a(FNV_BASIS, "n:", false), r->name, true));
+    }
+    /* Conflicted source roles leave their (single) target alone too: a custom source role
+     * whose name is a built-in's was recorded above without marking the built-in, which stays
+     * managed only through its own key mapping. */
+    free(nmappers);
+    free(mapper);
+
+    /* Creates: in-scope custom source roles without counterpart (definitions, same api). Two of
+     * them wanting the same target name is a conflict (neither is created). */
+    bool defs = j->definitions && same_api;
+    struct cand *create_names = NULL;
+    if (defs) {
+        for (size_t s = 0; s < src->nroles; s++) {
+            const struct diff_src_role *sr = &d->src_roles[s];
+            const struct mdl_role *r = &src->roles[s];
+            if (sr->status == DIFF_ROLE_UNMAPPED && sr->in_scope && !r->builtin_key)
+                cand_add(&create_names, "", rename_forward(j, r->name), (uint32_t)s);
+        }
+    }
+    for (size_t s = 0; s < src->nroles; s++) {
+        struct diff_src_role *sr = &d->src_roles[s];
+        const struct mdl_role *r = &src->roles[s];
+        if (sr->status != DIFF_ROLE_UNMAPPED || !sr->in_scope || r->builtin_key || !defs)
+            continue;
+        const char *tname = rename_forward(j, r->name);
+        const struct cand *c = cand_find(create_names, "", tname);
+        if (c && c->n > 1) {
+            sr->status = DIFF_ROLE_CONFLICT;
+            sr->reason = "two source roles map to one target name";
+            if (c->first == s)
+                add_conflict(d, c->first, c->second, MDL_NONE, MDL_NONE, sr->reason);
+            continue;
+        }
+        sr->status = DIFF_ROLE_CREATE;
+        sr->map = (uint32_t)(tgt->nroles + d->ncreates);
+        sr->reason = NULL;
+        char *key = own(d, role_mem_key(tname, NULL));
+        push_role_op(d, (struct diff_role_op){DIFF_ROLE_OP_CREATE, (uint32_t)s, MDL_NONE,
+                                              DIFF_F_DESCRIPTION | DIFF_F_DEFINITION, tname, key,
+                                              def_hash(r->description, r->def_canon, false)});
+        d->ncreates++;
+    }
+    cand_free(&create_names);
+    cand_free(&by_name);
+    cand_free(&by_key);
+
+    /* Unmapped report: in-scope roles only (out-of-scope ones are of no concern). */
+    for (size_t s = 0; s < src->nroles; s++) {
+        const struct diff_src_role *sr = &d->src_roles[s];
+        if (sr->status == DIFF_ROLE_UNMAPPED && sr->in_scope) {
+            util_grow((void **)&d->report.unmapped, &d->priv->unmapped_cap, d->report.nunmapped + 1,
+                      sizeof(uint32_t));
+            d->report.unmapped[d->report.nunmapped++] = (uint32_t)s;
+        }
+    }
+    /* Out-of-scope roles: keep their mapping for scope purposes but flag the status. */
+    for (size_t s = 0; s < src->nroles; s++) {
+        struct diff_src_role *sr = &d->src_roles[s];
+        if (!sr->in_scope && sr->status == DIFF_ROLE_MAPPED)
+            sr->status = DIFF_ROLE_OUT_OF_SCOPE;
+    }
+
+    /* Updates (definitions, same api). */
+    for (size_t s = 0; defs && s < src->nroles; s++) {
+        const struct diff_src_role *sr = &d->src_roles[s];
+        if (sr->status != DIFF_ROLE_MAPPED || !sr->in_scope)
+            continue;
+        const struct mdl_role *r = &src->roles[s], *t = &tgt->roles[sr->map];
+        unsigned f = 0;
+        bool builtin = r->builtin_key != NULL;
+        if (builtin) {
+            /* genesys default roles: policies and permissions only; identity built-ins: never */
+            if (tgt->api == CFG_API_GENESYS && !streq0(r->def_canon, t->def_canon))
+                f = DIFF_F_DEFINITION;
+        } else {
+            if (!streq0(r->description, t->description))
+                f |= DIFF_F_DESCRIPTION;
+            if (!streq0(r->def_canon, t->def_canon))
+                f |= DIFF_F_DEFINITION;
+        }
+        if (!f)
+            continue;
+        char *key = own(d, role_mem_key(t->name, t->builtin_key));
+        uint64_t want = def_hash(r->description, r->def_canon, builtin);
+        uint64_t have = def_hash(t->description, t->def_canon, builtin);
+        if (mem_suppress(mem, DIFF_MEM_ROLE, key, want, have)) {
+            add_not_converging(
+                d, DIFF_MEM_ROLE, t->name,
+                xasprintf("target kept %s different from what was written", fields_text(f)));
+            continue;
+        }
+        push_role_op(d, (struct diff_role_op){DIFF_ROLE_OP_UPDATE, (uint32_t)s, sr->map, f, t->name,
+                                              key, want});
+        d->nupdates++;
+    }
+
+    /* Prune: in-scope custom target roles nothing maps to. */
+    for (size_t t = 0; j->prune && t < tgt->nroles; t++) {
+        const struct mdl_role *r = &tgt->roles[t];
+        const struct diff_tgt_role *tr = &d->tgt_roles[t];
+        if (r->foreign || r->builtin_key || !tr->in_scope || tr->src != MDL_NONE || tr->conflict)
+            continue;
+        char *key = own(d, role_mem_key(r->name, NULL));
+        if (mem_suppress(mem, DIFF_MEM_ROLE, key, HASH_DELETED,
+                         def_hash(r->description, r->def_canon, false))) {
+            add_not_converging(d, DIFF_MEM_ROLE, r->name,
+                               xstrdup("target kept the role after it was deleted"));
+            continue;
+        }
+        push_role_op(d, (struct diff_role_op){DIFF_ROLE_OP_DELETE, MDL_NONE, (uint32_t)t, 0,
+                                              r->name, key, HASH_DELETED});
+        d->ndeletes++;
+    }
+}
+
+/* ---- users ---------------------------------------------------------------------------------*/
+
+struct ukey {
+    const char *key; /* lower-cased, in the key buffer */
+    uint32_t nsrc, ntgt;
+    uint32_t src, tgt; /* first user of each side */
+    UT_hash_handle hh;
+};
+
+static const char *user_key(const struct cfg_job *j, const struct mdl_user *u)
+{
+    switch (j->match_by) {
+    case CFG_MATCH_USERNAME:
+        return u->username;
+    case CFG_MATCH_EXTERNAL_ID:
+        return u->external_key;
+    case CFG_MATCH_EMAIL:
+    default:
+        return u->email;
+    }
+}
+
+static bool user_counts(const struct mdl_user *u)
+{
+    return u->state != MDL_USER_DELETED;
+}
+
+/* Matched pairs (src, tgt) in ascending target order. */
+struct pair {
+    uint32_t src, tgt;
+};
+
+static struct pair *match_users(struct diff *d, size_t *npairs)
+{
+    const struct cfg_job *j = d->job;
+    const struct mdl_snapshot *side[2] = {d->src, d->tgt};
+    struct diff_report *rep = &d->report;
+
+    /* One buffer for every lower-cased key and one array of entries: no per-user malloc. */
+    size_t total = 0, nent = 0;
+    for (int s = 0; s < 2; s++)
+        for (size_t i = 0; i < side[s]->nusers; i++) {
+            const char *k = user_key(j, &side[s]->users[i]);
+            if (k)
+                total += strlen(k) + 1;
+        }
+    char *buf = xmalloc(total ? total : 1), *bp = buf;
+    struct ukey *ents = xcalloc(side[0]->nusers + side[1]->nusers + 1, sizeof(*ents));
+    struct ukey *h = NULL;
+    struct ukey **tgt_ent = xcalloc(side[1]->nusers + 1, sizeof(*tgt_ent));
+
+    for (int s = 0; s < 2; s++) {
+        for (size_t i = 0; i < side[s]->nusers; i++) {
+            const struct mdl_user *u = &side[s]->users[i];
+            if (!user_counts(u))
+                continue;
+            const char *k = user_key(j, u);
+            if (!k || !*k) {
+                rep->users_without_key++;
+                continue;
+            }
+            if (!in_scope(&j->users_include, &j->users_exclude, k))
+                continue;
+            if (s == 0)
+                rep->src_users_in_scope++;
+            else
+                rep->tgt_users_in_scope++;
+            size_t len = strlen(k);
+            for (size_t c = 0; c <= len; c++)
+                bp[c] = (char)tolower((unsigned char)k[c]);
+            struct ukey *e;
+            unsigned hv; /* hashed once for both the lookup and the insert */
+            HASH_VALUE(bp, len, hv);
+            HASH_FIND_BYHASHVALUE(hh, h, bp, len, hv, e);
+            if (!e) {
+                e = &ents[nent++];
+                e->key = bp;
+                e->src = e->tgt = MDL_NONE;
+                bp += len + 1;
+                HASH_ADD_KEYPTR_BYHASHVALUE(hh, h, e->key, len, hv, e);
+            }
+            if (s == 0) {
+                if (e->nsrc++ == 0)
+                    e->src = (uint32_t)i;
+            } else {
+                if (e->ntgt++ == 0)
+                    e->tgt = (uint32_t)i;
+                tgt_ent[i] = e;
+            }
+        }
+    }
+
+    for (size_t n = 0; n < nent; n++) {
+        struct ukey *e = &ents[n];
+        for (int s = 0; s < 2; s++) {
+            uint32_t c = s ? e->ntgt : e->nsrc;
+            if (c > 1) {
+                util_grow((void **)&rep->ambiguous, &d->priv->amb_cap, rep->nambiguous + 1,
+                          sizeof(*rep->ambiguous));
+                rep->ambiguous[rep->nambiguous++] =
+                    (struct diff_ambiguous){s == 1, own(d, xstrdup(e->key)), c};
+            }
+        }
+        if (e->nsrc > 1 || e->ntgt > 1)
+            continue;
+        if (e->nsrc && !e->ntgt)
+            rep->unmatched_source_only++;
+        else if (!e->nsrc && e->ntgt)
+            rep->unmatched_target_only++;
+    }
+
+    struct pair *pairs = xmalloc((side[1]->nusers + 1) * sizeof(*pairs));
+    size_t np = 0;
+    for (size_t i = 0; i < side[1]->nusers; i++) {
+        const struct ukey *e = tgt_ent[i];
+        if (e && e->nsrc == 1 && e->ntgt == 1)
+            pairs[np++] = (struct pair){e->src, (uint32_t)i};
+    }
+    rep->matched_users = np;
+    HASH_CLEAR(hh, h);
+    free(tgt_ent);
+    free(ents);
+    free(buf);
+    *npairs = np;
+    return pairs;
+}
+
+/* ---- assignments ---------------------------------------------------------------------------*/
+
+static void sort_small(uint32_t *a, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        uint32_t v = a[i];
+        size_t k = i;
+        while (k > 0 && a[k - 1] > v) {
+            a[k] = a[k - 1];
+            k--;
+        }
+        a[k] = v;
+    }
+}
+
+/* Append up to 3 role names to a reason string. */
+static void names_text(const struct diff *d, char *buf, size_t len, const uint32_t *refs, size_t n)
+{
+    size_t off = strlen(buf);
+    for (size_t i = 0; i < n && i < 3 && off < len; i++) {
+        int w =
+            snprintf(buf + off, len - off, "%s\"%s\"", i ? ", " : "", diff_ref_name(d, refs[i]));
+        if (w < 0)
+            return;
+        off += (size_t)w;
+    }
+    if (n > 3 && off < len)
+        snprintf(buf + off, len - off, " and %zu more", n - 3);
+}
+
+struct uvec {
+    uint32_t *v;
+    size_t n, cap;
+};
+
+static void uvec_push(struct uvec *u, uint32_t x)
+{
+    if (u->n == u->cap)
+        util_grow((void **)&u->v, &u->cap, u->n + 1, sizeof(uint32_t));
+    u->v[u->n++] = x;
+}
+
+static void plan_assignments(struct diff *d, struct diff_memory *mem, const struct pair *pairs,
+                             size_t npairs)
+{
+    const struct cfg_job *j = d->job;
+    const struct mdl_snapshot *src = d->src, *tgt = d->tgt;
+    if (j->assignments == CFG_ASSIGN_OFF)
+        return;
+    bool mirror = j->assignments == CFG_ASSIGN_MIRROR;
+    size_t nrefs = tgt->nroles + d->ncreates;
+    uint32_t *des_mark = xcalloc(nrefs + 1, sizeof(uint32_t));
+    uint32_t *cur_mark = xcalloc(nrefs + 1, sizeof(uint32_t));
+    uint64_t *ident = xmalloc((nrefs + 1) * sizeof(uint64_t));
+    for (size_t t = 0; t < tgt->nroles; t++)
+        ident[t] = d->tgt_roles[t].ident;
+    for (size_t k = 0; k < d->ncreates; k++)
+        ident[tgt->nroles + k] =
+            mix64(fnv1a(fnv1a(FNV_BASIS, "n:", false), d->role_ops[k].name, true));
+    struct uvec D = {0}, C = {0}, add = {0}, rem = {0};
+    uint32_t stamp = 0;
+
+    for (size_t p = 0; p < npairs; p++) {
+        const struct mdl_user *su = &src->users[pairs[p].src], *tu = &tgt->users[pairs[p].tgt];
+        stamp++;
+        D.n = C.n = add.n = rem.n = 0;
+        for (uint32_t i = 0; i < su->nroles; i++) {
+            const struct diff_src_role *sr = &d->src_roles[su->roles[i]];
+            if (!sr->in_scope || (sr->status != DIFF_ROLE_MAPPED && sr->status != DIFF_ROLE_CREATE))
+                continue;
+            uint32_t ref = sr->map;
+            if (ref < tgt->nroles && !d->tgt_roles[ref].managed)
+                continue; /* forced (never added), or otherwise left alone */
+            if (des_mark[ref] != stamp) {
+                des_mark[ref] = stamp;
+                uvec_push(&D, ref);
+            }
+        }
+        for (uint32_t i = 0; i < tu->nroles; i++) {
+            uint32_t t = tu->roles[i];
+            if (d->tgt_roles[t].managed) {
+                cur_mark[t] = stamp;
+                uvec_push(&C, t);
+            }
+        }
+        for (size_t i = 0; i < D.n; i++)
+            if (cur_mark[D.v[i]] != stamp)
+                uvec_push(&add, D.v[i]);
+        if (mirror) {
+            for (size_t i = 0; i < C.n; i++) {
+                const struct diff_tgt_role *tr = &d->tgt_roles[C.v[i]];
+                if (des_mark[C.v[i]] != stamp && (!tr->admin || tr->admin_revocable))
+                    uvec_push(&rem, C.v[i]);
+            }
+        }
+        if (add.n == 0 && rem.n == 0)
+            continue;
+        sort_small(add.v, add.n);
+        sort_small(rem.v, rem.n); /* C is ascending already; kept for clarity */
+
+        uint64_t have = 0, want = 0;
+        for (size_t i = 0; i < C.n; i++)
+            have += mix64(ident[C.v[i]]);
+        want = have;
+        for (size_t i = 0; i < rem.n; i++)
+            want -= mix64(ident[rem.v[i]]);
+        for (size_t i = 0; i < add.n; i++)
+            want += mix64(ident[add.v[i]]);
+        if (mem_suppress(mem, DIFF_MEM_USER, tu->id, want, have)) {
+            char reason[512] = "target kept a role set different from what was written";
+            if (add.n) {
+                strncat(reason, "; still missing ", sizeof(reason) - strlen(reason) - 1);
+                names_text(d, reason, sizeof(reason), add.v, add.n);
+            }
+            if (rem.n) {
+                strncat(reason, "; still has ", sizeof(reason) - strlen(reason) - 1);
+                names_text(d, reason, sizeof(reason), rem.v, rem.n);
+            }
+            add_not_converging(d, DIFF_MEM_USER, diff_user_label(d, pairs[p].tgt), xstrdup(reason));
+            d->report.skipped_changes += add.n + rem.n;
+            continue;
+        }
+
+        size_t need = d->nchanges + add.n + rem.n;
+        util_grow((void **)&d->changes, &d->priv->changes_cap, need, sizeof(*d->changes));
+        util_grow((void **)&d->users, &d->priv->users_cap, d->nusers + 1, sizeof(*d->users));
+        d->users[d->nusers++] = (struct diff_user_change){pairs[p].tgt, (uint32_t)d->nchanges,
+                                                          (uint32_t)(add.n + rem.n), want};
+        for (size_t i = 0; i < rem.n; i++)
+            d->changes[d->nchanges++] =
+                (struct diff_change){pairs[p].tgt, pairs[p].src, rem.v[i], false};
+        for (size_t i = 0; i < add.n; i++)
+            d->changes[d->nchanges++] =
+                (struct diff_change){pairs[p].tgt, pairs[p].src, add.v[i], true};
+        d->nadds += add.n;
+        d->nremoves += rem.n;
+    }
+    free(D.v);
+    free(C.v);
+    free(add.v);
+    free(rem.v);
+    free(des_mark);
+    free(cur_mark);
+    free(ident);
+}
+
+/* ---- entry points --------------------------------------------------------------------------*/
+
+struct diff *diff_compute(const struct cfg_job *job, const struct mdl_snapshot *src,
+                          const struct mdl_snapshot *tgt, struct diff_memory *mem, char *err,
+                          size_t errlen)
+{
+    if (!src->finished || !tgt->finished) {
+        snprintf(err, errlen, "diff: snapshot not finished");
+        return NULL;
+    }
+    struct diff *d = xcalloc(1, sizeof(*d));
+    d->priv = xcalloc(1, sizeof(*d->priv));
+    d->job = job;
+    d->src = src;
+    d->tgt = tgt;
+    d->src_roles = xcalloc(src->nroles + 1, sizeof(*d->src_roles));
+    d->tgt_roles = xcalloc(tgt->nroles + 1, sizeof(*d->tgt_roles));
+    if (mem)
+        mem->gen++;
+
+    map_roles(d, mem);
+    size_t npairs = 0;
+    struct pair *pairs = match_users(d, &npairs);
+    plan_assignments(d, mem, pairs, npairs);
+    free(pairs);
+
+    if (mem)
+        mem_sweep(mem);
+    return d;
+}
+
+void diff_free(struct diff *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->priv->nowned; i++)
+        free(d->priv->owned[i]);
+    free(d->priv->owned);
+    free(d->priv);
+    free(d->src_roles);
+    free(d->tgt_roles);
+    free(d->role_ops);
+    free(d->changes);
+    free(d->users);
+    free(d->report.ambiguous);
+    free(d->report.unmapped);
+    free(d->report.conflicts);
+    free(d->report.not_converging);
+    free(d);
+}
+
+const char *diff_ref_name(const struct diff *d, uint32_t ref)
+{
+    if (ref < d->tgt->nroles)
+        return d->tgt->roles[ref].name;
+    size_t k = ref - d->tgt->nroles;
+    return k < d->ncreates ? d->role_ops[k].name : "?";
+}
+
+const char *diff_user_label(const struct diff *d, uint32_t tgt_user)
+{
+    const struct mdl_user *u = &d->tgt->users[tgt_user];
+    const char *k = user_key(d->job, u);
+    return k && *k ? k : u->id;
+}
+
+bool diff_is_empty(const struct diff *d)
+{
+    return d->nrole_ops == 0 && d->nchanges == 0;
+}

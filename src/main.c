@@ -1,0 +1,143 @@
+/* main.c — rolesyncd command line (product.md section 2). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rolesync/config.h"
+#include "rolesync/daemon.h"
+#include "rolesync/log.h"
+#include "rolesync/once.h"
+#include "rolesync/status.h"
+#include "rolesync/util.h"
+
+#define MAX_JOB_ARGS 64
+
+struct options {
+    const char *config;
+    int check, once, dry_run, force_deletes, status;
+    const char *jobs[MAX_JOB_ARGS];
+    size_t njobs;
+};
+
+static void usage(FILE *f)
+{
+    fputs("usage: rolesyncd [-c FILE] [OPTIONS]\n"
+          "Mirror roles and user-role assignments from a source tenant to target tenants.\n"
+          "\n"
+          "  -c, --config FILE    config file (default " CFG_DEFAULT_PATH ")\n"
+          "  -t, --check          validate the config (and that secrets are readable), print\n"
+          "                       \"configuration OK\" and exit 0; else print every error, exit 1\n"
+          "      --once           run each job one time, then exit\n"
+          "  -n, --dry-run        with --once: compute and print each job's plan, change nothing\n"
+          "  -j, --job NAME       with --once: only this job (may be repeated)\n"
+          "      --force-deletes  with --once: apply a plan even when it exceeds max_deletes\n"
+          "      --status         print the status file of the configured state_dir, exit\n"
+          "  -h, --help           this help\n"
+          "  -V, --version        version\n"
+          "\n"
+          "Without --once, runs as a daemon in the foreground (for systemd; it never forks).\n"
+          "Exit codes: 0 ok (dry-run: nothing to change), 1 usage/config/fatal error,\n"
+          "2 dry-run: changes pending, 3 some operations failed, 4 refused by max_deletes.\n",
+          f);
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    enum { OPT_ONCE = 256, OPT_FORCE, OPT_STATUS };
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 't'},
+        {"once", no_argument, NULL, OPT_ONCE},    {"dry-run", no_argument, NULL, 'n'},
+        {"job", required_argument, NULL, 'j'},    {"force-deletes", no_argument, NULL, OPT_FORCE},
+        {"status", no_argument, NULL, OPT_STATUS}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
+    int c;
+
+    memset(o, 0, sizeof *o);
+    o->config = CFG_DEFAULT_PATH;
+    while ((c = getopt_long(argc, argv, "c:tnj:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': o->config = optarg; break;
+        case 't': o->check = 1; break;
+        case OPT_ONCE: o->once = 1; break;
+        case 'n': o->dry_run = 1; break;
+        case 'j':
+            if (o->njobs == MAX_JOB_ARGS) {
+                fprintf(stderr, "rolesyncd: too many --job options\n");
+                return -1;
+            }
+            o->jobs[o->njobs++] = optarg;
+            break;
+        case OPT_FORCE: o->force_deletes = 1; break;
+        case OPT_STATUS: o->status = 1; break;
+        case 'h': usage(stdout); exit(0);
+        case 'V': printf("rolesyncd %s\n", ROLESYNC_VERSION); exit(0);
+        default: usage(stderr); return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rolesyncd: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if ((o->dry_run || o->njobs || o->force_deletes) && !o->once) {
+        fprintf(stderr, "rolesyncd: --dry-run, --job and --force-deletes need --once\n");
+        return -1;
+    }
+    if (o->check + o->once + o->status > 1) {
+        fprintf(stderr, "rolesyncd: --check, --once and --status exclude each other\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Load the config, printing warnings and errors. Returns NULL on any error. */
+static struct cfg_config *load_config(const char *path)
+{
+    struct cfg_diags d = {0};
+    struct cfg_config *cfg = NULL;
+
+    int rc = cfg_load(path, &cfg, &d);
+    for (size_t i = 0; i < d.nwarnings; i++)
+        fprintf(stderr, "%s\n", d.warnings[i]);
+    for (size_t i = 0; i < d.nerrors; i++)
+        fprintf(stderr, "%s\n", d.errors[i]);
+    cfg_diags_free(&d);
+    return rc == 0 ? cfg : NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    struct cfg_config *cfg;
+
+    if (parse_args(argc, argv, &o) != 0)
+        return 1;
+    log_init(LOG_LVL_INFO);
+    cfg = load_config(o.config);
+    if (!cfg)
+        return 1;
+    if (o.check) {
+        printf("configuration OK\n");
+        cfg_free(cfg);
+        return 0;
+    }
+    log_set_level(cfg->log_level);
+    if (o.once) {
+        int code = once_run(cfg, o.jobs, o.njobs, o.dry_run, o.force_deletes, stdout);
+        cfg_free(cfg);
+        return code;
+    }
+    if (o.status) {
+        char err[1024];
+        int rc = status_print_human(cfg->state_dir, stdout, err, sizeof err);
+        if (rc != 0)
+            fprintf(stderr, "rolesyncd: %s\n", err);
+        cfg_free(cfg);
+        return rc == 0 ? 0 : 1;
+    }
+    /* A peer closing a socket must be an error on that request, not the death of the daemon
+     * (libcurl avoids SIGPIPE where it can; this covers the rest). */
+    signal(SIGPIPE, SIG_IGN);
+    return daemon_run(cfg, o.config);
+}

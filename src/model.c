@@ -1,0 +1,332 @@
+/* model.c — snapshot arena, role/user storage and uthash indexes (contract in model.h). */
+#include "rolesync/model.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rolesync/util.h"
+
+/* OOM inside uthash is as fatal as anywhere else (util.h policy). */
+#define uthash_fatal(msg) abort()
+#include <uthash.h>
+
+/* Arena: a chain of blocks; small allocations are bumped out of the current block, large ones
+ * get a block of their own so a 1 MiB request does not waste the rest of a 64 KiB block. */
+#define ARENA_BLOCK 65536u
+#define ARENA_ALIGN 16u
+
+struct arena_block {
+    struct arena_block *next;
+    size_t used, size;
+    _Alignas(16) unsigned char data[];
+};
+
+struct mdl_arena {
+    struct arena_block *head; /* current bump block (also the first of the chain) */
+};
+
+/* One index entry; a uthash head is a pointer to an entry, so `struct mdl_index *` in the
+ * snapshot is directly the table. Entries live in the arena; only uthash's bucket tables are
+ * malloc'd (released with HASH_CLEAR). */
+struct mdl_index {
+    const char *key; /* arena string (lower-cased for case-insensitive tables) */
+    uint32_t idx;    /* first element with this key */
+    bool dup;        /* a second element had the same key */
+    UT_hash_handle hh;
+};
+
+static void *arena_alloc(struct mdl_arena *a, size_t n)
+{
+    n = (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (n == 0)
+        n = ARENA_ALIGN;
+    struct arena_block *b = a->head;
+    if (!b || b->size - b->used < n) {
+        if (n > ARENA_BLOCK / 4) {
+            /* Dedicated block, linked behind the current one so bumping continues there. */
+            struct arena_block *big = xmalloc(sizeof(*big) + n);
+            big->used = n;
+            big->size = n;
+            if (b) {
+                big->next = b->next;
+                b->next = big;
+            } else {
+                big->next = NULL;
+                a->head = big;
+            }
+            memset(big->data, 0, n);
+            return big->data;
+        }
+        b = xmalloc(sizeof(*b) + ARENA_BLOCK);
+        b->used = 0;
+        b->size = ARENA_BLOCK;
+        b->next = a->head;
+        a->head = b;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    memset(p, 0, n);
+    return p;
+}
+
+static void arena_free(struct mdl_arena *a)
+{
+    struct arena_block *b = a->head;
+    while (b) {
+        struct arena_block *n = b->next;
+        free(b);
+        b = n;
+    }
+    free(a);
+}
+
+struct mdl_snapshot *mdl_snapshot_new(enum cfg_api api)
+{
+    struct mdl_snapshot *s = xcalloc(1, sizeof(*s));
+    s->api = api;
+    s->arena = xcalloc(1, sizeof(*s->arena));
+    return s;
+}
+
+void mdl_snapshot_free(struct mdl_snapshot *s)
+{
+    if (!s)
+        return;
+    HASH_CLEAR(hh, s->role_by_id);
+    HASH_CLEAR(hh, s->role_by_name);
+    HASH_CLEAR(hh, s->role_by_key);
+    HASH_CLEAR(hh, s->user_by_id);
+    free(s->roles);
+    free(s->users);
+    arena_free(s->arena);
+    free(s);
+}
+
+void *mdl_alloc(struct mdl_snapshot *s, size_t n)
+{
+    return arena_alloc(s->arena, n);
+}
+
+const char *mdl_strdup(struct mdl_snapshot *s, const char *str)
+{
+    if (!str)
+        return NULL;
+    size_t n = strlen(str) + 1;
+    char *d = arena_alloc(s->arena, n);
+    memcpy(d, str, n);
+    return d;
+}
+
+static const char *arena_strdup_lower(struct mdl_snapshot *s, const char *str)
+{
+    size_t n = strlen(str) + 1;
+    char *d = arena_alloc(s->arena, n);
+    for (size_t i = 0; i < n; i++)
+        d[i] = (char)tolower((unsigned char)str[i]);
+    return d;
+}
+
+uint32_t mdl_add_role(struct mdl_snapshot *s, const struct mdl_role *r)
+{
+    if (s->finished) {
+        fputs("<2>FATAL mdl_add_role after mdl_snapshot_finish\n", stderr);
+        abort();
+    }
+    util_grow((void **)&s->roles, &s->roles_cap, s->nroles + 1, sizeof(*s->roles));
+    struct mdl_role *d = &s->roles[s->nroles];
+    d->id = mdl_strdup(s, r->id);
+    d->name = mdl_strdup(s, r->name);
+    d->builtin_key = mdl_strdup(s, r->builtin_key);
+    d->description = mdl_strdup(s, r->description);
+    d->def_canon = mdl_strdup(s, r->def_canon);
+    d->def_json = mdl_strdup(s, r->def_json);
+    d->foreign = r->foreign;
+    return (uint32_t)s->nroles++;
+}
+
+uint32_t mdl_add_user(struct mdl_snapshot *s, const struct mdl_user *u)
+{
+    if (s->finished) {
+        fputs("<2>FATAL mdl_add_user after mdl_snapshot_finish\n", stderr);
+        abort();
+    }
+    util_grow((void **)&s->users, &s->users_cap, s->nusers + 1, sizeof(*s->users));
+    struct mdl_user *d = &s->users[s->nusers];
+    d->id = mdl_strdup(s, u->id);
+    d->email = mdl_strdup(s, u->email);
+    d->username = mdl_strdup(s, u->username);
+    d->external_key = mdl_strdup(s, u->external_key);
+    d->state = u->state;
+    d->roles = NULL;
+    d->nroles = d->roles_cap = 0;
+    if (u->nroles > 0 && u->roles) {
+        d->roles = arena_alloc(s->arena, u->nroles * sizeof(uint32_t));
+        memcpy(d->roles, u->roles, u->nroles * sizeof(uint32_t));
+        d->nroles = d->roles_cap = u->nroles;
+    }
+    return (uint32_t)s->nusers++;
+}
+
+void mdl_user_add_role(struct mdl_snapshot *s, uint32_t user, uint32_t role)
+{
+    if (s->finished || user >= s->nusers) {
+        fputs("<2>FATAL mdl_user_add_role: bad user or snapshot finished\n", stderr);
+        abort();
+    }
+    struct mdl_user *u = &s->users[user];
+    if (u->nroles == u->roles_cap) {
+        /* Arena memory cannot be realloc'd: double into a fresh array; the old one is wasted,
+         * bounded by the final size (typical users hold a handful of roles). */
+        uint32_t cap = u->roles_cap ? u->roles_cap * 2 : 4;
+        uint32_t *n = arena_alloc(s->arena, cap * sizeof(uint32_t));
+        if (u->nroles)
+            memcpy(n, u->roles, u->nroles * sizeof(uint32_t));
+        u->roles = n;
+        u->roles_cap = cap;
+    }
+    u->roles[u->nroles++] = role;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Insert key -> idx; returns false when the key was already present (entry marked dup). */
+static bool index_add(struct mdl_snapshot *s, struct mdl_index **head, const char *key,
+                      uint32_t idx)
+{
+    struct mdl_index *e;
+    size_t len = strlen(key);
+    HASH_FIND(hh, *head, key, len, e);
+    if (e) {
+        e->dup = true;
+        return false;
+    }
+    e = arena_alloc(s->arena, sizeof(*e));
+    e->key = key;
+    e->idx = idx;
+    HASH_ADD_KEYPTR(hh, *head, e->key, len, e);
+    return true;
+}
+
+int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen)
+{
+    if (s->finished)
+        return 0;
+    for (size_t i = 0; i < s->nusers; i++) {
+        struct mdl_user *u = &s->users[i];
+        for (uint32_t k = 0; k < u->nroles; k++) {
+            if (u->roles[k] >= s->nroles) {
+                snprintf(err, errlen, "user %s refers to role index %u of %zu",
+                         u->id ? u->id : "(no id)", u->roles[k], s->nroles);
+                return -1;
+            }
+        }
+        if (u->nroles > 1) {
+            qsort(u->roles, u->nroles, sizeof(uint32_t), cmp_u32);
+            uint32_t w = 1;
+            for (uint32_t r = 1; r < u->nroles; r++)
+                if (u->roles[r] != u->roles[w - 1])
+                    u->roles[w++] = u->roles[r];
+            u->nroles = w;
+        }
+    }
+    for (size_t i = 0; i < s->nroles; i++) {
+        const struct mdl_role *r = &s->roles[i];
+        if (!r->id || !r->name) {
+            snprintf(err, errlen, "role #%zu has no %s", i, r->id ? "name" : "id");
+            goto fail;
+        }
+        if (!index_add(s, &s->role_by_id, r->id, (uint32_t)i)) {
+            snprintf(err, errlen, "duplicate role id %s", r->id);
+            goto fail;
+        }
+        index_add(s, &s->role_by_name, arena_strdup_lower(s, r->name), (uint32_t)i);
+        if (r->builtin_key)
+            index_add(s, &s->role_by_key, arena_strdup_lower(s, r->builtin_key), (uint32_t)i);
+    }
+    for (size_t i = 0; i < s->nusers; i++) {
+        const struct mdl_user *u = &s->users[i];
+        if (!u->id) {
+            snprintf(err, errlen, "user #%zu has no id", i);
+            goto fail;
+        }
+        if (!index_add(s, &s->user_by_id, u->id, (uint32_t)i)) {
+            snprintf(err, errlen, "duplicate user id %s", u->id);
+            goto fail;
+        }
+    }
+    s->finished = true;
+    return 0;
+fail:
+    HASH_CLEAR(hh, s->role_by_id);
+    HASH_CLEAR(hh, s->role_by_name);
+    HASH_CLEAR(hh, s->role_by_key);
+    HASH_CLEAR(hh, s->user_by_id);
+    return -1;
+}
+
+static uint32_t index_find(const struct mdl_index *head, const char *key, bool lower, bool *dup)
+{
+    if (dup)
+        *dup = false;
+    if (!key || !head)
+        return MDL_NONE;
+    size_t len = strlen(key);
+    char stackbuf[256];
+    char *k = (char *)key;
+    if (lower) {
+        k = len < sizeof(stackbuf) ? stackbuf : xmalloc(len + 1);
+        for (size_t i = 0; i <= len; i++)
+            k[i] = (char)tolower((unsigned char)key[i]);
+    }
+    struct mdl_index *e;
+    HASH_FIND(hh, head, k, len, e);
+    if (k != key && k != stackbuf)
+        free(k);
+    if (!e)
+        return MDL_NONE;
+    if (dup)
+        *dup = e->dup;
+    return e->idx;
+}
+
+uint32_t mdl_find_role_by_id(const struct mdl_snapshot *s, const char *id)
+{
+    return index_find(s->role_by_id, id, false, NULL);
+}
+
+uint32_t mdl_find_role_by_name(const struct mdl_snapshot *s, const char *name, bool *dup)
+{
+    return index_find(s->role_by_name, name, true, dup);
+}
+
+uint32_t mdl_find_role_by_key(const struct mdl_snapshot *s, const char *builtin_key)
+{
+    return index_find(s->role_by_key, builtin_key, true, NULL);
+}
+
+uint32_t mdl_find_user_by_id(const struct mdl_snapshot *s, const char *id)
+{
+    return index_find(s->user_by_id, id, false, NULL);
+}
+
+bool mdl_user_has_role(const struct mdl_user *u, uint32_t role)
+{
+    /* Role sets are sorted after finish: binary search. */
+    uint32_t lo = 0, hi = u->nroles;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (u->roles[mid] == role)
+            return true;
+        if (u->roles[mid] < role)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}

@@ -1,0 +1,118 @@
+/* once.c — run selected jobs one time on a private loop and map results to exit codes. */
+#include "rolesync/once.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rolesync/diff.h"
+#include "rolesync/http.h"
+#include "rolesync/log.h"
+#include "rolesync/sync.h"
+#include "rolesync/tenants.h"
+#include "rolesync/util.h"
+
+struct once_job {
+    bool done;
+    int code;
+};
+
+/* Severity order of exit codes: a fatal error outranks a refusal, which outranks failed
+ * operations, which outrank pending changes. */
+static int rank(int code)
+{
+    static const int order[] = {0, 4, 1, 2, 3}; /* index: code, value: rank */
+    return code >= 0 && code <= 4 ? order[code] : 4;
+}
+
+static int worst(int a, int b)
+{
+    return rank(a) >= rank(b) ? a : b;
+}
+
+static void on_done(const struct sync_result *r, void *arg)
+{
+    struct once_job *j = arg;
+    j->done = true;
+    switch (r->outcome) {
+    case SYNC_OK: j->code = ONCE_EXIT_OK; break;
+    case SYNC_DRY_RUN: j->code = r->pending > 0 ? ONCE_EXIT_PENDING : ONCE_EXIT_OK; break;
+    case SYNC_REFUSED: j->code = ONCE_EXIT_REFUSED; break;
+    case SYNC_PARTIAL: j->code = ONCE_EXIT_FAILED_OPS; break;
+    case SYNC_FAILED:
+        /* Nothing could be read, or the credentials were refused: fatal. Writes that were
+         * attempted and all failed: code 3 like any failed operation. */
+        j->code = (r->auth_failed || r->failed_ops == 0) ? ONCE_EXIT_FATAL : ONCE_EXIT_FAILED_OPS;
+        break;
+    }
+}
+
+static bool selected(const struct cfg_job *job, const char *const *jobs, size_t njobs)
+{
+    if (njobs == 0)
+        return true;
+    for (size_t i = 0; i < njobs; i++)
+        if (strcmp(jobs[i], job->name) == 0)
+            return true;
+    return false;
+}
+
+int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs, bool dry_run,
+             bool force_deletes, FILE *plan_out)
+{
+    uv_loop_t loop;
+    struct http_engine *engine;
+    struct tnt_set *tenants;
+    char err[512];
+    int code = ONCE_EXIT_OK;
+
+    for (size_t i = 0; i < njobs; i++) {
+        if (!cfg_find_job(cfg, jobs[i])) {
+            fprintf(stderr, "rolesyncd: no job named \"%s\" in %s\n", jobs[i], cfg->file);
+            return ONCE_EXIT_FATAL;
+        }
+    }
+    if (uv_loop_init(&loop) != 0) {
+        fprintf(stderr, "rolesyncd: cannot create the event loop\n");
+        return ONCE_EXIT_FATAL;
+    }
+    engine = http_engine_new(&loop, NULL, err, sizeof err);
+    if (!engine) {
+        fprintf(stderr, "rolesyncd: %s\n", err);
+        uv_loop_close(&loop);
+        return ONCE_EXIT_FATAL;
+    }
+    tenants = tnt_set_new(&loop, engine, cfg, err, sizeof err);
+    if (!tenants) {
+        fprintf(stderr, "rolesyncd: %s\n", err);
+        code = ONCE_EXIT_FATAL;
+    }
+    for (size_t i = 0; tenants && i < cfg->njobs; i++) {
+        const struct cfg_job *job = &cfg->jobs[i];
+        if (!selected(job, jobs, njobs))
+            continue;
+        struct once_job oj = {0};
+        struct diff_memory *mem = diff_memory_new();
+        struct sync_opts opts = {
+            .dry_run = dry_run || job->dry_run,
+            .force_deletes = force_deletes,
+            .plan_out = plan_out,
+        };
+        sync_start(&loop, job, tnt_find(tenants, job->source), tnt_find(tenants, job->target),
+                   mem, &opts, on_done, &oj);
+        while (!oj.done && uv_run(&loop, UV_RUN_ONCE))
+            ;
+        diff_memory_free(mem);
+        if (!oj.done) {
+            /* The loop ran dry with the cycle unfinished: a bug, never a silent success. */
+            log_error(job->name, "cycle did not complete");
+            oj.code = ONCE_EXIT_FATAL;
+        }
+        code = worst(code, oj.code);
+    }
+    tnt_set_free(tenants);
+    http_engine_close(engine);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0)
+        log_warning(NULL, "event loop closed with handles still open");
+    return code;
+}

@@ -1,0 +1,390 @@
+/* plan.c — guard, write economy, phases, memory notes and plan text (contract in plan.h). */
+#include "rolesync/plan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "rolesync/util.h"
+
+struct plan_priv {
+    uint32_t *items; /* storage behind every plan_assign_op.items */
+    size_t nitems, items_cap;
+    size_t ops_cap;
+};
+
+static uint32_t items_reserve(struct plan *p, size_t n)
+{
+    struct plan_priv *q = p->priv;
+    util_grow((void **)&q->items, &q->items_cap, q->nitems + n, sizeof(uint32_t));
+    uint32_t off = (uint32_t)q->nitems;
+    q->nitems += n;
+    return off;
+}
+
+/* Ops store the offset into items in `items` (as an integer) until the storage stops moving. */
+static void push_op(struct plan *p, enum plan_assign_kind kind, uint32_t ref, uint32_t user,
+                    uint32_t off, uint32_t n)
+{
+    util_grow((void **)&p->assign_ops, &p->priv->ops_cap, p->nassign_ops + 1,
+              sizeof(*p->assign_ops));
+    p->assign_ops[p->nassign_ops++] =
+        (struct plan_assign_op){kind, ref, user, (const uint32_t *)(uintptr_t)off, n};
+}
+
+static void build_batches(struct plan *p, size_t nrefs)
+{
+    const struct diff *d = p->diff;
+    /* Counting sort of the changes by (role, add/remove); changes are ordered by user, so each
+     * bucket's users come out ascending. */
+    size_t nb = nrefs * 2;
+    uint32_t *cnt = xcalloc(nb + 1, sizeof(uint32_t));
+    for (size_t i = 0; i < d->nchanges; i++)
+        cnt[d->changes[i].ref * 2 + (d->changes[i].add ? 0 : 1) + 1]++;
+    for (size_t b = 1; b <= nb; b++)
+        cnt[b] += cnt[b - 1];
+    uint32_t *users = xmalloc((d->nchanges + 1) * sizeof(uint32_t));
+    uint32_t *pos = xmalloc((nb + 1) * sizeof(uint32_t));
+    memcpy(pos, cnt, (nb + 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < d->nchanges; i++) {
+        const struct diff_change *c = &d->changes[i];
+        users[pos[c->ref * 2 + (c->add ? 0 : 1)]++] = c->tgt_user;
+    }
+    /* Grants first, then revocations: a user moved from role A to role B is never left with
+     * neither in between. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t ref = 0; ref < nrefs; ref++) {
+            size_t b = ref * 2 + (size_t)pass;
+            for (uint32_t at = cnt[b]; at < cnt[b + 1]; at += PLAN_BATCH_MAX) {
+                uint32_t n = cnt[b + 1] - at;
+                if (n > PLAN_BATCH_MAX)
+                    n = PLAN_BATCH_MAX;
+                uint32_t off = items_reserve(p, n);
+                memcpy(p->priv->items + off, users + at, n * sizeof(uint32_t));
+                push_op(p, pass == 0 ? PLAN_ASSIGN_ROLE_ADD : PLAN_ASSIGN_ROLE_REMOVE,
+                        (uint32_t)ref, MDL_NONE, off, n);
+            }
+        }
+    }
+    free(cnt);
+    free(users);
+    free(pos);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void build_per_user(struct plan *p)
+{
+    const struct diff *d = p->diff;
+    for (size_t i = 0; i < d->nusers; i++) {
+        const struct diff_user_change *uc = &d->users[i];
+        const struct mdl_user *u = &d->tgt->users[uc->tgt_user];
+        const struct diff_change *ch = &d->changes[uc->first];
+        uint32_t max = u->nroles + uc->n;
+        uint32_t off = items_reserve(p, max);
+        uint32_t *set = p->priv->items + off, n = 0;
+        /* Removes come first in the user's change run, both runs ascending by ref. */
+        uint32_t r = 0, nrem = 0;
+        while (nrem < uc->n && !ch[nrem].add)
+            nrem++;
+        for (uint32_t k = 0; k < u->nroles; k++) {
+            while (r < nrem && ch[r].ref < u->roles[k])
+                r++;
+            if (r < nrem && ch[r].ref == u->roles[k])
+                continue;
+            set[n++] = u->roles[k];
+        }
+        for (uint32_t k = nrem; k < uc->n; k++)
+            set[n++] = ch[k].ref;
+        qsort(set, n, sizeof(uint32_t), cmp_u32);
+        p->priv->nitems -= max - n; /* give back what was not used */
+        push_op(p, PLAN_ASSIGN_USER_SET, MDL_NONE, uc->tgt_user, off, n);
+    }
+}
+
+static size_t ceil_div(size_t a, size_t b)
+{
+    return (a + b - 1) / b;
+}
+
+struct plan *plan_build(struct diff *d, bool force)
+{
+    struct plan *p = xcalloc(1, sizeof(*p));
+    p->priv = xcalloc(1, sizeof(*p->priv));
+    p->diff = d;
+    p->forced = force;
+    p->max_deletes = d->job->max_deletes;
+    p->deletions = d->ndeletes + d->nremoves;
+    p->refused = p->deletions > p->max_deletes && !force;
+    p->created_ids = xcalloc(d->ncreates + 1, sizeof(char *));
+
+    size_t nrefs = d->tgt->nroles + d->ncreates;
+    if (d->nchanges > 0) {
+        /* Exact cost of per-role batches: per ref ceil(adds/100) + ceil(removes/100). */
+        size_t *na = xcalloc(nrefs + 1, sizeof(size_t)), *nr = xcalloc(nrefs + 1, sizeof(size_t));
+        for (size_t i = 0; i < d->nchanges; i++)
+            (d->changes[i].add ? na : nr)[d->changes[i].ref]++;
+        for (size_t r = 0; r < nrefs; r++)
+            p->cost_batch += ceil_div(na[r], PLAN_BATCH_MAX) + ceil_div(nr[r], PLAN_BATCH_MAX);
+        free(na);
+        free(nr);
+        p->cost_per_user = d->nusers;
+        if (d->tgt->api == CFG_API_GENESYS && p->cost_batch <= p->cost_per_user)
+            p->strategy = PLAN_STRATEGY_BATCH;
+        else
+            p->strategy = PLAN_STRATEGY_PER_USER;
+        if (p->strategy == PLAN_STRATEGY_BATCH)
+            build_batches(p, nrefs);
+        else
+            build_per_user(p);
+        for (size_t i = 0; i < p->nassign_ops; i++)
+            p->assign_ops[i].items = p->priv->items + (uintptr_t)p->assign_ops[i].items;
+    }
+    return p;
+}
+
+void plan_free(struct plan *p)
+{
+    if (!p)
+        return;
+    if (p->diff) {
+        for (size_t k = 0; k < p->diff->ncreates; k++)
+            free(p->created_ids[k]);
+    }
+    free(p->created_ids);
+    free(p->assign_ops);
+    free(p->priv->items);
+    free(p->priv);
+    diff_free(p->diff);
+    free(p);
+}
+
+const struct diff_role_op *plan_phase_roles(const struct plan *p, size_t *n)
+{
+    *n = p->refused ? 0 : p->diff->ncreates + p->diff->nupdates;
+    return p->diff->role_ops;
+}
+
+const struct plan_assign_op *plan_phase_assign(const struct plan *p, size_t *n)
+{
+    *n = p->refused ? 0 : p->nassign_ops;
+    return p->assign_ops;
+}
+
+const struct diff_role_op *plan_phase_deletes(const struct plan *p, size_t *n)
+{
+    *n = p->refused ? 0 : p->diff->ndeletes;
+    return p->diff->role_ops + p->diff->ncreates + p->diff->nupdates;
+}
+
+void plan_set_created_id(struct plan *p, size_t k, const char *id)
+{
+    if (k >= p->diff->ncreates)
+        return;
+    free(p->created_ids[k]);
+    p->created_ids[k] = xstrdup(id);
+}
+
+const char *plan_ref_id(const struct plan *p, uint32_t ref)
+{
+    const struct mdl_snapshot *t = p->diff->tgt;
+    if (ref < t->nroles)
+        return t->roles[ref].id;
+    size_t k = ref - t->nroles;
+    return k < p->diff->ncreates ? p->created_ids[k] : NULL;
+}
+
+void plan_note_applied(const struct plan *p, struct diff_memory *mem, const bool *role_ok,
+                       const bool *assign_ok)
+{
+    const struct diff *d = p->diff;
+    if (!mem || p->refused)
+        return;
+    for (size_t i = 0; i < d->nrole_ops; i++)
+        if (!role_ok || role_ok[i])
+            diff_memory_note_written(mem, DIFF_MEM_ROLE, d->role_ops[i].mem_key,
+                                     d->role_ops[i].want);
+    unsigned char *failed = xcalloc(d->tgt->nusers + 1, 1);
+    for (size_t i = 0; assign_ok && i < p->nassign_ops; i++) {
+        if (assign_ok[i])
+            continue;
+        const struct plan_assign_op *op = &p->assign_ops[i];
+        if (op->kind == PLAN_ASSIGN_USER_SET)
+            failed[op->tgt_user] = 1;
+        else
+            for (uint32_t k = 0; k < op->nitems; k++)
+                failed[op->items[k]] = 1;
+    }
+    for (size_t i = 0; i < d->nusers; i++)
+        if (!failed[d->users[i].tgt_user])
+            diff_memory_note_written(mem, DIFF_MEM_USER, d->tgt->users[d->users[i].tgt_user].id,
+                                     d->users[i].want);
+    free(failed);
+}
+
+void plan_counts(const struct plan *p, struct plan_counts *o)
+{
+    const struct diff *d = p->diff;
+    memset(o, 0, sizeof(*o));
+    o->roles_created = d->ncreates;
+    o->roles_updated = d->nupdates;
+    o->roles_deleted = d->ndeletes;
+    o->assignments_added = d->nadds;
+    o->assignments_removed = d->nremoves;
+    o->pending = d->nrole_ops + d->nchanges;
+    o->deletions = p->deletions;
+    o->requests = p->refused ? 0 : d->nrole_ops + p->nassign_ops;
+    o->not_converging = d->report.nnot_converging;
+    o->unmapped = d->report.nunmapped;
+    o->conflicts = d->report.nconflicts;
+    o->ambiguous = d->report.nambiguous;
+    o->unmatched_source_only = d->report.unmatched_source_only;
+    o->unmatched_target_only = d->report.unmatched_target_only;
+}
+
+bool plan_is_empty(const struct plan *p)
+{
+    return diff_is_empty(p->diff);
+}
+
+/* ---- text ----------------------------------------------------------------------------------*/
+
+/* A double-quoted name; quotes, backslashes and control characters escaped so one change stays
+ * one line whatever the platform allows in a role name. */
+static void put_quoted(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fprintf(f, "\\%c", *c);
+        else if (*c < 0x20 || *c == 0x7f)
+            fprintf(f, "\\x%02x", *c);
+        else
+            fputc(*c, f);
+    }
+    fputc('"', f);
+}
+
+static void put_plain(FILE *f, const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++)
+        fputc(*c < 0x20 || *c == 0x7f ? '?' : *c, f);
+}
+
+static const char *plural(size_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
+void plan_render(const struct plan *p, FILE *f)
+{
+    const struct diff *d = p->diff;
+    const struct diff_report *r = &d->report;
+    const struct mdl_snapshot *src = d->src, *tgt = d->tgt;
+
+    for (size_t i = 0; i < d->ncreates + d->nupdates; i++) {
+        const struct diff_role_op *op = &d->role_ops[i];
+        fputs(op->action == DIFF_ROLE_OP_CREATE ? "+ role " : "~ role ", f);
+        put_quoted(f, op->name);
+        if (op->action == DIFF_ROLE_OP_UPDATE) {
+            bool desc = op->fields & DIFF_F_DESCRIPTION, def = op->fields & DIFF_F_DEFINITION;
+            fprintf(f, " (%s%s%s)", desc ? "description" : "", desc && def ? ", " : "",
+                    def ? "permission policies" : "");
+        }
+        fputc('\n', f);
+    }
+    for (size_t i = 0; i < d->nchanges; i++) {
+        const struct diff_change *c = &d->changes[i];
+        fputs(c->add ? "+ user " : "- user ", f);
+        put_plain(f, diff_user_label(d, c->tgt_user));
+        fputs(" role ", f);
+        put_quoted(f, diff_ref_name(d, c->ref));
+        fputc('\n', f);
+    }
+    for (size_t i = d->ncreates + d->nupdates; i < d->nrole_ops; i++) {
+        fputs("- role ", f);
+        put_quoted(f, d->role_ops[i].name);
+        fputc('\n', f);
+    }
+
+    for (size_t i = 0; i < r->nnot_converging; i++) {
+        const struct diff_not_converging *nc = &r->not_converging[i];
+        fputs(nc->kind == DIFF_MEM_ROLE ? "! not converging: role " : "! not converging: user ", f);
+        if (nc->kind == DIFF_MEM_ROLE)
+            put_quoted(f, nc->name);
+        else
+            put_plain(f, nc->name);
+        fprintf(f, ": %s\n", nc->reason);
+    }
+    for (size_t i = 0; i < r->nconflicts; i++) {
+        const struct diff_conflict *c = &r->conflicts[i];
+        fputs("! conflict:", f);
+        if (c->src_role != MDL_NONE) {
+            fputs(" source role ", f);
+            put_quoted(f, src->roles[c->src_role].name);
+        }
+        if (c->src_role2 != MDL_NONE) {
+            fputs(" and ", f);
+            put_quoted(f, src->roles[c->src_role2].name);
+        }
+        if (c->tgt_role != MDL_NONE) {
+            fputs(" -> target ", f);
+            put_quoted(f, tgt->roles[c->tgt_role].name);
+        }
+        if (c->tgt_role2 != MDL_NONE) {
+            fputs(" and ", f);
+            put_quoted(f, tgt->roles[c->tgt_role2].name);
+        }
+        fprintf(f, ": %s; left alone\n", c->reason);
+    }
+    for (size_t i = 0; i < r->nunmapped; i++) {
+        uint32_t s = r->unmapped[i];
+        fputs("! unmapped: role ", f);
+        put_quoted(f, src->roles[s].name);
+        fprintf(f, ": %s; its assignments are skipped\n", d->src_roles[s].reason);
+    }
+    for (size_t i = 0; i < r->nambiguous; i++) {
+        fprintf(f, "! ambiguous: %u %s users share the key ", r->ambiguous[i].count,
+                r->ambiguous[i].target ? "target" : "source");
+        put_plain(f, r->ambiguous[i].key);
+        fputs("; skipped\n", f);
+    }
+    if (r->unmatched_source_only || r->unmatched_target_only)
+        fprintf(f, "! unmatched users: %zu source only, %zu target only\n",
+                r->unmatched_source_only, r->unmatched_target_only);
+    if (p->refused)
+        fprintf(f,
+                "! refused: %zu %s exceed max_deletes %u; nothing will be written (run once "
+                "with --force-deletes, or raise max_deletes)\n",
+                p->deletions, plural(p->deletions, "deletion", "deletions"), p->max_deletes);
+
+    fputs("job ", f);
+    put_plain(f, d->job->name);
+    fprintf(f, ": %zu %s to create, %zu to update, %zu to delete, %zu %s to add, %zu to remove",
+            d->ncreates, plural(d->ncreates, "role", "roles"), d->nupdates, d->ndeletes, d->nadds,
+            plural(d->nadds, "assignment", "assignments"), d->nremoves);
+    if (r->nnot_converging)
+        fprintf(f, ", %zu not converging", r->nnot_converging);
+    if (r->nunmapped)
+        fprintf(f, ", %zu unmapped %s", r->nunmapped, plural(r->nunmapped, "role", "roles"));
+    if (r->nconflicts)
+        fprintf(f, ", %zu %s", r->nconflicts, plural(r->nconflicts, "conflict", "conflicts"));
+    if (p->refused)
+        fputs(" (refused)", f);
+    fputc('\n', f);
+}
+
+char *plan_render_string(const struct plan *p)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return xstrdup("");
+    plan_render(p, f);
+    fclose(f);
+    return buf;
+}

@@ -1,0 +1,229 @@
+/* genesys.c — the Genesys Cloud Platform API v2 provider (api/genesys.md): URLs and paging. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rolesync/provider.h"
+#include "rolesync/provider_json.h"
+#include "rolesync/util.h"
+
+#define GEN_ROLES "/api/v2/authorization/roles"
+#define GEN_USERS "/api/v2/users"
+#define GEN_PERMS "/api/v2/authorization/permissions"
+#define GEN_PERMS_PAGE 100
+
+/* ---- reads ---- */
+
+static void roles_page(struct prov_page *pg, const struct http_result *res);
+static void users_page(struct prov_page *pg, const struct http_result *res);
+static void perms_page(struct prov_page *pg, const struct http_result *res);
+
+static void request_page(struct prov_fetch *f, struct prov_listing *l, unsigned number)
+{
+    const struct cfg_tenant *c = f->t.cfg;
+    char path[256];
+
+    if (l == &f->roles) {
+        snprintf(path, sizeof path, GEN_ROLES "?pageSize=%u&pageNumber=%u&userCount=false",
+                 c->page_size_roles, number);
+        prov_fetch_page(f, l, number, path, roles_page);
+    } else if (l == &f->users) {
+        /* state=any: inactive users are matched like active ones; deleted ones are read so the
+         * core can ignore them explicitly. expand=authorization brings each user's roles in the
+         * same page, so no per-user reads are needed. */
+        snprintf(path, sizeof path,
+                 GEN_USERS "?pageSize=%u&pageNumber=%u&expand=authorization&state=any",
+                 c->page_size_users, number);
+        prov_fetch_page(f, l, number, path, users_page);
+    } else {
+        snprintf(path, sizeof path, GEN_PERMS "?pageSize=%u&pageNumber=%u", GEN_PERMS_PAGE,
+                 number);
+        prov_fetch_page(f, l, number, path, perms_page);
+    }
+}
+
+/* Envelope bookkeeping shared by the three listings: page 1 tells how many pages follow, and
+ * those are requested at once (concurrently); later pages must agree with page 1's total. */
+static void account_page(struct prov_page *pg, const struct gjs_page *page)
+{
+    struct prov_fetch *f = pg->f;
+    struct prov_listing *l = pg->l;
+
+    if (page->page_number != pg->number) {
+        prov_fetch_fail(f, false, "%s page %u: the server answered page %u", l->what, pg->number,
+                        page->page_number);
+        return;
+    }
+    if (pg->number == 1) {
+        l->started = true;
+        l->total = page->total;
+        l->pages = page->page_count;
+        for (unsigned n = 2; n <= l->pages && !f->failed; n++)
+            request_page(f, l, n);
+    } else if (page->total != l->total) {
+        prov_fetch_fail(f, false,
+                        "%s listing changed while it was read: total %lld on page 1, %lld on "
+                        "page %u",
+                        l->what, (long long)l->total, (long long)page->total, pg->number);
+        return;
+    }
+    l->seen += page->entities;
+}
+
+static void roles_page(struct prov_page *pg, const struct http_result *res)
+{
+    struct gjs_page page;
+    char err[512];
+    if (gjs_parse_roles_page(pg->f->snap, res->body, res->body_len, &page, err, sizeof err) != 0)
+        prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
+    else
+        account_page(pg, &page);
+}
+
+static void users_page(struct prov_page *pg, const struct http_result *res)
+{
+    struct gjs_page page;
+    char err[512];
+    if (gjs_parse_users_page(pg->f->snap, pg->f->refs, res->body, res->body_len, &page, err,
+                             sizeof err) != 0)
+        prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
+    else
+        account_page(pg, &page);
+}
+
+static void perms_page(struct prov_page *pg, const struct http_result *res)
+{
+    struct gjs_page page;
+    char err[512];
+    if (gjs_parse_permissions_page(pg->f->snap, res->body, res->body_len, &page, err,
+                                   sizeof err) != 0)
+        prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
+    else
+        account_page(pg, &page);
+}
+
+static void genesys_fetch(const struct prov_tenant *t, const struct prov_fetch_opts *o,
+                          prov_fetch_cb cb, void *arg)
+{
+    struct prov_fetch *f = prov_fetch_new(t, CFG_API_GENESYS, cb, arg);
+    request_page(f, &f->roles, 1);
+    request_page(f, &f->users, 1);
+    if (o && o->licensed_domains)
+        request_page(f, &f->perms, 1);
+}
+
+/* ---- writes ---- */
+
+static void on_role_reply(struct prov_tenant_req *req, const struct http_result *res)
+{
+    struct pjson_role r;
+    char err[512];
+    if (gjs_parse_role(res->body, res->body_len, &r, err, sizeof err) != 0) {
+        req->parse_error = xstrdup(err);
+        return;
+    }
+    req->id = r.id;
+    req->kept_canon = r.def_canon;
+    r.id = r.def_canon = NULL;
+    pjson_role_free(&r);
+}
+
+static void genesys_role_create(const struct prov_tenant *t, const struct mdl_role *src,
+                                const char *name, prov_done_cb cb, void *arg)
+{
+    char err[256];
+    char *body = gjs_build_role_create(name, src->description, src->def_json, err, sizeof err);
+    if (!body) {
+        prov_fail_later(t, "role create", "POST", GEN_ROLES, err, cb, arg);
+        return;
+    }
+    prov_submit(t, "role create", "POST", GEN_ROLES, body, on_role_reply, cb, arg);
+    free(body);
+}
+
+/* "/api/v2/authorization/roles/{id}" + suffix, or NULL (failure reported) for a bad id. */
+static char *role_path(const struct prov_tenant *t, const char *op, const char *method,
+                       const char *id, const char *suffix, prov_done_cb cb, void *arg)
+{
+    char err[256];
+    char *seg = pjson_path_segment(id, err, sizeof err);
+    if (!seg) {
+        prov_fail_later(t, op, method, GEN_ROLES "/?", err, cb, arg);
+        return NULL;
+    }
+    char *path = xasprintf(GEN_ROLES "/%s%s", seg, suffix);
+    free(seg);
+    return path;
+}
+
+static void genesys_role_update(const struct prov_tenant *t, const struct mdl_role *src,
+                                const struct mdl_role *tgt, prov_done_cb cb, void *arg)
+{
+    char err[256];
+    char *path = role_path(t, "role update", "PUT", tgt->id, "", cb, arg);
+    if (!path)
+        return;
+    /* A default role keeps its own name and description; only its permissions change. */
+    char *body = tgt->builtin_key
+                     ? gjs_build_default_role_update(tgt, src->def_json, err, sizeof err)
+                     : gjs_build_role_update(tgt->name, src->description, src->def_json, err,
+                                             sizeof err);
+    if (!body)
+        prov_fail_later(t, "role update", "PUT", path, err, cb, arg);
+    else
+        prov_submit(t, "role update", "PUT", path, body, on_role_reply, cb, arg);
+    free(body);
+    free(path);
+}
+
+static void genesys_role_delete(const struct prov_tenant *t, const struct mdl_role *tgt,
+                                prov_done_cb cb, void *arg)
+{
+    char *path = role_path(t, "role delete", "DELETE", tgt->id, "", cb, arg);
+    if (!path)
+        return;
+    prov_submit(t, "role delete", "DELETE", path, NULL, NULL, cb, arg);
+    free(path);
+}
+
+static void genesys_role_users(const struct prov_tenant *t, const char *role_id, bool add,
+                               const char *const *user_ids, size_t n, prov_done_cb cb, void *arg)
+{
+    const char *op = add ? "role users add" : "role users remove";
+    char *path = role_path(t, op, "PUT", role_id, add ? "/users/add" : "/users/remove", cb, arg);
+    if (!path)
+        return;
+    char *body = pjson_build_string_array(user_ids, n);
+    prov_submit(t, op, "PUT", path, body, NULL, cb, arg);
+    free(body);
+    free(path);
+}
+
+static void genesys_user_set_roles(const struct prov_tenant *t, const char *user_id,
+                                   const char *const *role_ids, size_t n, prov_done_cb cb,
+                                   void *arg)
+{
+    char err[256];
+    char *seg = pjson_path_segment(user_id, err, sizeof err);
+    if (!seg) {
+        prov_fail_later(t, "user roles set", "PUT", GEN_USERS "/?/roles", err, cb, arg);
+        return;
+    }
+    char *path = xasprintf(GEN_USERS "/%s/roles", seg);
+    char *body = pjson_build_string_array(role_ids, n);
+    prov_submit(t, "user roles set", "PUT", path, body, NULL, cb, arg);
+    free(body);
+    free(path);
+    free(seg);
+}
+
+const struct prov_ops prov_genesys = {
+    .api = CFG_API_GENESYS,
+    .name = "genesys",
+    .fetch = genesys_fetch,
+    .role_create = genesys_role_create,
+    .role_update = genesys_role_update,
+    .role_delete = genesys_role_delete,
+    .role_users = genesys_role_users,
+    .user_set_roles = genesys_user_set_roles,
+};

@@ -1,0 +1,1451 @@
+/* genesys_json.c — the JSON boundary shared by both providers (pjson_*: strict parsing, typed
+ * field access with error paths, JSON output, user->role reference resolution) and the Genesys
+ * Cloud parsers and builders (gjs_*). Contract in include/rolesync/provider_json.h.
+ *
+ * The shared part sits here rather than in a file of its own only because this module was
+ * handed out as two files; it is self-contained and can move to provider_json.c unchanged.
+ */
+#include "rolesync/provider_json.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rolesync/util.h"
+
+#define uthash_malloc(sz) xmalloc(sz)
+#define uthash_free(ptr, sz) free(ptr)
+#include <uthash.h>
+
+/* ========================================================================================== */
+/* Errors and paths                                                                           */
+
+void pjson_cur_init(struct pjson_cur *c, const char *what, char *err, size_t errlen)
+{
+    c->what = what;
+    c->err = err;
+    c->errlen = errlen;
+    c->path[0] = '\0';
+    c->plen = 0;
+    if (err && errlen)
+        err[0] = '\0';
+}
+
+static void path_append(struct pjson_cur *c, const char *s)
+{
+    size_t n = strlen(s);
+    /* A path too long to show is cut; the mark still restores it exactly. */
+    if (c->plen + n >= sizeof(c->path))
+        n = sizeof(c->path) - 1 - c->plen;
+    memcpy(c->path + c->plen, s, n);
+    c->plen += n;
+    c->path[c->plen] = '\0';
+}
+
+size_t pjson_push_key(struct pjson_cur *c, const char *key)
+{
+    size_t mark = c->plen;
+    if (c->plen)
+        path_append(c, ".");
+    path_append(c, key);
+    return mark;
+}
+
+size_t pjson_push_idx(struct pjson_cur *c, size_t i)
+{
+    size_t mark = c->plen;
+    char b[32];
+    snprintf(b, sizeof(b), "[%zu]", i);
+    path_append(c, b);
+    return mark;
+}
+
+void pjson_pop(struct pjson_cur *c, size_t mark)
+{
+    c->plen = mark;
+    c->path[mark] = '\0';
+}
+
+int pjson_fail(struct pjson_cur *c, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (c->err && c->errlen) {
+        if (c->plen)
+            snprintf(c->err, c->errlen, "%s: %s: %s", c->what, c->path, msg);
+        else
+            snprintf(c->err, c->errlen, "%s: %s", c->what, msg);
+    }
+    return -1;
+}
+
+static const char *type_name(struct json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        return "null";
+    case json_type_boolean:
+        return "boolean";
+    case json_type_double:
+    case json_type_int:
+        return "number";
+    case json_type_object:
+        return "object";
+    case json_type_array:
+        return "array";
+    case json_type_string:
+        return "string";
+    }
+    return "unknown";
+}
+
+/* ========================================================================================== */
+/* Parsing                                                                                    */
+
+/* Deepest container nesting of v (v itself at `level`). json-c's own limit counts the
+ * innermost scalar as a level too, so it is set one higher and containers are counted here;
+ * recursion is bounded by that limit. */
+static int max_depth(struct json_object *v, int level)
+{
+    int best = 0;
+    if (json_object_is_type(v, json_type_array)) {
+        best = level;
+        size_t n = json_object_array_length(v);
+        for (size_t i = 0; i < n; i++) {
+            int d = max_depth(json_object_array_get_idx(v, i), level + 1);
+            if (d > best)
+                best = d;
+        }
+    } else if (json_object_is_type(v, json_type_object)) {
+        best = level;
+        json_object_object_foreach(v, key, val)
+        {
+            (void)key;
+            int d = max_depth(val, level + 1);
+            if (d > best)
+                best = d;
+        }
+    }
+    return best;
+}
+
+struct json_object *pjson_parse(struct pjson_cur *c, const char *body, size_t len)
+{
+    if (!body || len == 0) {
+        pjson_fail(c, "empty body where JSON was expected");
+        return NULL;
+    }
+    if (len > PJSON_MAX_BODY) {
+        pjson_fail(c, "body of %zu bytes exceeds the %u byte limit", len, PJSON_MAX_BODY);
+        return NULL;
+    }
+    if (memchr(body, '\0', len)) {
+        pjson_fail(c, "body contains a NUL byte: not JSON");
+        return NULL;
+    }
+    struct json_tokener *tk = json_tokener_new_ex(PJSON_MAX_DEPTH + 1);
+    if (!tk) {
+        pjson_fail(c, "cannot allocate a JSON parser");
+        return NULL;
+    }
+    json_tokener_set_flags(tk, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    struct json_object *v = json_tokener_parse_ex(tk, body, (int)len);
+    enum json_tokener_error e = json_tokener_get_error(tk);
+    size_t end = json_tokener_get_parse_end(tk);
+    if (!v && e == json_tokener_continue) {
+        /* A bare number at the top level only ends at the end of input: say so explicitly,
+         * so "5" is reported as "not an object" rather than as truncated. */
+        v = json_tokener_parse_ex(tk, "", 1);
+        e = json_tokener_get_error(tk);
+        end = len;
+        if (!v && (e == json_tokener_continue || e == json_tokener_error_parse_eof)) {
+            json_tokener_free(tk);
+            pjson_fail(c, "truncated JSON (input ends inside a value)");
+            return NULL;
+        }
+    }
+    if (!v && e == json_tokener_success) {
+        /* json-c represents a JSON null as NULL */
+        json_tokener_free(tk);
+        pjson_fail(c, "expected object or array, got null");
+        return NULL;
+    }
+    if (v && max_depth(v, 1) > PJSON_MAX_DEPTH) {
+        json_object_put(v);
+        v = NULL;
+        e = json_tokener_error_depth;
+    }
+    if (!v) {
+        if (e == json_tokener_error_depth)
+            pjson_fail(c, "JSON nested deeper than %d levels", PJSON_MAX_DEPTH);
+        else
+            pjson_fail(c, "not JSON: %s at byte %zu", json_tokener_error_desc(e), end);
+        json_tokener_free(tk);
+        return NULL;
+    }
+    json_tokener_free(tk);
+    if (end < len) {
+        json_object_put(v);
+        pjson_fail(c, "trailing data after the JSON value at byte %zu", end);
+        return NULL;
+    }
+    return v;
+}
+
+static bool id_char(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-' || ch == '.' || ch == '_' || ch == '~';
+}
+
+/* Returns NULL when s[0..len) is a valid id, else a description of the problem. */
+static const char *id_problem(const char *s, size_t len)
+{
+    if (!s || len == 0)
+        return "empty id";
+    if (len > PJSON_MAX_ID)
+        return "id longer than 128 bytes";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\0')
+            return "id contains a NUL character";
+        if (ch == '/')
+            return "id contains '/'";
+        if (ch == '%')
+            return "id contains '%'";
+        if (ch == '"' || ch == '\'')
+            return "id contains a quote";
+        if (ch < 0x20 || ch == 0x7f)
+            return "id contains a control character";
+        if (!id_char(ch))
+            return "id contains a character outside [A-Za-z0-9._~-]";
+        if (ch == '.' && i + 1 < len && s[i + 1] == '.')
+            return "id contains '..'";
+    }
+    return NULL;
+}
+
+int pjson_check_id(const char *s, size_t len, char *err, size_t errlen)
+{
+    const char *p = id_problem(s, len);
+    if (p) {
+        if (err && errlen)
+            snprintf(err, errlen, "invalid id: %s", p);
+        return -1;
+    }
+    return 0;
+}
+
+char *pjson_path_segment(const char *id, char *err, size_t errlen)
+{
+    if (!id) {
+        if (err && errlen)
+            snprintf(err, errlen, "invalid id: empty id");
+        return NULL;
+    }
+    if (pjson_check_id(id, strlen(id), err, errlen) < 0)
+        return NULL;
+    return util_pct_encode(id);
+}
+
+/* Text checks after UTF-8 validation by json-c: NUL, C0, DEL, C1 (U+0080..U+009F). */
+static const char *text_problem(const char *s, size_t len, bool allow_newlines)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '\0')
+            return "contains a NUL character";
+        if (ch < 0x20 || ch == 0x7f) {
+            if (allow_newlines && (ch == '\t' || ch == '\n' || ch == '\r'))
+                continue;
+            return "contains a control character";
+        }
+        if (ch == 0xc2 && i + 1 < len && (unsigned char)s[i + 1] >= 0x80 &&
+            (unsigned char)s[i + 1] <= 0x9f)
+            return "contains a control character";
+    }
+    return NULL;
+}
+
+int pjson_check_string(struct pjson_cur *c, struct json_object *v, enum pjson_kind kind)
+{
+    if (!json_object_is_type(v, json_type_string))
+        return pjson_fail(c, "expected string, got %s", type_name(v));
+    const char *s = json_object_get_string(v);
+    size_t len = (size_t)json_object_get_string_len(v);
+    const char *p = NULL;
+    switch (kind) {
+    case PJSON_ID:
+        p = len == 0 ? "must not be empty" : id_problem(s, len);
+        break;
+    case PJSON_NAME:
+        if (len > PJSON_MAX_NAME)
+            return pjson_fail(c, "longer than %d bytes (%zu)", PJSON_MAX_NAME, len);
+        p = text_problem(s, len, false);
+        break;
+    case PJSON_TEXT:
+        if (len > PJSON_MAX_TEXT)
+            return pjson_fail(c, "longer than %d bytes (%zu)", PJSON_MAX_TEXT, len);
+        p = text_problem(s, len, true);
+        break;
+    }
+    if (p)
+        return pjson_fail(c, "%s", p);
+    return 0;
+}
+
+int pjson_get_string(struct pjson_cur *c, struct json_object *obj, const char *key,
+                     enum pjson_kind kind, bool required, const char **out)
+{
+    struct json_object *v = NULL;
+    *out = NULL;
+    size_t mark = pjson_push_key(c, key);
+    if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null)) {
+        int rc = required ? pjson_fail(c, "required field missing") : 0;
+        if (rc == 0)
+            pjson_pop(c, mark);
+        return rc;
+    }
+    if (pjson_check_string(c, v, kind) < 0)
+        return -1;
+    const char *s = json_object_get_string(v);
+    if (s[0] == '\0' && kind != PJSON_TEXT) {
+        if (required)
+            return pjson_fail(c, "must not be empty");
+        s = NULL; /* "" in an optional name reads as absent */
+    }
+    pjson_pop(c, mark);
+    *out = s;
+    return 0;
+}
+
+int pjson_get_int(struct pjson_cur *c, struct json_object *obj, const char *key, int64_t min,
+                  int64_t max, bool required, int64_t *out, bool *present)
+{
+    struct json_object *v = NULL;
+    *out = 0;
+    if (present)
+        *present = false;
+    size_t mark = pjson_push_key(c, key);
+    if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null)) {
+        if (required)
+            return pjson_fail(c, "required field missing");
+        pjson_pop(c, mark);
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_int))
+        return pjson_fail(c, "expected integer, got %s", type_name(v));
+    /* json-c saturates out-of-range integers at INT64_MIN/INT64_MAX (and keeps values above
+     * INT64_MAX as uint64, which get_int64 also saturates); the bounds below catch both. */
+    int64_t x = json_object_get_int64(v);
+    if (x < min || x > max)
+        return pjson_fail(c, "integer out of range %lld..%lld", (long long)min, (long long)max);
+    pjson_pop(c, mark);
+    *out = x;
+    if (present)
+        *present = true;
+    return 0;
+}
+
+int pjson_get_bool(struct pjson_cur *c, struct json_object *obj, const char *key, bool dflt,
+                   bool *out)
+{
+    struct json_object *v = NULL;
+    *out = dflt;
+    if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null))
+        return 0;
+    size_t mark = pjson_push_key(c, key);
+    if (!json_object_is_type(v, json_type_boolean))
+        return pjson_fail(c, "expected boolean, got %s", type_name(v));
+    pjson_pop(c, mark);
+    *out = json_object_get_boolean(v);
+    return 0;
+}
+
+int pjson_get_array(struct pjson_cur *c, struct json_object *obj, const char *key, bool required,
+                    struct json_object **out)
+{
+    struct json_object *v = NULL;
+    *out = NULL;
+    size_t mark = pjson_push_key(c, key);
+    if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null)) {
+        if (required)
+            return pjson_fail(c, "required field missing");
+        pjson_pop(c, mark);
+        return 0;
+    }
+    if (pjson_expect_array(c, v) < 0)
+        return -1;
+    pjson_pop(c, mark);
+    *out = v;
+    return 0;
+}
+
+int pjson_get_object(struct pjson_cur *c, struct json_object *obj, const char *key,
+                     bool required, struct json_object **out)
+{
+    struct json_object *v = NULL;
+    *out = NULL;
+    size_t mark = pjson_push_key(c, key);
+    if (!json_object_object_get_ex(obj, key, &v) || json_object_is_type(v, json_type_null)) {
+        if (required)
+            return pjson_fail(c, "required field missing");
+        pjson_pop(c, mark);
+        return 0;
+    }
+    if (pjson_expect_object(c, v) < 0)
+        return -1;
+    pjson_pop(c, mark);
+    *out = v;
+    return 0;
+}
+
+int pjson_expect_array(struct pjson_cur *c, struct json_object *v)
+{
+    if (!json_object_is_type(v, json_type_array))
+        return pjson_fail(c, "expected array, got %s", type_name(v));
+    if (json_object_array_length(v) > PJSON_MAX_LIST)
+        return pjson_fail(c, "array of %zu elements exceeds the limit of %d",
+                          json_object_array_length(v), PJSON_MAX_LIST);
+    return 0;
+}
+
+int pjson_expect_object(struct pjson_cur *c, struct json_object *v)
+{
+    if (!json_object_is_type(v, json_type_object))
+        return pjson_fail(c, "expected object, got %s", type_name(v));
+    return 0;
+}
+
+/* ========================================================================================== */
+/* Output                                                                                     */
+
+void pjson_buf_put(struct pjson_buf *b, const char *s, size_t n)
+{
+    util_grow((void **)&b->p, &b->cap, b->n + n + 1, 1);
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+void pjson_buf_puts(struct pjson_buf *b, const char *s)
+{
+    pjson_buf_put(b, s, strlen(s));
+}
+
+void pjson_buf_put_string(struct pjson_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    pjson_buf_put(b, "\"", 1);
+    const char *run = s;
+    for (const char *p = s;; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch != '\0' && ch != '"' && ch != '\\' && ch >= 0x20)
+            continue;
+        pjson_buf_put(b, run, (size_t)(p - run));
+        if (ch == '\0')
+            break;
+        char e[7];
+        size_t en = 2;
+        e[0] = '\\';
+        switch (ch) {
+        case '"':
+            e[1] = '"';
+            break;
+        case '\\':
+            e[1] = '\\';
+            break;
+        case '\n':
+            e[1] = 'n';
+            break;
+        case '\r':
+            e[1] = 'r';
+            break;
+        case '\t':
+            e[1] = 't';
+            break;
+        default:
+            e[1] = 'u';
+            e[2] = '0';
+            e[3] = '0';
+            e[4] = hex[ch >> 4];
+            e[5] = hex[ch & 15];
+            en = 6;
+        }
+        pjson_buf_put(b, e, en);
+        run = p + 1;
+    }
+    pjson_buf_put(b, "\"", 1);
+}
+
+char *pjson_buf_take(struct pjson_buf *b)
+{
+    if (!b->p)
+        pjson_buf_put(b, "", 0);
+    char *p = b->p;
+    b->p = NULL;
+    b->n = b->cap = 0;
+    return p;
+}
+
+char *pjson_build_string_array(const char *const *v, size_t n)
+{
+    struct pjson_buf b = {0};
+    pjson_buf_puts(&b, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            pjson_buf_puts(&b, ",");
+        pjson_buf_put_string(&b, v[i] ? v[i] : "");
+    }
+    pjson_buf_puts(&b, "]");
+    return pjson_buf_take(&b);
+}
+
+void pjson_copy_clean(char *dst, size_t n, const char *src)
+{
+    if (!n)
+        return;
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)(src ? src : ""); *p;) {
+        /* Length of this UTF-8 sequence (input was validated; be defensive anyway). */
+        size_t sl = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 1;
+        for (size_t k = 1; k < sl; k++)
+            if (p[k] == '\0' || (p[k] & 0xc0) != 0x80)
+                sl = 1;
+        if (o + sl >= n)
+            break;
+        if (sl == 1) {
+            unsigned char ch = *p;
+            dst[o++] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
+        } else if (sl == 2 && p[0] == 0xc2 && p[1] <= 0x9f) {
+            dst[o++] = '?';
+        } else {
+            memcpy(dst + o, p, sl);
+            o += sl;
+        }
+        p += sl;
+    }
+    dst[o] = '\0';
+}
+
+const char *pjson_arena_lower(struct mdl_snapshot *s, const char *str)
+{
+    if (!str)
+        return NULL;
+    size_t n = strlen(str);
+    char *d = mdl_alloc(s, n + 1);
+    for (size_t i = 0; i < n; i++)
+        d[i] = (str[i] >= 'A' && str[i] <= 'Z') ? (char)(str[i] - 'A' + 'a') : str[i];
+    d[n] = '\0';
+    return d;
+}
+
+/* ========================================================================================== */
+/* Ids, roles                                                                                 */
+
+void pjson_ids_free(struct pjson_ids *ids)
+{
+    if (!ids)
+        return;
+    for (size_t i = 0; i < ids->n; i++)
+        free(ids->v[i]);
+    free(ids->v);
+    ids->v = NULL;
+    ids->n = 0;
+}
+
+void pjson_role_free(struct pjson_role *r)
+{
+    if (!r)
+        return;
+    free(r->id);
+    free(r->name);
+    free(r->description);
+    free(r->builtin_key);
+    free(r->def_canon);
+    free(r->def_json);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ========================================================================================== */
+/* User -> role references                                                                    */
+
+struct ref_id {
+    UT_hash_handle hh;
+    uint32_t idx; /* position in refs->ids */
+};
+
+struct ref_pair {
+    uint32_t user;
+    uint32_t ref; /* index into refs->ids */
+};
+
+struct pjson_role_refs {
+    struct ref_id *by_id; /* intern table; key = ids[idx] */
+    char **ids;
+    size_t nids, ids_cap;
+    struct ref_pair *pairs;
+    size_t npairs, pairs_cap;
+};
+
+struct pjson_role_refs *pjson_role_refs_new(void)
+{
+    return xcalloc(1, sizeof(struct pjson_role_refs));
+}
+
+static void refs_clear(struct pjson_role_refs *r)
+{
+    struct ref_id *e, *tmp;
+    HASH_ITER(hh, r->by_id, e, tmp)
+    {
+        HASH_DEL(r->by_id, e);
+        free(e);
+    }
+    for (size_t i = 0; i < r->nids; i++)
+        free(r->ids[i]);
+    free(r->ids);
+    free(r->pairs);
+    memset(r, 0, sizeof(*r));
+}
+
+void pjson_role_refs_free(struct pjson_role_refs *r)
+{
+    if (!r)
+        return;
+    refs_clear(r);
+    free(r);
+}
+
+size_t pjson_role_refs_count(const struct pjson_role_refs *r)
+{
+    return r ? r->npairs : 0;
+}
+
+void pjson_role_refs_add(struct pjson_role_refs *r, uint32_t user, const char *role_id)
+{
+    struct ref_id *e = NULL;
+    size_t len = strlen(role_id);
+    HASH_FIND(hh, r->by_id, role_id, len, e);
+    if (!e) {
+        util_grow((void **)&r->ids, &r->ids_cap, r->nids + 1, sizeof(char *));
+        r->ids[r->nids] = xstrdup(role_id);
+        e = xcalloc(1, sizeof(*e));
+        e->idx = (uint32_t)r->nids;
+        const char *key = r->ids[r->nids];
+        r->nids++;
+        HASH_ADD_KEYPTR(hh, r->by_id, key, len, e);
+    }
+    util_grow((void **)&r->pairs, &r->pairs_cap, r->npairs + 1, sizeof(struct ref_pair));
+    r->pairs[r->npairs].user = user;
+    r->pairs[r->npairs].ref = e->idx;
+    r->npairs++;
+}
+
+struct role_ent {
+    UT_hash_handle hh;
+    uint32_t idx;
+};
+
+int pjson_role_refs_resolve(struct pjson_role_refs *r, struct mdl_snapshot *s, bool keep_unknown,
+                            struct pjson_resolve_stats *st, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof(*st));
+    if (s->finished) {
+        snprintf(err, errlen, "role references: snapshot already finished");
+        return -1;
+    }
+    for (size_t i = 0; i < r->npairs; i++) {
+        if (r->pairs[i].user >= s->nusers) {
+            snprintf(err, errlen, "role references: user index %u not in this snapshot",
+                     r->pairs[i].user);
+            return -1;
+        }
+    }
+    /* Temporary id -> index table over the complete role list; the snapshot's own index is
+     * built only by mdl_snapshot_finish(). */
+    size_t nroles = s->nroles;
+    struct role_ent *ents = xcalloc(nroles ? nroles : 1, sizeof(*ents));
+    struct role_ent *head = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < nroles; i++) {
+        const char *id = s->roles[i].id;
+        struct role_ent *f = NULL;
+        HASH_FIND(hh, head, id, strlen(id), f);
+        if (f) {
+            char q[PJSON_MAX_ID + 1];
+            pjson_copy_clean(q, sizeof(q), id);
+            snprintf(err, errlen, "role listing: two roles share the id %s", q);
+            rc = -1;
+            goto out;
+        }
+        ents[i].idx = (uint32_t)i;
+        HASH_ADD_KEYPTR(hh, head, id, strlen(id), &ents[i]);
+    }
+    uint32_t *map = xcalloc(r->nids ? r->nids : 1, sizeof(uint32_t));
+    bool *unknown = xcalloc(r->nids ? r->nids : 1, sizeof(bool));
+    for (size_t k = 0; k < r->nids; k++) {
+        struct role_ent *f = NULL;
+        HASH_FIND(hh, head, r->ids[k], strlen(r->ids[k]), f);
+        if (f) {
+            map[k] = f->idx;
+            continue;
+        }
+        unknown[k] = true;
+        st->unknown_ids++;
+        if (!st->first_unknown[0])
+            snprintf(st->first_unknown, sizeof(st->first_unknown), "%s", r->ids[k]);
+        map[k] = MDL_NONE;
+        if (keep_unknown) {
+            struct mdl_role ph = {.id = r->ids[k], .name = r->ids[k], .foreign = true};
+            map[k] = mdl_add_role(s, &ph);
+        }
+    }
+    for (size_t i = 0; i < r->npairs; i++) {
+        const struct ref_pair *p = &r->pairs[i];
+        st->refs++;
+        if (unknown[p->ref])
+            st->unknown_refs++;
+        if (map[p->ref] != MDL_NONE)
+            mdl_user_add_role(s, p->user, map[p->ref]);
+    }
+    free(map);
+    free(unknown);
+    refs_clear(r);
+out:
+    HASH_CLEAR(hh, head);
+    free(ents);
+    return rc;
+}
+
+/* ========================================================================================== */
+/* Genesys: canonical role definition                                                         */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sort and de-duplicate an array of strings in place; returns the new count. */
+static size_t sort_unique(const char **v, size_t n)
+{
+    if (n < 2)
+        return n;
+    qsort(v, n, sizeof(*v), cmp_str);
+    size_t o = 1;
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(v[i], v[o - 1]) != 0)
+            v[o++] = v[i];
+    return o;
+}
+
+/* Collect array `arr` (may be NULL) of strings of `kind` into *out (malloc'd, caller frees),
+ * sorted and unique. */
+static int collect_strings(struct pjson_cur *c, struct json_object *arr, enum pjson_kind kind,
+                           const char ***out, size_t *n)
+{
+    size_t len = arr ? json_object_array_length(arr) : 0;
+    const char **v = xcalloc(len ? len : 1, sizeof(*v));
+    for (size_t i = 0; i < len; i++) {
+        struct json_object *e = json_object_array_get_idx(arr, i);
+        size_t mark = pjson_push_idx(c, i);
+        if (pjson_check_string(c, e, kind) < 0) {
+            free(v);
+            return -1;
+        }
+        if (json_object_get_string_len(e) == 0) {
+            free(v);
+            return pjson_fail(c, "must not be empty");
+        }
+        pjson_pop(c, mark);
+        v[i] = json_object_get_string(e);
+    }
+    *out = v;
+    *n = sort_unique(v, len);
+    return 0;
+}
+
+static void put_string_list(struct pjson_buf *b, const char **v, size_t n)
+{
+    pjson_buf_puts(b, "[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            pjson_buf_puts(b, ",");
+        pjson_buf_put_string(b, v[i]);
+    }
+    pjson_buf_puts(b, "]");
+}
+
+struct kv {
+    const char *k;
+    struct json_object *v;
+};
+
+static int cmp_kv(const void *a, const void *b)
+{
+    return strcmp(((const struct kv *)a)->k, ((const struct kv *)b)->k);
+}
+
+/* Canonical JSON of any value: object keys sorted byte-wise, null members dropped, arrays in
+ * order, numbers as integers or %.17g. Recursion is bounded by the parser's depth limit. */
+static int canon_value(struct pjson_cur *c, struct pjson_buf *b, struct json_object *v)
+{
+    char num[64];
+    switch (json_object_get_type(v)) {
+    case json_type_null:
+        pjson_buf_puts(b, "null");
+        return 0;
+    case json_type_boolean:
+        pjson_buf_puts(b, json_object_get_boolean(v) ? "true" : "false");
+        return 0;
+    case json_type_int:
+        snprintf(num, sizeof(num), "%lld", (long long)json_object_get_int64(v));
+        pjson_buf_puts(b, num);
+        return 0;
+    case json_type_double: {
+        double d = json_object_get_double(v);
+        if (!isfinite(d))
+            return pjson_fail(c, "number out of range");
+        snprintf(num, sizeof(num), "%.17g", d);
+        pjson_buf_puts(b, num);
+        return 0;
+    }
+    case json_type_string:
+        if (strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+            return pjson_fail(c, "contains a NUL character");
+        pjson_buf_put_string(b, json_object_get_string(v));
+        return 0;
+    case json_type_array: {
+        size_t n = json_object_array_length(v);
+        if (n > PJSON_MAX_LIST)
+            return pjson_fail(c, "array of %zu elements exceeds the limit of %d", n,
+                              PJSON_MAX_LIST);
+        pjson_buf_puts(b, "[");
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                pjson_buf_puts(b, ",");
+            size_t mark = pjson_push_idx(c, i);
+            if (canon_value(c, b, json_object_array_get_idx(v, i)) < 0)
+                return -1;
+            pjson_pop(c, mark);
+        }
+        pjson_buf_puts(b, "]");
+        return 0;
+    }
+    case json_type_object: {
+        size_t n = (size_t)json_object_object_length(v), k = 0;
+        struct kv *kvs = xcalloc(n ? n : 1, sizeof(*kvs));
+        json_object_object_foreach(v, key, val)
+        {
+            if (val && !json_object_is_type(val, json_type_null) && k < n) {
+                kvs[k].k = key;
+                kvs[k].v = val;
+                k++;
+            }
+        }
+        qsort(kvs, k, sizeof(*kvs), cmp_kv);
+        pjson_buf_puts(b, "{");
+        for (size_t i = 0; i < k; i++) {
+            if (i)
+                pjson_buf_puts(b, ",");
+            pjson_buf_put_string(b, kvs[i].k);
+            pjson_buf_puts(b, ":");
+            size_t mark = pjson_push_key(c, kvs[i].k);
+            if (canon_value(c, b, kvs[i].v) < 0) {
+                free(kvs);
+                return -1;
+            }
+            pjson_pop(c, mark);
+        }
+        pjson_buf_puts(b, "}");
+        free(kvs);
+        return 0;
+    }
+    }
+    return pjson_fail(c, "unsupported JSON type");
+}
+
+/* One DomainPermissionPolicy -> its canonical JSON (malloc'd). */
+static int canon_policy(struct pjson_cur *c, struct json_object *p, char **out)
+{
+    const char *domain, *entity, *ignored;
+    struct json_object *actions, *named, *node;
+    bool allow;
+    const char **av = NULL, **nv = NULL;
+    size_t an = 0, nn = 0;
+    int rc = -1;
+    *out = NULL;
+
+    if (pjson_expect_object(c, p) < 0 ||
+        pjson_get_string(c, p, "domain", PJSON_NAME, true, &domain) < 0 ||
+        pjson_get_string(c, p, "entityName", PJSON_NAME, true, &entity) < 0 ||
+        pjson_get_array(c, p, "actionSet", true, &actions) < 0 ||
+        pjson_get_bool(c, p, "allowConditions", false, &allow) < 0 ||
+        pjson_get_array(c, p, "namedResources", false, &named) < 0 ||
+        pjson_get_object(c, p, "resourceConditionNode", false, &node) < 0 ||
+        pjson_get_string(c, p, "policyName", PJSON_TEXT, false, &ignored) < 0 ||
+        pjson_get_string(c, p, "policyDescription", PJSON_TEXT, false, &ignored) < 0)
+        return -1;
+
+    size_t mark = pjson_push_key(c, "actionSet");
+    if (collect_strings(c, actions, PJSON_NAME, &av, &an) < 0)
+        goto done;
+    pjson_pop(c, mark);
+    mark = pjson_push_key(c, "namedResources");
+    if (collect_strings(c, named, PJSON_NAME, &nv, &nn) < 0)
+        goto done;
+    pjson_pop(c, mark);
+
+    struct pjson_buf b = {0};
+    pjson_buf_puts(&b, "{\"domain\":");
+    pjson_buf_put_string(&b, domain);
+    pjson_buf_puts(&b, ",\"entityName\":");
+    pjson_buf_put_string(&b, entity);
+    pjson_buf_puts(&b, ",\"actionSet\":");
+    put_string_list(&b, av, an);
+    pjson_buf_puts(&b, allow ? ",\"allowConditions\":true" : ",\"allowConditions\":false");
+    if (nn) {
+        pjson_buf_puts(&b, ",\"namedResources\":");
+        put_string_list(&b, nv, nn);
+    }
+    if (node) {
+        pjson_buf_puts(&b, ",\"resourceConditionNode\":");
+        mark = pjson_push_key(c, "resourceConditionNode");
+        if (canon_value(c, &b, node) < 0) {
+            free(b.p);
+            goto done;
+        }
+        pjson_pop(c, mark);
+    }
+    pjson_buf_puts(&b, "}");
+    *out = pjson_buf_take(&b);
+    rc = 0;
+done:
+    free(av);
+    free(nv);
+    return rc;
+}
+
+/* permissions[] + permissionPolicies[] of `obj` -> canonical definition JSON (malloc'd). */
+static int canon_definition(struct pjson_cur *c, struct json_object *obj, char **out)
+{
+    struct json_object *perms, *pols;
+    const char **pv = NULL;
+    size_t pn = 0;
+    *out = NULL;
+    if (pjson_get_array(c, obj, "permissions", false, &perms) < 0 ||
+        pjson_get_array(c, obj, "permissionPolicies", false, &pols) < 0)
+        return -1;
+    size_t mark = pjson_push_key(c, "permissions");
+    if (collect_strings(c, perms, PJSON_NAME, &pv, &pn) < 0)
+        return -1;
+    pjson_pop(c, mark);
+
+    size_t npol = pols ? json_object_array_length(pols) : 0;
+    char **polv = xcalloc(npol ? npol : 1, sizeof(char *));
+    int rc = -1;
+    mark = pjson_push_key(c, "permissionPolicies");
+    for (size_t i = 0; i < npol; i++) {
+        size_t m2 = pjson_push_idx(c, i);
+        if (canon_policy(c, json_object_array_get_idx(pols, i), &polv[i]) < 0)
+            goto done;
+        pjson_pop(c, m2);
+    }
+    pjson_pop(c, mark);
+    /* Sorted by their canonical text; identical policies written once. */
+    qsort(polv, npol, sizeof(*polv), cmp_str);
+
+    struct pjson_buf b = {0};
+    pjson_buf_puts(&b, "{\"permissions\":");
+    put_string_list(&b, pv, pn);
+    pjson_buf_puts(&b, ",\"permissionPolicies\":[");
+    for (size_t i = 0; i < npol; i++) {
+        if (i && strcmp(polv[i], polv[i - 1]) == 0)
+            continue;
+        if (i)
+            pjson_buf_puts(&b, ",");
+        pjson_buf_puts(&b, polv[i]);
+    }
+    pjson_buf_puts(&b, "]}");
+    *out = pjson_buf_take(&b);
+    rc = 0;
+done:
+    for (size_t i = 0; i < npol; i++)
+        free(polv[i]);
+    free(polv);
+    free(pv);
+    return rc;
+}
+
+/* ========================================================================================== */
+/* Genesys: listings                                                                          */
+
+_Static_assert(PJSON_MAX_ID == 128, "id_problem's message names the limit");
+
+/* Optional id member where "" means absent (custom roles may carry "defaultRoleId": ""). */
+static int opt_id(struct pjson_cur *c, struct json_object *obj, const char *key, const char **out)
+{
+    struct json_object *v = NULL;
+    *out = NULL;
+    if (json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string) &&
+        json_object_get_string_len(v) == 0)
+        return 0;
+    return pjson_get_string(c, obj, key, PJSON_ID, false, out);
+}
+
+static int g_envelope(struct pjson_cur *c, struct json_object *root, struct gjs_page *pg,
+                      struct json_object **ents)
+{
+    int64_t total, pc, pn, ps;
+    memset(pg, 0, sizeof(*pg));
+    if (pjson_expect_object(c, root) < 0 || pjson_get_array(c, root, "entities", true, ents) < 0 ||
+        pjson_get_int(c, root, "pageSize", 0, 100000, true, &ps, NULL) < 0 ||
+        pjson_get_int(c, root, "pageNumber", 1, 10000000, true, &pn, NULL) < 0 ||
+        pjson_get_int(c, root, "total", 0, 1000000000, true, &total, NULL) < 0 ||
+        pjson_get_int(c, root, "pageCount", 0, 10000000, true, &pc, NULL) < 0)
+        return -1;
+    size_t n = json_object_array_length(*ents);
+    if (n > (size_t)ps)
+        return pjson_fail(c, "entities: %zu elements exceed pageSize %lld", n, (long long)ps);
+    /* A pageCount that cannot hold `total` would make the caller stop early and read the
+     * missing entries as deleted. */
+    if ((uint64_t)pc * (uint64_t)ps < (uint64_t)total)
+        return pjson_fail(c, "pageCount %lld x pageSize %lld does not cover total %lld",
+                          (long long)pc, (long long)ps, (long long)total);
+    pg->total = total;
+    pg->page_count = (uint32_t)pc;
+    pg->page_number = (uint32_t)pn;
+    pg->page_size = (uint32_t)ps;
+    pg->entities = n;
+    return 0;
+}
+
+struct g_role_tmp {
+    const char *id, *name, *desc, *key; /* point into the json-c tree */
+    char *canon;                        /* malloc'd */
+};
+
+static int g_role(struct pjson_cur *c, struct json_object *e, struct g_role_tmp *t)
+{
+    bool dflt;
+    memset(t, 0, sizeof(*t));
+    if (pjson_expect_object(c, e) < 0 || pjson_get_string(c, e, "id", PJSON_ID, true, &t->id) < 0 ||
+        pjson_get_string(c, e, "name", PJSON_NAME, true, &t->name) < 0 ||
+        pjson_get_string(c, e, "description", PJSON_TEXT, false, &t->desc) < 0 ||
+        pjson_get_bool(c, e, "default", false, &dflt) < 0 || opt_id(c, e, "defaultRoleId", &t->key) < 0)
+        return -1;
+    if (dflt && !t->key)
+        return pjson_fail(c, "default role without a defaultRoleId");
+    return canon_definition(c, e, &t->canon);
+}
+
+static struct json_object *parse_root(struct pjson_cur *c, const char *body, size_t len)
+{
+    return pjson_parse(c, body, len);
+}
+
+int gjs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len,
+                         struct gjs_page *page, char *err, size_t errlen)
+{
+    struct pjson_cur c;
+    struct json_object *ents = NULL;
+    pjson_cur_init(&c, "genesys roles page", err, errlen);
+    memset(page, 0, sizeof(*page));
+    struct json_object *root = parse_root(&c, body, len);
+    if (!root)
+        return -1;
+    if (g_envelope(&c, root, page, &ents) < 0) {
+        json_object_put(root);
+        return -1;
+    }
+    size_t n = page->entities;
+    struct g_role_tmp *t = xcalloc(n ? n : 1, sizeof(*t));
+    int rc = 0;
+    size_t mark = pjson_push_key(&c, "entities");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t m2 = pjson_push_idx(&c, i);
+        rc = g_role(&c, json_object_array_get_idx(ents, i), &t[i]);
+        pjson_pop(&c, m2);
+    }
+    pjson_pop(&c, mark);
+    /* Only a page that is valid as a whole reaches the snapshot. */
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct mdl_role r = {.id = t[i].id, .name = t[i].name, .description = t[i].desc,
+                             .builtin_key = t[i].key, .def_canon = t[i].canon,
+                             .def_json = t[i].canon};
+        mdl_add_role(s, &r);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(t[i].canon);
+    free(t);
+    json_object_put(root);
+    if (rc < 0)
+        memset(page, 0, sizeof(*page));
+    return rc;
+}
+
+struct g_user_tmp {
+    const char *id, *email, *username;
+    enum mdl_user_state state;
+    struct json_object *roles; /* validated array of {id} */
+};
+
+/* Array of objects each with a valid `id` (DomainRole / Role references). */
+static int check_role_refs(struct pjson_cur *c, struct json_object *arr, const char *idkey)
+{
+    size_t n = json_object_array_length(arr);
+    for (size_t i = 0; i < n; i++) {
+        const char *id;
+        size_t mark = pjson_push_idx(c, i);
+        struct json_object *e = json_object_array_get_idx(arr, i);
+        if (pjson_expect_object(c, e) < 0 || pjson_get_string(c, e, idkey, PJSON_ID, true, &id) < 0)
+            return -1;
+        pjson_pop(c, mark);
+    }
+    return 0;
+}
+
+static int g_user(struct pjson_cur *c, struct json_object *e, struct g_user_tmp *t)
+{
+    const char *state;
+    struct json_object *auth;
+    memset(t, 0, sizeof(*t));
+    if (pjson_expect_object(c, e) < 0 || pjson_get_string(c, e, "id", PJSON_ID, true, &t->id) < 0 ||
+        pjson_get_string(c, e, "email", PJSON_NAME, false, &t->email) < 0 ||
+        pjson_get_string(c, e, "username", PJSON_NAME, false, &t->username) < 0 ||
+        pjson_get_string(c, e, "state", PJSON_NAME, true, &state) < 0)
+        return -1;
+    if (strcmp(state, "active") == 0) {
+        t->state = MDL_USER_ACTIVE;
+    } else if (strcmp(state, "inactive") == 0) {
+        t->state = MDL_USER_INACTIVE;
+    } else if (strcmp(state, "deleted") == 0) {
+        t->state = MDL_USER_DELETED;
+    } else {
+        size_t mark = pjson_push_key(c, "state");
+        (void)mark;
+        return pjson_fail(c, "expected active, inactive or deleted");
+    }
+    /* Without the expansion the user's roles are unknown; reading them as "none" would make a
+     * mirror revoke everything, so the page fails instead. */
+    if (pjson_get_object(c, e, "authorization", true, &auth) < 0)
+        return -1;
+    size_t mark = pjson_push_key(c, "authorization");
+    if (pjson_get_array(c, auth, "roles", true, &t->roles) < 0)
+        return -1;
+    pjson_push_key(c, "roles");
+    if (check_role_refs(c, t->roles, "id") < 0)
+        return -1;
+    pjson_pop(c, mark);
+    return 0;
+}
+
+int gjs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
+                         size_t len, struct gjs_page *page, char *err, size_t errlen)
+{
+    struct pjson_cur c;
+    struct json_object *ents = NULL;
+    pjson_cur_init(&c, "genesys users page", err, errlen);
+    memset(page, 0, sizeof(*page));
+    struct json_object *root = parse_root(&c, body, len);
+    if (!root)
+        return -1;
+    if (g_envelope(&c, root, page, &ents) < 0) {
+        json_object_put(root);
+        return -1;
+    }
+    size_t n = page->entities;
+    struct g_user_tmp *t = xcalloc(n ? n : 1, sizeof(*t));
+    int rc = 0;
+    size_t mark = pjson_push_key(&c, "entities");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        size_t m2 = pjson_push_idx(&c, i);
+        rc = g_user(&c, json_object_array_get_idx(ents, i), &t[i]);
+        pjson_pop(&c, m2);
+    }
+    pjson_pop(&c, mark);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct mdl_user u = {.id = t[i].id, .email = t[i].email, .username = t[i].username,
+                             .state = t[i].state};
+        uint32_t ui = mdl_add_user(s, &u);
+        size_t nr = json_object_array_length(t[i].roles);
+        for (size_t k = 0; k < nr; k++) {
+            struct json_object *rid = NULL;
+            json_object_object_get_ex(json_object_array_get_idx(t[i].roles, k), "id", &rid);
+            pjson_role_refs_add(refs, ui, json_object_get_string(rid));
+        }
+    }
+    free(t);
+    json_object_put(root);
+    if (rc < 0)
+        memset(page, 0, sizeof(*page));
+    return rc;
+}
+
+int gjs_parse_permissions_page(struct mdl_snapshot *s, const char *body, size_t len,
+                               struct gjs_page *page, char *err, size_t errlen)
+{
+    struct pjson_cur c;
+    struct json_object *ents = NULL;
+    pjson_cur_init(&c, "genesys permissions page", err, errlen);
+    memset(page, 0, sizeof(*page));
+    struct json_object *root = parse_root(&c, body, len);
+    if (!root)
+        return -1;
+    if (g_envelope(&c, root, page, &ents) < 0) {
+        json_object_put(root);
+        return -1;
+    }
+    size_t n = page->entities;
+    const char **dv = xcalloc(n ? n : 1, sizeof(*dv));
+    int rc = 0;
+    size_t mark = pjson_push_key(&c, "entities");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        struct json_object *e = json_object_array_get_idx(ents, i);
+        size_t m2 = pjson_push_idx(&c, i);
+        rc = pjson_expect_object(&c, e);
+        if (rc == 0)
+            rc = pjson_get_string(&c, e, "domain", PJSON_NAME, false, &dv[i]);
+        if (rc == 0 && !dv[i])
+            rc = pjson_get_string(&c, e, "id", PJSON_NAME, false, &dv[i]);
+        if (rc == 0 && !dv[i])
+            rc = pjson_fail(&c, "permission collection without a domain");
+        pjson_pop(&c, m2);
+    }
+    pjson_pop(&c, mark);
+    if (rc == 0 && n) {
+        /* The snapshot's array is arena memory: build the merged, sorted, unique list anew. */
+        size_t old = s->nlicensed_domains, total = old + n;
+        const char **all = xcalloc(total, sizeof(*all));
+        for (size_t i = 0; i < old; i++)
+            all[i] = s->licensed_domains[i];
+        for (size_t i = 0; i < n; i++)
+            all[old + i] = dv[i];
+        size_t u = sort_unique(all, total);
+        char **dst = mdl_alloc(s, u * sizeof(char *));
+        for (size_t i = 0; i < u; i++)
+            dst[i] = (char *)mdl_strdup(s, all[i]); /* re-copying old ones keeps this linear */
+        s->licensed_domains = dst;
+        s->nlicensed_domains = u;
+        free(all);
+    }
+    free(dv);
+    json_object_put(root);
+    if (rc < 0)
+        memset(page, 0, sizeof(*page));
+    return rc;
+}
+
+/* ========================================================================================== */
+/* Genesys: single objects                                                                    */
+
+int gjs_parse_role(const char *body, size_t len, struct pjson_role *out, char *err, size_t errlen)
+{
+    struct pjson_cur c;
+    struct g_role_tmp t;
+    memset(out, 0, sizeof(*out));
+    pjson_cur_init(&c, "genesys role", err, errlen);
+    struct json_object *root = parse_root(&c, body, len);
+    if (!root)
+        return -1;
+    if (g_role(&c, root, &t) < 0) {
+        free(t.canon);
+        json_object_put(root);
+        return -1;
+    }
+    out->id = xstrdup(t.id);
+    out->name = xstrdup(t.name);
+    out->description = xstrdup(t.desc);
+    out->builtin_key = xstrdup(t.key);
+    out->def_canon = t.canon;
+    out->def_json = xstrdup(t.canon);
+    json_object_put(root);
+    return 0;
+}
+
+/* Array `arr` of objects with an id member -> out (malloc'd copies). */
+static void collect_ref_ids(struct json_object *arr, const char *idkey, struct pjson_ids *out)
+{
+    size_t n = json_object_array_length(arr);
+    out->v = xcalloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        struct json_object *id = NULL;
+        json_object_object_get_ex(json_object_array_get_idx(arr, i), idkey, &id);
+        out->v[i] = xstrdup(json_object_get_string(id));
+    }
+    out->n = n;
+}
+
+int gjs_parse_user_authorization(const char *body, size_t len, struct pjson_ids *out, char *err,
+                                 size_t errlen)
+{
+    struct pjson_cur c;
+    struct json_object *roles;
+    memset(out, 0, sizeof(*out));
+    pjson_cur_init(&c, "genesys user authorization", err, errlen);
+    struct json_object *root = parse_root(&c, body, len);
+    if (!root)
+        return -1;
+    int rc = -1;
+    if (pjson_expect_object(&c, root) < 0 || pjson_get_array(&c, root, "roles", true, &roles) < 0)
+        goto out;
+    size_t mark = pjson_push_key(&c, "roles");
+    if (check_role_refs(&c, roles, "id") < 0)
+        goto out;
+    pjson_pop(&c, mark);
+    collect_ref_ids(roles, "id", out);
+    rc = 0;
+out:
+    json_object_put(root);
+    return rc;
+}
+
+int gjs_parse_id_array(const char *body, size_t len, struct pjson_ids *out, char *err,
+                       size_t errlen)
+{
+    struct pjson_cur c;
+    memset(out, 0, sizeof(*out));
+    pjson_cur_init(&c, "genesys id list", err, errlen);
+    struct json_object *root = parse_root(&c, body, len);
+    if (!root)
+        return -1;
+    if (pjson_expect_array(&c, root) < 0) {
+        json_object_put(root);
+        return -1;
+    }
+    size_t n = json_object_array_length(root);
+    for (size_t i = 0; i < n; i++) {
+        size_t mark = pjson_push_idx(&c, i);
+        if (pjson_check_string(&c, json_object_array_get_idx(root, i), PJSON_ID) < 0) {
+            json_object_put(root);
+            return -1;
+        }
+        pjson_pop(&c, mark);
+    }
+    out->v = xcalloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        out->v[i] = xstrdup(json_object_get_string(json_object_array_get_idx(root, i)));
+    out->n = n;
+    json_object_put(root);
+    return 0;
+}
+
+/* Member `key` as a string, or NULL (any other type, absent). For error decoration only. */
+static const char *loose_string(struct json_object *obj, const char *key)
+{
+    struct json_object *v = NULL;
+    if (json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string))
+        return json_object_get_string(v);
+    return NULL;
+}
+
+int gjs_parse_error(const char *body, size_t len, struct pjson_error_info *out)
+{
+    char e[160];
+    struct pjson_cur c;
+    memset(out, 0, sizeof(*out));
+    pjson_cur_init(&c, "genesys error body", e, sizeof(e));
+    struct json_object *root = parse_root(&c, body, len);
+    if (!root)
+        return -1;
+    if (!json_object_is_type(root, json_type_object)) {
+        json_object_put(root);
+        return -1;
+    }
+    pjson_copy_clean(out->message, sizeof(out->message), loose_string(root, "message"));
+    pjson_copy_clean(out->code, sizeof(out->code), loose_string(root, "code"));
+    pjson_copy_clean(out->correlation_id, sizeof(out->correlation_id),
+                     loose_string(root, "contextId"));
+    struct json_object *st = NULL;
+    if (json_object_object_get_ex(root, "status", &st) && json_object_is_type(st, json_type_int)) {
+        int64_t x = json_object_get_int64(st);
+        out->status = (x >= 100 && x <= 599) ? (int)x : 0;
+    }
+    json_object_put(root);
+    return (out->message[0] || out->code[0]) ? 0 : -1;
+}
+
+/* ========================================================================================== */
+/* Genesys: request bodies                                                                    */
+
+/* Checks a caller-supplied string the way the parsers check response strings. */
+static int check_out_string(const char *what, const char *s, size_t max, bool newlines, char *err,
+                            size_t errlen)
+{
+    size_t n = strlen(s);
+    const char *p = n > max ? "too long" : text_problem(s, n, newlines);
+    if (p) {
+        snprintf(err, errlen, "%s: %s", what, p);
+        return -1;
+    }
+    return 0;
+}
+
+static char *g_build(const char *name, const char *description, bool always_description,
+                     const char *def_json, char *err, size_t errlen)
+{
+    if (!name || !*name) {
+        snprintf(err, errlen, "genesys role body: the role name is required");
+        return NULL;
+    }
+    if (check_out_string("genesys role body: name", name, PJSON_MAX_NAME, false, err, errlen) < 0 ||
+        (description && check_out_string("genesys role body: description", description,
+                                          PJSON_MAX_TEXT, true, err, errlen) < 0))
+        return NULL;
+    char *canon = NULL;
+    if (def_json) {
+        /* def_json came from our own parser, but it crosses module boundaries as a plain
+         * string: re-validate and re-canonicalise rather than splice it in blindly. */
+        struct pjson_cur c;
+        pjson_cur_init(&c, "genesys role definition", err, errlen);
+        struct json_object *d = pjson_parse(&c, def_json, strlen(def_json));
+        if (!d)
+            return NULL;
+        int rc = pjson_expect_object(&c, d);
+        if (rc == 0)
+            rc = canon_definition(&c, d, &canon);
+        json_object_put(d);
+        if (rc < 0)
+            return NULL;
+    } else {
+        canon = xstrdup("{\"permissions\":[],\"permissionPolicies\":[]}");
+    }
+    struct pjson_buf b = {0};
+    pjson_buf_puts(&b, "{\"name\":");
+    pjson_buf_put_string(&b, name);
+    if (description || always_description) {
+        pjson_buf_puts(&b, ",\"description\":");
+        pjson_buf_put_string(&b, description ? description : "");
+    }
+    pjson_buf_puts(&b, ",");
+    pjson_buf_puts(&b, canon + 1); /* canon is {"permissions":...,"permissionPolicies":...} */
+    free(canon);
+    return pjson_buf_take(&b);
+}
+
+char *gjs_build_role_create(const char *name, const char *description, const char *def_json,
+                            char *err, size_t errlen)
+{
+    return g_build(name, description, false, def_json, err, errlen);
+}
+
+char *gjs_build_role_update(const char *name, const char *description, const char *def_json,
+                            char *err, size_t errlen)
+{
+    return g_build(name, description, true, def_json, err, errlen);
+}
+
+char *gjs_build_default_role_update(const struct mdl_role *target, const char *source_def_json,
+                                    char *err, size_t errlen)
+{
+    if (!target) {
+        snprintf(err, errlen, "genesys role body: no target role");
+        return NULL;
+    }
+    return g_build(target->name, target->description, true, source_def_json, err, errlen);
+}

@@ -1,0 +1,224 @@
+/* identity.c — the AVEVA CONNECT / OCS Identity API provider (api/identity.md): URLs, paging. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rolesync/provider.h"
+#include "rolesync/provider_json.h"
+#include "rolesync/util.h"
+
+/* "/api/v1/Tenants/{tenantId}" (tenant id percent-encoded). Caller frees. */
+static char *tenant_base(const struct prov_tenant *t)
+{
+    char *tid = util_pct_encode(t->cfg->tenant_id ? t->cfg->tenant_id : "");
+    char *base = xasprintf("/api/v1/Tenants/%s", tid);
+    free(tid);
+    return base;
+}
+
+/* ---- reads ---- */
+
+static void roles_page(struct prov_page *pg, const struct http_result *res);
+static void users_page(struct prov_page *pg, const struct http_result *res);
+
+static unsigned page_size(const struct prov_fetch *f, const struct prov_listing *l)
+{
+    return l == &f->roles ? f->t.cfg->page_size_roles : f->t.cfg->page_size_users;
+}
+
+static void request_page(struct prov_fetch *f, struct prov_listing *l, unsigned index)
+{
+    unsigned count = page_size(f, l);
+    char *base = tenant_base(&f->t);
+    char *path = xasprintf("%s/%s?skip=%llu&count=%u", base, l == &f->roles ? "Roles" : "Users",
+                           (unsigned long long)index * count, count);
+    prov_fetch_page(f, l, index, path, l == &f->roles ? roles_page : users_page);
+    free(path);
+    free(base);
+}
+
+/* Page 0 carries Total-Count: the remaining pages are requested at once. Without the header
+ * (the docs do not promise it everywhere) pages are read one after the other until a short
+ * one. */
+static void account_page(struct prov_page *pg, const struct http_result *res, size_t count)
+{
+    struct prov_fetch *f = pg->f;
+    struct prov_listing *l = pg->l;
+    unsigned size = page_size(f, l);
+    const char *tc = http_result_header(res, "Total-Count");
+    uint64_t total = 0;
+    char err[256];
+    bool have_total = false;
+
+    if (tc) {
+        if (ijs_parse_total_count(tc, &total, err, sizeof err) != 0) {
+            prov_fetch_fail(f, false, "GET %s: Total-Count: %s", res->path, err);
+            return;
+        }
+        have_total = true;
+    }
+    if (count > size) {
+        prov_fetch_fail(f, false, "GET %s: %zu %s in a page of %u", res->path, count, l->what,
+                        size);
+        return;
+    }
+    l->seen += count;
+    if (pg->number == 0) {
+        l->started = true;
+        l->total = have_total ? (int64_t)total : -1;
+        if (have_total) {
+            l->pages = (unsigned)((total + size - 1) / size);
+            for (unsigned i = 1; i < l->pages && !f->failed; i++)
+                request_page(f, l, i);
+            return;
+        }
+    } else if (have_total && l->total >= 0 && (int64_t)total != l->total) {
+        prov_fetch_fail(f, false,
+                        "%s listing changed while it was read: Total-Count %lld, then %llu",
+                        l->what, (long long)l->total, (unsigned long long)total);
+        return;
+    }
+    if (l->total < 0 && count == size)
+        request_page(f, l, pg->number + 1);
+}
+
+static void roles_page(struct prov_page *pg, const struct http_result *res)
+{
+    size_t count;
+    char err[512];
+    if (ijs_parse_roles_page(pg->f->snap, res->body, res->body_len, &count, err, sizeof err) != 0)
+        prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
+    else
+        account_page(pg, res, count);
+}
+
+static void users_page(struct prov_page *pg, const struct http_result *res)
+{
+    size_t count;
+    char err[512];
+    if (ijs_parse_users_page(pg->f->snap, pg->f->refs, res->body, res->body_len, &count, err,
+                             sizeof err) != 0)
+        prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
+    else
+        account_page(pg, res, count);
+}
+
+static void identity_fetch(const struct prov_tenant *t, const struct prov_fetch_opts *o,
+                           prov_fetch_cb cb, void *arg)
+{
+    (void)o; /* no licensing concept on this platform */
+    struct prov_fetch *f = prov_fetch_new(t, CFG_API_IDENTITY, cb, arg);
+    request_page(f, &f->roles, 0);
+    request_page(f, &f->users, 0);
+}
+
+/* ---- writes ---- */
+
+static void on_role_reply(struct prov_tenant_req *req, const struct http_result *res)
+{
+    char err[512];
+    if (res->status == 302) {
+        /* A role with this name and the same values exists already: take its id. */
+        const char *loc = http_result_header(res, "Location");
+        req->id = loc ? ijs_role_id_from_location(loc, err, sizeof err) : NULL;
+        if (!req->id)
+            req->parse_error = xstrdup(loc ? err : "302 without a Location header");
+        return;
+    }
+    struct pjson_role r;
+    if (ijs_parse_role(res->body, res->body_len, &r, err, sizeof err) != 0) {
+        req->parse_error = xstrdup(err);
+        return;
+    }
+    req->id = r.id;
+    req->kept_canon = r.description ? r.description : xstrdup("");
+    r.id = r.description = NULL;
+    pjson_role_free(&r);
+}
+
+static void identity_role_create(const struct prov_tenant *t, const struct mdl_role *src,
+                                 const char *name, prov_done_cb cb, void *arg)
+{
+    char err[256];
+    char *base = tenant_base(t);
+    char *path = xasprintf("%s/Roles", base);
+    char *body = ijs_build_role_create(name, src->description, err, sizeof err);
+    if (!body)
+        prov_fail_later(t, "role create", "POST", path, err, cb, arg);
+    else
+        prov_submit(t, "role create", "POST", path, body, on_role_reply, cb, arg);
+    free(body);
+    free(path);
+    free(base);
+}
+
+/* "{base}/{coll}/{id}{suffix}", or NULL (failure reported) for a bad id. */
+static char *item_path(const struct prov_tenant *t, const char *op, const char *method,
+                       const char *coll, const char *id, const char *suffix, prov_done_cb cb,
+                       void *arg)
+{
+    char err[256];
+    char *base = tenant_base(t);
+    char *seg = pjson_path_segment(id, err, sizeof err);
+    char *path = NULL;
+    if (!seg) {
+        char *p = xasprintf("%s/%s/?%s", base, coll, suffix);
+        prov_fail_later(t, op, method, p, err, cb, arg);
+        free(p);
+    } else {
+        path = xasprintf("%s/%s/%s%s", base, coll, seg, suffix);
+    }
+    free(seg);
+    free(base);
+    return path;
+}
+
+static void identity_role_update(const struct prov_tenant *t, const struct mdl_role *src,
+                                 const struct mdl_role *tgt, prov_done_cb cb, void *arg)
+{
+    char err[256];
+    char *path = item_path(t, "role update", "PUT", "Roles", tgt->id, "", cb, arg);
+    if (!path)
+        return;
+    char *body = ijs_build_role_update(tgt->id, tgt->name, src->description, err, sizeof err);
+    if (!body)
+        prov_fail_later(t, "role update", "PUT", path, err, cb, arg);
+    else
+        prov_submit(t, "role update", "PUT", path, body, on_role_reply, cb, arg);
+    free(body);
+    free(path);
+}
+
+static void identity_role_delete(const struct prov_tenant *t, const struct mdl_role *tgt,
+                                 prov_done_cb cb, void *arg)
+{
+    char *path = item_path(t, "role delete", "DELETE", "Roles", tgt->id, "", cb, arg);
+    if (!path)
+        return;
+    prov_submit(t, "role delete", "DELETE", path, NULL, NULL, cb, arg);
+    free(path);
+}
+
+static void identity_user_set_roles(const struct prov_tenant *t, const char *user_id,
+                                    const char *const *role_ids, size_t n, prov_done_cb cb,
+                                    void *arg)
+{
+    char *path = item_path(t, "user roles set", "PUT", "Users", user_id, "/Roles", cb, arg);
+    if (!path)
+        return;
+    char *body = ijs_build_user_roles(role_ids, n);
+    prov_submit(t, "user roles set", "PUT", path, body, NULL, cb, arg);
+    free(body);
+    free(path);
+}
+
+const struct prov_ops prov_identity = {
+    .api = CFG_API_IDENTITY,
+    .name = "identity",
+    .fetch = identity_fetch,
+    .role_create = identity_role_create,
+    .role_update = identity_role_update,
+    .role_delete = identity_role_delete,
+    .role_users = NULL,
+    .user_set_roles = identity_user_set_roles,
+};

@@ -1,0 +1,269 @@
+/* provider.c — what both providers share: write submission, result shaping, paged reads. */
+#include "rolesync/provider.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rolesync/log.h"
+#include "rolesync/provider_json.h"
+#include "rolesync/util.h"
+
+const struct prov_ops *prov_for_api(enum cfg_api api)
+{
+    return api == CFG_API_GENESYS ? &prov_genesys : &prov_identity;
+}
+
+const char *prov_correlation_header(enum cfg_api api)
+{
+    return api == CFG_API_GENESYS ? "ININ-Correlation-Id" : "Operation-Id";
+}
+
+enum http_auth prov_auth_style(enum cfg_api api)
+{
+    return api == CFG_API_GENESYS ? HTTP_AUTH_BASIC_FORM : HTTP_AUTH_POST_FORM;
+}
+
+/* The server's message for a failed reply: the platform's error body when it has one. */
+static void result_message(enum cfg_api api, const struct http_result *res, char *buf, size_t n,
+                           char *cid, size_t cidn)
+{
+    struct pjson_error_info info;
+    int have = -1;
+
+    snprintf(cid, cidn, "%s", res->correlation_id ? res->correlation_id : "");
+    if (res->outcome == HTTP_ERR_STATUS && res->body_len > 0) {
+        have = api == CFG_API_GENESYS ? gjs_parse_error(res->body, res->body_len, &info)
+                                      : ijs_parse_error(res->body, res->body_len, &info);
+    }
+    if (have == 0 && info.message[0]) {
+        snprintf(buf, n, "HTTP %ld: %s%s%s%s", res->status, info.message,
+                 info.code[0] ? " (" : "", info.code, info.code[0] ? ")" : "");
+        if (!cid[0] && info.correlation_id[0])
+            snprintf(cid, cidn, "%s", info.correlation_id);
+    } else {
+        snprintf(buf, n, "%s", res->error ? res->error : "failed");
+    }
+}
+
+static bool result_is_auth_failure(const struct http_result *res)
+{
+    return res->outcome == HTTP_ERR_AUTH ||
+           (res->outcome == HTTP_ERR_STATUS && (res->status == 401 || res->status == 403));
+}
+
+static void on_write_reply(const struct http_result *res, void *arg)
+{
+    struct prov_tenant_req *req = arg;
+    struct prov_result r = {0};
+    char msg[768], cid[160];
+
+    r.method = res->method;
+    r.path = res->path;
+    r.status = res->status;
+    r.message = "";
+    r.correlation_id = res->correlation_id ? res->correlation_id : "";
+    /* identity answers a create of an identical existing role with 302 + Location: the provider
+     * hook turns that into success (it sets req->id); any other non-2xx is a failure. */
+    bool redirect = res->outcome == HTTP_ERR_STATUS && res->status == 302 && req->on_reply;
+    if (res->outcome == HTTP_OK || redirect) {
+        if (req->on_reply)
+            req->on_reply(req, res);
+        if (redirect && !req->id && !req->parse_error)
+            req->parse_error = xstrdup("unexpected redirect");
+        if (req->parse_error) {
+            snprintf(msg, sizeof msg, "HTTP %ld but the reply is unreadable: %s", res->status,
+                     req->parse_error);
+            r.message = msg;
+        } else {
+            r.ok = true;
+            r.id = req->id;
+            r.kept_canon = req->kept_canon;
+        }
+    } else {
+        result_message(req->api, res, msg, sizeof msg, cid, sizeof cid);
+        r.message = msg;
+        r.correlation_id = cid;
+        r.auth_failed = result_is_auth_failure(res);
+    }
+    req->cb(&r, req->arg);
+    free(req->id);
+    free(req->kept_canon);
+    free(req->parse_error);
+    free(req);
+}
+
+void prov_submit(const struct prov_tenant *t, const char *op, const char *method,
+                 const char *path, const char *body, prov_reply_fn on_reply, prov_done_cb cb,
+                 void *arg)
+{
+    struct prov_tenant_req *req = xcalloc(1, sizeof *req);
+
+    req->api = t->cfg->api;
+    req->op = op;
+    req->cb = cb;
+    req->arg = arg;
+    req->on_reply = on_reply;
+    http_request(t->http, method, path, body, on_write_reply, req);
+}
+
+/* A failure found before sending, delivered from the loop like any other result. */
+struct prov_late {
+    uv_timer_t timer;
+    struct prov_result r;
+    char *method, *path, *message;
+    prov_done_cb cb;
+    void *arg;
+};
+
+static void late_closed(uv_handle_t *h)
+{
+    struct prov_late *l = UTIL_CONTAINER_OF((uv_timer_t *)h, struct prov_late, timer);
+    free(l->method);
+    free(l->path);
+    free(l->message);
+    free(l);
+}
+
+static void late_fire(uv_timer_t *tm)
+{
+    struct prov_late *l = UTIL_CONTAINER_OF(tm, struct prov_late, timer);
+    l->r.method = l->method;
+    l->r.path = l->path;
+    l->r.message = l->message;
+    l->r.correlation_id = "";
+    l->cb(&l->r, l->arg);
+    uv_close((uv_handle_t *)&l->timer, late_closed);
+}
+
+void prov_fail_later(const struct prov_tenant *t, const char *op, const char *method,
+                     const char *path, const char *message, prov_done_cb cb, void *arg)
+{
+    struct prov_late *l = xcalloc(1, sizeof *l);
+    (void)op;
+    l->method = xstrdup(method);
+    l->path = xstrdup(path ? path : "");
+    l->message = xstrdup(message);
+    l->cb = cb;
+    l->arg = arg;
+    uv_timer_init(t->loop, &l->timer);
+    uv_timer_start(&l->timer, late_fire, 0, 0);
+}
+
+/* ---- paged reads ---- */
+
+struct prov_fetch *prov_fetch_new(const struct prov_tenant *t, enum cfg_api api, prov_fetch_cb cb,
+                                  void *arg)
+{
+    struct prov_fetch *f = xcalloc(1, sizeof *f);
+    f->t = *t;
+    f->snap = mdl_snapshot_new(api);
+    f->refs = pjson_role_refs_new();
+    f->roles.what = "roles";
+    f->users.what = "users";
+    f->perms.what = "permissions";
+    f->roles.total = f->users.total = f->perms.total = -1;
+    f->cb = cb;
+    f->arg = arg;
+    return f;
+}
+
+struct page_req {
+    struct prov_page pg;
+    void (*on_page)(struct prov_page *pg, const struct http_result *res);
+};
+
+static void on_page_reply(const struct http_result *res, void *arg)
+{
+    struct page_req *pr = arg;
+    struct prov_fetch *f = pr->pg.f;
+
+    if (f->failed) {
+        /* Another page already failed the read: this one only needs accounting. */
+    } else if (res->outcome != HTTP_OK) {
+        prov_fetch_fail_result(f, res);
+    } else {
+        pr->on_page(&pr->pg, res);
+    }
+    struct prov_page pg = pr->pg;
+    free(pr);
+    prov_fetch_page_done(&pg);
+}
+
+void prov_fetch_page(struct prov_fetch *f, struct prov_listing *l, unsigned number,
+                     const char *path,
+                     void (*on_page)(struct prov_page *pg, const struct http_result *res))
+{
+    struct page_req *pr = xcalloc(1, sizeof *pr);
+    pr->pg.f = f;
+    pr->pg.l = l;
+    pr->pg.number = number;
+    pr->on_page = on_page;
+    f->pending++;
+    http_request(f->t.http, "GET", path, NULL, on_page_reply, pr);
+}
+
+void prov_fetch_fail(struct prov_fetch *f, bool auth, const char *fmt, ...)
+{
+    va_list ap;
+    if (f->failed)
+        return;
+    f->failed = true;
+    f->auth_failed = auth;
+    va_start(ap, fmt);
+    vsnprintf(f->err, sizeof f->err, fmt, ap);
+    va_end(ap);
+}
+
+void prov_fetch_fail_result(struct prov_fetch *f, const struct http_result *res)
+{
+    char msg[768], cid[160];
+    result_message(f->t.cfg->api, res, msg, sizeof msg, cid, sizeof cid);
+    prov_fetch_fail(f, result_is_auth_failure(res), "GET %s: %s%s%s", res->path, msg,
+                    cid[0] ? " correlation_id=" : "", cid);
+}
+
+static void fetch_finish(struct prov_fetch *f)
+{
+    struct prov_listing *ls[] = {&f->roles, &f->users, &f->perms};
+    struct mdl_snapshot *snap = NULL;
+    char err[512];
+
+    for (size_t i = 0; !f->failed && i < UTIL_ARRAY_LEN(ls); i++) {
+        struct prov_listing *l = ls[i];
+        /* The first page's total is the contract: fewer (or more) entities means the listing
+         * changed while it was read, and a short listing must never look like deletions. */
+        if (l->started && l->total >= 0 && (int64_t)l->seen != l->total)
+            prov_fetch_fail(f, false,
+                            "%s listing changed while it was read: expected %lld, got %zu",
+                            l->what, (long long)l->total, l->seen);
+    }
+    if (!f->failed) {
+        struct pjson_resolve_stats st;
+        if (pjson_role_refs_resolve(f->refs, f->snap, true, &st, err, sizeof err) != 0)
+            prov_fetch_fail(f, false, "%s", err);
+        else if (st.unknown_refs > 0)
+            log_warning(NULL,
+                        "users hold roles missing from the role listing tenant=%s refs=%zu "
+                        "roles=%zu example=%s (kept as-is)",
+                        f->t.cfg->name, st.unknown_refs, st.unknown_ids, st.first_unknown);
+    }
+    if (!f->failed && mdl_snapshot_finish(f->snap, err, sizeof err) != 0)
+        prov_fetch_fail(f, false, "%s", err);
+    if (!f->failed) {
+        snap = f->snap;
+        f->snap = NULL;
+    }
+    f->cb(snap, f->failed ? f->err : NULL, f->auth_failed, f->arg);
+    mdl_snapshot_free(f->snap);
+    pjson_role_refs_free(f->refs);
+    free(f);
+}
+
+void prov_fetch_page_done(struct prov_page *pg)
+{
+    struct prov_fetch *f = pg->f;
+    if (--f->pending == 0)
+        fetch_finish(f);
+}

@@ -1,0 +1,505 @@
+/* sync.c — one cycle of one job: read, diff, plan, guard, apply in three phases, report. */
+#include "rolesync/sync.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rolesync/log.h"
+#include "rolesync/plan.h"
+#include "rolesync/util.h"
+
+struct sync_run {
+    uv_loop_t *loop;
+    const struct cfg_job *job;
+    struct prov_tenant src, tgt;
+    const struct prov_ops *sops, *tops;
+    struct diff_memory *mem;
+    struct sync_opts opts;
+    sync_done_cb cb;
+    void *arg;
+
+    struct mdl_snapshot *ssnap, *tsnap;
+    unsigned reads_pending;
+    struct plan *plan;
+    struct sync_result res;
+    uint64_t req0, retry0; /* HTTP counters when the cycle started */
+    uint64_t t0;           /* monotonic ms */
+
+    bool *role_ok;   /* per diff->role_ops entry */
+    bool *assign_ok; /* per plan->assign_ops entry */
+    size_t ok_writes;
+    unsigned inflight;
+};
+
+/* One write in flight. */
+struct op_ctx {
+    struct sync_run *run;
+    size_t idx; /* into diff->role_ops (phases 1, 3) or plan->assign_ops (phase 2) */
+};
+
+static void phase_assign(struct sync_run *run);
+static void on_role_written(const struct prov_result *r, void *arg);
+static void phase_deletes(struct sync_run *run);
+static void finish(struct sync_run *run);
+
+const char *sync_outcome_name(enum sync_outcome o)
+{
+    switch (o) {
+    case SYNC_OK: return "ok";
+    case SYNC_PARTIAL: return "partial";
+    case SYNC_FAILED: return "failed";
+    case SYNC_REFUSED: return "refused";
+    default: return "dry_run";
+    }
+}
+
+static void counters(const struct sync_run *run, uint64_t *req, uint64_t *retries)
+{
+    const struct http_counters *s = http_tenant_counters(run->src.http);
+    const struct http_counters *t = http_tenant_counters(run->tgt.http);
+    *req = s->requests + t->requests;
+    *retries = s->retries + t->retries;
+}
+
+static void add_error(struct sync_run *run, const char *op, const char *method, const char *path,
+                      long status, const char *message, const char *cid)
+{
+    struct sync_result *r = &run->res;
+    r->error_count++;
+    if (r->nerrors == SYNC_MAX_ERRORS)
+        return;
+    struct sync_error *e = &r->errors[r->nerrors++];
+    snprintf(e->op, sizeof e->op, "%s", op);
+    snprintf(e->method, sizeof e->method, "%s", method ? method : "");
+    snprintf(e->path, sizeof e->path, "%s", path ? path : "");
+    e->status = status;
+    snprintf(e->message, sizeof e->message, "%s", message ? message : "");
+    snprintf(e->correlation_id, sizeof e->correlation_id, "%s", cid ? cid : "");
+}
+
+/* A write failed after the engine's retries: log it with what an operator needs to find it. */
+static void write_failed(struct sync_run *run, const char *op, const struct prov_result *r)
+{
+    char q[600], p[300];
+    run->res.failed_ops++;
+    if (r->auth_failed)
+        run->res.auth_failed = true;
+    add_error(run, op, r->method, r->path, r->status, r->message, r->correlation_id);
+    log_warning(run->job->name,
+                "operation failed op=\"%s\" target=%s method=%s path=%s status=%ld "
+                "correlation_id=%s error=%s",
+                op, run->tgt.cfg->name, r->method ? r->method : "-",
+                log_quote(p, sizeof p, r->path ? r->path : "-"), r->status,
+                r->correlation_id && r->correlation_id[0] ? r->correlation_id : "-",
+                log_quote(q, sizeof q, r->message ? r->message : ""));
+}
+
+/* ---- reads ---- */
+
+static void read_failed(struct sync_run *run, const char *side, const char *err, bool auth)
+{
+    char q[600];
+    if (run->res.outcome != SYNC_FAILED) {
+        run->res.outcome = SYNC_FAILED;
+        snprintf(run->res.reason, sizeof run->res.reason, "reading the %s failed: %s", side, err);
+    }
+    if (auth)
+        run->res.auth_failed = true;
+    add_error(run, strcmp(side, "source") == 0 ? "read source" : "read target", "GET", "", 0, err,
+              "");
+    log_error(run->job->name, "read failed side=%s tenant=%s error=%s", side,
+              strcmp(side, "source") == 0 ? run->src.cfg->name : run->tgt.cfg->name,
+              log_quote(q, sizeof q, err));
+}
+
+static void plan_and_apply(struct sync_run *run);
+
+static void on_read(struct sync_run *run, struct mdl_snapshot *snap, const char *err, bool auth,
+                    bool source)
+{
+    if (snap) {
+        if (source)
+            run->ssnap = snap;
+        else
+            run->tsnap = snap;
+    } else {
+        read_failed(run, source ? "source" : "target", err, auth);
+    }
+    if (--run->reads_pending > 0)
+        return;
+    if (run->res.outcome == SYNC_FAILED) {
+        finish(run);
+        return;
+    }
+    plan_and_apply(run);
+}
+
+static void on_read_source(struct mdl_snapshot *snap, const char *err, bool auth, void *arg)
+{
+    on_read(arg, snap, err, auth, true);
+}
+
+static void on_read_target(struct mdl_snapshot *snap, const char *err, bool auth, void *arg)
+{
+    on_read(arg, snap, err, auth, false);
+}
+
+/* ---- plan ---- */
+
+static void note_not_converging(struct sync_run *run)
+{
+    const struct diff_report *rep = &run->plan->diff->report;
+    struct sync_result *r = &run->res;
+    char q[300];
+
+    r->nnot_converging = rep->nnot_converging;
+    r->not_converging = xcalloc(rep->nnot_converging ? rep->nnot_converging : 1, sizeof(char *));
+    for (size_t i = 0; i < rep->nnot_converging; i++) {
+        const struct diff_not_converging *nc = &rep->not_converging[i];
+        r->not_converging[i] = xasprintf("%s \"%s\": %s",
+                                         nc->kind == DIFF_MEM_ROLE ? "role" : "user", nc->name,
+                                         nc->reason);
+        log_warning(run->job->name, "not converging %s=%s reason=%s",
+                    nc->kind == DIFF_MEM_ROLE ? "role" : "user",
+                    log_quote(q, sizeof q, nc->name), nc->reason);
+    }
+}
+
+static void plan_and_apply(struct sync_run *run)
+{
+    char err[512];
+    struct plan_counts c;
+    struct diff *d = diff_compute(run->job, run->ssnap, run->tsnap, run->mem, err, sizeof err);
+
+    if (!d) {
+        run->res.outcome = SYNC_FAILED;
+        snprintf(run->res.reason, sizeof run->res.reason, "diff failed: %s", err);
+        add_error(run, "diff", "", "", 0, err, "");
+        finish(run);
+        return;
+    }
+    run->plan = plan_build(d, run->opts.force_deletes);
+    plan_counts(run->plan, &c);
+    run->res.unmatched_source_only = c.unmatched_source_only;
+    run->res.unmatched_target_only = c.unmatched_target_only;
+    run->res.deletions = c.deletions;
+    run->res.max_deletes = run->job->max_deletes;
+    note_not_converging(run);
+    if (run->opts.plan_out) {
+        plan_render(run->plan, run->opts.plan_out);
+        fflush(run->opts.plan_out);
+    }
+    if (run->plan->refused) {
+        run->res.outcome = SYNC_REFUSED;
+        run->res.pending = c.pending;
+        snprintf(run->res.reason, sizeof run->res.reason,
+                 "%zu deletions exceed max_deletes %u", c.deletions, run->job->max_deletes);
+        log_error(run->job->name,
+                  "plan refused deletions=%zu max_deletes=%u: nothing was written; to apply it "
+                  "run `rolesyncd --once --force-deletes --job %s` or raise max_deletes",
+                  c.deletions, run->job->max_deletes, run->job->name);
+        finish(run);
+        return;
+    }
+    if (run->opts.dry_run) {
+        run->res.outcome = SYNC_DRY_RUN;
+        run->res.pending = c.pending;
+        finish(run);
+        return;
+    }
+    run->role_ok = xcalloc(d->nrole_ops ? d->nrole_ops : 1, sizeof(bool));
+    run->assign_ok = xcalloc(run->plan->nassign_ops ? run->plan->nassign_ops : 1, sizeof(bool));
+    run->res.pending = c.pending;
+
+    size_t n;
+    const struct diff_role_op *ops = plan_phase_roles(run->plan, &n);
+    if (n == 0) {
+        phase_assign(run);
+        return;
+    }
+    run->inflight = (unsigned)n;
+    for (size_t i = 0; i < n; i++) {
+        const struct diff_role_op *op = &ops[i];
+        struct op_ctx *ctx = xmalloc(sizeof *ctx);
+        ctx->run = run;
+        ctx->idx = (size_t)(op - d->role_ops);
+        const struct mdl_role *src = &run->ssnap->roles[op->src_role];
+        if (op->action == DIFF_ROLE_OP_CREATE)
+            run->tops->role_create(&run->tgt, src, op->name, on_role_written, ctx);
+        else
+            run->tops->role_update(&run->tgt, src, &run->tsnap->roles[op->tgt_role],
+                                   on_role_written, ctx);
+    }
+}
+
+/* ---- phase 1: role creates and updates; phase 3: deletions ---- */
+
+static const char *fields_text(unsigned f)
+{
+    if ((f & DIFF_F_DESCRIPTION) && (f & DIFF_F_DEFINITION))
+        return "description,permissions";
+    if (f & DIFF_F_DEFINITION)
+        return "permissions";
+    return "description";
+}
+
+static void on_role_written(const struct prov_result *r, void *arg)
+{
+    struct op_ctx *ctx = arg;
+    struct sync_run *run = ctx->run;
+    const struct diff *d = run->plan->diff;
+    const struct diff_role_op *op = &d->role_ops[ctx->idx];
+    static const char *ops[] = {"role create", "role update", "role delete"};
+    char q[300];
+
+    free(ctx);
+    if (!r->ok) {
+        write_failed(run, ops[op->action], r);
+    } else {
+        run->role_ok[op - d->role_ops] = true;
+        run->ok_writes++;
+        switch (op->action) {
+        case DIFF_ROLE_OP_CREATE:
+            plan_set_created_id(run->plan, (size_t)(op - d->role_ops), r->id);
+            run->res.roles_created++;
+            log_info(run->job->name, "role created role=%s target=%s",
+                     log_quote(q, sizeof q, op->name), run->tgt.cfg->name);
+            break;
+        case DIFF_ROLE_OP_UPDATE:
+            run->res.roles_updated++;
+            log_info(run->job->name, "role updated role=%s fields=%s target=%s",
+                     log_quote(q, sizeof q, op->name), fields_text(op->fields),
+                     run->tgt.cfg->name);
+            break;
+        case DIFF_ROLE_OP_DELETE:
+            run->res.roles_deleted++;
+            log_info(run->job->name, "role deleted role=%s target=%s",
+                     log_quote(q, sizeof q, op->name), run->tgt.cfg->name);
+            break;
+        }
+    }
+    if (--run->inflight > 0)
+        return;
+    if (op->action == DIFF_ROLE_OP_DELETE)
+        finish(run);
+    else
+        phase_assign(run);
+}
+
+static void phase_deletes(struct sync_run *run)
+{
+    size_t n;
+    const struct diff_role_op *ops = plan_phase_deletes(run->plan, &n);
+    if (n == 0) {
+        finish(run);
+        return;
+    }
+    run->inflight = (unsigned)n;
+    for (size_t i = 0; i < n; i++) {
+        struct op_ctx *ctx = xmalloc(sizeof *ctx);
+        ctx->run = run;
+        ctx->idx = (size_t)(&ops[i] - run->plan->diff->role_ops);
+        run->tops->role_delete(&run->tgt, &run->tsnap->roles[ops[i].tgt_role], on_role_written,
+                               ctx);
+    }
+}
+
+/* ---- phase 2: assignments ---- */
+
+static const struct diff_user_change *user_change(const struct diff *d, uint32_t tgt_user)
+{
+    size_t lo = 0, hi = d->nusers;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->users[mid].tgt_user == tgt_user)
+            return &d->users[mid];
+        if (d->users[mid].tgt_user < tgt_user)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static void log_pair(struct sync_run *run, bool add, uint32_t tgt_user, uint32_t ref)
+{
+    const struct diff *d = run->plan->diff;
+    char qu[300], qr[300];
+    log_info(run->job->name, "assignment %s user=%s role=%s target=%s", add ? "added" : "removed",
+             log_quote(qu, sizeof qu, diff_user_label(d, tgt_user)),
+             log_quote(qr, sizeof qr, diff_ref_name(d, ref)), run->tgt.cfg->name);
+}
+
+static void on_assign_written(const struct prov_result *r, void *arg)
+{
+    struct op_ctx *ctx = arg;
+    struct sync_run *run = ctx->run;
+    const struct plan_assign_op *op = &run->plan->assign_ops[ctx->idx];
+    const struct diff *d = run->plan->diff;
+
+    if (!r->ok) {
+        write_failed(run,
+                     op->kind == PLAN_ASSIGN_USER_SET  ? "user roles set"
+                     : op->kind == PLAN_ASSIGN_ROLE_ADD ? "role users add"
+                                                        : "role users remove",
+                     r);
+    } else {
+        run->assign_ok[ctx->idx] = true;
+        run->ok_writes++;
+        if (op->kind == PLAN_ASSIGN_USER_SET) {
+            const struct diff_user_change *uc = user_change(d, op->tgt_user);
+            for (uint32_t i = 0; uc && i < uc->n; i++) {
+                const struct diff_change *ch = &d->changes[uc->first + i];
+                if (ch->add)
+                    run->res.assignments_added++;
+                else
+                    run->res.assignments_removed++;
+                log_pair(run, ch->add, ch->tgt_user, ch->ref);
+            }
+        } else {
+            bool add = op->kind == PLAN_ASSIGN_ROLE_ADD;
+            for (uint32_t i = 0; i < op->nitems; i++)
+                log_pair(run, add, op->items[i], op->ref);
+            if (add)
+                run->res.assignments_added += op->nitems;
+            else
+                run->res.assignments_removed += op->nitems;
+        }
+    }
+    free(ctx);
+    if (--run->inflight == 0)
+        phase_deletes(run);
+}
+
+static void phase_assign(struct sync_run *run)
+{
+    size_t n;
+    const struct plan_assign_op *ops = plan_phase_assign(run->plan, &n);
+    const struct mdl_snapshot *t = run->tsnap;
+
+    if (n == 0) {
+        phase_deletes(run);
+        return;
+    }
+    /* Count every op first so a synchronous-looking failure cannot finish the phase early
+     * (providers call back from the loop, but keep the invariant local). */
+    run->inflight = (unsigned)n;
+    for (size_t i = 0; i < n; i++) {
+        const struct plan_assign_op *op = &ops[i];
+        struct op_ctx *ctx = xmalloc(sizeof *ctx);
+        const char **ids = xcalloc(op->nitems ? op->nitems : 1, sizeof(char *));
+        const char *missing = NULL;
+
+        ctx->run = run;
+        ctx->idx = (size_t)(op - run->plan->assign_ops);
+        if (op->kind == PLAN_ASSIGN_USER_SET) {
+            for (uint32_t k = 0; k < op->nitems; k++) {
+                ids[k] = plan_ref_id(run->plan, op->items[k]);
+                if (!ids[k])
+                    missing = diff_ref_name(run->plan->diff, op->items[k]);
+            }
+        } else {
+            for (uint32_t k = 0; k < op->nitems; k++)
+                ids[k] = t->users[op->items[k]].id;
+            if (!plan_ref_id(run->plan, op->ref))
+                missing = diff_ref_name(run->plan->diff, op->ref);
+        }
+        if (missing) {
+            /* The role this write needs was not created: do not send a write that would
+             * half-apply the user's set; report it instead. */
+            char msg[400];
+            snprintf(msg, sizeof msg, "not sent: role \"%s\" could not be created", missing);
+            prov_fail_later(&run->tgt, "assignment", "PUT", "", msg, on_assign_written, ctx);
+        } else if (op->kind == PLAN_ASSIGN_USER_SET) {
+            run->tops->user_set_roles(&run->tgt, t->users[op->tgt_user].id, ids, op->nitems,
+                                      on_assign_written, ctx);
+        } else {
+            run->tops->role_users(&run->tgt, plan_ref_id(run->plan, op->ref),
+                                  op->kind == PLAN_ASSIGN_ROLE_ADD, ids, op->nitems,
+                                  on_assign_written, ctx);
+        }
+        free(ids);
+    }
+}
+
+/* ---- end of cycle ---- */
+
+static void finish(struct sync_run *run)
+{
+    struct sync_result *r = &run->res;
+    uint64_t req, retries;
+
+    counters(run, &req, &retries);
+    r->requests = req - run->req0;
+    r->retries = retries - run->retry0;
+    if (run->role_ok) {
+        /* Applied: tell the not-converging memory what was written. */
+        plan_note_applied(run->plan, run->mem, run->role_ok, run->assign_ok);
+        size_t applied = r->roles_created + r->roles_updated + r->roles_deleted +
+                         r->assignments_added + r->assignments_removed;
+        r->pending = r->pending > applied ? r->pending - applied : 0;
+        if (r->failed_ops == 0)
+            r->outcome = SYNC_OK;
+        else if (run->ok_writes > 0)
+            r->outcome = SYNC_PARTIAL;
+        else
+            r->outcome = SYNC_FAILED;
+        if (r->failed_ops > 0)
+            snprintf(r->reason, sizeof r->reason, "%zu operation(s) failed after retries",
+                     r->failed_ops);
+    }
+    r->in_sync = (r->outcome == SYNC_OK) ||
+                 (r->outcome == SYNC_DRY_RUN && run->plan && plan_is_empty(run->plan));
+    if (r->outcome == SYNC_OK && run->plan && r->failed_ops == 0)
+        r->pending = 0;
+    log_info(run->job->name,
+             "cycle finished result=%s in_sync=%s roles_created=%zu roles_updated=%zu "
+             "roles_deleted=%zu assignments_added=%zu assignments_removed=%zu pending=%zu "
+             "failed_ops=%zu not_converging=%zu unmatched_source_only=%zu "
+             "unmatched_target_only=%zu requests=%llu retries=%llu duration_ms=%llu",
+             sync_outcome_name(r->outcome), r->in_sync ? "true" : "false", r->roles_created,
+             r->roles_updated, r->roles_deleted, r->assignments_added, r->assignments_removed,
+             r->pending, r->failed_ops, r->nnot_converging, r->unmatched_source_only,
+             r->unmatched_target_only, (unsigned long long)r->requests,
+             (unsigned long long)r->retries, (unsigned long long)(util_mono_ms() - run->t0));
+    run->cb(r, run->arg);
+
+    for (size_t i = 0; i < r->nnot_converging; i++)
+        free(r->not_converging[i]);
+    free(r->not_converging);
+    plan_free(run->plan);
+    mdl_snapshot_free(run->ssnap);
+    mdl_snapshot_free(run->tsnap);
+    free(run->role_ok);
+    free(run->assign_ok);
+    free(run);
+}
+
+int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_tenant *src,
+               const struct prov_tenant *tgt, struct diff_memory *mem,
+               const struct sync_opts *opts, sync_done_cb cb, void *arg)
+{
+    struct sync_run *run = xcalloc(1, sizeof *run);
+    struct prov_fetch_opts so = {0}, to = {0};
+
+    run->loop = loop;
+    run->job = job;
+    run->src = *src;
+    run->tgt = *tgt;
+    run->sops = prov_for_api(src->cfg->api);
+    run->tops = prov_for_api(tgt->cfg->api);
+    run->mem = mem;
+    run->opts = *opts;
+    run->cb = cb;
+    run->arg = arg;
+    run->t0 = util_mono_ms();
+    run->res.max_deletes = job->max_deletes;
+    counters(run, &run->req0, &run->retry0);
+    log_info(job->name, "cycle started source=%s target=%s dry_run=%s", src->cfg->name,
+             tgt->cfg->name, opts->dry_run ? "true" : "false");
+    run->reads_pending = 2;
+    run->sops->fetch(&run->src, &so, on_read_source, run);
+    run->tops->fetch(&run->tgt, &to, on_read_target, run);
+    return 0;
+}

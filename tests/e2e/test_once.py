@@ -1,0 +1,235 @@
+"""`rolesyncd --once` end to end: two real tenantsim processes, a real rolesyncd process, and the
+target's state, exit codes and request counts checked against product.md sections 2 and 4."""
+
+import copy
+import os
+import shutil
+import tempfile
+import unittest
+
+from rsconfig import custom_roles, policies_canon, tenant_for, user_roles, write_config
+from simlib import Sim, gen, run_rolesyncd
+
+SKIP_GENESYS = ("employee", "admin")  # forced role, and admin (never revoked by a wildcard)
+
+
+class OnceCase(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="once-")
+        self.sims = []
+
+    def tearDown(self):
+        for s in self.sims:
+            s.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def sim(self, api, state, **kw):
+        s = Sim(api, state=state, **kw)
+        s.start()
+        self.sims.append(s)
+        return s
+
+    def config(self, src, dst, **job):
+        j = {"name": "job1", "source": "src", "target": "dst"}
+        j.update(job)
+        return write_config(self.dir, {"src": tenant_for(src), "dst": tenant_for(dst)}, [j],
+                            log_level="info", http={"rate_limit": "0"})
+
+    def once(self, cfg, *extra, expect=None):
+        p = run_rolesyncd(["-c", cfg, "--once", *extra])
+        if expect is not None:
+            self.assertEqual(p.returncode, expect,
+                             f"exit {p.returncode}\nstdout:\n{p.stdout[-3000:]}\n"
+                             f"stderr:\n{p.stderr[-3000:]}")
+        return p
+
+    def assert_mirrored(self, src, dst, skip=SKIP_GENESYS, only=None):
+        want = user_roles(src.state(), skip)
+        have = user_roles(dst.state(), skip)
+        for email, roles in want.items():
+            if only and not only(email):
+                continue
+            self.assertIn(email, have)
+            self.assertEqual(have[email], roles, email)
+
+
+class GenesysToGenesys(OnceCase):
+    def test_initial_mirror_dry_run_apply_and_quiet_second_run(self):
+        s = gen("genesys", 120, 8, seed=3)
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", gen("genesys", same_as=s, seed=4, no_custom_roles=True))
+        cfg = self.config(src, dst, roles={"definitions": True})
+
+        p = self.once(cfg, "--dry-run", expect=2)
+        self.assertIn('+ role "', p.stdout)
+        self.assertIn("job job1:", p.stdout.strip().splitlines()[-1])
+        self.assertEqual(dst.stats()["writes"], 0, "a dry run wrote")
+
+        self.once(cfg, expect=0)
+        self.assert_mirrored(src, dst)
+        want_roles = custom_roles(src.state())
+        have_roles = custom_roles(dst.state())
+        self.assertEqual(set(want_roles), set(have_roles))
+        for name, role in want_roles.items():
+            self.assertEqual(policies_canon(role), policies_canon(have_roles[name]), name)
+            self.assertEqual(role.get("description") or "", have_roles[name].get("description") or "")
+
+        p = self.once(cfg, "--dry-run", expect=0)
+        self.assertIn("0 roles to create, 0 to update, 0 to delete, 0 assignments to add, "
+                      "0 to remove", p.stdout)
+        dst.reset_stats()
+        self.once(cfg, expect=0)
+        self.assertEqual(dst.stats()["writes"], 0, "a second cycle after convergence wrote")
+
+    def test_drift_is_repaired(self):
+        s = gen("genesys", 200, 10, seed=5)
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", gen("genesys", same_as=s, seed=6, drift=20, edit_roles=3))
+        cfg = self.config(src, dst, roles={"definitions": True})
+        before = user_roles(dst.state(), SKIP_GENESYS)
+        self.assertNotEqual(before, user_roles(s, SKIP_GENESYS), "fixture has no drift")
+        self.once(cfg, expect=0)
+        self.assert_mirrored(src, dst)
+        for name, role in custom_roles(src.state()).items():
+            self.assertEqual(policies_canon(role),
+                             policies_canon(custom_roles(dst.state())[name]), name)
+
+    def test_prune_off_keeps_and_prune_on_deletes_extra_roles(self):
+        s = gen("genesys", 40, 4, seed=7)
+        t = gen("genesys", same_as=s, seed=8)
+        extra = copy.deepcopy(next(r for r in t["roles"] if not r.get("defaultRoleId")))
+        extra["id"] = "0c0c0c0c-0000-4000-8000-000000000001"
+        extra["name"] = "Legacy Role"
+        t["roles"].append(extra)
+        t["users"][0]["roles"].append(extra["id"])
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", t)
+
+        self.once(self.config(src, dst, prune=False), expect=0)
+        self.assertIn("legacy role", custom_roles(dst.state()))
+        p = self.once(self.config(src, dst, prune=True), expect=0)
+        self.assertNotIn("legacy role", custom_roles(dst.state()), p.stderr[-2000:])
+        self.assert_mirrored(src, dst)
+
+    def test_excludes_and_rename(self):
+        s = gen("genesys", 80, 6, seed=9)
+        customs = sorted(r["name"] for r in s["roles"] if not r.get("defaultRoleId"))
+        excluded, renamed = customs[0], customs[1]
+        t = gen("genesys", same_as=s, seed=10, no_custom_roles=True)
+        # The excluded user holds a drifted role set the job must not touch.
+        victim = t["users"][3]
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", t)
+        cfg = self.config(src, dst, roles={"definitions": True, "exclude": [excluded],
+                                           "rename": {renamed: "Renamed Role"}},
+                          users={"exclude": [victim["email"]]})
+        self.once(cfg, expect=0)
+        state = dst.state()
+        names = custom_roles(state)
+        self.assertNotIn(excluded.lower(), names)
+        self.assertNotIn(renamed.lower(), names)
+        self.assertIn("renamed role", names)
+        have = user_roles(state, SKIP_GENESYS)
+        want = user_roles(s, SKIP_GENESYS)
+        self.assertEqual(have[victim["email"].lower()],
+                         user_roles(t, SKIP_GENESYS)[victim["email"].lower()])
+        for email, roles in want.items():
+            if email == victim["email"].lower():
+                continue
+            expect = {("renamed role" if r == renamed.lower() else r) for r in roles
+                      if r != excluded.lower()}
+            self.assertEqual(set(have[email]), expect, email)
+
+    def test_default_role_policies_are_updated_not_renamed(self):
+        s = gen("genesys", 20, 2, seed=11)
+        t = gen("genesys", same_as=s, seed=12)
+        sup = next(r for r in s["roles"] if r.get("defaultRoleId") == "supervisor")
+        sup["permissionPolicies"] = [{"domain": "routing", "entityName": "queue",
+                                      "actionSet": ["view", "edit"], "allowConditions": False}]
+        tsup = next(r for r in t["roles"] if r.get("defaultRoleId") == "supervisor")
+        tsup["name"] = "Supervisor"
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", t)
+        self.once(self.config(src, dst, roles={"definitions": True}), expect=0)
+        got = next(r for r in dst.state()["roles"] if r.get("defaultRoleId") == "supervisor")
+        self.assertEqual(policies_canon(got)[1], policies_canon(sup)[1])
+        self.assertEqual(got["name"], "Supervisor")
+
+    def test_max_deletes_refuses_then_force_applies(self):
+        s = gen("genesys", 100, 6, seed=13)
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", gen("genesys", same_as=s, seed=14, drift=30))
+        cfg = self.config(src, dst, max_deletes=1)
+        p = self.once(cfg, expect=4)
+        self.assertIn("--force-deletes", p.stderr)
+        self.assertEqual(dst.stats()["writes"], 0, "a refused plan wrote")
+        self.once(cfg, "--force-deletes", expect=0)
+        self.assert_mirrored(src, dst)
+
+    def test_additive_only_adds(self):
+        s = gen("genesys", 100, 6, seed=15)
+        t = gen("genesys", same_as=s, seed=16, drift=30)
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", t)
+        before = user_roles(t, SKIP_GENESYS)
+        self.once(self.config(src, dst, assignments="additive"), expect=0)
+        after = user_roles(dst.state(), SKIP_GENESYS)
+        want = user_roles(s, SKIP_GENESYS)
+        for email, roles in before.items():
+            self.assertTrue(roles <= after[email], f"{email} lost a role in additive mode")
+            if email in want:
+                self.assertTrue(want[email] <= after[email], email)
+
+    def test_unknown_job_is_a_usage_error(self):
+        s = gen("genesys", 5, 1, seed=17)
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", gen("genesys", same_as=s, seed=18))
+        p = self.once(self.config(src, dst), "--job", "nope", expect=1)
+        self.assertIn("nope", p.stderr)
+
+
+class Identity(OnceCase):
+    def test_identity_to_identity(self):
+        s = gen("identity", 90, 6, seed=21)
+        src = self.sim("identity", s)
+        dst = self.sim("identity", gen("identity", same_as=s, seed=22, no_custom_roles=True))
+        cfg = self.config(src, dst, roles={"definitions": True})
+        self.once(cfg, "--dry-run", expect=2)
+        self.once(cfg, expect=0)
+        skip = ("7ad2b9ef-5386-4ead-ac9f-ad99c5c5b977", "2dc742ab-39ea-4fc0-a39e-2bcb71c26a5f")
+        self.assert_mirrored(src, dst, skip=skip)
+        dst.reset_stats()
+        self.once(cfg, "--dry-run", expect=0)
+        self.once(cfg, expect=0)
+        self.assertEqual(dst.stats()["writes"], 0)
+
+    def test_genesys_to_identity_assignments_by_name(self):
+        s = gen("genesys", 60, 5, seed=23)
+        t = gen("identity", 60, 0, seed=24)
+        # Same people, and the source's custom roles created by hand on the target.
+        customs = [r for r in s["roles"] if not r.get("defaultRoleId")]
+        for i, r in enumerate(customs):
+            t["roles"].append({"Id": f"1d1d1d1d-0000-4000-8000-{i:012d}", "Name": r["name"],
+                               "Description": None, "RoleScope": 1, "TenantId": t["tenant_id"],
+                               "CommunityId": None, "RoleTypeId": None})
+        live = [u for u in s["users"] if u["state"] != "deleted"]
+        for u, su in zip(t["users"], live):
+            u["Email"] = u["ContactEmail"] = su["email"]
+        src = self.sim("genesys", s)
+        dst = self.sim("identity", t)
+        self.once(self.config(src, dst), expect=0)
+        custom_names = {r["name"].lower() for r in customs}
+        want = {e: r & custom_names for e, r in user_roles(s).items()}
+        have = {e: r & custom_names for e, r in user_roles(dst.state()).items()}
+        matched = [e for e in have if e in want]
+        self.assertGreater(len(matched), 40)
+        self.assertTrue(any(have[e] for e in matched), "no custom role was assigned")
+        for email in matched:
+            self.assertEqual(have[email], want[email], email)
+        dst.reset_stats()
+        self.once(self.config(src, dst), expect=0)
+        self.assertEqual(dst.stats()["writes"], 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

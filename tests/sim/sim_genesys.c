@@ -1,0 +1,1299 @@
+/* sim_genesys.c — the Genesys Cloud Platform API v2 surface of tenantsim: the AuthorizationApi
+ * role operations, user role grants and the users listing (api/genesys.md, simulator.md §3).
+ *
+ * Decisions where the public material is silent (simulator.md §3 and api/genesys.md UNVERIFIED):
+ * - listings keep a stable insertion order (sortBy is accepted and ignored);
+ * - the roles `name` filter is a case-insensitive substring match (TF re-checks names itself,
+ *   which suggests the platform's filter is not exact);
+ * - PUT/PATCH role: members absent from the body keep their values;
+ * - POST creates answer 200 with the new DomainOrganizationRole;
+ * - `users/remove` and `DELETE users/{id}/roles` never take `employee` away.
+ */
+#include "sim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef void (*route_fn)(sim_req *rq, sim_reply *rp, char **p);
+
+#define ROLES "/api/v2/authorization/roles"
+
+/* ---- helpers ------------------------------------------------------------------------------- */
+
+static void ok(sim_reply *rp, unsigned status)
+{
+    rp->status = status;
+    rp->has_body = status != 204;
+    rp->body.len = 0;
+}
+
+static json_object *body_json(sim_req *rq, sim_reply *rp)
+{
+    json_object *o = sim_json_parse(rq->body, rq->body_len);
+    if (!o)
+        genesys_error(rq, rp, 400, "bad.request",
+                      "The request could not be understood by the server due to malformed "
+                      "syntax.");
+    return o;
+}
+
+static size_t utf8_len(const char *s)
+{
+    size_t n = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+static bool list_has(char **v, size_t n, const char *s, bool icase)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s && (icase ? strcasecmp(v[i], s) : strcmp(v[i], s)) == 0)
+            return true;
+    return false;
+}
+
+/* pageSize / pageNumber with defaults; false (and a 400 reply) when invalid. */
+static bool paging(sim_req *rq, sim_reply *rp, long *size, long *num)
+{
+    long long v;
+    const char *s = req_arg(rq, "pageSize");
+    *size = 25;
+    *num = 1;
+    if (s) {
+        if (!sim_parse_int(s, &v) || v < 1) {
+            genesys_error(rq, rp, 400, "bad.request", "Invalid pageSize [%s]", s);
+            return false;
+        }
+        if (v > rq->ctx->max_page) {
+            genesys_error(rq, rp, 400, "bad.request", "pageSize [%lld] exceeds the maximum of %ld",
+                          v, rq->ctx->max_page);
+            return false;
+        }
+        *size = (long)v;
+    }
+    s = req_arg(rq, "pageNumber");
+    if (s) {
+        if (!sim_parse_int(s, &v) || v < 1 || v > 100000000) {
+            genesys_error(rq, rp, 400, "bad.request", "Invalid pageNumber [%s]", s);
+            return false;
+        }
+        *num = (long)v;
+    }
+    return true;
+}
+
+/* Close "{"entities":[..." with the paging members. */
+static void envelope_end(sim_sb *b, sim_req *rq, long size, long num, size_t total, bool uris)
+{
+    long pages = (long)((total + (size_t)size - 1) / (size_t)size);
+    sb_printf(b, "],\"pageSize\":%ld,\"pageNumber\":%ld,\"total\":%zu,\"pageCount\":%ld", size, num,
+              total, pages);
+    if (uris) {
+        sim_sb u = {0};
+        const char *names[] = {"firstUri", "selfUri", "lastUri", "nextUri", "previousUri"};
+        long nums[] = {1, num, pages > 0 ? pages : 1, num + 1, num - 1};
+        for (size_t i = 0; i < UTIL_ARRAY_LEN(names); i++) {
+            if (i == 3 && num >= pages)
+                continue; /* no nextUri on (or past) the last page */
+            if (i == 4 && num <= 1)
+                continue; /* no previousUri on the first page */
+            u.len = 0;
+            sb_printf(&u, "%s?pageSize=%ld&pageNumber=%ld", rq->path, size, nums[i]);
+            for (size_t k = 0; k < rq->nargs; k++) {
+                const char *key = rq->args[k].key;
+                if (strcmp(key, "pageSize") == 0 || strcmp(key, "pageNumber") == 0)
+                    continue;
+                char *ek = util_pct_encode(key);
+                char *ev = util_pct_encode(rq->args[k].val ? rq->args[k].val : "");
+                sb_printf(&u, "&%s=%s", ek, ev);
+                free(ek);
+                free(ev);
+            }
+            sb_printf(b, ",\"%s\":", names[i]);
+            sb_json_str(b, u.buf);
+        }
+        sb_free(&u);
+    }
+    sb_putc(b, '}');
+}
+
+static void role_ref(sim_sb *b, const sim_role *r)
+{
+    sb_puts(b, "{\"id\":");
+    sb_json_str(b, r->id);
+    sb_puts(b, ",\"name\":");
+    sb_json_str(b, r->name);
+    sb_putc(b, '}');
+}
+
+static sim_role *find_role_or_404(sim_req *rq, sim_reply *rp, const char *id)
+{
+    sim_role *r = sim_role_find(rq->ctx->t, id);
+    if (!r)
+        genesys_error(rq, rp, 404, "not.found", "The role [%s] was not found", id);
+    return r;
+}
+
+static sim_user *find_user_or_404(sim_req *rq, sim_reply *rp, const char *id)
+{
+    sim_user *u = sim_user_find(rq->ctx->t, id);
+    if (!u)
+        genesys_error(rq, rp, 404, "not.found", "The user [%s] was not found", id);
+    return u;
+}
+
+/* UserAuthorization of one user: roles, unusedRoles, permissions, permissionPolicies. */
+static void user_authorization(sim_sb *b, const sim_user *u, bool full)
+{
+    sb_puts(b, "{\"roles\":[");
+    for (size_t i = 0; i < u->nroles; i++) {
+        if (i)
+            sb_putc(b, ',');
+        role_ref(b, u->roles[i]);
+    }
+    sb_putc(b, ']');
+    if (!full) {
+        sb_putc(b, '}');
+        return;
+    }
+    sb_puts(b, ",\"unusedRoles\":[],\"permissions\":[");
+    /* Union of the legacy permissions, first occurrence order. Read-only json-c access. */
+    const char *seen[256];
+    size_t nseen = 0;
+    for (size_t i = 0; i < u->nroles; i++) {
+        json_object *perms;
+        if (!json_object_object_get_ex(u->roles[i]->obj, "permissions", &perms) ||
+            !json_object_is_type(perms, json_type_array))
+            continue;
+        for (size_t k = 0; k < json_object_array_length(perms); k++) {
+            const char *p = json_object_get_string(json_object_array_get_idx(perms, k));
+            bool dup = false;
+            for (size_t s = 0; s < nseen && !dup; s++)
+                dup = strcmp(seen[s], p) == 0;
+            if (dup || nseen >= UTIL_ARRAY_LEN(seen))
+                continue;
+            if (nseen)
+                sb_putc(b, ',');
+            seen[nseen++] = p;
+            sb_json_str(b, p);
+        }
+    }
+    sb_puts(b, "],\"permissionPolicies\":[");
+    bool first = true;
+    for (size_t i = 0; i < u->nroles; i++) {
+        if (!u->roles[i]->policies || !*u->roles[i]->policies)
+            continue;
+        if (!first)
+            sb_putc(b, ',');
+        first = false;
+        sb_puts(b, u->roles[i]->policies);
+    }
+    sb_puts(b, "]}");
+}
+
+static void user_json(sim_sb *b, const sim_user *u, bool expand_auth)
+{
+    sb_putn(b, u->api, u->api_len);
+    if (expand_auth) {
+        sb_puts(b, ",\"authorization\":");
+        user_authorization(b, u, false);
+    }
+    sb_putc(b, '}');
+}
+
+/* ---- role body validation (shared by POST, PUT, PATCH) ------------------------------------- */
+
+/* Validate a role body against the tenant; nothing is changed. self = role being updated. */
+static bool role_body_ok(sim_req *rq, sim_reply *rp, json_object *o, sim_role *self,
+                         bool name_required)
+{
+    sim_tenant *t = rq->ctx->t;
+    if (!json_object_is_type(o, json_type_object)) {
+        genesys_error(rq, rp, 400, "bad.request", "The role body must be a JSON object");
+        return false;
+    }
+    json_object *v;
+    if (json_object_object_get_ex(o, "name", &v) && v) {
+        if (!json_object_is_type(v, json_type_string)) {
+            genesys_error(rq, rp, 400, "bad.request", "name must be a string");
+            return false;
+        }
+        const char *name = json_object_get_string(v);
+        size_t n = utf8_len(name);
+        if (n < 1 || n > 200) {
+            genesys_error(rq, rp, 400, "bad.request",
+                          "The role name must be between 1 and 200 characters");
+            return false;
+        }
+        if (self && self->kind && strcmp(name, self->name) != 0) {
+            genesys_error(rq, rp, 400, "bad.request", "Default role names cannot be changed");
+            return false;
+        }
+        sim_role *other = sim_role_find_name(t, name);
+        if (other && other != self) {
+            genesys_error(rq, rp, 409, "general.conflict",
+                          "A role with the name [%s] already exists", name);
+            return false;
+        }
+    } else if (name_required) {
+        genesys_error(rq, rp, 400, "bad.request", "The role name is required");
+        return false;
+    }
+    if (json_object_object_get_ex(o, "description", &v) && v &&
+        !json_object_is_type(v, json_type_string)) {
+        genesys_error(rq, rp, 400, "bad.request", "description must be a string");
+        return false;
+    }
+    if (json_object_object_get_ex(o, "permissions", &v) && v) {
+        if (!json_object_is_type(v, json_type_array)) {
+            genesys_error(rq, rp, 400, "bad.request", "permissions must be an array");
+            return false;
+        }
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string)) {
+                genesys_error(rq, rp, 400, "bad.request", "permissions must be strings");
+                return false;
+            }
+    }
+    if (json_object_object_get_ex(o, "permissionPolicies", &v) && v) {
+        if (!json_object_is_type(v, json_type_array)) {
+            genesys_error(rq, rp, 400, "bad.request", "permissionPolicies must be an array");
+            return false;
+        }
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            json_object *p = json_object_array_get_idx(v, i), *as;
+            if (!sim_json_str(p, "domain") || !sim_json_str(p, "entityName")) {
+                genesys_error(rq, rp, 400, "bad.request",
+                              "permissionPolicies[%zu] needs domain and entityName", i);
+                return false;
+            }
+            if (json_object_object_get_ex(p, "actionSet", &as) && as &&
+                !json_object_is_type(as, json_type_array)) {
+                genesys_error(rq, rp, 400, "bad.request",
+                              "permissionPolicies[%zu].actionSet must be an array", i);
+                return false;
+            }
+        }
+    }
+    if (json_object_object_get_ex(o, "roleNeedsUpdate", &v) && v &&
+        !json_object_is_type(v, json_type_boolean)) {
+        genesys_error(rq, rp, 400, "bad.request", "roleNeedsUpdate must be a boolean");
+        return false;
+    }
+    return true;
+}
+
+/* Apply a validated body to a role object (state form); unlicensed policies are dropped. */
+static void role_apply(sim_tenant *t, json_object *dst, json_object *src)
+{
+    json_object *v;
+    if (json_object_object_get_ex(src, "description", &v))
+        json_object_object_add(dst, "description",
+                               json_object_new_string(v ? json_object_get_string(v) : ""));
+    if (json_object_object_get_ex(src, "permissions", &v) && v) {
+        json_object *c = NULL;
+        json_object_deep_copy(v, &c, NULL);
+        json_object_object_add(dst, "permissions", c);
+    }
+    if (json_object_object_get_ex(src, "permissionPolicies", &v) && v) {
+        json_object *kept = json_object_new_array();
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            json_object *p = json_object_array_get_idx(v, i);
+            if (!sim_domain_licensed(t, sim_json_str(p, "domain")))
+                continue; /* the platform drops policies of unlicensed products silently */
+            json_object *c = NULL;
+            json_object_deep_copy(p, &c, NULL);
+            json_object_array_add(kept, c);
+        }
+        json_object_object_add(dst, "permissionPolicies", kept);
+    }
+    if (json_object_object_get_ex(src, "roleNeedsUpdate", &v) && v)
+        json_object_object_add(dst, "roleNeedsUpdate", json_object_get(v));
+}
+
+/* ---- roles ---------------------------------------------------------------------------------- */
+
+static bool role_has_permission(const sim_role *r, char **perms, size_t n)
+{
+    json_object *v;
+    if (json_object_object_get_ex(r->obj, "permissions", &v) &&
+        json_object_is_type(v, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            if (list_has(perms, n, json_object_get_string(json_object_array_get_idx(v, i)), false))
+                return true;
+    if (!json_object_object_get_ex(r->obj, "permissionPolicies", &v) ||
+        !json_object_is_type(v, json_type_array))
+        return false;
+    for (size_t i = 0; i < json_object_array_length(v); i++) {
+        json_object *p = json_object_array_get_idx(v, i), *as;
+        const char *dom = sim_json_str(p, "domain"), *ent = sim_json_str(p, "entityName");
+        if (!dom || !ent || !json_object_object_get_ex(p, "actionSet", &as) ||
+            !json_object_is_type(as, json_type_array))
+            continue;
+        for (size_t a = 0; a < json_object_array_length(as); a++) {
+            const char *act = json_object_get_string(json_object_array_get_idx(as, a));
+            for (size_t k = 0; k < n; k++) {
+                char d[128], e[128], x[128];
+                if (sscanf(perms[k], "%127[^:]:%127[^:]:%127s", d, e, x) != 3)
+                    continue;
+                if (strcasecmp(d, dom) == 0 && (strcmp(ent, "*") == 0 || strcmp(e, ent) == 0) &&
+                    (strcmp(act, "*") == 0 || strcmp(x, act) == 0))
+                    return true;
+            }
+        }
+    }
+    return false;
+}
+
+static void roles_list(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    long size, num;
+    if (!paging(rq, rp, &size, &num))
+        return;
+    const char *name = req_arg(rq, "name");
+    char *name_lc = name ? sim_strlower(name) : NULL;
+    char **ids = NULL, **drids = NULL, **perms = NULL;
+    size_t nids = req_arg_list(rq, "id", &ids);
+    size_t ndr = req_arg_list(rq, "defaultRoleId", &drids);
+    size_t nperm = req_arg_list(rq, "permission", &perms);
+    const char *uc = req_arg(rq, "userCount");
+    bool user_count = !(uc && strcasecmp(uc, "false") == 0);
+    bool filtered = name_lc || nids || ndr || nperm;
+    ok(rp, 200);
+    sim_sb *b = &rp->body;
+    sb_puts(b, "{\"entities\":[");
+    sim_rdlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    size_t start = (size_t)(num - 1) * (size_t)size, total = 0, emitted = 0;
+    for (size_t i = 0; i < t->nroles; i++) {
+        if (!filtered && total + (t->nroles - i) <= start) {
+            total += t->nroles - i; /* unfiltered: jump, nothing on this page remains */
+            break;
+        }
+        sim_role *r = t->roles[i];
+        if (filtered) {
+            if (name_lc && !strstr(r->name_lc, name_lc))
+                continue;
+            if (nids && !list_has(ids, nids, r->id, false))
+                continue;
+            if (ndr && !list_has(drids, ndr, r->kind, false))
+                continue;
+            if (nperm && !role_has_permission(r, perms, nperm))
+                continue;
+        }
+        if (total >= start && emitted < (size_t)size) {
+            if (emitted++)
+                sb_putc(b, ',');
+            sim_role_json(b, r, user_count);
+        }
+        total++;
+    }
+    sim_rdunlock(rq);
+    envelope_end(b, rq, size, num, total, true);
+    free(name_lc);
+    sim_free_list(ids, nids);
+    sim_free_list(drids, ndr);
+    sim_free_list(perms, nperm);
+}
+
+static void role_create(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    json_object *o = body_json(rq, rp);
+    if (!o)
+        return;
+    sim_wrlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    if (role_body_ok(rq, rp, o, NULL, true)) {
+        char id[37];
+        sim_guid(id);
+        json_object *r = json_object_new_object();
+        json_object_object_add(r, "id", json_object_new_string(id));
+        json_object_object_add(r, "name", json_object_new_string(sim_json_str(o, "name")));
+        json_object_object_add(r, "description", json_object_new_string(""));
+        json_object_object_add(r, "default", json_object_new_boolean(0));
+        json_object_object_add(r, "base", json_object_new_boolean(0));
+        json_object_object_add(r, "permissions", json_object_new_array());
+        json_object_object_add(r, "permissionPolicies", json_object_new_array());
+        role_apply(t, r, o);
+        sim_role *nr = sim_role_add(t, r);
+        ok(rp, 200);
+        sim_role_json(&rp->body, nr, true);
+    }
+    sim_wrunlock(rq);
+    json_object_put(o);
+}
+
+static void role_get(sim_req *rq, sim_reply *rp, char **p)
+{
+    const char *uc = req_arg(rq, "userCount");
+    sim_rdlock(rq);
+    sim_role *r = find_role_or_404(rq, rp, p[0]);
+    if (r) {
+        ok(rp, 200);
+        sim_role_json(&rp->body, r, !(uc && strcasecmp(uc, "false") == 0));
+    }
+    sim_rdunlock(rq);
+}
+
+static void role_update(sim_req *rq, sim_reply *rp, char **p, bool patch)
+{
+    json_object *o = body_json(rq, rp);
+    if (!o)
+        return;
+    sim_wrlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    sim_role *r = find_role_or_404(rq, rp, p[0]);
+    if (r && role_body_ok(rq, rp, o, r, !patch)) {
+        const char *name = sim_json_str(o, "name");
+        if (name && strcmp(name, r->name) != 0)
+            sim_role_set_name(t, r, name);
+        role_apply(t, r->obj, o);
+        sim_role_refresh(t, r);
+        ok(rp, 200);
+        sim_role_json(&rp->body, r, true);
+    }
+    sim_wrunlock(rq);
+    json_object_put(o);
+}
+
+static void role_put(sim_req *rq, sim_reply *rp, char **p)
+{
+    role_update(rq, rp, p, false);
+}
+
+static void role_patch(sim_req *rq, sim_reply *rp, char **p)
+{
+    role_update(rq, rp, p, true);
+}
+
+static void role_delete(sim_req *rq, sim_reply *rp, char **p)
+{
+    sim_wrlock(rq);
+    sim_role *r = find_role_or_404(rq, rp, p[0]);
+    if (r && r->kind) {
+        genesys_error(rq, rp, 400, "bad.request", "Default roles cannot be deleted");
+    } else if (r) {
+        sim_role_remove(rq->ctx->t, r);
+        ok(rp, 204);
+    }
+    sim_wrunlock(rq);
+}
+
+/* Check a JSON array of user ids; every id must name a user. */
+static bool user_ids_ok(sim_req *rq, sim_reply *rp, json_object *arr, size_t max)
+{
+    if (!json_object_is_type(arr, json_type_array)) {
+        genesys_error(rq, rp, 400, "bad.request", "The body must be an array of user ids");
+        return false;
+    }
+    size_t n = json_object_array_length(arr);
+    if (max && n > max) {
+        genesys_error(rq, rp, 400, "bad.request", "At most %zu user ids per request, got %zu", max,
+                      n);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(arr, i);
+        if (!json_object_is_type(e, json_type_string)) {
+            genesys_error(rq, rp, 400, "bad.request", "User ids must be strings");
+            return false;
+        }
+        if (!find_user_or_404(rq, rp, json_object_get_string(e)))
+            return false;
+    }
+    return true;
+}
+
+static void role_users_change(sim_req *rq, sim_reply *rp, char **p, bool add)
+{
+    json_object *o = body_json(rq, rp);
+    if (!o)
+        return;
+    sim_wrlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    sim_role *r = find_role_or_404(rq, rp, p[0]);
+    if (r && user_ids_ok(rq, rp, o, 100)) {
+        ok(rp, 200);
+        sb_putc(&rp->body, '[');
+        for (size_t i = 0; i < json_object_array_length(o); i++) {
+            const char *id = json_object_get_string(json_object_array_get_idx(o, i));
+            sim_user *u = sim_user_find(t, id);
+            if (add)
+                sim_user_add_role(u, r);
+            else if (r != t->keeper)
+                sim_user_remove_role(u, r);
+            if (i)
+                sb_putc(&rp->body, ',');
+            sb_json_str(&rp->body, id);
+        }
+        sb_putc(&rp->body, ']');
+    }
+    sim_wrunlock(rq);
+    json_object_put(o);
+}
+
+static void role_users_add(sim_req *rq, sim_reply *rp, char **p)
+{
+    role_users_change(rq, rp, p, true);
+}
+
+static void role_users_remove(sim_req *rq, sim_reply *rp, char **p)
+{
+    role_users_change(rq, rp, p, false);
+}
+
+/* POST /roles/{id}: grant the role to subjects (users) in divisions (SubjectDivisions). */
+static void role_bulk_grant(sim_req *rq, sim_reply *rp, char **p)
+{
+    const char *st = req_arg(rq, "subjectType");
+    if (st && strcmp(st, "PC_USER") != 0) {
+        genesys_error(rq, rp, 400, "bad.request", "subjectType [%s] is not simulated; only PC_USER",
+                      st);
+        return;
+    }
+    json_object *o = body_json(rq, rp);
+    if (!o)
+        return;
+    json_object *subj = NULL, *divs = NULL;
+    sim_wrlock(rq);
+    sim_role *r = find_role_or_404(rq, rp, p[0]);
+    if (r) {
+        if (!json_object_is_type(o, json_type_object) ||
+            !json_object_object_get_ex(o, "subjectIds", &subj) ||
+            !json_object_object_get_ex(o, "divisionIds", &divs) ||
+            !json_object_is_type(divs, json_type_array)) {
+            genesys_error(rq, rp, 400, "bad.request", "subjectIds and divisionIds are required");
+        } else if (user_ids_ok(rq, rp, subj, 0)) {
+            for (size_t i = 0; i < json_object_array_length(subj); i++)
+                sim_user_add_role(
+                    sim_user_find(rq->ctx->t,
+                                  json_object_get_string(json_object_array_get_idx(subj, i))),
+                    r);
+            ok(rp, 204);
+        }
+    }
+    sim_wrunlock(rq);
+    json_object_put(o);
+}
+
+static void role_users(sim_req *rq, sim_reply *rp, char **p)
+{
+    long size, num;
+    if (!paging(rq, rp, &size, &num))
+        return;
+    sim_rdlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    sim_role *r = find_role_or_404(rq, rp, p[0]);
+    if (r) {
+        ok(rp, 200);
+        sim_sb *b = &rp->body;
+        sb_puts(b, "{\"entities\":[");
+        size_t start = (size_t)(num - 1) * (size_t)size, total = 0, emitted = 0;
+        for (size_t i = 0; i < t->nusers; i++) {
+            sim_user *u = t->users[i];
+            if (!sim_user_has_role(u, r))
+                continue;
+            if (total >= start && emitted < (size_t)size) {
+                if (emitted++)
+                    sb_putc(b, ',');
+                sb_printf(b, "{\"id\":\"%s\",\"selfUri\":\"/api/v2/users/%s\"}", u->id, u->id);
+            }
+            total++;
+        }
+        envelope_end(b, rq, size, num, total, false);
+    }
+    sim_rdunlock(rq);
+}
+
+static void division_ref(sim_sb *b, sim_tenant *t)
+{
+    sb_puts(b, "{\"id\":");
+    sb_json_str(b, t->home_div_id);
+    sb_puts(b, ",\"name\":");
+    sb_json_str(b, t->home_div_name);
+    sb_printf(b, ",\"homeDivision\":true,\"selfUri\":\"/api/v2/authorization/divisions/%s\"}",
+              t->home_div_id);
+}
+
+static void role_subjectgrants(sim_req *rq, sim_reply *rp, char **p)
+{
+    long size, num;
+    if (!paging(rq, rp, &size, &num))
+        return;
+    sim_rdlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    sim_role *r = find_role_or_404(rq, rp, p[0]);
+    if (r) {
+        ok(rp, 200);
+        sim_sb *b = &rp->body;
+        sb_puts(b, "{\"entities\":[");
+        size_t start = (size_t)(num - 1) * (size_t)size, total = 0, emitted = 0;
+        for (size_t i = 0; i < t->nusers; i++) {
+            sim_user *u = t->users[i];
+            if (!sim_user_has_role(u, r))
+                continue;
+            if (total >= start && emitted < (size_t)size) {
+                if (emitted++)
+                    sb_putc(b, ',');
+                sb_puts(b, "{\"id\":");
+                sb_json_str(b, u->id);
+                sb_puts(b, ",\"name\":");
+                sb_json_str(b, sim_json_str(u->obj, "name"));
+                sb_puts(b, ",\"type\":\"PC_USER\",\"divisions\":[");
+                division_ref(b, t);
+                sb_printf(b, "],\"selfUri\":\"/api/v2/users/%s\"}", u->id);
+            }
+            total++;
+        }
+        envelope_end(b, rq, size, num, total, true);
+    }
+    sim_rdunlock(rq);
+}
+
+/* ---- default roles ------------------------------------------------------------------------- */
+
+static void restore_default(sim_tenant *t, sim_role *r)
+{
+    json_object *f;
+    if (!t->factory || !json_object_object_get_ex(t->factory, r->kind, &f))
+        return;
+    json_object *v;
+    const char *keys[] = {"description", "permissions", "permissionPolicies"};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(keys); i++)
+        if (json_object_object_get_ex(f, keys[i], &v)) {
+            json_object *c = NULL;
+            json_object_deep_copy(v, &c, NULL);
+            json_object_object_add(r->obj, keys[i], c);
+        }
+    json_object_object_del(r->obj, "roleNeedsUpdate");
+    sim_role_refresh(t, r);
+}
+
+static void default_listing(sim_req *rq, sim_reply *rp, sim_role **v, size_t n)
+{
+    ok(rp, 200);
+    sb_puts(&rp->body, "{\"entities\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sb_putc(&rp->body, ',');
+        sim_role_json(&rp->body, v[i], true);
+    }
+    envelope_end(&rp->body, rq, n ? (long)n : 25, 1, n, true);
+}
+
+static void roles_default_post(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    const char *force = req_arg(rq, "force");
+    bool f = force && strcasecmp(force, "true") == 0;
+    sim_wrlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    /* Missing default roles cannot occur (they cannot be deleted and load adds them), so
+     * without force there is nothing to add; with force every default role is restored. */
+    sim_role **v = xcalloc(t->nroles + 1, sizeof *v);
+    size_t n = 0;
+    for (size_t i = 0; i < t->nroles; i++)
+        if (t->roles[i]->kind) {
+            if (f)
+                restore_default(t, t->roles[i]);
+            v[n++] = t->roles[i];
+        }
+    default_listing(rq, rp, v, n);
+    free(v);
+    sim_wrunlock(rq);
+}
+
+static void roles_default_put(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    json_object *o = body_json(rq, rp);
+    if (!o)
+        return;
+    sim_wrlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    if (!json_object_is_type(o, json_type_array)) {
+        genesys_error(rq, rp, 400, "bad.request", "The body must be an array of roles");
+        goto out;
+    }
+    size_t n = json_object_array_length(o);
+    sim_role **v = xcalloc(n + 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) {
+        const char *id = sim_json_str(json_object_array_get_idx(o, i), "id");
+        if (!id) {
+            genesys_error(rq, rp, 400, "bad.request", "Every role needs an id");
+            free(v);
+            goto out;
+        }
+        v[i] = find_role_or_404(rq, rp, id);
+        if (!v[i]) {
+            free(v);
+            goto out;
+        }
+        if (!v[i]->kind) {
+            genesys_error(rq, rp, 400, "bad.request", "Role [%s] is not a default role", id);
+            free(v);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        restore_default(t, v[i]);
+    default_listing(rq, rp, v, n);
+    free(v);
+out:
+    sim_wrunlock(rq);
+    json_object_put(o);
+}
+
+/* ---- compare with default ------------------------------------------------------------------- */
+
+static bool policy_in(json_object *p, json_object *arr)
+{
+    for (size_t i = 0; arr && i < json_object_array_length(arr); i++)
+        if (json_object_equal(p, json_object_array_get_idx(arr, i)))
+            return true;
+    return false;
+}
+
+static void compare(sim_req *rq, sim_reply *rp, char **p, json_object *unsaved)
+{
+    /* Serialises stored objects: exclusive lock (no state change, so no drop_write snapshot). */
+    pthread_rwlock_wrlock(&rq->ctx->lock);
+    sim_tenant *t = rq->ctx->t;
+    sim_role *left = find_role_or_404(rq, rp, p[0]);
+    sim_role *right = NULL;
+    json_object *factory = NULL;
+    if (left) {
+        right = sim_role_find(t, p[1]);
+        const char *kind = right ? right->kind : p[1];
+        if (!kind || !t->factory || !json_object_object_get_ex(t->factory, kind, &factory)) {
+            genesys_error(rq, rp, 404, "not.found", "No default role [%s]", p[1]);
+            left = NULL;
+        }
+    }
+    if (left) {
+        json_object *cur = NULL, *fpol = NULL;
+        json_object_object_get_ex(unsaved ? unsaved : left->obj, "permissionPolicies", &cur);
+        json_object_object_get_ex(factory, "permissionPolicies", &fpol);
+        if (cur && !json_object_is_type(cur, json_type_array))
+            cur = NULL;
+        json_object *added = json_object_new_array(), *removed = json_object_new_array(),
+                    *same = json_object_new_array();
+        for (size_t i = 0; cur && i < json_object_array_length(cur); i++) {
+            json_object *x = json_object_array_get_idx(cur, i);
+            json_object_array_add(policy_in(x, fpol) ? same : added, json_object_get(x));
+        }
+        for (size_t i = 0; fpol && i < json_object_array_length(fpol); i++) {
+            json_object *x = json_object_array_get_idx(fpol, i);
+            if (!policy_in(x, cur))
+                json_object_array_add(removed, json_object_get(x));
+        }
+        json_object *res = json_object_new_object();
+        json_object_object_add(res, "removedPermissionPolicies", removed);
+        json_object_object_add(res, "addedPermissionPolicies", added);
+        json_object_object_add(res, "samePermissionPolicies", same);
+        ok(rp, 200);
+        sb_puts(&rp->body, json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN |
+                                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
+        rp->body.len--; /* reopen the object to append the two roles */
+        sb_puts(&rp->body, ",\"userOrgRole\":");
+        if (unsaved)
+            sb_puts(&rp->body, json_object_to_json_string_ext(unsaved, JSON_C_TO_STRING_PLAIN));
+        else
+            sim_role_json(&rp->body, left, true);
+        sb_puts(&rp->body, ",\"roleFromDefault\":");
+        sb_puts(&rp->body, json_object_to_json_string_ext(factory, JSON_C_TO_STRING_PLAIN));
+        sb_putc(&rp->body, '}');
+        json_object_put(res);
+    }
+    pthread_rwlock_unlock(&rq->ctx->lock);
+}
+
+static void compare_get(sim_req *rq, sim_reply *rp, char **p)
+{
+    compare(rq, rp, p, NULL);
+}
+
+static void compare_post(sim_req *rq, sim_reply *rp, char **p)
+{
+    json_object *o = body_json(rq, rp);
+    if (!o)
+        return;
+    if (!json_object_is_type(o, json_type_object))
+        genesys_error(rq, rp, 400, "bad.request", "The body must be a role object");
+    else
+        compare(rq, rp, p, o);
+    json_object_put(o);
+}
+
+/* ---- settings, products, permissions, divisions, subjects ----------------------------------- */
+
+static void settings_json(sim_req *rq, sim_reply *rp)
+{
+    sim_tenant *t = rq->ctx->t;
+    json_object *s = NULL, *v;
+    json_object_object_get_ex(t->meta, "settings", &s);
+    bool bf =
+        s && json_object_object_get_ex(s, "backfillEnabled", &v) && json_object_get_boolean(v);
+    bool da = s && json_object_object_get_ex(s, "authorizationGrantDivisionAware", &v) &&
+              json_object_get_boolean(v);
+    ok(rp, 200);
+    sb_printf(&rp->body,
+              "{\"id\":\"%s\",\"backfillEnabled\":%s,\"authorizationGrantDivisionAware\":%s,"
+              "\"selfUri\":\"/api/v2/authorization/roles/settings\"}",
+              t->org_id, bf ? "true" : "false", da ? "true" : "false");
+}
+
+static void settings_get(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    sim_rdlock(rq);
+    settings_json(rq, rp);
+    sim_rdunlock(rq);
+}
+
+static void settings_put(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    json_object *o = body_json(rq, rp);
+    if (!o)
+        return;
+    if (!json_object_is_type(o, json_type_object)) {
+        genesys_error(rq, rp, 400, "bad.request", "The body must be a RoleSettings object");
+        json_object_put(o);
+        return;
+    }
+    const char *keys[] = {"backfillEnabled", "authorizationGrantDivisionAware"};
+    json_object *v;
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(keys); i++)
+        if (json_object_object_get_ex(o, keys[i], &v) && v &&
+            !json_object_is_type(v, json_type_boolean)) {
+            genesys_error(rq, rp, 400, "bad.request", "%s must be a boolean", keys[i]);
+            json_object_put(o);
+            return;
+        }
+    sim_wrlock(rq);
+    json_object *s = NULL;
+    json_object_object_get_ex(rq->ctx->t->meta, "settings", &s);
+    for (size_t i = 0; s && i < UTIL_ARRAY_LEN(keys); i++)
+        if (json_object_object_get_ex(o, keys[i], &v) && v)
+            json_object_object_add(s, keys[i], json_object_get(v));
+    settings_json(rq, rp);
+    sim_wrunlock(rq);
+    json_object_put(o);
+}
+
+static void products(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    static const char *prods[][2] = {{"genesysCloud", "Genesys Cloud"},
+                                     {"genesysCloudCX", "Genesys Cloud CX"},
+                                     {"workforceEngagement", "Workforce Engagement Management"}};
+    ok(rp, 200);
+    sb_puts(&rp->body, "{\"entities\":[");
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(prods); i++)
+        sb_printf(&rp->body, "%s{\"id\":\"%s\",\"name\":\"%s\"}", i ? "," : "", prods[i][0],
+                  prods[i][1]);
+    envelope_end(&rp->body, rq, 25, 1, UTIL_ARRAY_LEN(prods), true);
+}
+
+/* The permission catalog the simulated platform knows: domain, entity, actions. */
+static const struct {
+    const char *domain;
+    const char *entity;
+    const char *actions[6];
+} catalog[] = {
+    {"admin", "*", {"*"}},
+    {"analytics", "conversationDetail", {"view"}},
+    {"analytics", "queueObservation", {"view"}},
+    {"architect", "flow", {"add", "edit", "delete", "view", "publish"}},
+    {"authorization", "role", {"add", "edit", "delete", "view"}},
+    {"authorization", "grant", {"add", "delete", "view"}},
+    {"authorization", "division", {"add", "edit", "delete", "view"}},
+    {"coaching", "appointment", {"add", "edit", "delete", "view"}},
+    {"conversation", "communication", {"view", "monitor", "disconnect"}},
+    {"directory", "user", {"add", "edit", "delete", "view"}},
+    {"directory", "group", {"add", "edit", "delete", "view"}},
+    {"externalContacts", "contact", {"add", "edit", "delete", "view"}},
+    {"groups", "team", {"add", "edit", "delete", "view"}},
+    {"integrations", "integration", {"add", "edit", "delete", "view"}},
+    {"knowledge", "knowledgebase", {"add", "edit", "delete", "view"}},
+    {"learning", "module", {"add", "edit", "delete", "view"}},
+    {"outbound", "campaign", {"add", "edit", "delete", "view"}},
+    {"quality", "evaluation", {"add", "edit", "delete", "view"}},
+    {"quality", "calibration", {"add", "edit", "delete", "view"}},
+    {"recording", "recording", {"view", "delete", "export"}},
+    {"routing", "queue", {"add", "edit", "delete", "view", "join"}},
+    {"routing", "skill", {"manage", "assign"}},
+    {"speechAndTextAnalytics", "topic", {"add", "edit", "delete", "view"}},
+    {"telephony", "plugin", {"all"}},
+    {"workforceManagement", "schedule", {"add", "edit", "delete", "view"}},
+};
+
+static void permissions(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    long size, num;
+    if (!paging(rq, rp, &size, &num))
+        return;
+    const char *qt = req_arg(rq, "queryType");
+    const char *q = req_arg(rq, "query");
+    if (q && !*q)
+        q = NULL;
+    sim_rdlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    ok(rp, 200);
+    sim_sb *b = &rp->body;
+    sb_puts(b, "{\"entities\":[");
+    size_t start = (size_t)(num - 1) * (size_t)size, total = 0, emitted = 0;
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(catalog); i++) {
+        const char *dom = catalog[i].domain;
+        if (i > 0 && strcmp(catalog[i - 1].domain, dom) == 0)
+            continue; /* one entity per domain; the catalog is grouped by domain */
+        if (!sim_domain_licensed(t, dom))
+            continue;
+        bool match;
+        if (!q)
+            match = true;
+        else if (qt && strcasecmp(qt, "domain") == 0)
+            match = strcasecmp(dom, q) == 0;
+        else if (qt && strcasecmp(qt, "permission") == 0) {
+            match = false;
+            for (size_t k = i; k < UTIL_ARRAY_LEN(catalog) && strcmp(catalog[k].domain, dom) == 0;
+                 k++)
+                match = match || strcasestr(catalog[k].entity, q) != NULL;
+        } else
+            match = strcasestr(dom, q) != NULL;
+        if (!match)
+            continue;
+        if (total >= start && emitted < (size_t)size) {
+            if (emitted++)
+                sb_putc(b, ',');
+            sb_printf(b, "{\"id\":\"%s\",\"permissionMap\":{", dom);
+            for (size_t k = i; k < UTIL_ARRAY_LEN(catalog) && strcmp(catalog[k].domain, dom) == 0;
+                 k++) {
+                sb_printf(b, "%s\"%s\":[", k > i ? "," : "", catalog[k].entity);
+                for (size_t a = 0; a < 6 && catalog[k].actions[a]; a++)
+                    sb_printf(b,
+                              "%s{\"domain\":\"%s\",\"entityType\":\"%s\",\"action\":\"%s\","
+                              "\"label\":\"%s %s\",\"allowsConditions\":false,"
+                              "\"divisionAware\":false}",
+                              a ? "," : "", dom, catalog[k].entity, catalog[k].actions[a],
+                              catalog[k].actions[a], catalog[k].entity);
+                sb_putc(b, ']');
+            }
+            sb_puts(b, "}}");
+        }
+        total++;
+    }
+    sim_rdunlock(rq);
+    envelope_end(b, rq, size, num, total, true);
+}
+
+static void division_home(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    sim_rdlock(rq);
+    ok(rp, 200);
+    division_ref(&rp->body, rq->ctx->t);
+    sim_rdunlock(rq);
+}
+
+static void divisions_list(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    long size, num;
+    if (!paging(rq, rp, &size, &num))
+        return;
+    sim_rdlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    json_object *divs = NULL;
+    json_object_object_get_ex(t->meta, "divisions", &divs);
+    size_t n = divs ? json_object_array_length(divs) : 0;
+    size_t start = (size_t)(num - 1) * (size_t)size;
+    ok(rp, 200);
+    sb_puts(&rp->body, "{\"entities\":[");
+    for (size_t i = start, e = 0; i < n && e < (size_t)size; i++, e++) {
+        json_object *d = json_object_array_get_idx(divs, i);
+        const char *id = sim_json_str(d, "id");
+        sb_printf(&rp->body, "%s{\"id\":", e ? "," : "");
+        sb_json_str(&rp->body, id);
+        sb_puts(&rp->body, ",\"name\":");
+        sb_json_str(&rp->body, sim_json_str(d, "name"));
+        sb_printf(&rp->body,
+                  ",\"description\":\"\",\"homeDivision\":%s,\"selfUri\":\"/api/v2/authorization/"
+                  "divisions/%s\"}",
+                  strcmp(id, t->home_div_id) == 0 ? "true" : "false", id);
+    }
+    sim_rdunlock(rq);
+    envelope_end(&rp->body, rq, size, num, n, true);
+}
+
+static void subject_get(sim_req *rq, sim_reply *rp, char **p)
+{
+    sim_rdlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    sim_user *u = find_user_or_404(rq, rp, p[0]);
+    if (u) {
+        char ts[32];
+        util_rfc3339(ts, sizeof ts, util_now_ms());
+        ok(rp, 200);
+        sim_sb *b = &rp->body;
+        sb_puts(b, "{\"id\":");
+        sb_json_str(b, u->id);
+        sb_puts(b, ",\"name\":");
+        sb_json_str(b, sim_json_str(u->obj, "name"));
+        sb_puts(b, ",\"grants\":[");
+        for (size_t i = 0; i < u->nroles; i++) {
+            sim_role *r = u->roles[i];
+            sb_printf(b, "%s{\"subjectId\":\"%s\",\"division\":", i ? "," : "", u->id);
+            division_ref(b, t);
+            sb_puts(b, ",\"role\":{\"id\":");
+            sb_json_str(b, r->id);
+            sb_puts(b, ",\"name\":");
+            sb_json_str(b, r->name);
+            sb_puts(b, ",\"description\":");
+            sb_json_str(b, sim_json_str(r->obj, "description"));
+            sb_printf(b, ",\"default\":%s,\"selfUri\":\"/api/v2/authorization/roles/%s\"}",
+                      r->kind ? "true" : "false", r->id);
+            sb_printf(b, ",\"grantMadeAt\":\"%s\"}", ts);
+        }
+        sb_printf(b, "],\"version\":1,\"selfUri\":\"/api/v2/authorization/subjects/%s\"}", u->id);
+    }
+    sim_rdunlock(rq);
+}
+
+/* ---- users ---------------------------------------------------------------------------------- */
+
+static bool want_expand(sim_req *rq, const char *what)
+{
+    char **v = NULL;
+    size_t n = req_arg_list(rq, "expand", &v);
+    bool r = list_has(v, n, what, false);
+    sim_free_list(v, n);
+    return r;
+}
+
+static void users_list(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    long size, num;
+    if (!paging(rq, rp, &size, &num))
+        return;
+    const char *st = req_arg(rq, "state");
+    int state = SIM_ACTIVE;
+    bool any = false;
+    if (st) {
+        if (strcmp(st, "any") == 0)
+            any = true;
+        else if (strcmp(st, "active") == 0)
+            state = SIM_ACTIVE;
+        else if (strcmp(st, "inactive") == 0)
+            state = SIM_INACTIVE;
+        else if (strcmp(st, "deleted") == 0)
+            state = SIM_DELETED;
+        else {
+            genesys_error(rq, rp, 400, "bad.request",
+                          "Value [%s] is not valid for field type [state]. Allowable values are: "
+                          "active, inactive, deleted, any",
+                          st);
+            return;
+        }
+    }
+    bool auth = want_expand(rq, "authorization");
+    char **ids = NULL;
+    size_t nids = req_arg_list(rq, "id", &ids);
+    ok(rp, 200);
+    sim_sb *b = &rp->body;
+    sb_puts(b, "{\"entities\":[");
+    sim_rdlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    size_t start = (size_t)(num - 1) * (size_t)size, total = 0, emitted = 0;
+    if (nids) {
+        /* Bulk fetch by id: the state filter applies only when asked for explicitly. */
+        for (size_t i = 0; i < nids; i++) {
+            sim_user *u = sim_user_find(t, ids[i]);
+            if (!u || (st && !any && u->state != state))
+                continue;
+            if (total >= start && emitted < (size_t)size) {
+                if (emitted++)
+                    sb_putc(b, ',');
+                user_json(b, u, auth);
+            }
+            total++;
+        }
+    } else {
+        sim_user **v = any ? t->users : t->by_state[state];
+        total = any ? t->nusers : t->nby_state[state];
+        for (size_t i = start; i < total && emitted < (size_t)size; i++) {
+            if (emitted++)
+                sb_putc(b, ',');
+            user_json(b, v[i], auth);
+        }
+    }
+    sim_rdunlock(rq);
+    envelope_end(b, rq, size, num, total, true);
+    sim_free_list(ids, nids);
+}
+
+static void user_get(sim_req *rq, sim_reply *rp, char **p)
+{
+    bool auth = want_expand(rq, "authorization");
+    sim_rdlock(rq);
+    sim_user *u = find_user_or_404(rq, rp, p[0]);
+    if (u) {
+        ok(rp, 200);
+        user_json(&rp->body, u, auth);
+    }
+    sim_rdunlock(rq);
+}
+
+static void user_roles_get(sim_req *rq, sim_reply *rp, char **p)
+{
+    sim_rdlock(rq);
+    sim_user *u = find_user_or_404(rq, rp, p[0]);
+    if (u) {
+        ok(rp, 200);
+        user_authorization(&rp->body, u, true);
+    }
+    sim_rdunlock(rq);
+}
+
+static void user_roles_put(sim_req *rq, sim_reply *rp, char **p)
+{
+    json_object *o = body_json(rq, rp);
+    if (!o)
+        return;
+    sim_wrlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    sim_user *u = find_user_or_404(rq, rp, p[0]);
+    if (!u)
+        goto out;
+    if (!json_object_is_type(o, json_type_array)) {
+        genesys_error(rq, rp, 400, "bad.request", "The body must be an array of role ids");
+        goto out;
+    }
+    size_t n = json_object_array_length(o);
+    sim_role **want = xcalloc(n + 1, sizeof *want);
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(o, i);
+        if (!json_object_is_type(e, json_type_string)) {
+            genesys_error(rq, rp, 400, "bad.request", "Role ids must be strings");
+            free(want);
+            goto out;
+        }
+        want[i] = find_role_or_404(rq, rp, json_object_get_string(e));
+        if (!want[i]) {
+            free(want);
+            goto out;
+        }
+    }
+    sim_user_clear_roles(u);
+    if (t->keeper)
+        sim_user_add_role(u, t->keeper);
+    for (size_t i = 0; i < n; i++)
+        sim_user_add_role(u, want[i]);
+    free(want);
+    ok(rp, 200);
+    user_authorization(&rp->body, u, true);
+out:
+    sim_wrunlock(rq);
+    json_object_put(o);
+}
+
+static void user_roles_delete(sim_req *rq, sim_reply *rp, char **p)
+{
+    sim_wrlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    sim_user *u = find_user_or_404(rq, rp, p[0]);
+    if (u) {
+        sim_user_clear_roles(u);
+        if (t->keeper)
+            sim_user_add_role(u, t->keeper);
+        ok(rp, 204);
+    }
+    sim_wrunlock(rq);
+}
+
+/* ---- routing -------------------------------------------------------------------------------- */
+
+static const struct {
+    const char *method;
+    const char *pattern;
+    route_fn fn;
+} routes[] = {
+    {"GET", ROLES, roles_list},
+    {"POST", ROLES, role_create},
+    {"POST", ROLES "/default", roles_default_post},
+    {"PUT", ROLES "/default", roles_default_put},
+    {"GET", ROLES "/settings", settings_get},
+    {"PUT", ROLES "/settings", settings_put},
+    {"GET", ROLES "/{id}", role_get},
+    {"PUT", ROLES "/{id}", role_put},
+    {"PATCH", ROLES "/{id}", role_patch},
+    {"DELETE", ROLES "/{id}", role_delete},
+    {"POST", ROLES "/{id}", role_bulk_grant},
+    {"GET", ROLES "/{id}/users", role_users},
+    {"GET", ROLES "/{id}/subjectgrants", role_subjectgrants},
+    {"PUT", ROLES "/{id}/users/add", role_users_add},
+    {"PUT", ROLES "/{id}/users/remove", role_users_remove},
+    {"GET", ROLES "/{leftRoleId}/comparedefault/{rightRoleId}", compare_get},
+    {"POST", ROLES "/{leftRoleId}/comparedefault/{rightRoleId}", compare_post},
+    {"GET", "/api/v2/authorization/products", products},
+    {"GET", "/api/v2/authorization/permissions", permissions},
+    {"GET", "/api/v2/authorization/divisions/home", division_home},
+    {"GET", "/api/v2/authorization/divisions", divisions_list},
+    {"GET", "/api/v2/authorization/subjects/{id}", subject_get},
+    {"GET", "/api/v2/users", users_list},
+    {"GET", "/api/v2/users/{id}", user_get},
+    {"GET", "/api/v2/users/{id}/roles", user_roles_get},
+    {"PUT", "/api/v2/users/{id}/roles", user_roles_put},
+    {"DELETE", "/api/v2/users/{id}/roles", user_roles_delete},
+};
+
+/* Index of the route for method+path, -1 none, -2 path known but not for this method. */
+static int find_route(const char *method, const char *path, char **params)
+{
+    bool path_known = false;
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(routes); i++) {
+        if (!sim_path_match(routes[i].pattern, path, false, params, 2))
+            continue;
+        if (strcmp(routes[i].method, method) == 0)
+            return (int)i;
+        path_known = true;
+        for (int k = 0; k < 2; k++) {
+            free(params[k]);
+            params[k] = NULL;
+        }
+    }
+    return path_known ? -2 : -1;
+}
+
+const char *genesys_template(const char *method, const char *path)
+{
+    char *params[2] = {NULL, NULL};
+    int i = find_route(method, path, params);
+    free(params[0]);
+    free(params[1]);
+    return i >= 0 ? routes[i].pattern : "(unmatched)";
+}
+
+void genesys_route(sim_req *rq, sim_reply *rp)
+{
+    char *params[2] = {NULL, NULL};
+    int i = find_route(rq->method, rq->path, params);
+    if (i >= 0)
+        routes[i].fn(rq, rp, params);
+    else if (i == -2)
+        genesys_error(rq, rp, 405, "method.not.allowed", "HTTP method %s is not supported here",
+                      rq->method);
+    else
+        genesys_error(rq, rp, 404, "not.found", "Resource not found: %s", rq->path);
+    free(params[0]);
+    free(params[1]);
+}

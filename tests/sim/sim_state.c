@@ -1,0 +1,778 @@
+/* sim_state.c — the simulated tenant: roles, users, grants, and the state JSON of
+ * notes/simstate.md (load, dump). All functions here expect the caller to hold ctx->lock
+ * exclusively, except sim_role_find/sim_role_find_name/sim_user_find/sim_role_json, which only
+ * read and are safe under the shared lock.
+ */
+#include "sim.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const struct {
+    const char *type;
+    const char *name;
+    const char *desc;
+} identity_builtins[] = {
+    {"2dc742ab-39ea-4fc0-a39e-2bcb71c26a5f", "Tenant Administrator",
+     "Full administrative access to the tenant"},
+    {"f1439595-e5a2-487f-8a4f-0627fefe75df", "Tenant Contributor",
+     "Read and write access to tenant resources"},
+    {"45b66433-5f57-420b-bbdf-8bbd60c1cd9d", "Tenant Data Steward",
+     "Manages data and its metadata"},
+    {"e6cbf91e-0be8-4858-92b5-f88ecafd5574", "Tenant Viewer", "Read access to tenant resources"},
+    {SIM_MEMBER_TYPE, "Tenant Member", "Every user and client of the tenant"},
+    {"b50b3349-fa9e-4a03-9220-cf99184b4645", "Community Administrator",
+     "Administers the tenant's communities"},
+};
+
+/* Default roles every simulated Genesys org has (the platform's factory set, abridged). */
+static const struct {
+    const char *drid;
+    const char *name;
+    const char *desc;
+    const char *perms;    /* JSON array of legacy permissions */
+    const char *policies; /* JSON array of DomainPermissionPolicy */
+} genesys_defaults[] = {
+    {"employee", "Employee", "Default role for every user", "[]",
+     "[{\"domain\":\"directory\",\"entityName\":\"user\",\"actionSet\":[\"view\"],"
+     "\"allowConditions\":false,\"policyName\":\"directory:user:view\",\"namedResources\":[]},"
+     "{\"domain\":\"authorization\",\"entityName\":\"grant\",\"actionSet\":[\"view\"],"
+     "\"allowConditions\":false,\"policyName\":\"authorization:grant:view\",\"namedResources\":[]}"
+     "]"},
+    {"admin", "Master Admin", "Full access to the organization", "[\"admin\"]",
+     "[{\"domain\":\"authorization\",\"entityName\":\"*\",\"actionSet\":[\"*\"],"
+     "\"allowConditions\":false,\"policyName\":\"authorization:*:*\",\"namedResources\":[]},"
+     "{\"domain\":\"directory\",\"entityName\":\"*\",\"actionSet\":[\"*\"],"
+     "\"allowConditions\":false,\"policyName\":\"directory:*:*\",\"namedResources\":[]}]"},
+};
+
+static void set_err(char *err, size_t n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, n, fmt, ap);
+    va_end(ap);
+}
+
+sim_role *sim_role_find(sim_tenant *t, const char *id)
+{
+    sim_role *r = NULL;
+    if (id)
+        HASH_FIND(hh, t->role_by_id, id, strlen(id), r);
+    return r;
+}
+
+sim_role *sim_role_find_name(sim_tenant *t, const char *name)
+{
+    sim_role *r = NULL;
+    if (!name)
+        return NULL;
+    char *lc = sim_strlower(name);
+    HASH_FIND(hh_name, t->role_by_name, lc, strlen(lc), r);
+    free(lc);
+    return r;
+}
+
+sim_user *sim_user_find(sim_tenant *t, const char *id)
+{
+    sim_user *u = NULL;
+    if (id)
+        HASH_FIND(hh, t->user_by_id, id, strlen(id), u);
+    return u;
+}
+
+bool sim_domain_licensed(const sim_tenant *t, const char *domain)
+{
+    if (!domain)
+        return true;
+    for (size_t i = 0; i < t->nunlicensed; i++)
+        if (strcasecmp(t->unlicensed[i], domain) == 0)
+            return false;
+    return true;
+}
+
+/* Serialise o (borrowed) to JSON and drop the closing brace: callers append more members. */
+static void set_api_prefix(char **api, size_t *len, json_object *o)
+{
+    free(*api);
+    char *s = sim_json_dup_string(o);
+    size_t n = strlen(s);
+    /* An object always ends with '}'; "{}" becomes "{" and the caller must not start with ','. */
+    if (n > 0 && s[n - 1] == '}')
+        s[--n] = '\0';
+    *api = s;
+    *len = n;
+}
+
+/* Copy every member of src into a new object (shared references; write lock only). */
+static json_object *shallow_copy(json_object *src)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_foreach(src, k, v)
+    {
+        json_object_object_add(o, k, json_object_get(v));
+    }
+    return o;
+}
+
+void sim_role_refresh(sim_tenant *t, sim_role *r)
+{
+    json_object *tmp = shallow_copy(r->obj);
+    if (t->api == SIM_GENESYS) {
+        char buf[128];
+        snprintf(buf, sizeof buf, "/api/v2/authorization/roles/%s", r->id);
+        json_object_object_add(tmp, "selfUri", json_object_new_string(buf));
+        json_object *pol = NULL;
+        json_object_object_get_ex(r->obj, "permissionPolicies", &pol);
+        free(r->policies);
+        r->policies = pol ? sim_json_dup_string(pol) : xstrdup("[]");
+        size_t n = strlen(r->policies);
+        /* "[a,b]" -> "a,b" so that several roles' lists can be concatenated. */
+        if (n >= 2 && r->policies[0] == '[' && r->policies[n - 1] == ']') {
+            memmove(r->policies, r->policies + 1, n - 2);
+            r->policies[n - 2] = '\0';
+        }
+    }
+    set_api_prefix(&r->api, &r->api_len, tmp);
+    json_object_put(tmp);
+}
+
+void sim_role_json(sim_sb *sb, const sim_role *r, bool user_count)
+{
+    sb_putn(sb, r->api, r->api_len);
+    if (user_count)
+        sb_printf(sb, ",\"userCount\":%zu}", r->user_count);
+    else
+        sb_putc(sb, '}');
+}
+
+static const char *division_name(sim_tenant *t, const char *id)
+{
+    json_object *divs;
+    if (!json_object_object_get_ex(t->meta, "divisions", &divs) ||
+        !json_object_is_type(divs, json_type_array))
+        return NULL;
+    for (size_t i = 0; i < json_object_array_length(divs); i++) {
+        json_object *d = json_object_array_get_idx(divs, i);
+        const char *did = sim_json_str(d, "id");
+        if (did && id && strcmp(did, id) == 0)
+            return sim_json_str(d, "name");
+    }
+    return NULL;
+}
+
+static void user_refresh(sim_tenant *t, sim_user *u)
+{
+    if (t->api == SIM_IDENTITY) {
+        set_api_prefix(&u->api, &u->api_len, u->obj);
+        return;
+    }
+    /* Genesys User: the state's flat fields mapped onto the API's shape. */
+    sim_sb sb = {0};
+    const char *div = sim_json_str(u->obj, "division");
+    const char *dname = division_name(t, div);
+    sb_puts(&sb, "{\"id\":");
+    sb_json_str(&sb, u->id);
+    sb_puts(&sb, ",\"name\":");
+    sb_json_str(&sb, sim_json_str(u->obj, "name"));
+    sb_puts(&sb, ",\"division\":{\"id\":");
+    sb_json_str(&sb, div);
+    sb_puts(&sb, ",\"name\":");
+    sb_json_str(&sb, dname ? dname : "Home");
+    sb_printf(&sb, ",\"selfUri\":\"/api/v2/authorization/divisions/%s\"}", div ? div : "");
+    sb_puts(&sb, ",\"email\":");
+    sb_json_str(&sb, sim_json_str(u->obj, "email"));
+    sb_puts(&sb, ",\"state\":");
+    sb_json_str(&sb, u->state == SIM_ACTIVE     ? "active"
+                     : u->state == SIM_INACTIVE ? "inactive"
+                                                : "deleted");
+    sb_puts(&sb, ",\"username\":");
+    sb_json_str(&sb, sim_json_str(u->obj, "username"));
+    sb_puts(&sb, ",\"version\":1,\"selfUri\":\"/api/v2/users/");
+    sb_puts(&sb, u->id);
+    sb_putc(&sb, '"');
+    free(u->api);
+    u->api_len = sb.len;
+    u->api = sb_steal(&sb);
+}
+
+bool sim_user_has_role(const sim_user *u, const sim_role *r)
+{
+    for (size_t i = 0; i < u->nroles; i++)
+        if (u->roles[i] == r)
+            return true;
+    return false;
+}
+
+void sim_user_add_role(sim_user *u, sim_role *r)
+{
+    if (sim_user_has_role(u, r))
+        return;
+    util_grow((void **)&u->roles, &u->rcap, u->nroles + 1, sizeof *u->roles);
+    u->roles[u->nroles++] = r;
+    r->user_count++;
+}
+
+void sim_user_remove_role(sim_user *u, sim_role *r)
+{
+    for (size_t i = 0; i < u->nroles; i++) {
+        if (u->roles[i] == r) {
+            memmove(&u->roles[i], &u->roles[i + 1], (u->nroles - i - 1) * sizeof *u->roles);
+            u->nroles--;
+            r->user_count--;
+            return;
+        }
+    }
+}
+
+void sim_user_clear_roles(sim_user *u)
+{
+    for (size_t i = 0; i < u->nroles; i++)
+        u->roles[i]->user_count--;
+    u->nroles = 0;
+}
+
+static void name_index_add(sim_tenant *t, sim_role *r)
+{
+    sim_role *other = NULL;
+    HASH_FIND(hh_name, t->role_by_name, r->name_lc, strlen(r->name_lc), other);
+    r->in_name_index = other == NULL;
+    if (r->in_name_index)
+        HASH_ADD_KEYPTR(hh_name, t->role_by_name, r->name_lc, strlen(r->name_lc), r);
+}
+
+static void name_index_del(sim_tenant *t, sim_role *r)
+{
+    if (r->in_name_index)
+        HASH_DELETE(hh_name, t->role_by_name, r);
+    r->in_name_index = false;
+}
+
+sim_role *sim_role_add(sim_tenant *t, json_object *obj)
+{
+    sim_role *r = xcalloc(1, sizeof *r);
+    const bool g = t->api == SIM_GENESYS;
+    r->obj = obj;
+    r->id = xstrdup(sim_json_str(obj, g ? "id" : "Id"));
+    r->name = xstrdup(sim_json_str(obj, g ? "name" : "Name"));
+    r->name_lc = sim_strlower(r->name);
+    r->kind = xstrdup(sim_json_str(obj, g ? "defaultRoleId" : "RoleTypeId"));
+    HASH_ADD_KEYPTR(hh, t->role_by_id, r->id, strlen(r->id), r);
+    name_index_add(t, r);
+    util_grow((void **)&t->roles, &t->rcap, t->nroles + 1, sizeof *t->roles);
+    r->idx = t->nroles;
+    t->roles[t->nroles++] = r;
+    sim_role_refresh(t, r);
+    return r;
+}
+
+static void role_free(sim_role *r)
+{
+    free(r->id);
+    free(r->name);
+    free(r->name_lc);
+    free(r->kind);
+    free(r->api);
+    free(r->policies);
+    json_object_put(r->obj);
+    free(r);
+}
+
+void sim_role_remove(sim_tenant *t, sim_role *r)
+{
+    for (size_t i = 0; i < t->nusers; i++)
+        sim_user_remove_role(t->users[i], r);
+    HASH_DELETE(hh, t->role_by_id, r);
+    name_index_del(t, r);
+    memmove(&t->roles[r->idx], &t->roles[r->idx + 1], (t->nroles - r->idx - 1) * sizeof *t->roles);
+    t->nroles--;
+    for (size_t i = r->idx; i < t->nroles; i++)
+        t->roles[i]->idx = i;
+    /* A duplicate-named role that lost the index slot at load may take it over now. */
+    for (size_t i = 0; i < t->nroles; i++)
+        if (!t->roles[i]->in_name_index && strcmp(t->roles[i]->name_lc, r->name_lc) == 0) {
+            name_index_add(t, t->roles[i]);
+            break;
+        }
+    role_free(r);
+}
+
+void sim_role_set_name(sim_tenant *t, sim_role *r, const char *name)
+{
+    name_index_del(t, r);
+    free(r->name);
+    free(r->name_lc);
+    r->name = xstrdup(name);
+    r->name_lc = sim_strlower(name);
+    name_index_add(t, r);
+    json_object_object_add(r->obj, t->api == SIM_GENESYS ? "name" : "Name",
+                           json_object_new_string(name));
+}
+
+/* ---- loading ----------------------------------------------------------------------------- */
+
+static json_object *ensure_array(json_object *obj, const char *key)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_array)) {
+        v = json_object_new_array();
+        json_object_object_add(obj, key, v);
+    }
+    return v;
+}
+
+static bool ensure_string(json_object *obj, const char *key, const char *dflt, bool null_ok)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(obj, key, &v)) {
+        json_object_object_add(obj, key, dflt ? json_object_new_string(dflt) : NULL);
+        return true;
+    }
+    if (v == NULL)
+        return null_ok;
+    return json_object_is_type(v, json_type_string);
+}
+
+static bool load_genesys_role(sim_tenant *t, json_object *src, size_t i, char *err, size_t errlen)
+{
+    if (!json_object_is_type(src, json_type_object)) {
+        set_err(err, errlen, "roles[%zu] is not an object", i);
+        return false;
+    }
+    json_object *o = NULL;
+    json_object_deep_copy(src, &o, NULL);
+    char gid[37];
+    const char *id = sim_json_str(o, "id");
+    if (!id) {
+        sim_guid(gid);
+        json_object_object_add(o, "id", json_object_new_string(gid));
+        id = gid;
+    }
+    const char *name = sim_json_str(o, "name");
+    if (!name || !*name) {
+        set_err(err, errlen, "roles[%zu] (%s) has no name", i, id);
+        json_object_put(o);
+        return false;
+    }
+    if (sim_role_find(t, id)) {
+        set_err(err, errlen, "roles[%zu]: duplicate id %s", i, id);
+        json_object_put(o);
+        return false;
+    }
+    if (!ensure_string(o, "description", "", true)) {
+        set_err(err, errlen, "roles[%zu]: description is not a string", i);
+        json_object_put(o);
+        return false;
+    }
+    const char *drid = sim_json_str(o, "defaultRoleId");
+    if (!drid)
+        json_object_object_del(o, "defaultRoleId");
+    json_object_object_add(o, "default", json_object_new_boolean(drid != NULL));
+    json_object *b;
+    if (!json_object_object_get_ex(o, "base", &b) || !json_object_is_type(b, json_type_boolean))
+        json_object_object_add(o, "base", json_object_new_boolean(0));
+    ensure_array(o, "permissions");
+    ensure_array(o, "permissionPolicies");
+    sim_role_add(t, o);
+    return true;
+}
+
+static bool parse_state(const char *s, int *st)
+{
+    if (!s || strcmp(s, "active") == 0)
+        *st = SIM_ACTIVE;
+    else if (strcmp(s, "inactive") == 0)
+        *st = SIM_INACTIVE;
+    else if (strcmp(s, "deleted") == 0)
+        *st = SIM_DELETED;
+    else
+        return false;
+    return true;
+}
+
+static bool load_user(sim_tenant *t, json_object *src, size_t i, char *err, size_t errlen)
+{
+    const bool g = t->api == SIM_GENESYS;
+    if (!json_object_is_type(src, json_type_object)) {
+        set_err(err, errlen, "users[%zu] is not an object", i);
+        return false;
+    }
+    json_object *o = NULL;
+    json_object_deep_copy(src, &o, NULL);
+    char gid[37];
+    const char *idkey = g ? "id" : "Id";
+    const char *id = sim_json_str(o, idkey);
+    if (!id) {
+        sim_guid(gid);
+        json_object_object_add(o, idkey, json_object_new_string(gid));
+        id = gid;
+    }
+    if (sim_user_find(t, id)) {
+        set_err(err, errlen, "users[%zu]: duplicate id %s", i, id);
+        json_object_put(o);
+        return false;
+    }
+    sim_user *u = xcalloc(1, sizeof *u);
+    u->id = xstrdup(id);
+    u->obj = o;
+    if (g) {
+        if (!parse_state(sim_json_str(o, "state"), &u->state)) {
+            set_err(err, errlen, "users[%zu]: state must be active, inactive or deleted", i);
+            goto fail;
+        }
+        if (!sim_json_str(o, "division"))
+            json_object_object_add(o, "division", json_object_new_string(t->home_div_id));
+        json_object_object_add(o, "state",
+                               json_object_new_string(u->state == SIM_ACTIVE     ? "active"
+                                                      : u->state == SIM_INACTIVE ? "inactive"
+                                                                                 : "deleted"));
+    } else {
+        static const char *fields[] = {"GivenName",      "Surname",        "Name",
+                                       "Email",          "ContactEmail",   "ContactGivenName",
+                                       "ContactSurname", "ExternalUserId", "IdentityProviderId"};
+        for (size_t k = 0; k < UTIL_ARRAY_LEN(fields); k++)
+            if (!ensure_string(o, fields[k], NULL, true)) {
+                set_err(err, errlen, "users[%zu]: %s is not a string", i, fields[k]);
+                goto fail;
+            }
+    }
+    json_object *rl = NULL;
+    const char *rkey = g ? "roles" : "RoleIds";
+    if (json_object_object_get_ex(o, rkey, &rl) && rl) {
+        if (!json_object_is_type(rl, json_type_array)) {
+            set_err(err, errlen, "users[%zu]: %s is not an array", i, rkey);
+            goto fail;
+        }
+        for (size_t k = 0; k < json_object_array_length(rl); k++) {
+            json_object *e = json_object_array_get_idx(rl, k);
+            sim_role *r = json_object_is_type(e, json_type_string)
+                              ? sim_role_find(t, json_object_get_string(e))
+                              : NULL;
+            if (!r) {
+                set_err(err, errlen, "users[%zu] (%s): unknown role %s", i, u->id,
+                        json_object_get_string(e));
+                goto fail;
+            }
+            sim_user_add_role(u, r);
+        }
+    }
+    json_object_object_del(o, rkey);
+    if (t->keeper && !sim_user_has_role(u, t->keeper)) {
+        /* The always-held role goes first, as the platforms list it. */
+        sim_user_add_role(u, t->keeper);
+        memmove(&u->roles[1], &u->roles[0], (u->nroles - 1) * sizeof *u->roles);
+        u->roles[0] = t->keeper;
+    }
+    HASH_ADD_KEYPTR(hh, t->user_by_id, u->id, strlen(u->id), u);
+    util_grow((void **)&t->users, &t->ucap, t->nusers + 1, sizeof *t->users);
+    t->users[t->nusers++] = u;
+    user_refresh(t, u);
+    return true;
+fail:
+    sim_user_clear_roles(u);
+    free(u->roles);
+    free(u->id);
+    json_object_put(u->obj);
+    free(u);
+    return false;
+}
+
+static bool load_identity_role(sim_tenant *t, json_object *src, size_t i, char *err, size_t errlen)
+{
+    if (!json_object_is_type(src, json_type_object)) {
+        set_err(err, errlen, "roles[%zu] is not an object", i);
+        return false;
+    }
+    json_object *o = NULL;
+    json_object_deep_copy(src, &o, NULL);
+    char gid[37];
+    const char *id = sim_json_str(o, "Id");
+    if (!id) {
+        sim_guid(gid);
+        json_object_object_add(o, "Id", json_object_new_string(gid));
+        id = gid;
+    }
+    const char *name = sim_json_str(o, "Name");
+    if (!name || !*name || sim_role_find(t, id)) {
+        set_err(err, errlen, "roles[%zu] (%s): %s", i, id,
+                name && *name ? "duplicate Id" : "no Name");
+        json_object_put(o);
+        return false;
+    }
+    /* Members in the order the platform returns them. */
+    json_object *r = json_object_new_object();
+    json_object *v;
+    json_object_object_add(r, "Id", json_object_new_string(id));
+    json_object_object_add(r, "Name", json_object_new_string(name));
+    const char *desc = sim_json_str(o, "Description");
+    json_object_object_add(r, "Description", desc ? json_object_new_string(desc) : NULL);
+    int scope = 1;
+    if (json_object_object_get_ex(o, "RoleScope", &v) && json_object_is_type(v, json_type_int))
+        scope = json_object_get_int(v);
+    json_object_object_add(r, "RoleScope", json_object_new_int(scope));
+    json_object_object_add(r, "TenantId", scope == 1 ? json_object_new_string(t->tenant_id) : NULL);
+    const char *cid = sim_json_str(o, "CommunityId");
+    json_object_object_add(r, "CommunityId", cid ? json_object_new_string(cid) : NULL);
+    const char *rt = sim_json_str(o, "RoleTypeId");
+    json_object_object_add(r, "RoleTypeId", rt ? json_object_new_string(rt) : NULL);
+    json_object_put(o);
+    sim_role_add(t, r);
+    return true;
+}
+
+static void add_genesys_default(sim_tenant *t, size_t k)
+{
+    char gid[37];
+    sim_guid(gid);
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_string(gid));
+    json_object_object_add(o, "name", json_object_new_string(genesys_defaults[k].name));
+    json_object_object_add(o, "description", json_object_new_string(genesys_defaults[k].desc));
+    json_object_object_add(o, "defaultRoleId", json_object_new_string(genesys_defaults[k].drid));
+    json_object_object_add(o, "default", json_object_new_boolean(1));
+    json_object_object_add(o, "base", json_object_new_boolean(0));
+    json_object_object_add(o, "permissions", json_tokener_parse(genesys_defaults[k].perms));
+    json_object_object_add(o, "permissionPolicies",
+                           json_tokener_parse(genesys_defaults[k].policies));
+    sim_role_add(t, o);
+}
+
+static sim_role *find_kind(sim_tenant *t, const char *kind)
+{
+    for (size_t i = 0; i < t->nroles; i++)
+        if (t->roles[i]->kind && strcmp(t->roles[i]->kind, kind) == 0)
+            return t->roles[i];
+    return NULL;
+}
+
+static bool load_genesys_meta(sim_tenant *t, char *err, size_t errlen)
+{
+    json_object *org, *v;
+    if (!json_object_object_get_ex(t->meta, "org", &org) ||
+        !json_object_is_type(org, json_type_object)) {
+        org = json_object_new_object();
+        json_object_object_add(t->meta, "org", org);
+    }
+    if (!sim_json_str(org, "id")) {
+        char gid[37];
+        sim_guid(gid);
+        json_object_object_add(org, "id", json_object_new_string(gid));
+    }
+    if (!sim_json_str(org, "name"))
+        json_object_object_add(org, "name", json_object_new_string("Simulated Org"));
+    t->org_id = xstrdup(sim_json_str(org, "id"));
+    json_object *ul = ensure_array(t->meta, "unlicensed_domains");
+    for (size_t i = 0; i < json_object_array_length(ul); i++) {
+        json_object *e = json_object_array_get_idx(ul, i);
+        if (!json_object_is_type(e, json_type_string)) {
+            set_err(err, errlen, "unlicensed_domains[%zu] is not a string", i);
+            return false;
+        }
+        t->unlicensed = xrealloc(t->unlicensed, (t->nunlicensed + 1) * sizeof *t->unlicensed);
+        t->unlicensed[t->nunlicensed++] = sim_strlower(json_object_get_string(e));
+    }
+    json_object *divs = ensure_array(t->meta, "divisions");
+    json_object *home = NULL;
+    for (size_t i = 0; i < json_object_array_length(divs); i++) {
+        json_object *d = json_object_array_get_idx(divs, i);
+        if (!sim_json_str(d, "id")) {
+            set_err(err, errlen, "divisions[%zu] has no id", i);
+            return false;
+        }
+        if (!home || (json_object_object_get_ex(d, "home", &v) && json_object_get_boolean(v)))
+            if (!home ||
+                !(json_object_object_get_ex(home, "home", &v) && json_object_get_boolean(v)))
+                home = d;
+    }
+    if (!home) {
+        char gid[37];
+        sim_guid(gid);
+        home = json_object_new_object();
+        json_object_object_add(home, "id", json_object_new_string(gid));
+        json_object_object_add(home, "name", json_object_new_string("Home"));
+        json_object_object_add(home, "home", json_object_new_boolean(1));
+        json_object_array_add(divs, home);
+    }
+    t->home_div_id = xstrdup(sim_json_str(home, "id"));
+    t->home_div_name = xstrdup(sim_json_str(home, "name") ? sim_json_str(home, "name") : "Home");
+    json_object *set;
+    if (!json_object_object_get_ex(t->meta, "settings", &set) ||
+        !json_object_is_type(set, json_type_object)) {
+        set = json_object_new_object();
+        json_object_object_add(t->meta, "settings", set);
+    }
+    if (!json_object_object_get_ex(set, "backfillEnabled", &v))
+        json_object_object_add(set, "backfillEnabled", json_object_new_boolean(0));
+    if (!json_object_object_get_ex(set, "authorizationGrantDivisionAware", &v))
+        json_object_object_add(set, "authorizationGrantDivisionAware", json_object_new_boolean(0));
+    return true;
+}
+
+sim_tenant *sim_tenant_load(int api, json_object *root, const char *tenant_id, char *err,
+                            size_t errlen)
+{
+    json_object *empty = NULL;
+    if (!root)
+        root = empty = json_object_new_object();
+    if (!json_object_is_type(root, json_type_object)) {
+        set_err(err, errlen, "state must be a JSON object");
+        return NULL;
+    }
+    const char *sapi = sim_json_str(root, "api");
+    if (sapi && strcmp(sapi, api == SIM_GENESYS ? "genesys" : "identity") != 0) {
+        set_err(err, errlen, "state is for api \"%s\", this server is %s", sapi,
+                api == SIM_GENESYS ? "genesys" : "identity");
+        return NULL;
+    }
+    sim_tenant *t = xcalloc(1, sizeof *t);
+    t->api = api;
+    t->meta = json_object_new_object();
+    {
+        json_object_object_foreach(root, mk, mv)
+        {
+            if (strcmp(mk, "roles") != 0 && strcmp(mk, "users") != 0) {
+                json_object *c = NULL;
+                json_object_deep_copy(mv, &c, NULL);
+                json_object_object_add(t->meta, mk, c);
+            }
+        }
+    }
+    json_object_object_add(t->meta, "api",
+                           json_object_new_string(api == SIM_GENESYS ? "genesys" : "identity"));
+    json_object *roles = NULL, *users = NULL;
+    json_object_object_get_ex(root, "roles", &roles);
+    json_object_object_get_ex(root, "users", &users);
+    if ((roles && !json_object_is_type(roles, json_type_array)) ||
+        (users && !json_object_is_type(users, json_type_array))) {
+        set_err(err, errlen, "roles and users must be arrays");
+        goto fail;
+    }
+    if (api == SIM_GENESYS) {
+        if (!load_genesys_meta(t, err, errlen))
+            goto fail;
+        for (size_t i = 0; roles && i < json_object_array_length(roles); i++)
+            if (!load_genesys_role(t, json_object_array_get_idx(roles, i), i, err, errlen))
+                goto fail;
+        for (size_t k = 0; k < UTIL_ARRAY_LEN(genesys_defaults); k++)
+            if (!find_kind(t, genesys_defaults[k].drid))
+                add_genesys_default(t, k);
+        t->keeper = find_kind(t, "employee");
+        /* Factory definitions of the default roles: what "restore default" goes back to. */
+        t->factory = json_object_new_object();
+        for (size_t i = 0; i < t->nroles; i++)
+            if (t->roles[i]->kind) {
+                json_object *c = NULL;
+                json_object_deep_copy(t->roles[i]->obj, &c, NULL);
+                json_object_object_add(t->factory, t->roles[i]->kind, c);
+            }
+    } else {
+        const char *tid = tenant_id ? tenant_id : sim_json_str(root, "tenant_id");
+        char gid[37];
+        if (!tid) {
+            sim_guid(gid);
+            tid = gid;
+        }
+        t->tenant_id = xstrdup(tid);
+        json_object_object_add(t->meta, "tenant_id", json_object_new_string(t->tenant_id));
+        for (size_t i = 0; roles && i < json_object_array_length(roles); i++)
+            if (!load_identity_role(t, json_object_array_get_idx(roles, i), i, err, errlen))
+                goto fail;
+        for (size_t k = 0; k < UTIL_ARRAY_LEN(identity_builtins); k++) {
+            if (find_kind(t, identity_builtins[k].type))
+                continue;
+            char rid[37];
+            sim_guid(rid);
+            json_object *r = json_object_new_object();
+            json_object_object_add(r, "Id", json_object_new_string(rid));
+            json_object_object_add(r, "Name", json_object_new_string(identity_builtins[k].name));
+            json_object_object_add(r, "Description",
+                                   json_object_new_string(identity_builtins[k].desc));
+            json_object_object_add(r, "RoleScope", json_object_new_int(1));
+            json_object_object_add(r, "TenantId", json_object_new_string(t->tenant_id));
+            json_object_object_add(r, "CommunityId", NULL);
+            json_object_object_add(r, "RoleTypeId",
+                                   json_object_new_string(identity_builtins[k].type));
+            sim_role_add(t, r);
+        }
+        t->keeper = find_kind(t, SIM_MEMBER_TYPE);
+    }
+    for (size_t i = 0; users && i < json_object_array_length(users); i++)
+        if (!load_user(t, json_object_array_get_idx(users, i), i, err, errlen))
+            goto fail;
+    for (int s = 0; s < SIM_NSTATES; s++) {
+        t->by_state[s] = xcalloc(t->nusers + 1, sizeof(sim_user *));
+        t->nby_state[s] = 0;
+    }
+    for (size_t i = 0; i < t->nusers; i++) {
+        int s = t->users[i]->state;
+        t->by_state[s][t->nby_state[s]++] = t->users[i];
+    }
+    json_object_put(empty);
+    return t;
+fail:
+    json_object_put(empty);
+    sim_tenant_free(t);
+    return NULL;
+}
+
+json_object *sim_tenant_dump(sim_tenant *t)
+{
+    const bool g = t->api == SIM_GENESYS;
+    json_object *root = NULL;
+    json_object_deep_copy(t->meta, &root, NULL);
+    json_object *roles = json_object_new_array_ext((int)t->nroles);
+    for (size_t i = 0; i < t->nroles; i++) {
+        json_object *c = NULL;
+        json_object_deep_copy(t->roles[i]->obj, &c, NULL);
+        json_object_array_add(roles, c);
+    }
+    json_object_object_add(root, "roles", roles);
+    json_object *users = json_object_new_array_ext((int)t->nusers);
+    for (size_t i = 0; i < t->nusers; i++) {
+        sim_user *u = t->users[i];
+        json_object *c = NULL;
+        json_object_deep_copy(u->obj, &c, NULL);
+        json_object *rl = json_object_new_array_ext((int)u->nroles);
+        for (size_t k = 0; k < u->nroles; k++)
+            json_object_array_add(rl, json_object_new_string(u->roles[k]->id));
+        json_object_object_add(c, g ? "roles" : "RoleIds", rl);
+        json_object_array_add(users, c);
+    }
+    json_object_object_add(root, "users", users);
+    return root;
+}
+
+void sim_tenant_free(sim_tenant *t)
+{
+    if (!t)
+        return;
+    /* Empty the hash heads first: HASH_CLEAR reads the table through the first element. */
+    HASH_CLEAR(hh, t->user_by_id);
+    HASH_CLEAR(hh, t->role_by_id);
+    HASH_CLEAR(hh_name, t->role_by_name);
+    for (size_t i = 0; i < t->nusers; i++) {
+        sim_user *u = t->users[i];
+        free(u->id);
+        free(u->api);
+        free(u->roles);
+        json_object_put(u->obj);
+        free(u);
+    }
+    free(t->users);
+    for (size_t i = 0; i < t->nroles; i++)
+        role_free(t->roles[i]);
+    free(t->roles);
+    for (int s = 0; s < SIM_NSTATES; s++)
+        free(t->by_state[s]);
+    sim_free_list(t->unlicensed, t->nunlicensed);
+    free(t->org_id);
+    free(t->home_div_id);
+    free(t->home_div_name);
+    free(t->tenant_id);
+    json_object_put(t->factory);
+    json_object_put(t->meta);
+    free(t);
+}

@@ -1,0 +1,342 @@
+/* sim_util.c — tenantsim helpers: string builder, random ids, durations, globs, parsing. */
+#include "sim.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+
+static void sb_reserve(sim_sb *sb, size_t extra)
+{
+    size_t need = sb->len + extra + 1;
+    if (need <= sb->cap)
+        return;
+    size_t c = sb->cap < 256 ? 256 : sb->cap;
+    while (c < need)
+        c *= 2;
+    sb->buf = xrealloc(sb->buf, c);
+    sb->cap = c;
+}
+
+void sb_putn(sim_sb *sb, const char *s, size_t n)
+{
+    sb_reserve(sb, n);
+    memcpy(sb->buf + sb->len, s, n);
+    sb->len += n;
+    sb->buf[sb->len] = '\0';
+}
+
+void sb_puts(sim_sb *sb, const char *s)
+{
+    sb_putn(sb, s, strlen(s));
+}
+
+void sb_putc(sim_sb *sb, char c)
+{
+    sb_putn(sb, &c, 1);
+}
+
+void sb_printf(sim_sb *sb, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    sb_reserve(sb, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    sb->len += (size_t)n;
+}
+
+void sb_json_str(sim_sb *sb, const char *s)
+{
+    if (!s) {
+        sb_puts(sb, "null");
+        return;
+    }
+    sb_putc(sb, '"');
+    const char *run = s;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p >= 0x20 && *p != '"' && *p != '\\')
+            continue;
+        sb_putn(sb, run, (size_t)((const char *)p - run));
+        switch (*p) {
+        case '"':
+            sb_puts(sb, "\\\"");
+            break;
+        case '\\':
+            sb_puts(sb, "\\\\");
+            break;
+        case '\n':
+            sb_puts(sb, "\\n");
+            break;
+        case '\r':
+            sb_puts(sb, "\\r");
+            break;
+        case '\t':
+            sb_puts(sb, "\\t");
+            break;
+        default:
+            sb_printf(sb, "\\u%04x", *p);
+            break;
+        }
+        run = (const char *)p + 1;
+    }
+    sb_puts(sb, run);
+    sb_putc(sb, '"');
+}
+
+void sb_free(sim_sb *sb)
+{
+    free(sb->buf);
+    sb->buf = NULL;
+    sb->len = sb->cap = 0;
+}
+
+char *sb_steal(sim_sb *sb)
+{
+    char *b = sb->buf ? sb->buf : xstrdup("");
+    sb->buf = NULL;
+    sb->len = sb->cap = 0;
+    return b;
+}
+
+static void fill_random(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t k = getrandom(p, n, 0);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            /* getrandom cannot fail on Linux >= 3.17 short of a bad pointer; be safe anyway. */
+            for (size_t i = 0; i < n; i++)
+                p[i] = (unsigned char)rand();
+            return;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+}
+
+void sim_guid(char out[37])
+{
+    unsigned char b[16];
+    fill_random(b, sizeof b);
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
+             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+             b[14], b[15]);
+}
+
+void sim_random_hex(char *out, size_t nhex)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[64];
+    size_t done = 0;
+    while (done < nhex) {
+        fill_random(b, sizeof b);
+        for (size_t i = 0; i < sizeof b && done < nhex; i++)
+            out[done++] = hex[b[i] & 15];
+    }
+    out[nhex] = '\0';
+}
+
+double sim_random01(void)
+{
+    uint64_t v;
+    fill_random(&v, sizeof v);
+    return (double)(v >> 11) / (double)(1ULL << 53);
+}
+
+uint64_t sim_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int64_t sim_parse_duration_ms(const char *s)
+{
+    if (!s || !*s)
+        return -1;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || v < 0)
+        return -1;
+    double mult;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else
+        return -1;
+    double ms = v * mult;
+    if (ms > 9e15)
+        return -1;
+    return (int64_t)(ms + 0.5);
+}
+
+bool sim_glob(const char *pat, const char *s)
+{
+    /* Iterative glob with single-star backtracking: linear enough for request paths. */
+    const char *star = NULL, *mark = NULL;
+    while (*s) {
+        if (*pat == '*') {
+            star = pat++;
+            mark = s;
+        } else if (*pat == '?' || *pat == *s) {
+            pat++;
+            s++;
+        } else if (star) {
+            pat = star + 1;
+            s = ++mark;
+        } else {
+            return false;
+        }
+    }
+    while (*pat == '*')
+        pat++;
+    return *pat == '\0';
+}
+
+char *sim_strlower(const char *s)
+{
+    char *d = xstrdup(s ? s : "");
+    for (char *p = d; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return d;
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = tolower(c);
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;
+}
+
+void sim_form_decode(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r; r++) {
+        if (*r == '+') {
+            *w++ = ' ';
+        } else if (*r == '%' && hexval(r[1]) >= 0 && hexval(r[2]) >= 0) {
+            *w++ = (char)(hexval(r[1]) * 16 + hexval(r[2]));
+            r += 2;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+}
+
+json_object *sim_json_parse(const char *buf, size_t len)
+{
+    if (!buf || len == 0 || len > INT32_MAX)
+        return NULL;
+    json_tokener *tok = json_tokener_new_ex(64);
+    if (!tok)
+        return NULL;
+    /* Strict: the platforms' parsers reject trailing commas, single quotes and the like. */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    json_object *o = json_tokener_parse_ex(tok, buf, (int)len);
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(o);
+        o = NULL;
+    } else {
+        /* Anything but whitespace after the value makes the body malformed. */
+        for (size_t i = json_tokener_get_parse_end(tok); i < len; i++) {
+            if (!isspace((unsigned char)buf[i])) {
+                json_object_put(o);
+                o = NULL;
+                break;
+            }
+        }
+    }
+    json_tokener_free(tok);
+    return o;
+}
+
+char *sim_json_dup_string(json_object *o)
+{
+    return xstrdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+const char *sim_json_str(json_object *obj, const char *key)
+{
+    json_object *v;
+    if (!obj || !json_object_is_type(obj, json_type_object) ||
+        !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+bool sim_parse_int(const char *s, long long *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end != '\0' || isspace((unsigned char)*s))
+        return false;
+    *out = v;
+    return true;
+}
+
+void sim_free_list(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+bool sim_path_match(const char *pattern, const char *path, bool icase, char **params, int maxp)
+{
+    int np = 0;
+    const char *p = pattern, *s = path;
+    while (*p && *s) {
+        if (*p != '/' || *s != '/')
+            goto nomatch;
+        p++;
+        s++;
+        const char *pe = strchr(p, '/'), *se = strchr(s, '/');
+        size_t pl = pe ? (size_t)(pe - p) : strlen(p);
+        size_t sl = se ? (size_t)(se - s) : strlen(s);
+        if (pl > 0 && p[0] == '{') {
+            if (sl == 0 || np >= maxp)
+                goto nomatch;
+            params[np++] = xstrndup(s, sl);
+        } else if (pl != sl || (icase ? strncasecmp(p, s, pl) : strncmp(p, s, pl)) != 0) {
+            goto nomatch;
+        }
+        p += pl;
+        s += sl;
+    }
+    if (*p == '\0' && *s == '\0')
+        return true;
+nomatch:
+    for (int i = 0; i < np; i++) {
+        free(params[i]);
+        params[i] = NULL;
+    }
+    return false;
+}

@@ -1,0 +1,748 @@
+/* test_diff.c — table-driven tests of every sync rule of product.md section 4 (points 2-6),
+ * plus the not-converging memory (point 9). Each case builds a source and a target snapshot from
+ * compact strings, runs diff_compute + plan_build and compares the whole plan text, so a case
+ * fails on any extra or missing change, not only on the one it is about. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+
+/* ---- fixture: snapshots and jobs from compact strings (shared text with test_plan.c) --------
+ * roles: "id|name|key|description|def_canon;..."   key "" = custom, "!" = foreign custom
+ * users: "id|email|state|Role,Role|username|external_key;..."  state a|i|d, roles by name */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rolesync/diff.h"
+#include "rolesync/plan.h"
+
+static char *fx_field(char **p, char sep)
+{
+    char *s = *p;
+    if (!s)
+        return NULL;
+    char *e = strchr(s, sep);
+    if (e) {
+        *e = 0;
+        *p = e + 1;
+    } else {
+        *p = NULL;
+    }
+    return s;
+}
+
+static const char *fx_nz(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+static struct mdl_snapshot *fx_snap(enum cfg_api api, const char *roles, const char *users)
+{
+    struct mdl_snapshot *s = mdl_snapshot_new(api);
+    char *rbuf = strdup(roles ? roles : ""), *rp = rbuf;
+    while (rp && *rp) {
+        char *item = fx_field(&rp, ';'), *ip = item;
+        const char *id = fx_field(&ip, '|'), *name = fx_field(&ip, '|');
+        const char *key = fx_field(&ip, '|'), *desc = fx_field(&ip, '|');
+        const char *def = fx_field(&ip, '|');
+        struct mdl_role r = {
+            .id = id, .name = name, .description = fx_nz(desc), .def_canon = fx_nz(def)};
+        if (key && strcmp(key, "!") == 0)
+            r.foreign = true;
+        else
+            r.builtin_key = fx_nz(key);
+        mdl_add_role(s, &r);
+    }
+    free(rbuf);
+    char *ubuf = strdup(users ? users : ""), *up = ubuf;
+    while (up && *up) {
+        char *item = fx_field(&up, ';'), *ip = item;
+        const char *id = fx_field(&ip, '|'), *email = fx_field(&ip, '|');
+        const char *st = fx_field(&ip, '|');
+        char *rl = fx_field(&ip, '|');
+        const char *un = fx_field(&ip, '|'), *ext = fx_field(&ip, '|');
+        struct mdl_user u = {
+            .id = id, .email = fx_nz(email), .username = fx_nz(un), .external_key = fx_nz(ext)};
+        u.state = st && *st == 'd'   ? MDL_USER_DELETED
+                  : st && *st == 'i' ? MDL_USER_INACTIVE
+                                     : MDL_USER_ACTIVE;
+        uint32_t ui = mdl_add_user(s, &u);
+        while (rl && *rl) {
+            const char *rn = fx_field(&rl, ',');
+            size_t k;
+            for (k = 0; k < s->nroles; k++)
+                if (strcmp(s->roles[k].name, rn) == 0)
+                    break;
+            if (k == s->nroles)
+                print_error("no role %s\n", rn);
+            assert_true(k < s->nroles);
+            mdl_user_add_role(s, ui, (uint32_t)k);
+        }
+    }
+    free(ubuf);
+    char err[128];
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
+    return s;
+}
+
+struct jspec {
+    const char *inc, *exc, *rename, *uinc, *uexc; /* comma-separated; NULL = default */
+    bool defs, prune;
+    enum cfg_assignments asg;
+    enum cfg_match_by mb;
+    int maxdel; /* 0 = default 50, -1 = zero */
+};
+
+static void fx_list(struct cfg_strlist *l, const char *spec, const char *dflt)
+{
+    const char *s = spec ? spec : dflt;
+    l->v = NULL;
+    l->n = 0;
+    if (!s || !*s)
+        return;
+    char *buf = strdup(s), *p = buf;
+    while (p) {
+        char *f = fx_field(&p, ',');
+        l->v = realloc(l->v, (l->n + 1) * sizeof(char *));
+        l->v[l->n++] = strdup(f);
+    }
+    free(buf);
+}
+
+static void fx_job(struct cfg_job *j, const struct jspec *js)
+{
+    memset(j, 0, sizeof(*j));
+    j->name = strdup("j");
+    fx_list(&j->roles_include, js->inc, "*");
+    fx_list(&j->roles_exclude, js->exc, "");
+    fx_list(&j->users_include, js->uinc, "*");
+    fx_list(&j->users_exclude, js->uexc, "");
+    struct cfg_strlist rn;
+    fx_list(&rn, js->rename, "");
+    j->rename = calloc(rn.n + 1, sizeof(*j->rename));
+    for (size_t i = 0; i < rn.n; i++) {
+        char *eq = strchr(rn.v[i], '=');
+        assert_non_null(eq);
+        *eq = 0;
+        j->rename[i].from = strdup(rn.v[i]);
+        j->rename[i].to = strdup(eq + 1);
+        free(rn.v[i]);
+    }
+    j->nrename = rn.n;
+    free(rn.v);
+    j->definitions = js->defs;
+    j->prune = js->prune;
+    j->assignments = js->asg;
+    j->match_by = js->mb;
+    j->max_deletes = js->maxdel == 0 ? 50 : js->maxdel < 0 ? 0 : (unsigned)js->maxdel;
+}
+
+static void fx_list_free(struct cfg_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+static void fx_job_free(struct cfg_job *j)
+{
+    free(j->name);
+    fx_list_free(&j->roles_include);
+    fx_list_free(&j->roles_exclude);
+    fx_list_free(&j->users_include);
+    fx_list_free(&j->users_exclude);
+    for (size_t i = 0; i < j->nrename; i++) {
+        free(j->rename[i].from);
+        free(j->rename[i].to);
+    }
+    free(j->rename);
+}
+
+/* Genesys built-ins every org has. */
+#define G_BUILTINS "ge|Employee|employee||pe;ga|Master Admin|admin||pa"
+#define I_BUILTINS                                                                                 \
+    "im|Tenant Member|7ad2b9ef-5386-4ead-ac9f-ad99c5c5b977||;"                                     \
+    "ia|Tenant Administrator|2dc742ab-39ea-4fc0-a39e-2bcb71c26a5f||;"                              \
+    "iv|Tenant Viewer|e6cbf91e-0be8-4858-92b5-f88ecafd5574||"
+
+struct dcase {
+    const char *name;
+    enum cfg_api sapi;
+    const char *sroles, *susers;
+    enum cfg_api tapi;
+    const char *troles, *tusers;
+    struct jspec job;
+    const char *expect; /* full plan text */
+};
+
+#define G CFG_API_GENESYS
+#define I CFG_API_IDENTITY
+#define SUM0 "job j: 0 roles to create, 0 to update, 0 to delete, 0 assignments to add, 0 to remove"
+
+static const struct dcase cases[] = {
+    {"role scope include/exclude",
+     G,
+     G_BUILTINS ";a|A||;b|B||;c|C||",
+     "s1|alice@x.com|a|A,B,C",
+     G,
+     G_BUILTINS ";ta|A||;tb|B||;tc|C||",
+     "t1|alice@x.com|a|C",
+     {.inc = "A,B,C", .exc = "B,C"},
+     "+ user alice@x.com role \"A\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    {"role globs are case-insensitive",
+     G,
+     G_BUILTINS ";a|Sales Lead||;b|Support||",
+     "s1|alice@x.com|a|Sales Lead,Support",
+     G,
+     G_BUILTINS ";ta|sales lead||;tb|Support||",
+     "t1|alice@x.com|a|",
+     {.inc = "SALES*"},
+     "+ user alice@x.com role \"sales lead\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    {"rename forward",
+     G,
+     G_BUILTINS ";s|Supervisor||",
+     "s1|alice@x.com|a|Supervisor",
+     G,
+     G_BUILTINS ";t|Team Lead||",
+     "t1|alice@x.com|a|",
+     {.rename = "supervisor=Team Lead"},
+     "+ user alice@x.com role \"Team Lead\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    {"rename back gives target scope; out-of-scope roles kept",
+     G,
+     G_BUILTINS ";s|Supervisor||",
+     "s1|bob@x.com|a|",
+     G,
+     G_BUILTINS ";t|Team Lead||;o|Other||",
+     "t1|bob@x.com|a|Team Lead,Other",
+     {.inc = "Supervisor", .rename = "Supervisor=Team Lead"},
+     "- user bob@x.com role \"Team Lead\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 0 assignments to add, 1 to remove\n"},
+    {"rename excluded by source name",
+     G,
+     G_BUILTINS ";s|Supervisor||",
+     "s1|bob@x.com|a|",
+     G,
+     G_BUILTINS ";t|Team Lead||",
+     "t1|bob@x.com|a|Team Lead",
+     {.exc = "supervisor", .rename = "Supervisor=Team Lead", .prune = true},
+     SUM0 "\n"},
+    {"renamed role not pruned, stale one is",
+     G,
+     G_BUILTINS ";s|Supervisor||",
+     "",
+     G,
+     G_BUILTINS ";t|Team Lead||;x|Supervisor||",
+     "",
+     {.rename = "Supervisor=Team Lead", .prune = true},
+     "- role \"Supervisor\"\n"
+     "job j: 0 roles to create, 0 to update, 1 to delete, 0 assignments to add, 0 to remove\n"},
+    {"built-ins match by key, not id or name",
+     G,
+     "ge|Employee|employee||;s-adm|Master Admin|admin||",
+     "s1|alice@x.com|a|Master Admin",
+     G,
+     "x1|Employee|employee||;t-adm|Administrator|admin||;t-x|Master Admin||",
+     "t1|alice@x.com|a|Master Admin",
+     {.inc = "*"},
+     "- user alice@x.com role \"Master Admin\"\n"
+     "+ user alice@x.com role \"Administrator\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 1 to remove\n"},
+    {"two target roles for one source role: conflict, left alone",
+     G,
+     G_BUILTINS ";o|Ops||;q|Q||",
+     "s1|alice@x.com|a|Ops",
+     G,
+     G_BUILTINS ";t1|Ops||;t2|OPS||",
+     "t1|alice@x.com|a|OPS",
+     {.defs = true, .prune = true},
+     "+ role \"Q\"\n"
+     "! conflict: source role \"Ops\" -> target \"Ops\" and \"OPS\": two target roles match the "
+     "name; left alone\n"
+     "job j: 1 role to create, 0 to update, 0 to delete, 0 assignments to add, 0 to remove, 1 "
+     "conflict\n"},
+    {"two source roles for one target role: conflict",
+     G,
+     G_BUILTINS ";a|A||;b|B||",
+     "s1|alice@x.com|a|A",
+     G,
+     G_BUILTINS ";tb|B||",
+     "t1|alice@x.com|a|",
+     {.rename = "A=B", .defs = true, .prune = true},
+     "! conflict: source role \"A\" and \"B\" -> target \"B\": two source roles map to one target "
+     "role; left alone\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 0 assignments to add, 0 to remove, 1 "
+     "conflict\n"},
+    {"custom name taken by a target built-in",
+     G,
+     "se|Staff|employee||pe;c|Employee||",
+     "s1|alice@x.com|a|Employee",
+     G,
+     G_BUILTINS,
+     "t1|alice@x.com|a|",
+     {.defs = true},
+     "! conflict: source role \"Employee\" -> target \"Employee\": target name belongs to a "
+     "built-in role; left alone\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 0 assignments to add, 0 to remove, 1 "
+     "conflict\n"},
+    {"unmapped role: assignments skipped",
+     G,
+     G_BUILTINS ";g|Ghost||;a|A||",
+     "s1|alice@x.com|a|Ghost,A",
+     G,
+     G_BUILTINS ";ta|A||",
+     "t1|alice@x.com|a|",
+     {.defs = false},
+     "+ user alice@x.com role \"A\"\n"
+     "! unmapped: role \"Ghost\": no role with that name on the target; its assignments are "
+     "skipped\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove, 1 "
+     "unmapped role\n"},
+    {"mirror",
+     G,
+     G_BUILTINS ";a|A||;b|B||",
+     "s1|alice@x.com|a|A",
+     G,
+     G_BUILTINS ";ta|A||;tb|B||",
+     "t1|alice@x.com|a|B",
+     {.asg = CFG_ASSIGN_MIRROR},
+     "- user alice@x.com role \"B\"\n+ user alice@x.com role \"A\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 1 to remove\n"},
+    {"additive",
+     G,
+     G_BUILTINS ";a|A||;b|B||",
+     "s1|alice@x.com|a|A",
+     G,
+     G_BUILTINS ";ta|A||;tb|B||",
+     "t1|alice@x.com|a|B",
+     {.asg = CFG_ASSIGN_ADDITIVE},
+     "+ user alice@x.com role \"A\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    {"off",
+     G,
+     G_BUILTINS ";a|A||;b|B||",
+     "s1|alice@x.com|a|A",
+     G,
+     G_BUILTINS ";ta|A||;tb|B||",
+     "t1|alice@x.com|a|B",
+     {.asg = CFG_ASSIGN_OFF},
+     SUM0 "\n"},
+    {"forced role never added or removed (genesys)",
+     G,
+     G_BUILTINS ";a|A||",
+     "s1|alice@x.com|a|A;s2|bob@x.com|a|Employee",
+     G,
+     G_BUILTINS ";ta|A||",
+     "t1|alice@x.com|a|Employee;t2|bob@x.com|a|",
+     {.inc = "*"},
+     "+ user alice@x.com role \"A\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    {"admin not revoked through a wildcard",
+     G,
+     G_BUILTINS,
+     "s1|alice@x.com|a|",
+     G,
+     G_BUILTINS,
+     "t1|alice@x.com|a|Master Admin,Employee",
+     {.inc = "*"},
+     SUM0 "\n"},
+    {"admin not revoked through a glob naming it",
+     G,
+     G_BUILTINS,
+     "s1|alice@x.com|a|",
+     G,
+     G_BUILTINS,
+     "t1|alice@x.com|a|Master Admin",
+     {.inc = "Master*,master admi?"},
+     SUM0 "\n"},
+    {"admin revoked when named verbatim (source name)",
+     G,
+     "ge|Employee|employee||;ga|Master Admin|admin||",
+     "s1|alice@x.com|a|",
+     G,
+     "te|Employee|employee||;ta|Admin|admin||",
+     "t1|alice@x.com|a|Admin,Employee",
+     {.inc = "*,master admin"},
+     "- user alice@x.com role \"Admin\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 0 assignments to add, 1 to remove\n"},
+    {"admin granted normally",
+     G,
+     G_BUILTINS,
+     "s1|alice@x.com|a|Master Admin",
+     G,
+     G_BUILTINS,
+     "t1|alice@x.com|a|",
+     {.inc = "*"},
+     "+ user alice@x.com role \"Master Admin\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    {"prune off",
+     G,
+     G_BUILTINS ";a|A||",
+     "",
+     G,
+     G_BUILTINS ";ta|A||;ts|Stale||",
+     "",
+     {.prune = false},
+     SUM0 "\n"},
+    {"prune: only in-scope, non-foreign custom roles",
+     G,
+     G_BUILTINS ";a|A||",
+     "s1|u@x.com|a|",
+     G,
+     G_BUILTINS ";ta|A||;ts|Stale||;tk|Keep||;tt|Trusted External|trustedUser||;tf|Community|!||",
+     "t1|u@x.com|a|Stale,Keep,Community,Trusted External",
+     {.exc = "Keep", .prune = true},
+     "- user u@x.com role \"Stale\"\n"
+     "- user u@x.com role \"Trusted External\"\n"
+     "- role \"Stale\"\n"
+     "job j: 0 roles to create, 0 to update, 1 to delete, 0 assignments to add, 2 to remove\n"},
+    {"definitions: create, update, no-op",
+     G,
+     G_BUILTINS ";n|New|||d1;c|Changed||new text|;s|Same||same|p1;d|Policies||x|p1,p2",
+     "s1|alice@x.com|a|New",
+     G,
+     G_BUILTINS ";tc|Changed||old text|;ts|Same||same|p1;td|Policies||x|p1",
+     "t1|alice@x.com|a|",
+     {.defs = true},
+     "+ role \"New\"\n"
+     "~ role \"Changed\" (description)\n"
+     "~ role \"Policies\" (permission policies)\n"
+     "+ user alice@x.com role \"New\"\n"
+     "job j: 1 role to create, 2 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    {"definitions off: nothing created or updated",
+     G,
+     G_BUILTINS ";n|New||;c|Changed||new|",
+     "",
+     G,
+     G_BUILTINS ";tc|Changed||old|",
+     "",
+     {.defs = false},
+     "! unmapped: role \"New\": no role with that name on the target; its assignments are "
+     "skipped\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 0 assignments to add, 0 to remove, 1 "
+     "unmapped role\n"},
+    {"definitions: out-of-scope roles untouched",
+     G,
+     G_BUILTINS ";n|New||;c|Changed||new|",
+     "",
+     G,
+     G_BUILTINS ";tc|Changed||old|",
+     "",
+     {.defs = true, .exc = "New,Changed"},
+     SUM0 "\n"},
+    {"default role: policies only, never description",
+     G,
+     "ge|Employee|employee|src text|p1;ga|Master Admin|admin|a|pa2",
+     "",
+     G,
+     "te|Employee|employee|tgt text|p1;ta|Master Admin|admin|b|pa",
+     "",
+     {.defs = true},
+     "~ role \"Master Admin\" (permission policies)\n"
+     "job j: 0 roles to create, 1 to update, 0 to delete, 0 assignments to add, 0 to remove\n"},
+    {"identity built-ins never updated",
+     I,
+     I_BUILTINS ";c|Ops||d1|",
+     "",
+     I,
+     "jm|Tenant Member|7ad2b9ef-5386-4ead-ac9f-ad99c5c5b977|other|;"
+     "ja|Tenant Administrator|2dc742ab-39ea-4fc0-a39e-2bcb71c26a5f||x;"
+     "jv|Tenant Viewer|e6cbf91e-0be8-4858-92b5-f88ecafd5574||;jc|Ops||d2|",
+     "",
+     {.defs = true},
+     "~ role \"Ops\" (description)\n"
+     "job j: 0 roles to create, 1 to update, 0 to delete, 0 assignments to add, 0 to remove\n"},
+    {"deleted users ignored, inactive matched",
+     G,
+     G_BUILTINS ";a|A||",
+     "s1|del@x.com|d|A;s2|ina@x.com|i|A;s3|gone@x.com|a|A",
+     G,
+     G_BUILTINS ";ta|A||",
+     "t1|del@x.com|a|;t2|ina@x.com|a|;t3|gone@x.com|d|",
+     {.inc = "*"},
+     "+ user ina@x.com role \"A\"\n"
+     "! unmatched users: 1 source only, 1 target only\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    {"ambiguous users skipped; emails case-insensitive",
+     G,
+     G_BUILTINS ";a|A||",
+     "s1|Dup@x.com|a|A;s2|Ok@X.com|a|A",
+     G,
+     G_BUILTINS ";ta|A||",
+     "t1|dup@x.com|a|;t2|DUP@x.com|i|;t3|ok@x.com|a|",
+     {.inc = "*"},
+     "+ user ok@x.com role \"A\"\n"
+     "! ambiguous: 2 target users share the key dup@x.com; skipped\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    {"user scope include/exclude",
+     G,
+     G_BUILTINS ";a|A||",
+     "s1|alice@x.com|a|A;s2|break@x.com|a|A;s3|eve@other.com|a|A;s4||a|A",
+     G,
+     G_BUILTINS ";ta|A||",
+     "t1|alice@x.com|a|;t2|break@x.com|a|;t3|eve@other.com|a|;t4|carl@x.com|a|A;t5||a|A",
+     {.uinc = "*@X.COM", .uexc = "break@x.com"},
+     "+ user alice@x.com role \"A\"\n"
+     "! unmatched users: 0 source only, 1 target only\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    {"match by username",
+     G,
+     G_BUILTINS ";a|A||",
+     "s1|a@x.com|a|A|Alice",
+     G,
+     G_BUILTINS ";ta|A||",
+     "t1|zzz@x.com|a||alice",
+     {.mb = CFG_MATCH_USERNAME},
+     "+ user alice role \"A\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    {"match by external id",
+     I,
+     I_BUILTINS ";a|A||",
+     "s1|a@x.com|a|A||idp/42;s2|b@x.com|a|A||",
+     I,
+     I_BUILTINS ";ta|A||",
+     "t1|other@x.com|a|Tenant Member||idp/42;t2|b@x.com|a|Tenant Member",
+     {.mb = CFG_MATCH_EXTERNAL_ID},
+     "+ user idp/42 role \"A\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    {"genesys -> identity: only custom roles map; member and admin protected",
+     G,
+     G_BUILTINS ";o|Ops||",
+     "s1|alice@x.com|a|Employee,Ops,Master Admin",
+     I,
+     I_BUILTINS ";to|ops||;tc|Community|!||",
+     "t1|alice@x.com|a|Tenant Member,Tenant Administrator,Tenant Viewer,Community",
+     {.inc = "*"},
+     "- user alice@x.com role \"Tenant Viewer\"\n"
+     "+ user alice@x.com role \"ops\"\n"
+     "! unmapped: role \"Employee\": built-in roles do not map across apis; its assignments are "
+     "skipped\n"
+     "! unmapped: role \"Master Admin\": built-in roles do not map across apis; its assignments "
+     "are skipped\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 1 to remove, 2 "
+     "unmapped roles\n"},
+    {"identity forced member never added or removed",
+     I,
+     I_BUILTINS ";a|A||",
+     "s1|a@x.com|a|A;s2|b@x.com|a|Tenant Member",
+     I,
+     I_BUILTINS ";ta|A||",
+     "t1|a@x.com|a|Tenant Member;t2|b@x.com|a|",
+     {.inc = "*"},
+     "+ user a@x.com role \"A\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+};
+
+static bool run_case(const struct dcase *c)
+{
+    struct mdl_snapshot *src = fx_snap(c->sapi, c->sroles, c->susers);
+    struct mdl_snapshot *tgt = fx_snap(c->tapi, c->troles, c->tusers);
+    struct cfg_job job;
+    fx_job(&job, &c->job);
+    char err[128];
+    struct diff *d = diff_compute(&job, src, tgt, NULL, err, sizeof(err));
+    assert_non_null(d);
+    struct plan *p = plan_build(d, false);
+    char *text = plan_render_string(p);
+    if (strcmp(text, c->expect) != 0) {
+        print_error("case \"%s\"\n--- expected\n%s--- got\n%s", c->name, c->expect, text);
+    }
+    bool ok = strcmp(text, c->expect) == 0;
+    free(text);
+    plan_free(p);
+    fx_job_free(&job);
+    mdl_snapshot_free(src);
+    mdl_snapshot_free(tgt);
+    return ok;
+}
+
+static void test_cases(void **state)
+{
+    (void)state;
+    size_t failed = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        failed += !run_case(&cases[i]);
+    assert_int_equal(failed, 0);
+}
+
+/* Structured view of a few decisions the text does not show. */
+static void test_report_fields(void **state)
+{
+    (void)state;
+    struct mdl_snapshot *src =
+        fx_snap(G, G_BUILTINS ";s|Supervisor||;x|Excluded||", "s1|a@x.com|a|;s2|b@x.com|a|");
+    struct mdl_snapshot *tgt =
+        fx_snap(G, G_BUILTINS ";t|Team Lead||;tx|Excluded||", "t1|A@x.com|a|;t3|c@x.com|a|");
+    struct cfg_job job;
+    fx_job(&job, &(struct jspec){.rename = "Supervisor=Team Lead", .exc = "Excluded"});
+    char err[64];
+    struct diff *d = diff_compute(&job, src, tgt, NULL, err, sizeof(err));
+    assert_int_equal(d->src_roles[2].status, DIFF_ROLE_MAPPED);
+    assert_int_equal(d->src_roles[2].map, 2);
+    assert_int_equal(d->src_roles[3].status, DIFF_ROLE_OUT_OF_SCOPE);
+    assert_false(d->tgt_roles[3].in_scope);
+    assert_true(d->tgt_roles[2].in_scope);
+    assert_string_equal(d->tgt_roles[2].scope_name, "Supervisor");
+    assert_true(d->tgt_roles[0].forced);
+    assert_false(d->tgt_roles[0].managed);
+    assert_true(d->tgt_roles[1].admin);
+    assert_false(d->tgt_roles[1].admin_revocable);
+    assert_int_equal(d->report.matched_users, 1);
+    assert_int_equal(d->report.unmatched_source_only, 1);
+    assert_int_equal(d->report.unmatched_target_only, 1);
+    assert_true(diff_is_empty(d));
+    diff_free(d);
+    fx_job_free(&job);
+    mdl_snapshot_free(src);
+    mdl_snapshot_free(tgt);
+}
+
+/* Simulate one apply where the target drops part of what was written. */
+static void test_not_converging_role(void **state)
+{
+    (void)state;
+    struct diff_memory *mem = diff_memory_new();
+    struct cfg_job job;
+    fx_job(&job, &(struct jspec){.defs = true});
+    struct mdl_snapshot *src = fx_snap(G, G_BUILTINS ";r|R||d|p1,p2", "");
+    struct mdl_snapshot *tgt = fx_snap(G, G_BUILTINS ";tr|R||d|p1", "");
+    char err[64];
+
+    /* cycle 1: planned and "written" */
+    struct plan *p = plan_build(diff_compute(&job, src, tgt, mem, err, sizeof(err)), false);
+    assert_int_equal(p->diff->nupdates, 1);
+    plan_note_applied(p, mem, NULL, NULL);
+    assert_int_equal(diff_memory_count(mem), 1);
+    plan_free(p);
+
+    /* cycles 2 and 3: the target kept p1 only: reported, not re-planned */
+    for (int cycle = 2; cycle <= 3; cycle++) {
+        p = plan_build(diff_compute(&job, src, tgt, mem, err, sizeof(err)), false);
+        assert_true(plan_is_empty(p));
+        assert_int_equal(p->diff->report.nnot_converging, 1);
+        char *text = plan_render_string(p);
+        assert_non_null(strstr(text, "! not converging: role \"R\": target kept permission "
+                                     "policies different from what was written\n"));
+        assert_non_null(strstr(text, ", 1 not converging\n"));
+        free(text);
+        plan_free(p);
+    }
+
+    /* someone edits the target role: the same desired value is sent once more */
+    struct mdl_snapshot *tgt2 = fx_snap(G, G_BUILTINS ";tr|R||d|p9", "");
+    p = plan_build(diff_compute(&job, src, tgt2, mem, err, sizeof(err)), false);
+    assert_int_equal(p->diff->nupdates, 1);
+    plan_free(p);
+
+    /* the source changes: planned again */
+    struct mdl_snapshot *src2 = fx_snap(G, G_BUILTINS ";r|R||d|p1,p3", "");
+    p = plan_build(diff_compute(&job, src2, tgt, mem, err, sizeof(err)), false);
+    assert_int_equal(p->diff->nupdates, 1);
+    assert_int_equal(p->diff->report.nnot_converging, 0);
+    plan_note_applied(p, mem, (const bool[]){false}, NULL); /* the write failed: not noted */
+    plan_free(p);
+    p = plan_build(diff_compute(&job, src2, tgt, mem, err, sizeof(err)), false);
+    assert_int_equal(p->diff->nupdates, 1);
+    plan_note_applied(p, mem, NULL, NULL);
+    plan_free(p);
+
+    /* converged: the memory forgets the item */
+    struct mdl_snapshot *tgt3 = fx_snap(G, G_BUILTINS ";tr|R||d|p1,p3", "");
+    p = plan_build(diff_compute(&job, src2, tgt3, mem, err, sizeof(err)), false);
+    assert_true(plan_is_empty(p));
+    assert_int_equal(p->diff->report.nnot_converging, 0);
+    assert_int_equal(diff_memory_count(mem), 0);
+    plan_free(p);
+
+    /* a created role whose policies are dropped is not converging on the next cycle */
+    struct mdl_snapshot *tgt4 = fx_snap(G, G_BUILTINS, "");
+    p = plan_build(diff_compute(&job, src, tgt4, mem, err, sizeof(err)), false);
+    assert_int_equal(p->diff->ncreates, 1);
+    plan_set_created_id(p, 0, "new-id");
+    assert_string_equal(plan_ref_id(p, (uint32_t)tgt4->nroles), "new-id");
+    plan_note_applied(p, mem, NULL, NULL);
+    plan_free(p);
+    p = plan_build(diff_compute(&job, src, tgt, mem, err, sizeof(err)), false);
+    assert_true(plan_is_empty(p));
+    assert_int_equal(p->diff->report.nnot_converging, 1);
+    plan_free(p);
+
+    diff_memory_free(mem);
+    fx_job_free(&job);
+    mdl_snapshot_free(src);
+    mdl_snapshot_free(src2);
+    mdl_snapshot_free(tgt);
+    mdl_snapshot_free(tgt2);
+    mdl_snapshot_free(tgt3);
+    mdl_snapshot_free(tgt4);
+}
+
+static void test_not_converging_user(void **state)
+{
+    (void)state;
+    struct diff_memory *mem = diff_memory_new();
+    struct cfg_job job;
+    fx_job(&job, &(struct jspec){.inc = "*,Tenant Administrator"});
+    struct mdl_snapshot *src = fx_snap(I, I_BUILTINS ";a|A||", "s1|a@x.com|a|A;s2|b@x.com|a|A");
+    /* the platform re-adds Tenant Administrator to a@ (CONNECT administrators) */
+    struct mdl_snapshot *tgt =
+        fx_snap(I, I_BUILTINS ";ta|A||", "t1|a@x.com|a|A,Tenant Administrator;t2|b@x.com|a|");
+    char err[64];
+    struct plan *p = plan_build(diff_compute(&job, src, tgt, mem, err, sizeof(err)), false);
+    assert_int_equal(p->diff->nremoves, 1);
+    assert_int_equal(p->diff->nadds, 1);
+    assert_int_equal(p->nassign_ops, 2);
+    /* the PUT for b@ failed; a@'s was accepted */
+    bool ok[2];
+    for (size_t i = 0; i < 2; i++)
+        ok[i] = p->assign_ops[i].tgt_user == 0;
+    plan_note_applied(p, mem, NULL, ok);
+    plan_free(p);
+
+    p = plan_build(diff_compute(&job, src, tgt, mem, err, sizeof(err)), false);
+    assert_int_equal(p->diff->nremoves, 0);
+    assert_int_equal(p->diff->nadds, 1); /* b@ is retried */
+    assert_int_equal(p->diff->report.nnot_converging, 1);
+    assert_int_equal(p->diff->report.skipped_changes, 1);
+    char *text = plan_render_string(p);
+    assert_non_null(strstr(text, "! not converging: user a@x.com: target kept a role set "
+                                 "different from what was written; still has \"Tenant "
+                                 "Administrator\"\n"));
+    free(text);
+    plan_free(p);
+    diff_memory_free(mem);
+    fx_job_free(&job);
+    mdl_snapshot_free(src);
+    mdl_snapshot_free(tgt);
+}
+
+static void test_unfinished_snapshot(void **state)
+{
+    (void)state;
+    struct mdl_snapshot *a = mdl_snapshot_new(G), *b = fx_snap(G, "", "");
+    struct cfg_job job;
+    fx_job(&job, &(struct jspec){0});
+    char err[64] = "";
+    assert_null(diff_compute(&job, a, b, NULL, err, sizeof(err)));
+    assert_non_null(strstr(err, "not finished"));
+    fx_job_free(&job);
+    mdl_snapshot_free(a);
+    mdl_snapshot_free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cases),
+        cmocka_unit_test(test_report_fields),
+        cmocka_unit_test(test_not_converging_role),
+        cmocka_unit_test(test_not_converging_user),
+        cmocka_unit_test(test_unfinished_snapshot),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

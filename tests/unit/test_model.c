@@ -1,0 +1,148 @@
+/* test_model.c — snapshot arena, finish (sort/dedupe/validation) and lookups. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "rolesync/model.h"
+
+static uint32_t add_role(struct mdl_snapshot *s, const char *id, const char *name, const char *key)
+{
+    struct mdl_role r = {.id = id, .name = name, .builtin_key = key};
+    return mdl_add_role(s, &r);
+}
+
+static uint32_t add_user(struct mdl_snapshot *s, const char *id, const char *email)
+{
+    struct mdl_user u = {.id = id, .email = email};
+    return mdl_add_user(s, &u);
+}
+
+static void test_lookups(void **state)
+{
+    (void)state;
+    struct mdl_snapshot *s = mdl_snapshot_new(CFG_API_GENESYS);
+    char id[32];
+    uint32_t r0 = add_role(s, "r0", "Team Lead", NULL);
+    uint32_t r1 = add_role(s, "r1", "Employee", "employee");
+    uint32_t r2 = add_role(s, "r2", "team lead", NULL); /* same name, other case */
+    assert_int_equal(r0, 0);
+    assert_int_equal(r2, 2);
+    uint32_t u0 = add_user(s, "u0", "a@example.com");
+    mdl_user_add_role(s, u0, r2);
+    mdl_user_add_role(s, u0, r0);
+    mdl_user_add_role(s, u0, r2);
+    mdl_user_add_role(s, u0, r1);
+    /* enough users and roles per user to exercise arena growth and big blocks */
+    for (int i = 1; i < 5000; i++) {
+        snprintf(id, sizeof(id), "u%d", i);
+        uint32_t u = add_user(s, id, NULL);
+        for (int k = 0; k < 3; k++)
+            mdl_user_add_role(s, u, (uint32_t)((i + k) % 3));
+    }
+    char big[100000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    const char *copy = mdl_strdup(s, big);
+    assert_string_equal(copy, big);
+    assert_null(mdl_strdup(s, NULL));
+
+    char err[128];
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
+    assert_true(s->finished);
+    const struct mdl_user *u = &s->users[u0];
+    assert_int_equal(u->nroles, 3);
+    assert_int_equal(u->roles[0], 0);
+    assert_int_equal(u->roles[1], 1);
+    assert_int_equal(u->roles[2], 2);
+    assert_true(mdl_user_has_role(u, r1));
+    assert_false(mdl_user_has_role(&s->users[1], 99));
+
+    bool dup = false;
+    assert_int_equal(mdl_find_role_by_name(s, "TEAM LEAD", &dup), r0);
+    assert_true(dup);
+    assert_int_equal(mdl_find_role_by_name(s, "employee", &dup), r1);
+    assert_false(dup);
+    assert_int_equal(mdl_find_role_by_name(s, "nope", &dup), MDL_NONE);
+    assert_int_equal(mdl_find_role_by_key(s, "EMPLOYEE"), r1);
+    assert_int_equal(mdl_find_role_by_key(s, "admin"), MDL_NONE);
+    assert_int_equal(mdl_find_role_by_id(s, "r2"), r2);
+    assert_int_equal(mdl_find_role_by_id(s, "R2"), MDL_NONE); /* ids are exact */
+    assert_int_equal(mdl_find_user_by_id(s, "u4999"), 4999);
+    assert_int_equal(mdl_find_user_by_id(s, "u5000"), MDL_NONE);
+    mdl_snapshot_free(s);
+}
+
+static void test_user_with_initial_roles(void **state)
+{
+    (void)state;
+    struct mdl_snapshot *s = mdl_snapshot_new(CFG_API_IDENTITY);
+    add_role(s, "a", "A", NULL);
+    add_role(s, "b", "B", NULL);
+    uint32_t init[] = {1, 0, 1};
+    struct mdl_user u = {.id = "x", .roles = init, .nroles = 3};
+    uint32_t ux = mdl_add_user(s, &u);
+    init[0] = 0; /* the snapshot holds its own copy */
+    char err[128];
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
+    assert_int_equal(s->users[ux].nroles, 2);
+    assert_int_equal(s->users[ux].roles[0], 0);
+    assert_int_equal(s->users[ux].roles[1], 1);
+    mdl_snapshot_free(s);
+}
+
+static void test_finish_errors(void **state)
+{
+    (void)state;
+    char err[128];
+    struct mdl_snapshot *s = mdl_snapshot_new(CFG_API_GENESYS);
+    add_role(s, "r", "A", NULL);
+    add_role(s, "r", "B", NULL);
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "duplicate role id r"));
+    mdl_snapshot_free(s);
+
+    s = mdl_snapshot_new(CFG_API_GENESYS);
+    add_user(s, "u", NULL);
+    add_user(s, "u", NULL);
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "duplicate user id u"));
+    mdl_snapshot_free(s);
+
+    s = mdl_snapshot_new(CFG_API_GENESYS);
+    uint32_t u = add_user(s, "u", NULL);
+    mdl_user_add_role(s, u, 7);
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "role index 7"));
+    mdl_snapshot_free(s);
+
+    mdl_snapshot_free(NULL);
+}
+
+static void test_empty(void **state)
+{
+    (void)state;
+    char err[64];
+    struct mdl_snapshot *s = mdl_snapshot_new(CFG_API_GENESYS);
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
+    assert_int_equal(mdl_find_role_by_name(s, "x", NULL), MDL_NONE);
+    assert_int_equal(mdl_find_user_by_id(s, "x"), MDL_NONE);
+    void *z = mdl_alloc(s, 40);
+    assert_int_equal(((char *)z)[39], 0);
+    mdl_snapshot_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lookups),
+        cmocka_unit_test(test_user_with_initial_roles),
+        cmocka_unit_test(test_finish_errors),
+        cmocka_unit_test(test_empty),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -738,7 +738,14 @@ static void on_req_timer(uv_timer_t *h);
 static void log_failure(const struct http_request *r)
 {
     char qp[300], qe[600];
-    enum log_level lvl = r->outcome == HTTP_ERR_CANCELLED ? LOG_LVL_DEBUG : LOG_LVL_WARNING;
+    enum log_level lvl = LOG_LVL_WARNING;
+
+    /* Cancellations are the caller's own doing; token failures were logged once for the whole
+     * tenant; a 3xx (never followed) is an answer the provider interprets. */
+    if (r->outcome == HTTP_ERR_CANCELLED || r->outcome == HTTP_ERR_AUTH)
+        lvl = LOG_LVL_DEBUG;
+    else if (r->outcome == HTTP_ERR_STATUS && r->status >= 300 && r->status < 400)
+        lvl = LOG_LVL_INFO;
 
     log_event(lvl, NULL,
               "http request failed tenant=%s method=%s path=%s status=%ld correlation_id=%s "
@@ -865,19 +872,25 @@ static void token_drop(struct http_tenant *t)
     t->token = NULL;
 }
 
-/* Fail every request waiting for a token. */
-static void token_failed(struct http_tenant *t, const char *msg, bool refused)
+/* Fail every request waiting for a token. `status`/`corr` describe the token reply, if any. */
+static void token_failed(struct http_tenant *t, const char *msg, bool refused, long status,
+                         const char *corr)
 {
     struct http_request *r, *tmp;
+    char qp[300], qe[2 * ERRMSG_LEN];
 
-    t->tok_attempts = 0;
     if (refused) {
         t->counters.auth_failures++;
         t->auth_fail_until = loop_now(t->e) + HTTP_AUTH_HOLD_MS;
         free(t->auth_fail_msg);
         t->auth_fail_msg = xstrdup(msg);
     }
-    log_warning(NULL, "http token request failed tenant=%s error=%s", t->name, msg);
+    log_warning(NULL,
+                "http token request failed tenant=%s method=POST path=%s status=%ld "
+                "correlation_id=%s attempts=%u error=%s",
+                t->name, log_quote(qp, sizeof(qp), t->token_url), status,
+                corr && corr[0] ? corr : "-", t->tok_attempts, log_quote(qe, sizeof(qe), msg));
+    t->tok_attempts = 0;
     DL_FOREACH_SAFE2(t->queue, r, tmp, qnext)
     {
         finish(r, HTTP_ERR_AUTH, 0, msg);
@@ -893,7 +906,7 @@ static void token_fetch(struct http_tenant *t)
         return;
     auth_request_clear(&t->tok_req);
     if (auth_build_request(t->auth, t->client_id, t->client_secret, &t->tok_req) != 0) {
-        token_failed(t, "no token request for this authentication style", true);
+        token_failed(t, "no token request for this authentication style", true, 0, NULL);
         return;
     }
     h = curl_slist_append(h, "Accept: application/json");
@@ -902,7 +915,7 @@ static void token_fetch(struct http_tenant *t)
     if (t->tok_req.authorization)
         h = curl_slist_append(h, t->tok_req.authorization);
     if (!h) {
-        token_failed(t, "out of memory", false);
+        token_failed(t, "out of memory", false, 0, NULL);
         return;
     }
     t->tok_attempts++;
@@ -910,7 +923,7 @@ static void token_fetch(struct http_tenant *t)
     if (xfer_start(t->e, t, &t->tok_x, "POST", t->token_url, t->tok_req.body, h, err,
                    sizeof(err)) != 0) {
         auth_request_clear(&t->tok_req);
-        token_failed(t, err, false);
+        token_failed(t, err, false, 0, NULL);
         return;
     }
     t->tok_fetching = true;
@@ -921,12 +934,15 @@ static void token_attempt_done(struct http_tenant *t, CURLcode rc)
     struct http_engine *e = t->e;
     struct xfer *x = &t->tok_x;
     long status = 0;
-    char msg[2 * ERRMSG_LEN], detail[ERRMSG_LEN];
+    char msg[2 * ERRMSG_LEN], detail[ERRMSG_LEN], corr[MAX_CORRELATION_LEN + 1] = "";
     uint64_t now;
+    const char *c;
 
     if (rc == CURLE_OK)
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     xfer_end(e, x);
+    if (t->corr_header && (c = xfer_header(x, t->corr_header)))
+        sanitize_into(corr, sizeof(corr), c, strlen(c));
     t->tok_fetching = false;
     auth_request_clear(&t->tok_req);
     now = loop_now(e);
@@ -949,7 +965,7 @@ static void token_attempt_done(struct http_tenant *t, CURLcode rc)
         }
         snprintf(msg, sizeof(msg), "authentication failed: %s", detail);
         xfer_clear_reply(x);
-        token_failed(t, msg, true);
+        token_failed(t, msg, true, status, corr);
         check_drained(e);
         return;
     }
@@ -968,21 +984,26 @@ static void token_attempt_done(struct http_tenant *t, CURLcode rc)
     if (retryable && backoff_may_retry(&t->policy, t->tok_attempts) && !e->draining &&
         !t->closing) {
         uint64_t d = backoff_delay_ms(&t->policy, t->tok_attempts, ra, backoff_splitmix64, &e->rng);
-        log_info(NULL, "http token request retry tenant=%s status=%ld attempt=%u delay_ms=%llu "
-                       "error=%s",
-                 t->name, status, t->tok_attempts, (unsigned long long)d, detail);
+        char qp[300], qe[ERRMSG_LEN + 16];
+        log_info(NULL, "http token request retry tenant=%s method=POST path=%s status=%ld "
+                       "correlation_id=%s attempt=%u delay_ms=%llu error=%s",
+                 t->name, log_quote(qp, sizeof(qp), t->token_url), status, corr[0] ? corr : "-",
+                 t->tok_attempts, (unsigned long long)d, log_quote(qe, sizeof(qe), detail));
         t->tok_backoff = true;
         uv_timer_start(&t->token_timer, on_token_timer, d, 0);
     } else if (rc == CURLE_OK && status >= 400 && status < 500) {
-        /* The endpoint answered and said no: the credentials (or the client) are wrong. */
-        snprintf(msg, sizeof(msg), "authentication failed: token endpoint refused the client "
-                                   "credentials: %s",
-                 detail);
-        token_failed(t, msg, true);
+        /* The endpoint answered and said no: retrying would only repeat the refusal. */
+        if (status == 400 || status == 401 || status == 403)
+            snprintf(msg, sizeof(msg), "authentication failed: client credentials refused: %s",
+                     detail);
+        else
+            snprintf(msg, sizeof(msg), "authentication failed: token endpoint answered %s",
+                     detail);
+        token_failed(t, msg, true, status, corr);
     } else {
         snprintf(msg, sizeof(msg), "token request failed after %u attempts: %s", t->tok_attempts,
                  detail);
-        token_failed(t, msg, false);
+        token_failed(t, msg, false, status, corr);
     }
     check_drained(e);
 }
@@ -1249,6 +1270,12 @@ static char *build_url(const struct http_tenant *t, const char *path, const char
     return NULL;
 }
 
+static void ignore_result(const struct http_result *res, void *arg)
+{
+    (void)res;
+    (void)arg;
+}
+
 struct http_request *http_request(struct http_tenant *t, const char *method, const char *path,
                                   const char *body, http_done_cb cb, void *arg)
 {
@@ -1256,6 +1283,8 @@ struct http_request *http_request(struct http_tenant *t, const char *method, con
     struct http_request *r = xcalloc(1, sizeof(*r));
     const char *why = NULL;
 
+    if (!cb)
+        cb = ignore_result;
     r->t = t;
     uv_timer_init(e->loop, &r->timer);
     r->method = xstrdup(method ? method : "");

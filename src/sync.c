@@ -26,6 +26,7 @@ struct sync_run {
     uint64_t req0, retry0; /* HTTP counters when the cycle started */
     uint64_t t0;           /* monotonic ms */
 
+    char **adapt_notes; /* per source role: why its definition was adapted, or NULL */
     bool *role_ok;   /* per diff->role_ops entry */
     bool *assign_ok; /* per plan->assign_ops entry */
     size_t ok_writes;
@@ -147,22 +148,44 @@ static void on_read_target(struct mdl_snapshot *snap, const char *err, bool auth
 
 /* ---- plan ---- */
 
+static void add_not_converging(struct sync_run *run, const char *kind, const char *name,
+                               const char *reason)
+{
+    struct sync_result *r = &run->res;
+    char q[300], qr[600];
+    r->not_converging[r->nnot_converging++] = xasprintf("%s \"%s\": %s", kind, name, reason);
+    log_warning(run->job->name, "not converging %s=%s reason=%s", kind,
+                log_quote(q, sizeof q, name), log_quote(qr, sizeof qr, reason));
+}
+
+static void note_adapted(uint32_t role, const char *reason, void *arg)
+{
+    struct sync_run *run = arg;
+    if (!run->adapt_notes)
+        run->adapt_notes = xcalloc(run->ssnap->nroles, sizeof(char *));
+    free(run->adapt_notes[role]);
+    run->adapt_notes[role] = xstrdup(reason);
+}
+
+/* Items the target does not keep: the diff's memory findings, and source definitions adapted to
+ * the target (only for roles this job mirrors). */
 static void note_not_converging(struct sync_run *run)
 {
-    const struct diff_report *rep = &run->plan->diff->report;
-    struct sync_result *r = &run->res;
-    char q[300];
+    const struct diff *d = run->plan->diff;
+    const struct diff_report *rep = &d->report;
+    size_t cap = rep->nnot_converging + (run->adapt_notes ? run->ssnap->nroles : 0);
 
-    r->nnot_converging = rep->nnot_converging;
-    r->not_converging = xcalloc(rep->nnot_converging ? rep->nnot_converging : 1, sizeof(char *));
+    run->res.not_converging = xcalloc(cap ? cap : 1, sizeof(char *));
     for (size_t i = 0; i < rep->nnot_converging; i++) {
         const struct diff_not_converging *nc = &rep->not_converging[i];
-        r->not_converging[i] = xasprintf("%s \"%s\": %s",
-                                         nc->kind == DIFF_MEM_ROLE ? "role" : "user", nc->name,
-                                         nc->reason);
-        log_warning(run->job->name, "not converging %s=%s reason=%s",
-                    nc->kind == DIFF_MEM_ROLE ? "role" : "user",
-                    log_quote(q, sizeof q, nc->name), nc->reason);
+        add_not_converging(run, nc->kind == DIFF_MEM_ROLE ? "role" : "user", nc->name,
+                           nc->reason);
+    }
+    for (size_t i = 0; run->adapt_notes && i < run->ssnap->nroles; i++) {
+        const struct diff_src_role *sr = &d->src_roles[i];
+        if (run->adapt_notes[i] && sr->in_scope &&
+            (sr->status == DIFF_ROLE_MAPPED || sr->status == DIFF_ROLE_CREATE))
+            add_not_converging(run, "role", diff_ref_name(d, sr->map), run->adapt_notes[i]);
     }
 }
 
@@ -170,6 +193,9 @@ static void plan_and_apply(struct sync_run *run)
 {
     char err[512];
     struct plan_counts c;
+
+    if (run->job->definitions && run->sops == run->tops && run->tops->adapt_definitions)
+        run->tops->adapt_definitions(run->ssnap, run->tsnap, note_adapted, run);
     struct diff *d = diff_compute(run->job, run->ssnap, run->tsnap, run->mem, err, sizeof err);
 
     if (!d) {
@@ -469,10 +495,13 @@ static void finish(struct sync_run *run)
         free(r->not_converging[i]);
     free(r->not_converging);
     plan_free(run->plan);
-    mdl_snapshot_free(run->ssnap);
-    mdl_snapshot_free(run->tsnap);
+    for (size_t i = 0; run->adapt_notes && i < run->ssnap->nroles; i++)
+        free(run->adapt_notes[i]);
+    free(run->adapt_notes);
     free(run->role_ok);
     free(run->assign_ok);
+    mdl_snapshot_free(run->ssnap);
+    mdl_snapshot_free(run->tsnap);
     free(run);
 }
 
@@ -498,6 +527,8 @@ int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_ten
     counters(run, &run->req0, &run->retry0);
     log_info(job->name, "cycle started source=%s target=%s dry_run=%s", src->cfg->name,
              tgt->cfg->name, opts->dry_run ? "true" : "false");
+    /* Definitions copied between two orgs of one platform: learn what the target licenses. */
+    to.licensed_domains = job->definitions && src->cfg->api == tgt->cfg->api;
     run->reads_pending = 2;
     run->sops->fetch(&run->src, &so, on_read_source, run);
     run->tops->fetch(&run->tgt, &to, on_read_target, run);

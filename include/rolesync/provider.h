@@ -78,6 +78,14 @@ struct prov_ops {
     /* Replace a user's whole role set. */
     void (*user_set_roles)(const struct prov_tenant *t, const char *user_id,
                            const char *const *role_ids, size_t n, prov_done_cb cb, void *arg);
+    /* Before the diff of a same-api job with definitions: rewrite the source's role definitions
+     * into what this target can keep (genesys: leave out permission policies of domains the
+     * target org does not license, read with fetch's licensed_domains), and call note() with
+     * the reason for every role changed that way — those are "not converging" items, reported
+     * each cycle instead of being re-sent. NULL where a platform keeps what it is sent. */
+    void (*adapt_definitions)(struct mdl_snapshot *src, const struct mdl_snapshot *tgt,
+                              void (*note)(uint32_t role, const char *reason, void *arg),
+                              void *arg);
 };
 
 const struct prov_ops *prov_for_api(enum cfg_api api);

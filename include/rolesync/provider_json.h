@@ -26,6 +26,8 @@
  *  number". Messages never quote the offending value (it may be hostile).
  *
  * Page parsers are atomic: on error nothing of that page has been added to the snapshot.
+ * They append to a snapshot that is not finished yet (mdl_snapshot_finish comes after
+ * pjson_role_refs_resolve).
  *
  * Ownership: strings and arrays added to a snapshot live in its arena; every char * returned by
  * a builder, and the contents of struct pjson_role / struct pjson_ids, are malloc'd and belong
@@ -103,13 +105,13 @@ char *pjson_build_string_array(const char *const *v, size_t n);
  * indexes with a temporary hash and calls mdl_user_add_role(). Then the caller finishes. */
 struct pjson_role_refs;
 struct pjson_role_refs *pjson_role_refs_new(void);
-void pjson_role_refs_free(struct pjson_role_refs *r); /* NULL-safe */
+void pjson_role_refs_free(struct pjson_role_refs *r);          /* NULL-safe */
 size_t pjson_role_refs_count(const struct pjson_role_refs *r); /* references recorded */
 
 struct pjson_resolve_stats {
-    size_t refs;          /* references resolved (incl. unknown ones) */
-    size_t unknown_refs;  /* references to role ids absent from the role listing */
-    size_t unknown_ids;   /* distinct such role ids */
+    size_t refs;                          /* references resolved (incl. unknown ones) */
+    size_t unknown_refs;                  /* references to role ids absent from the role listing */
+    size_t unknown_ids;                   /* distinct such role ids */
     char first_unknown[PJSON_MAX_ID + 1]; /* one of them, for the warning; "" when none */
 };
 
@@ -175,8 +177,7 @@ int gjs_parse_permissions_page(struct mdl_snapshot *s, const char *body, size_t 
 
 /* POST/PUT /api/v2/authorization/roles[/{id}] reply (DomainOrganizationRole) -> *out, with
  * def_canon computed as above (for the "not converging" check). */
-int gjs_parse_role(const char *body, size_t len, struct pjson_role *out, char *err,
-                   size_t errlen);
+int gjs_parse_role(const char *body, size_t len, struct pjson_role *out, char *err, size_t errlen);
 
 /* GET/PUT /api/v2/users/{id}/roles reply (UserAuthorization) -> role ids of `roles`. */
 int gjs_parse_user_authorization(const char *body, size_t len, struct pjson_ids *out, char *err,
@@ -205,6 +206,15 @@ char *gjs_build_role_update(const char *name, const char *description, const cha
 char *gjs_build_default_role_update(const struct mdl_role *target, const char *source_def_json,
                                     char *err, size_t errlen);
 
+/* Licensing: an org silently drops permission policies whose domain it does not license
+ * (api/genesys.md section 7), so a definition copied from another org would be re-sent every
+ * cycle. Remove from `def_json` (a canonical definition as above) the policies whose domain is
+ * not in `licensed` (sorted, unique, e.g. snapshot->licensed_domains). Returns the filtered
+ * canonical definition (caller frees); *dropped is NULL when nothing was removed, else the
+ * removed domains joined by ", " (caller frees). NULL + err when def_json is invalid. */
+char *gjs_def_filter_domains(const char *def_json, const char *const *licensed, size_t n,
+                             char **dropped, char *err, size_t errlen);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Identity (api/identity.md sections 2-6, 9)                                                 */
 
@@ -232,8 +242,7 @@ int ijs_parse_total_count(const char *value, uint64_t *out, char *err, size_t er
 /* POST (201) / PUT (200) .../Roles[/{id}] reply (Role) -> *out. A 302 reply to POST (a role
  * with that name exists) has no body: do not call this; take the id from Location with
  * ijs_role_id_from_location(), or re-list. */
-int ijs_parse_role(const char *body, size_t len, struct pjson_role *out, char *err,
-                   size_t errlen);
+int ijs_parse_role(const char *body, size_t len, struct pjson_role *out, char *err, size_t errlen);
 
 /* Last path segment of a Location such as "/api/v1/Tenants/{t}/Roles/{id}" (absolute URLs,
  * query and fragment allowed), validated as an id. Caller frees. NULL + err otherwise. */
@@ -243,8 +252,8 @@ char *ijs_role_id_from_location(const char *location, char *err, size_t errlen);
 int ijs_parse_role_ids(const char *body, size_t len, struct pjson_ids *out, char *err,
                        size_t errlen);
 
-/* ErrorResponse {OperationId, Error, Reason, Resolution}: message = "Reason Resolution"
- * (whichever are present), code = Error, correlation_id = OperationId. Same contract as
+/* ErrorResponse {OperationId, Error, Reason, Resolution}: message = Reason (else Error),
+ * then " Resolution" when present, code = Error, correlation_id = OperationId. Same contract as
  * gjs_parse_error (0 when at least one of Error/Reason is present). */
 int ijs_parse_error(const char *body, size_t len, struct pjson_error_info *out);
 
@@ -301,8 +310,8 @@ int pjson_get_bool(struct pjson_cur *c, struct json_object *obj, const char *key
 int pjson_get_array(struct pjson_cur *c, struct json_object *obj, const char *key, bool required,
                     struct json_object **out);
 /* Member as an object; absent/null: *out = NULL (error when required). */
-int pjson_get_object(struct pjson_cur *c, struct json_object *obj, const char *key,
-                     bool required, struct json_object **out);
+int pjson_get_object(struct pjson_cur *c, struct json_object *obj, const char *key, bool required,
+                     struct json_object **out);
 /* Top-level value must be an array / object. */
 int pjson_expect_array(struct pjson_cur *c, struct json_object *v);
 int pjson_expect_object(struct pjson_cur *c, struct json_object *v);
@@ -315,7 +324,7 @@ struct pjson_buf {
 void pjson_buf_put(struct pjson_buf *b, const char *s, size_t n);
 void pjson_buf_puts(struct pjson_buf *b, const char *s);
 void pjson_buf_put_string(struct pjson_buf *b, const char *s); /* JSON-escaped, quoted */
-char *pjson_buf_take(struct pjson_buf *b);                      /* NUL-terminated; caller frees */
+char *pjson_buf_take(struct pjson_buf *b);                     /* NUL-terminated; caller frees */
 
 /* Copy src into dst (size n): truncated on a UTF-8 boundary, control characters -> '?'. */
 void pjson_copy_clean(char *dst, size_t n, const char *src);

@@ -217,6 +217,33 @@ static void genesys_user_set_roles(const struct prov_tenant *t, const char *user
     free(seg);
 }
 
+static void genesys_adapt_definitions(struct mdl_snapshot *src, const struct mdl_snapshot *tgt,
+                                      void (*note)(uint32_t role, const char *reason, void *arg),
+                                      void *arg)
+{
+    /* An empty list means the target's licensing is unknown (not "nothing licensed"). */
+    if (tgt->nlicensed_domains == 0)
+        return;
+    for (size_t i = 0; i < src->nroles; i++) {
+        struct mdl_role *r = &src->roles[i];
+        char err[256], *dropped = NULL;
+        if (!r->def_json || r->foreign)
+            continue;
+        char *def = gjs_def_filter_domains(r->def_json, (const char *const *)tgt->licensed_domains,
+                                           tgt->nlicensed_domains, &dropped, err, sizeof err);
+        if (def && dropped) {
+            r->def_json = r->def_canon = mdl_strdup(src, def);
+            char *why = xasprintf("the target org does not license permission domain(s) %s; "
+                                  "those policies are left out",
+                                  dropped);
+            note((uint32_t)i, why, arg);
+            free(why);
+        }
+        free(def);
+        free(dropped);
+    }
+}
+
 const struct prov_ops prov_genesys = {
     .api = CFG_API_GENESYS,
     .name = "genesys",
@@ -226,4 +253,5 @@ const struct prov_ops prov_genesys = {
     .role_delete = genesys_role_delete,
     .role_users = genesys_role_users,
     .user_set_roles = genesys_user_set_roles,
+    .adapt_definitions = genesys_adapt_definitions,
 };

@@ -387,8 +387,8 @@ int pjson_get_array(struct pjson_cur *c, struct json_object *obj, const char *ke
     return 0;
 }
 
-int pjson_get_object(struct pjson_cur *c, struct json_object *obj, const char *key,
-                     bool required, struct json_object **out)
+int pjson_get_object(struct pjson_cur *c, struct json_object *obj, const char *key, bool required,
+                     struct json_object **out)
 {
     struct json_object *v = NULL;
     *out = NULL;
@@ -514,7 +514,11 @@ void pjson_copy_clean(char *dst, size_t n, const char *src)
     size_t o = 0;
     for (const unsigned char *p = (const unsigned char *)(src ? src : ""); *p;) {
         /* Length of this UTF-8 sequence (input was validated; be defensive anyway). */
-        size_t sl = *p < 0x80 ? 1 : (*p >> 5) == 6 ? 2 : (*p >> 4) == 14 ? 3 : (*p >> 3) == 30 ? 4 : 1;
+        size_t sl = *p < 0x80         ? 1
+                    : (*p >> 5) == 6  ? 2
+                    : (*p >> 4) == 14 ? 3
+                    : (*p >> 3) == 30 ? 4
+                                      : 1;
         for (size_t k = 1; k < sl; k++)
             if (p[k] == '\0' || (p[k] & 0xc0) != 0x80)
                 sl = 1;
@@ -1037,7 +1041,8 @@ static int g_role(struct pjson_cur *c, struct json_object *e, struct g_role_tmp 
     if (pjson_expect_object(c, e) < 0 || pjson_get_string(c, e, "id", PJSON_ID, true, &t->id) < 0 ||
         pjson_get_string(c, e, "name", PJSON_NAME, true, &t->name) < 0 ||
         pjson_get_string(c, e, "description", PJSON_TEXT, false, &t->desc) < 0 ||
-        pjson_get_bool(c, e, "default", false, &dflt) < 0 || opt_id(c, e, "defaultRoleId", &t->key) < 0)
+        pjson_get_bool(c, e, "default", false, &dflt) < 0 ||
+        opt_id(c, e, "defaultRoleId", &t->key) < 0)
         return -1;
     if (dflt && !t->key)
         return pjson_fail(c, "default role without a defaultRoleId");
@@ -1075,8 +1080,11 @@ int gjs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len,
     pjson_pop(&c, mark);
     /* Only a page that is valid as a whole reaches the snapshot. */
     for (size_t i = 0; i < n && rc == 0; i++) {
-        struct mdl_role r = {.id = t[i].id, .name = t[i].name, .description = t[i].desc,
-                             .builtin_key = t[i].key, .def_canon = t[i].canon,
+        struct mdl_role r = {.id = t[i].id,
+                             .name = t[i].name,
+                             .description = t[i].desc,
+                             .builtin_key = t[i].key,
+                             .def_canon = t[i].canon,
                              .def_json = t[i].canon};
         mdl_add_role(s, &r);
     }
@@ -1170,8 +1178,8 @@ int gjs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, c
     }
     pjson_pop(&c, mark);
     for (size_t i = 0; i < n && rc == 0; i++) {
-        struct mdl_user u = {.id = t[i].id, .email = t[i].email, .username = t[i].username,
-                             .state = t[i].state};
+        struct mdl_user u = {
+            .id = t[i].id, .email = t[i].email, .username = t[i].username, .state = t[i].state};
         uint32_t ui = mdl_add_user(s, &u);
         size_t nr = json_object_array_length(t[i].roles);
         for (size_t k = 0; k < nr; k++) {
@@ -1395,7 +1403,7 @@ static char *g_build(const char *name, const char *description, bool always_desc
     }
     if (check_out_string("genesys role body: name", name, PJSON_MAX_NAME, false, err, errlen) < 0 ||
         (description && check_out_string("genesys role body: description", description,
-                                          PJSON_MAX_TEXT, true, err, errlen) < 0))
+                                         PJSON_MAX_TEXT, true, err, errlen) < 0))
         return NULL;
     char *canon = NULL;
     if (def_json) {
@@ -1448,4 +1456,68 @@ char *gjs_build_default_role_update(const struct mdl_role *target, const char *s
         return NULL;
     }
     return g_build(target->name, target->description, true, source_def_json, err, errlen);
+}
+
+/* ========================================================================================== */
+/* Genesys: licensing                                                                         */
+
+static bool domain_licensed(const char *domain, const char *const *licensed, size_t n)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(licensed[mid], domain);
+        if (c == 0)
+            return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+char *gjs_def_filter_domains(const char *def_json, const char *const *licensed, size_t n,
+                             char **dropped, char *err, size_t errlen)
+{
+    struct pjson_cur c;
+    struct json_object *root, *pols, *kept;
+    struct pjson_buf names = {0};
+    char *out = NULL;
+
+    *dropped = NULL;
+    pjson_cur_init(&c, "genesys role definition", err, errlen);
+    root = pjson_parse(&c, def_json, strlen(def_json));
+    if (!root)
+        return NULL;
+    if (pjson_expect_object(&c, root) < 0 ||
+        pjson_get_array(&c, root, "permissionPolicies", false, &pols) < 0)
+        goto done;
+    kept = json_object_new_array();
+    for (size_t i = 0; pols && i < json_object_array_length(pols); i++) {
+        struct json_object *p = json_object_array_get_idx(pols, i), *d;
+        const char *dom = json_object_object_get_ex(p, "domain", &d) && json_object_is_type(d, json_type_string)
+                              ? json_object_get_string(d)
+                              : NULL;
+        if (!dom || domain_licensed(dom, licensed, n)) {
+            json_object_array_add(kept, json_object_get(p));
+            continue;
+        }
+        /* Policies are sorted by domain first, so a repeated domain is the previous one. */
+        const char *last = names.n ? strrchr(names.p, ' ') : NULL;
+        if (!names.n || strcmp(last ? last + 1 : names.p, dom) != 0) {
+            if (names.n)
+                pjson_buf_puts(&names, ", ");
+            pjson_buf_puts(&names, dom);
+        }
+    }
+    json_object_object_add(root, "permissionPolicies", kept);
+    if (canon_definition(&c, root, &out) < 0)
+        out = NULL;
+    else if (names.n)
+        *dropped = pjson_buf_take(&names);
+done:
+    free(names.p);
+    json_object_put(root);
+    return out;
 }

@@ -80,8 +80,11 @@ int ijs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len, s
     /* Only a page that is valid as a whole reaches the snapshot. */
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *key = lower_dup(t[i].type);
-        struct mdl_role r = {.id = t[i].id, .name = t[i].name, .description = t[i].desc,
-                             .builtin_key = key, .foreign = t[i].foreign};
+        struct mdl_role r = {.id = t[i].id,
+                             .name = t[i].name,
+                             .description = t[i].desc,
+                             .builtin_key = key,
+                             .foreign = t[i].foreign};
         mdl_add_role(s, &r);
         free(key);
     }
@@ -218,8 +221,10 @@ int ijs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, c
         pjson_pop(&c, mark);
     }
     for (size_t i = 0; i < n && rc == 0; i++) {
-        struct mdl_user u = {.id = t[i].id, .email = t[i].email,
-                             .external_key = t[i].external_key, .state = MDL_USER_ACTIVE};
+        struct mdl_user u = {.id = t[i].id,
+                             .email = t[i].email,
+                             .external_key = t[i].external_key,
+                             .state = MDL_USER_ACTIVE};
         uint32_t ui = mdl_add_user(s, &u);
         size_t nr = json_object_array_length(t[i].roles);
         for (size_t k = 0; k < nr; k++)

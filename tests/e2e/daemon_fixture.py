@@ -15,7 +15,7 @@ import time
 from rsconfig import tenant_for, write_config
 from simlib import Sim, gen
 
-__all__ = ["Pair", "NotifySocket", "wait_until", "read_status", "log_lines", "LOG_RE",
+__all__ = ["Pair", "NotifySocket", "wait_until", "read_status", "log_lines", "slurp", "LOG_RE",
            "JOURNAL_RE"]
 
 # A log line outside systemd: RFC 3339 timestamp, level, then the event.
@@ -44,6 +44,15 @@ def read_status(path):
             return json.load(f)
     except FileNotFoundError:
         return None
+
+
+def slurp(path):
+    """A text file's content ("" when it does not exist)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
 
 
 def log_lines(text, needle):
@@ -99,7 +108,7 @@ class Pair:
     def tenants(self, **dst_extra):
         return {"src": tenant_for(self.src), "dst": tenant_for(self.dst, **dst_extra)}
 
-    def config(self, jobs, tenants=None, **top):
+    def config(self, jobs, tenants=None, state_dir=None, **top):
         """(Re)write the config; returns its path. Jobs get source/target defaults."""
         full = []
         for j in jobs:
@@ -107,8 +116,8 @@ class Pair:
             j.setdefault("source", "src")
             j.setdefault("target", "dst")
             full.append(j)
-        return write_config(self.dir, tenants or self.tenants(), full, state_dir=self.state_dir,
-                            **top)
+        return write_config(self.dir, tenants or self.tenants(), full,
+                            state_dir=state_dir or self.state_dir, **top)
 
     def job_status(self, name):
         st = self.status()

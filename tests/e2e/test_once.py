@@ -180,6 +180,29 @@ class GenesysToGenesys(OnceCase):
             if email in want:
                 self.assertTrue(want[email] <= after[email], email)
 
+    def test_unlicensed_domain_reported_not_converging_and_not_resent(self):
+        s = gen("genesys", 30, 3, seed=19)
+        role = next(r for r in s["roles"] if not r.get("defaultRoleId"))
+        role["permissionPolicies"] = [
+            {"domain": "quality", "entityName": "evaluation", "actionSet": ["view"],
+             "allowConditions": False},
+            {"domain": "routing", "entityName": "queue", "actionSet": ["view"],
+             "allowConditions": False}]
+        t = gen("genesys", same_as=s, seed=20, no_custom_roles=True)
+        t["unlicensed_domains"] = ["quality"]
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", t)
+        cfg = self.config(src, dst, roles={"definitions": True})
+        p = self.once(cfg, expect=0)
+        self.assertIn("not converging", p.stderr)
+        self.assertIn("quality", p.stderr)
+        got = custom_roles(dst.state())[role["name"].lower()]
+        self.assertEqual({x["domain"] for x in got["permissionPolicies"]}, {"routing"})
+        dst.reset_stats()
+        p = self.once(cfg, expect=0)
+        self.assertEqual(dst.stats()["writes"], 0, "a dropped policy was re-sent")
+        self.assertIn("not converging", p.stderr)
+
     def test_unknown_job_is_a_usage_error(self):
         s = gen("genesys", 5, 1, seed=17)
         src = self.sim("genesys", s)

@@ -1,5 +1,5 @@
 /* sim_gen.c — `tenantsim gen`: writes a deterministic, realistic tenant state (the JSON format of
- * /work/notes/simstate.md, the one `--state` and `PUT /_sim/state` read) to stdout.
+ * notes/simstate.md, the one `--state` and `PUT /_sim/state` read) to stdout.
  *
  *   tenantsim gen --api genesys|identity --users N --roles N [--seed S] [--tenant-id GUID]
  *   tenantsim gen --same-as FILE [--seed S] [--drift PCT] [--edit-roles K] [--no-custom-roles]
@@ -11,8 +11,10 @@
  *
  * Everything random comes from one splitmix64 stream seeded by --seed, and the output contains
  * nothing else that varies (no clock, no addresses), so the same arguments give the same bytes.
- * The output is written by a small streaming writer (not a json-c tree) so 100,000 users cost a
- * few tens of MB of heap, not hundreds. Strings live in an arena freed at once at the end.
+ * The output is written by a small streaming writer (not a json-c tree) so a fresh tenant of
+ * 100,000 users costs a few tens of MB of heap. `--same-as` parses its source with json-c, which
+ * for 100,000 users takes about 300 MB and two seconds, acceptable for a fixture made once.
+ * Strings live in an arena freed at once at the end.
  */
 #include "sim_gen.h"
 
@@ -206,11 +208,21 @@ static void w_str(gen_writer *w, const char *s)
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t n = 2;
         switch (*p) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
         default:
             esc[1] = 'u';
             esc[2] = '0';
@@ -251,44 +263,55 @@ static void w_json(gen_writer *w, json_object *o)
         w_lit(w, "null");
         return;
     }
-    w_lit(w, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    w_lit(w, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Realistic vocabulary                                                                         */
 
 static const char *const first_names[] = {
-    "Ada", "Alan", "Grace", "Linus", "Margaret", "Dennis", "Barbara", "Ken", "Frances", "John",
-    "Mary", "James", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William", "Elizabeth",
-    "David", "Susan", "Richard", "Jessica", "Joseph", "Sarah", "Thomas", "Karen", "Charles",
-    "Nancy", "Christopher", "Lisa", "Daniel", "Betty", "Matthew", "Sandra", "Anthony", "Ashley",
-    "Mark", "Kimberly", "Donald", "Emily", "Steven", "Donna", "Paul", "Michelle", "Andrew",
-    "Carol", "Joshua", "Amanda", "Kenneth", "Melissa", "Kevin", "Deborah", "Brian", "Stephanie",
-    "George", "Rebecca", "Timothy", "Sharon", "Ronald", "Laura", "Jason", "Cynthia", "Edward",
-    "Amy", "Jeffrey", "Angela", "Ryan", "Helen", "Jacob", "Anna", "Gary", "Brenda", "Nicholas",
-    "Pamela", "Eric", "Nicole", "Jonathan", "Emma", "Stephen", "Samantha", "Larry", "Katherine",
-    "Justin", "Christine", "Scott", "Debra", "Brandon", "Rachel", "Benjamin", "Carolyn", "Samuel",
-    "Janet", "Raymond", "Maria", "Priya", "Wei", "Yuki", "Ahmed", "Fatima", "Olga", "Lars",
-    "Ingrid", "Mateo", "Sofia", "Kwame", "Amara", "Hiroshi", "Aiko", "Ravi", "Ananya", "Diego",
-    "Lucia", "Noah", "Chloe", "Liam", "Zara", "Omar", "Leila", "Pierre", "Camille",
+    "Ada",       "Alan",        "Grace",    "Linus",    "Margaret",  "Dennis",    "Barbara",
+    "Ken",       "Frances",     "John",     "Mary",     "James",     "Patricia",  "Robert",
+    "Jennifer",  "Michael",     "Linda",    "William",  "Elizabeth", "David",     "Susan",
+    "Richard",   "Jessica",     "Joseph",   "Sarah",    "Thomas",    "Karen",     "Charles",
+    "Nancy",     "Christopher", "Lisa",     "Daniel",   "Betty",     "Matthew",   "Sandra",
+    "Anthony",   "Ashley",      "Mark",     "Kimberly", "Donald",    "Emily",     "Steven",
+    "Donna",     "Paul",        "Michelle", "Andrew",   "Carol",     "Joshua",    "Amanda",
+    "Kenneth",   "Melissa",     "Kevin",    "Deborah",  "Brian",     "Stephanie", "George",
+    "Rebecca",   "Timothy",     "Sharon",   "Ronald",   "Laura",     "Jason",     "Cynthia",
+    "Edward",    "Amy",         "Jeffrey",  "Angela",   "Ryan",      "Helen",     "Jacob",
+    "Anna",      "Gary",        "Brenda",   "Nicholas", "Pamela",    "Eric",      "Nicole",
+    "Jonathan",  "Emma",        "Stephen",  "Samantha", "Larry",     "Katherine", "Justin",
+    "Christine", "Scott",       "Debra",    "Brandon",  "Rachel",    "Benjamin",  "Carolyn",
+    "Samuel",    "Janet",       "Raymond",  "Maria",    "Priya",     "Wei",       "Yuki",
+    "Ahmed",     "Fatima",      "Olga",     "Lars",     "Ingrid",    "Mateo",     "Sofia",
+    "Kwame",     "Amara",       "Hiroshi",  "Aiko",     "Ravi",      "Ananya",    "Diego",
+    "Lucia",     "Noah",        "Chloe",    "Liam",     "Zara",      "Omar",      "Leila",
+    "Pierre",    "Camille",
 };
 
 static const char *const last_names[] = {
-    "Lovelace", "Turing", "Hopper", "Torvalds", "Hamilton", "Ritchie", "Liskov", "Thompson",
-    "Allen", "Backus", "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller",
-    "Davis", "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson",
-    "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee", "Perez", "White", "Harris",
-    "Sanchez", "Clark", "Ramirez", "Lewis", "Robinson", "Walker", "Young", "King", "Wright",
-    "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker", "Hall",
-    "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Gomez", "Phillips", "Evans", "Turner",
-    "Diaz", "Parker", "Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales",
-    "Murphy", "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper", "Peterson", "Bailey",
-    "Reed", "Kelly", "Howard", "Ramos", "Kim", "Cox", "Ward", "Richardson", "Watson", "Brooks",
-    "Chavez", "Wood", "James", "Bennett", "Gray", "Mendoza", "Ruiz", "Hughes", "Price", "Alvarez",
-    "Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster", "Jimenez", "Tanaka",
-    "Suzuki", "Chen", "Wang", "Singh", "Kumar", "Okafor", "Mensah", "Ivanova", "Larsen",
-    "Johansson", "Rossi", "Bianchi", "Dubois", "Laurent", "Schmidt", "Fischer", "Weber",
-    "Kowalski", "Novak", "Haddad", "Khan", "Ali", "Silva", "Santos", "Costa", "Yamamoto",
+    "Lovelace", "Turing",   "Hopper",   "Torvalds",   "Hamilton",  "Ritchie",  "Liskov",
+    "Thompson", "Allen",    "Backus",   "Smith",      "Johnson",   "Williams", "Brown",
+    "Jones",    "Garcia",   "Miller",   "Davis",      "Rodriguez", "Martinez", "Hernandez",
+    "Lopez",    "Gonzalez", "Wilson",   "Anderson",   "Thomas",    "Taylor",   "Moore",
+    "Jackson",  "Martin",   "Lee",      "Perez",      "White",     "Harris",   "Sanchez",
+    "Clark",    "Ramirez",  "Lewis",    "Robinson",   "Walker",    "Young",    "King",
+    "Wright",   "Scott",    "Torres",   "Nguyen",     "Hill",      "Flores",   "Green",
+    "Adams",    "Nelson",   "Baker",    "Hall",       "Rivera",    "Campbell", "Mitchell",
+    "Carter",   "Roberts",  "Gomez",    "Phillips",   "Evans",     "Turner",   "Diaz",
+    "Parker",   "Cruz",     "Edwards",  "Collins",    "Reyes",     "Stewart",  "Morris",
+    "Morales",  "Murphy",   "Cook",     "Rogers",     "Gutierrez", "Ortiz",    "Morgan",
+    "Cooper",   "Peterson", "Bailey",   "Reed",       "Kelly",     "Howard",   "Ramos",
+    "Kim",      "Cox",      "Ward",     "Richardson", "Watson",    "Brooks",   "Chavez",
+    "Wood",     "James",    "Bennett",  "Gray",       "Mendoza",   "Ruiz",     "Hughes",
+    "Price",    "Alvarez",  "Castillo", "Sanders",    "Patel",     "Myers",    "Long",
+    "Ross",     "Foster",   "Jimenez",  "Tanaka",     "Suzuki",    "Chen",     "Wang",
+    "Singh",    "Kumar",    "Okafor",   "Mensah",     "Ivanova",   "Larsen",   "Johansson",
+    "Rossi",    "Bianchi",  "Dubois",   "Laurent",    "Schmidt",   "Fischer",  "Weber",
+    "Kowalski", "Novak",    "Haddad",   "Khan",       "Ali",       "Silva",    "Santos",
+    "Costa",    "Yamamoto",
 };
 
 /* Names with non-ASCII letters or punctuation, with the ASCII form used in email addresses;
@@ -296,34 +319,74 @@ static const char *const last_names[] = {
 static const struct {
     const char *display, *ascii;
 } odd_first[] = {
-    {"José", "jose"}, {"Zoë", "zoe"}, {"Søren", "soren"}, {"Björk", "bjork"},
+    {"José", "jose"},         {"Zoë", "zoe"},     {"Søren", "soren"},   {"Björk", "bjork"},
     {"François", "francois"}, {"Chloé", "chloe"}, {"Łukasz", "lukasz"}, {"Siân", "sian"},
 };
 static const struct {
     const char *display, *ascii;
 } odd_last[] = {
-    {"O'Brien", "obrien"}, {"Müller", "muller"}, {"García", "garcia"}, {"Nguyễn", "nguyen"},
-    {"Smith-Jones", "smith-jones"}, {"D'Angelo", "dangelo"}, {"Øster", "oster"}, {"Çelik", "celik"},
+    {"O'Brien", "obrien"},
+    {"Müller", "muller"},
+    {"García", "garcia"},
+    {"Nguyễn", "nguyen"},
+    {"Smith-Jones", "smith-jones"},
+    {"D'Angelo", "dangelo"},
+    {"Øster", "oster"},
+    {"Çelik", "celik"},
 };
 
 static const char *const org_names[] = {
-    "Example Org", "Acme Contact Center", "Globex Support", "Initech Customer Care",
-    "Umbrella Services", "Stark Support Desk", "Wayne Enterprises Care", "Hooli Help",
+    "Example Org",       "Acme Contact Center", "Globex Support",         "Initech Customer Care",
+    "Umbrella Services", "Stark Support Desk",  "Wayne Enterprises Care", "Hooli Help",
 };
 
 static const char *const departments[] = {
-    "Sales", "Support", "Billing", "Marketing", "Finance", "HR", "IT", "Operations", "Quality",
-    "Workforce", "Outbound", "Inbound", "Training", "Compliance", "Facilities", "Legal",
-    "Product", "Engineering", "Partner", "Retention", "Collections", "Onboarding", "Escalations",
-    "Technical Support", "Customer Success", "Reporting", "Procurement", "Security",
-    "Field Service", "Digital", "Social Media", "Chat", "Email", "Voice", "Premium Care",
-    "Enterprise", "SMB", "EMEA", "APAC", "Americas",
+    "Sales",
+    "Support",
+    "Billing",
+    "Marketing",
+    "Finance",
+    "HR",
+    "IT",
+    "Operations",
+    "Quality",
+    "Workforce",
+    "Outbound",
+    "Inbound",
+    "Training",
+    "Compliance",
+    "Facilities",
+    "Legal",
+    "Product",
+    "Engineering",
+    "Partner",
+    "Retention",
+    "Collections",
+    "Onboarding",
+    "Escalations",
+    "Technical Support",
+    "Customer Success",
+    "Reporting",
+    "Procurement",
+    "Security",
+    "Field Service",
+    "Digital",
+    "Social Media",
+    "Chat",
+    "Email",
+    "Voice",
+    "Premium Care",
+    "Enterprise",
+    "SMB",
+    "EMEA",
+    "APAC",
+    "Americas",
 };
 
 static const char *const functions[] = {
-    "Agent", "Team Lead", "Supervisor", "Manager", "Analyst", "Viewer", "Admin", "Coordinator",
-    "Specialist", "Auditor", "Trainer", "Scheduler", "Reviewer", "Editor", "Director",
-    "Associate", "Consultant", "Planner",
+    "Agent",    "Team Lead",   "Supervisor", "Manager",   "Analyst",    "Viewer",
+    "Admin",    "Coordinator", "Specialist", "Auditor",   "Trainer",    "Scheduler",
+    "Reviewer", "Editor",      "Director",   "Associate", "Consultant", "Planner",
 };
 
 /* Permission catalog: domain, entity, and the actions the platform offers on it. */
@@ -370,7 +433,10 @@ static const gen_perm perm_catalog[] = {
 #define PERM_COUNT (sizeof perm_catalog / sizeof perm_catalog[0])
 
 static const char *const flat_permissions[] = {
-    "group_creation", "group_administration", "user_manager", "user_administration",
+    "group_creation",
+    "group_administration",
+    "user_manager",
+    "user_administration",
 };
 
 /* Genesys default roles; `share` is the fraction of users holding it. */
@@ -380,7 +446,8 @@ static const struct {
 } genesys_defaults[] = {
     {"employee", "Employee", "Default role for every user in the organization", 1.0},
     {"admin", "Master Admin", "Full administrative access to the organization", 0.004},
-    {"trustedUser", "Trusted External User", "Default role for users from a trusted organization", 0.005},
+    {"trustedUser", "Trusted External User", "Default role for users from a trusted organization",
+     0.005},
     {"user", "User", "Basic access for people who handle interactions", 0.45},
     {"supervisor", "Supervisor", "Monitor queues, agents and interactions", 0.05},
     {"qualityEvaluator", "Quality Evaluator", "Evaluate recorded interactions", 0.02},
@@ -397,11 +464,15 @@ static const struct {
     double share;
 } identity_builtins[] = {
     {IDENTITY_ADMIN_TYPE, "Tenant Administrator", "Full control of the tenant", 0.004},
-    {"f1439595-e5a2-487f-8a4f-0627fefe75df", "Tenant Contributor", "Create and change tenant resources", 0.05},
-    {"45b66433-5f57-420b-bbdf-8bbd60c1cd9d", "Tenant Data Steward", "Manage data and stream metadata", 0.02},
-    {"e6cbf91e-0be8-4858-92b5-f88ecafd5574", "Tenant Viewer", "Read access to tenant resources", 0.2},
+    {"f1439595-e5a2-487f-8a4f-0627fefe75df", "Tenant Contributor",
+     "Create and change tenant resources", 0.05},
+    {"45b66433-5f57-420b-bbdf-8bbd60c1cd9d", "Tenant Data Steward",
+     "Manage data and stream metadata", 0.02},
+    {"e6cbf91e-0be8-4858-92b5-f88ecafd5574", "Tenant Viewer", "Read access to tenant resources",
+     0.2},
     {IDENTITY_MEMBER_TYPE, "Tenant Member", "Held by every user and client of the tenant", 1.0},
-    {"b50b3349-fa9e-4a03-9220-cf99184b4645", "Community Administrator", "Administers the tenant's communities", 0.002},
+    {"b50b3349-fa9e-4a03-9220-cf99184b4645", "Community Administrator",
+     "Administers the tenant's communities", 0.002},
 };
 #define IDENTITY_NBUILTINS (sizeof identity_builtins / sizeof identity_builtins[0])
 
@@ -417,11 +488,11 @@ typedef struct {
     char *name, *description;
     char *default_role_id; /* genesys default roles only, else NULL */
     bool is_default, base;
-    json_object *permissions;          /* genesys: array of strings (owned reference) */
-    json_object *policies;             /* genesys: array of DomainPermissionPolicy (owned) */
-    const char *role_type_id;          /* identity built-ins, else NULL (points into arena/static) */
-    int role_scope;                    /* identity */
-    char *community_id;                /* identity, normally NULL */
+    json_object *permissions; /* genesys: array of strings (owned reference) */
+    json_object *policies;    /* genesys: array of DomainPermissionPolicy (owned) */
+    const char *role_type_id; /* identity built-ins, else NULL (points into arena/static) */
+    int role_scope;           /* identity */
+    char *community_id;       /* identity, normally NULL */
 } gen_role;
 
 typedef struct {
@@ -537,8 +608,10 @@ static bool policies_have(json_object *policies, const char *domain, const char 
     size_t n = json_object_array_length(policies);
     for (size_t i = 0; i < n; i++) {
         json_object *p = json_object_array_get_idx(policies, i), *d, *en;
-        if (json_object_object_get_ex(p, "domain", &d) && json_object_object_get_ex(p, "entityName", &en) &&
-            strcmp(json_object_get_string(d), domain) == 0 && strcmp(json_object_get_string(en), entity) == 0)
+        if (json_object_object_get_ex(p, "domain", &d) &&
+            json_object_object_get_ex(p, "entityName", &en) &&
+            strcmp(json_object_get_string(d), domain) == 0 &&
+            strcmp(json_object_get_string(en), entity) == 0)
             return true;
     }
     return false;
@@ -646,7 +719,7 @@ static void pairs_apply(gen_tenant *t, gen_pairs *p)
 static double custom_share(uint32_t rank)
 {
     /* 1.2 / (k (1 + 0.1 ln k)) with k = rank + 1, capped at 0.9: about 0.9, 0.56, 0.36 for the
-     * top three, 0.1 at rank 10, under 0.01 past rank 100 — heavier-tailed than 1/k. */
+     * top three, 0.1 at rank 10, under 0.01 past rank 100 (a little steeper than 1/k). */
     double k = (double)rank + 1.0;
     double p = 1.2 / (k * (1.0 + 0.1 * log(k)));
     return p > 0.9 ? 0.9 : p;
@@ -686,8 +759,8 @@ static void make_custom_role_names(gen_tenant *t, gen_rng *r, uint32_t first, ui
     free(perm);
 }
 
-static void make_person(gen_tenant *t, gen_rng *r, uint32_t idx, const char **first, const char **last,
-                        char **email)
+static void make_person(gen_tenant *t, gen_rng *r, uint32_t idx, const char **first,
+                        const char **last, char **email)
 {
     const char *fa, *la;
     if (rng_chance(r, 0.02)) {
@@ -695,7 +768,8 @@ static void make_person(gen_tenant *t, gen_rng *r, uint32_t idx, const char **fi
         *first = odd_first[k].display;
         fa = odd_first[k].ascii;
     } else {
-        *first = fa = first_names[rng_below(r, (uint32_t)(sizeof first_names / sizeof first_names[0]))];
+        *first = fa =
+            first_names[rng_below(r, (uint32_t)(sizeof first_names / sizeof first_names[0]))];
     }
     if (rng_chance(r, 0.02)) {
         uint32_t k = rng_below(r, (uint32_t)(sizeof odd_last / sizeof odd_last[0]));
@@ -750,7 +824,8 @@ static void gen_genesys(gen_tenant *t, const gen_opts *o, gen_rng *r)
         snprintf(t->org_id, sizeof t->org_id, "%s", o->tenant_id);
     else
         rng_guid(r, t->org_id);
-    t->org_name = arena_strdup(&t->ar, org_names[rng_below(r, (uint32_t)(sizeof org_names / sizeof org_names[0]))]);
+    t->org_name = arena_strdup(
+        &t->ar, org_names[rng_below(r, (uint32_t)(sizeof org_names / sizeof org_names[0]))]);
     t->unlicensed = json_object_new_array();
     static const char *const div_names[] = {"Home", "Sales Division", "Support Division"};
     t->ndivisions = 3;
@@ -781,7 +856,8 @@ static void gen_genesys(gen_tenant *t, const gen_opts *o, gen_rng *r)
                 if (k == 0 || strcmp(perm_catalog[k].domain, perm_catalog[k - 1].domain) != 0) {
                     json_object *acts = json_object_new_array();
                     json_object_array_add(acts, json_object_new_string("*"));
-                    json_object_array_add(role->policies, make_policy(perm_catalog[k].domain, "*", acts));
+                    json_object_array_add(role->policies,
+                                          make_policy(perm_catalog[k].domain, "*", acts));
                 }
         } else if (strcmp(genesys_defaults[i].id, "employee") == 0) {
             role->policies = json_object_new_array();
@@ -803,7 +879,8 @@ static void gen_genesys(gen_tenant *t, const gen_opts *o, gen_rng *r)
             uint32_t f = rng_below(r, 4);
             json_object_array_add(role->permissions, json_object_new_string(flat_permissions[f]));
             if (rng_chance(r, 0.3))
-                json_object_array_add(role->permissions, json_object_new_string(flat_permissions[(f + 1) % 4]));
+                json_object_array_add(role->permissions,
+                                      json_object_new_string(flat_permissions[(f + 1) % 4]));
         }
         role->policies = random_policies(r, 1, 6);
     }
@@ -818,7 +895,10 @@ static void gen_genesys(gen_tenant *t, const gen_opts *o, gen_rng *r)
         u->name = arena_printf(&t->ar, "%s %s", first, last);
         u->username = u->email;
         double s = rng_unit(r);
-        u->state = (char *)(i == 0 ? "active" : s < 0.01 ? "deleted" : s < 0.05 ? "inactive" : "active");
+        u->state = (char *)(i == 0     ? "active"
+                            : s < 0.01 ? "deleted"
+                            : s < 0.05 ? "inactive"
+                                       : "active");
         u->division = rng_chance(r, 0.9) ? 0 : 1 + rng_below(r, 2);
     }
     assign_roles(t, r, nd, share, 1 /* admin */);
@@ -919,7 +999,8 @@ static int load_state(gen_tenant *t, const char *path, char *err, size_t errlen)
     json_object *root = json_object_from_file(path);
     if (!root || !json_object_is_type(root, json_type_object)) {
         const char *why = root ? "not a JSON object" : json_util_get_last_err();
-        int n = snprintf(err, errlen, "%s: cannot read a state: %s", path, why ? why : "unreadable");
+        int n =
+            snprintf(err, errlen, "%s: cannot read a state: %s", path, why ? why : "unreadable");
         while (n > 0 && (size_t)n < errlen && (err[n - 1] == '\n' || err[n - 1] == ' '))
             err[--n] = '\0'; /* json-c's message ends with a newline */
         json_object_put(root);
@@ -992,7 +1073,8 @@ static int load_state(gen_tenant *t, const char *path, char *err, size_t errlen)
             role->description = arena_strdup(&t->ar, jstr(jr, "Description"));
             role->role_type_id = arena_strdup(&t->ar, jstr(jr, "RoleTypeId"));
             json_object *scope;
-            role->role_scope = json_object_object_get_ex(jr, "RoleScope", &scope) ? json_object_get_int(scope) : 1;
+            role->role_scope =
+                json_object_object_get_ex(jr, "RoleScope", &scope) ? json_object_get_int(scope) : 1;
             role->community_id = arena_strdup(&t->ar, jstr(jr, "CommunityId"));
         } else {
             role->description = arena_strdup(&t->ar, jstr(jr, "description"));
@@ -1079,8 +1161,10 @@ static uint32_t ensure_builtins(gen_tenant *t, gen_rng *r)
         bool have = false;
         for (uint32_t i = 0; i < t->nroles && !have; i++) {
             const gen_role *role = &t->roles[i];
-            have = t->identity ? (role->role_type_id && strcmp(role->role_type_id, identity_builtins[b].type) == 0)
-                               : (role->default_role_id && strcmp(role->default_role_id, genesys_defaults[b].id) == 0);
+            have = t->identity ? (role->role_type_id &&
+                                  strcmp(role->role_type_id, identity_builtins[b].type) == 0)
+                               : (role->default_role_id &&
+                                  strcmp(role->default_role_id, genesys_defaults[b].id) == 0);
         }
         if (have)
             continue;
@@ -1239,7 +1323,8 @@ static int same_as(gen_tenant *t, const gen_opts *o, char *err, size_t errlen)
             if (role_is_custom(t, &t->roles[i]))
                 custom[ncustom++] = i;
         if ((uint64_t)o->edit_roles > ncustom) {
-            snprintf(err, errlen, "--edit-roles %ld but the tenant has only %" PRIu32 " custom roles",
+            snprintf(err, errlen,
+                     "--edit-roles %ld but the tenant has only %" PRIu32 " custom roles",
                      o->edit_roles, ncustom);
             free(custom);
             return -1;
@@ -1249,17 +1334,21 @@ static int same_as(gen_tenant *t, const gen_opts *o, char *err, size_t errlen)
             custom[k] = custom[j];
             custom[j] = tmp;
             gen_role *role = &t->roles[custom[k]];
-            role->description = arena_printf(&t->ar, "%s (revised)", role->description ? role->description : "");
+            role->description =
+                arena_printf(&t->ar, "%s (revised)", role->description ? role->description : "");
             if (t->identity && strlen(role->description) > 128) /* the API's limit */
                 role->description[128] = '\0';
             if (!t->identity) {
-                /* policies are shared with nothing else, but copy so the source tree is untouched */
+                /* policies are shared with nothing else, but copy so the source tree is untouched
+                 */
                 json_object *np = NULL;
                 json_object_deep_copy(role->policies, &np, NULL);
                 json_object_put(role->policies);
                 role->policies = np ? np : json_object_new_array();
-                if (!add_new_policy(r, role->policies) && json_object_array_length(role->policies) > 0)
-                    json_object_array_del_idx(role->policies, json_object_array_length(role->policies) - 1, 1);
+                if (!add_new_policy(r, role->policies) &&
+                    json_object_array_length(role->policies) > 0)
+                    json_object_array_del_idx(role->policies,
+                                              json_object_array_length(role->policies) - 1, 1);
             }
         }
         free(custom);
@@ -1434,11 +1523,13 @@ static void emit_identity(gen_writer *w, const gen_tenant *t)
 
 static void gen_usage(FILE *f)
 {
-    fputs("usage: tenantsim gen --api genesys|identity --users N --roles N [--seed S] [--tenant-id GUID]\n"
-          "       tenantsim gen --same-as FILE [--api A] [--seed S] [--drift PCT] [--edit-roles K]\n"
-          "                     [--no-custom-roles] [--tenant-id GUID]\n"
-          "Writes a deterministic tenant state JSON to stdout.\n",
-          f);
+    fputs(
+        "usage: tenantsim gen --api genesys|identity --users N --roles N [--seed S] [--tenant-id "
+        "GUID]\n"
+        "       tenantsim gen --same-as FILE [--api A] [--seed S] [--drift PCT] [--edit-roles K]\n"
+        "                     [--no-custom-roles] [--tenant-id GUID]\n"
+        "Writes a deterministic tenant state JSON to stdout.\n",
+        f);
 }
 
 static bool parse_long(const char *s, long min, long max, long *out)
@@ -1486,7 +1577,8 @@ static int parse_args(int argc, char **argv, gen_opts *o)
             val = eq + 1;
             a = opt;
         }
-        bool flag = strcmp(a, "--no-custom-roles") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
+        bool flag =
+            strcmp(a, "--no-custom-roles") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
         if (!flag && !val) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "tenantsim gen: %s needs a value\n", a);
@@ -1558,12 +1650,14 @@ static int parse_args(int argc, char **argv, gen_opts *o)
     }
     if (!o->same_as) {
         if (!o->api || o->users < 0 || o->roles < 0) {
-            fprintf(stderr, "tenantsim gen: --api, --users and --roles are required without --same-as\n");
+            fprintf(stderr,
+                    "tenantsim gen: --api, --users and --roles are required without --same-as\n");
             gen_usage(stderr);
             return 2;
         }
         if (o->drift > 0 || o->edit_roles > 0 || o->no_custom) {
-            fprintf(stderr, "tenantsim gen: --drift, --edit-roles and --no-custom-roles need --same-as\n");
+            fprintf(stderr,
+                    "tenantsim gen: --drift, --edit-roles and --no-custom-roles need --same-as\n");
             return 2;
         }
     } else if (o->no_custom && o->edit_roles > 0) {

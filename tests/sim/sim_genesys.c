@@ -915,6 +915,7 @@ static const struct {
     {"authorization", "role", {"add", "edit", "delete", "view"}},
     {"authorization", "grant", {"add", "delete", "view"}},
     {"authorization", "division", {"add", "edit", "delete", "view"}},
+    {"billing", "subscription", {"view"}},
     {"coaching", "appointment", {"add", "edit", "delete", "view"}},
     {"conversation", "communication", {"view", "monitor", "disconnect"}},
     {"directory", "user", {"add", "edit", "delete", "view"}},

@@ -46,7 +46,8 @@ static int teardown_group(void **state)
     return 0;
 }
 
-#define ENVELOPE(ents, n) "{'entities':[" ents "],'pageSize':25,'pageNumber':1,'total':" #n ",'pageCount':1}"
+#define ENVELOPE(ents, n)                                                                          \
+    "{'entities':[" ents "],'pageSize':25,'pageNumber':1,'total':" #n ",'pageCount':1}"
 
 static const char *ROLES_PAGE =
     "{'entities':["
@@ -63,7 +64,8 @@ static const char *ROLES_PAGE =
     " 'description':'Supervises queues','default':false,'permissions':[],"
     " 'permissionPolicies':["
     "  {'domain':'routing','entityName':'queue','actionSet':['view','edit'],'allowConditions':true,"
-    "   'resourceConditionNode':{'conjunction':'AND','terms':[{'variableName':'Conversation.queues',"
+    "   "
+    "'resourceConditionNode':{'conjunction':'AND','terms':[{'variableName':'Conversation.queues',"
     "    'operator':'EQ','operands':[{'type':'QUEUE','queue':{'id':'q1'}}]}]}},"
     "  {'domain':'analytics','entityName':'conversationDetail','actionSet':['view'],"
     "   'policyName':'Analytics > Conversation Detail'}]}"
@@ -201,8 +203,9 @@ static void test_canon_order_insensitive(void **state)
     /* absent arrays read as empty */
     assert_string_equal(canon_of("{'id':'r','name':'R'}"),
                         "{\"permissions\":[],\"permissionPolicies\":[]}");
-    assert_string_equal(canon_of("{'id':'r','name':'R','permissions':null,'permissionPolicies':[]}"),
-                        "{\"permissions\":[],\"permissionPolicies\":[]}");
+    assert_string_equal(
+        canon_of("{'id':'r','name':'R','permissions':null,'permissionPolicies':[]}"),
+        "{\"permissions\":[],\"permissionPolicies\":[]}");
 }
 
 static void test_canon_detects_changes(void **state)
@@ -229,22 +232,23 @@ static void test_canon_detects_changes(void **state)
     assert_string_not_equal(canon_of("{'id':'r','name':'R','permissions':['a']}"),
                             canon_of("{'id':'r','name':'R','permissions':['b']}"));
     /* a duplicated policy is the same definition */
-    assert_string_equal(base, canon_of("{'id':'r','name':'R','permissionPolicies':[{'domain':"
-                                       "'routing','entityName':'queue','actionSet':['edit','view']},"
-                                       "{'domain':'routing','entityName':'queue','actionSet':["
-                                       "'view','edit']}]}"));
+    assert_string_equal(base,
+                        canon_of("{'id':'r','name':'R','permissionPolicies':[{'domain':"
+                                 "'routing','entityName':'queue','actionSet':['edit','view']},"
+                                 "{'domain':'routing','entityName':'queue','actionSet':["
+                                 "'view','edit']}]}"));
 }
 
 static void test_builtin_keys(void **state)
 {
     (void)state;
     char err[256];
-    struct mdl_snapshot *s = roles(
-        J(ENVELOPE("{'id':'a','name':'Custom','defaultRoleId':''},"
-                   "{'id':'b','name':'Trusted External User','defaultRoleId':'trustedUser'},"
-                   "{'id':'c','name':'Plain','default':false,'defaultRoleId':null}",
-                   3)),
-        err, sizeof(err));
+    struct mdl_snapshot *s =
+        roles(J(ENVELOPE("{'id':'a','name':'Custom','defaultRoleId':''},"
+                         "{'id':'b','name':'Trusted External User','defaultRoleId':'trustedUser'},"
+                         "{'id':'c','name':'Plain','default':false,'defaultRoleId':null}",
+                         3)),
+              err, sizeof(err));
     assert_non_null(s);
     assert_null(s->roles[0].builtin_key);
     assert_string_equal(s->roles[1].builtin_key, "trustedUser");
@@ -439,8 +443,8 @@ static void test_strings(void **state)
 
     /* description: newlines allowed; limits at 256 / 4096 bytes */
     char err[256];
-    struct mdl_snapshot *s = roles(J(ENVELOPE("{'id':'a','name':'X','description':'l1\\nl2\\tx'}", 1)),
-                                   err, sizeof(err));
+    struct mdl_snapshot *s = roles(
+        J(ENVELOPE("{'id':'a','name':'X','description':'l1\\nl2\\tx'}", 1)), err, sizeof(err));
     assert_non_null(s);
     assert_string_equal(s->roles[0].description, "l1\nl2\tx");
     mdl_snapshot_free(s);
@@ -630,8 +634,8 @@ static void test_duplicate_ids(void **state)
     (void)state;
     char err[256];
     /* duplicate role ids (e.g. an entry that moved between pages during the read) */
-    struct mdl_snapshot *s = roles(J(ENVELOPE("{'id':'r1','name':'A'},{'id':'r1','name':'B'}", 2)),
-                                   err, sizeof(err));
+    struct mdl_snapshot *s =
+        roles(J(ENVELOPE("{'id':'r1','name':'A'},{'id':'r1','name':'B'}", 2)), err, sizeof(err));
     assert_non_null(s);
     struct pjson_role_refs *refs = pjson_role_refs_new();
     struct pjson_resolve_stats st;
@@ -682,8 +686,8 @@ static void test_permissions_pages(void **state)
     const char *bad = J("{'entities':[{'name':'x'}],'pageSize':2,'pageNumber':1,'total':1,"
                         "'pageCount':1}");
     assert_int_equal(gjs_parse_permissions_page(s, bad, strlen(bad), &pg, err, sizeof(err)), -1);
-    assert_string_equal(err,
-                        "genesys permissions page: entities[0]: permission collection without a domain");
+    assert_string_equal(
+        err, "genesys permissions page: entities[0]: permission collection without a domain");
     assert_int_equal(s->nlicensed_domains, 3);
     mdl_snapshot_free(s);
 }
@@ -719,7 +723,8 @@ static void test_single_role(void **state)
     assert_null(r.id);
     const char *bad = J("{'id':'x','name':'N','permissionPolicies':[{'domain':'d'}]}");
     assert_int_equal(gjs_parse_role(bad, strlen(bad), &r, err, sizeof(err)), -1);
-    assert_string_equal(err, "genesys role: permissionPolicies[0].entityName: required field missing");
+    assert_string_equal(err,
+                        "genesys role: permissionPolicies[0].entityName: required field missing");
 }
 
 static void test_user_authorization_and_id_arrays(void **state)
@@ -769,7 +774,8 @@ static void test_error_body(void **state)
     assert_string_equal(e.code, "too.many.requests.retry.after");
     assert_int_equal(e.status, 429);
     assert_string_equal(e.correlation_id, "7d5b6f3c-0000-4000-8000-000000000042");
-    assert_string_equal(e.message, "Rate limit exceeded the maximum. Retry the request in [42] seconds");
+    assert_string_equal(e.message,
+                        "Rate limit exceeded the maximum. Retry the request in [42] seconds");
     const char *ctl = J("{'message':'line1\\nline2\\u0007','code':7}");
     assert_int_equal(gjs_parse_error(ctl, strlen(ctl), &e), 0);
     assert_string_equal(e.message, "line1?line2?");
@@ -819,8 +825,8 @@ static void test_build_role_bodies(void **state)
     b = gjs_build_role_create("R", NULL, NULL, err, sizeof(err));
     assert_string_equal(b, "{\"name\":\"R\",\"permissions\":[],\"permissionPolicies\":[]}");
     free(b);
-    b = gjs_build_role_update("R", NULL, "{\"permissionPolicies\":[],\"permissions\":[\"b\",\"a\"]}",
-                              err, sizeof(err));
+    b = gjs_build_role_update(
+        "R", NULL, "{\"permissionPolicies\":[],\"permissions\":[\"b\",\"a\"]}", err, sizeof(err));
     assert_string_equal(b, "{\"name\":\"R\",\"description\":\"\",\"permissions\":[\"a\",\"b\"],"
                            "\"permissionPolicies\":[]}");
     free(b);
@@ -830,13 +836,14 @@ static void test_build_role_bodies(void **state)
     assert_null(gjs_build_role_update("R\x01", "d", NULL, err, sizeof(err)));
     assert_string_equal(err, "genesys role body: name: contains a control character");
     assert_null(gjs_build_role_create("R", NULL, "{\"permissions\":[1]}", err, sizeof(err)));
-    assert_string_equal(err, "genesys role definition: permissions[0]: expected string, got number");
+    assert_string_equal(err,
+                        "genesys role definition: permissions[0]: expected string, got number");
     assert_null(gjs_build_role_create("R", NULL, "not json", err, sizeof(err)));
 
-    struct mdl_role target = {.id = "t-emp", .name = "Employee", .description = "Default",
-                              .builtin_key = "employee"};
-    b = gjs_build_default_role_update(&target, "{\"permissions\":[\"x\"],\"permissionPolicies\":[]}",
-                                      err, sizeof(err));
+    struct mdl_role target = {
+        .id = "t-emp", .name = "Employee", .description = "Default", .builtin_key = "employee"};
+    b = gjs_build_default_role_update(
+        &target, "{\"permissions\":[\"x\"],\"permissionPolicies\":[]}", err, sizeof(err));
     assert_string_equal(b, "{\"name\":\"Employee\",\"description\":\"Default\",\"permissions\":"
                            "[\"x\"],\"permissionPolicies\":[]}");
     free(b);

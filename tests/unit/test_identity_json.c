@@ -124,12 +124,14 @@ static void test_roles_errors(void **state)
     roles_error("{'Id':'x','Name':'y'}", "identity roles page: expected array, got object");
     roles_error("", "empty body");
     roles_error("[{'Id':'x','Name':'y'}", "truncated JSON");
-    roles_error("[{'Name':'y','RoleScope':1}]", "identity roles page: [0].Id: required field missing");
+    roles_error("[{'Name':'y','RoleScope':1}]",
+                "identity roles page: [0].Id: required field missing");
     roles_error("[{'Id':'x','RoleScope':1}]", "[0].Name: required field missing");
     roles_error("[{'Id':'x','Name':''}]", "[0].Name: must not be empty");
     roles_error("[{'Id':'a/b','Name':'y'}]", "[0].Id: id contains '/'");
     roles_error("[{'Id':'a\\u0000','Name':'y'}]", "[0].Id: id contains a NUL character");
-    roles_error("[{'Id':'x','Name':'y','RoleScope':'1'}]", "[0].RoleScope: expected integer, got string");
+    roles_error("[{'Id':'x','Name':'y','RoleScope':'1'}]",
+                "[0].RoleScope: expected integer, got string");
     roles_error("[{'Id':'x','Name':'y','RoleScope':99999999999999999999}]",
                 "[0].RoleScope: integer out of range 0..1000");
     roles_error("[{'Id':'x','Name':'y','RoleScope':1e400}]", "[0].RoleScope: expected integer");
@@ -246,8 +248,8 @@ static void test_total_count(void **state)
     assert_int_equal(ijs_parse_total_count(" 0 ", &x, err, sizeof(err)), 0);
     assert_int_equal(x, 0);
     assert_int_equal(ijs_parse_total_count("1000000000", &x, err, sizeof(err)), 0);
-    const char *bad[] = {"", "-1", "+1", "1e3", "12a", "0x10", "1 2", "1000000001",
-                         "99999999999999999999"};
+    const char *bad[] = {
+        "", "-1", "+1", "1e3", "12a", "0x10", "1 2", "1000000001", "99999999999999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         x = 7;
         assert_int_equal(ijs_parse_total_count(bad[i], &x, err, sizeof(err)), -1);
@@ -321,10 +323,10 @@ static void test_location(void **state)
 {
     (void)state;
     char err[256];
-    char *id = ijs_role_id_from_location(
-        "/api/v1/Tenants/3f1c0c1e-5f61-4a8e-9c59-0a4b2b8c9d01/Roles/"
-        "a1000000-0000-4000-8000-000000000003",
-        err, sizeof(err));
+    char *id =
+        ijs_role_id_from_location("/api/v1/Tenants/3f1c0c1e-5f61-4a8e-9c59-0a4b2b8c9d01/Roles/"
+                                  "a1000000-0000-4000-8000-000000000003",
+                                  err, sizeof(err));
     assert_string_equal(id, "a1000000-0000-4000-8000-000000000003");
     free(id);
     id = ijs_role_id_from_location("https://uswe.datahub.connect.aveva.com/api/v1/Tenants/t/roles/"
@@ -332,8 +334,14 @@ static void test_location(void **state)
                                    err, sizeof(err));
     assert_string_equal(id, "abc-1");
     free(id);
-    const char *bad[] = {"", "/api/v1/Tenants/t/Users/abc", "abc", "/Roles/", "/Roles/a%2Fb",
-                         "/Roles/..", "/Role/x", "/api/v1/Roles"};
+    const char *bad[] = {"",
+                         "/api/v1/Tenants/t/Users/abc",
+                         "abc",
+                         "/Roles/",
+                         "/Roles/a%2Fb",
+                         "/Roles/..",
+                         "/Role/x",
+                         "/api/v1/Roles"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         assert_null(ijs_role_id_from_location(bad[i], err, sizeof(err)));
         assert_non_null(strstr(err, "identity Location header: "));
@@ -345,7 +353,8 @@ static void test_builders(void **state)
 {
     (void)state;
     char err[256];
-    char *b = ijs_build_role_create("Plant Operators", "Operators of \"plant\" A", err, sizeof(err));
+    char *b =
+        ijs_build_role_create("Plant Operators", "Operators of \"plant\" A", err, sizeof(err));
     assert_string_equal(b, "{\"Name\":\"Plant Operators\",\"Description\":\"Operators of "
                            "\\\"plant\\\" A\",\"RoleScope\":1}");
     /* what we send reads back as the same role */
@@ -425,16 +434,11 @@ static void test_huge_inputs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roles_page),
-        cmocka_unit_test(test_roles_errors),
-        cmocka_unit_test(test_users_page),
-        cmocka_unit_test(test_users_errors),
-        cmocka_unit_test(test_total_count),
-        cmocka_unit_test(test_single_role_and_role_ids),
-        cmocka_unit_test(test_error_response),
-        cmocka_unit_test(test_location),
-        cmocka_unit_test(test_builders),
-        cmocka_unit_test(test_huge_inputs),
+        cmocka_unit_test(test_roles_page),     cmocka_unit_test(test_roles_errors),
+        cmocka_unit_test(test_users_page),     cmocka_unit_test(test_users_errors),
+        cmocka_unit_test(test_total_count),    cmocka_unit_test(test_single_role_and_role_ids),
+        cmocka_unit_test(test_error_response), cmocka_unit_test(test_location),
+        cmocka_unit_test(test_builders),       cmocka_unit_test(test_huge_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_group);
 }

@@ -1,0 +1,78 @@
+"""Failed cycles (product.md section 7): a source answering 503 puts the job in waiting_retry
+with consecutive_failures counting, and it recovers by itself once the source is healthy;
+refused credentials make the job `failed` with the reason until a reload brings a good secret.
+"""
+import signal
+import unittest
+
+from daemon_fixture import Pair, log_lines, slurp
+from simlib import Daemon
+
+# Fail fast: one retry 100 ms later, so a failed cycle takes well under a second.
+FAST_HTTP = {"retry": {"max_attempts": 2, "initial_delay": "100ms", "max_delay": "200ms"},
+             "timeout": "5s"}
+
+
+class DaemonRetryTest(unittest.TestCase):
+    def test_failed_cycle_waits_to_retry_then_recovers(self):
+        with Pair(users=20, roles=4, drift=10) as p:
+            cfg = p.config([{"name": "j", "interval": "2s"}], http=FAST_HTTP)
+            p.src.add_faults([{"method": "*", "path": "/api/*", "action": "status",
+                               "status": 503}])
+            with Daemon(cfg) as d:
+                job = p.wait_job("j", lambda j: j["consecutive_failures"] >= 2, 30)
+                self.assertIsNotNone(job, d.log_text())
+                self.assertEqual(job["state"] in ("waiting_retry", "running"), True, job)
+                job = p.wait_job("j", lambda j: j["state"] == "waiting_retry", 10)
+                self.assertIsNotNone(job)
+                run = job["last_run"]
+                self.assertEqual(run["result"], "failed")
+                self.assertFalse(job["in_sync"])
+                self.assertGreaterEqual(len(run["errors"]), 1)
+                self.assertTrue(any("503" in (e["message"] or "") for e in run["errors"]),
+                                run["errors"])
+                self.assertIsNotNone(job["next_run_at"])
+                self.assertIn("503", job["reason"] or "", job)
+                # retried sooner than 30 s, but never later than the 2 s interval
+                self.assertTrue(log_lines(d.log_text(), "cycle failed, retrying in=2000ms"),
+                                d.log_text())
+                self.assertNotIn("result=ok", d.log_text())
+                # writes were never attempted after a failed read
+                self.assertEqual(p.dst.stats()["writes"], 0)
+
+                p.src.clear_faults()
+                job = p.wait_job("j", lambda j: j["last_run"]["result"] == "ok", 20)
+                self.assertIsNotNone(job, d.log_text())
+                self.assertEqual(job["consecutive_failures"], 0)
+                self.assertEqual(job["state"] in ("idle", "running"), True)
+                self.assertIsNotNone(job["last_success_at"])
+            self.assertEqual(d.proc.returncode, 0)
+
+    def test_refused_credentials_make_the_job_failed(self):
+        with Pair(users=20, roles=4, drift=5) as p:
+            bad = p.tenants()
+            bad["dst"]["_secret"] = "not-the-secret"
+            cfg = p.config([{"name": "j", "interval": "2s"}], tenants=bad, http=FAST_HTTP)
+            with Daemon(cfg) as d:
+                job = p.wait_job("j", lambda j: j["state"] == "failed", 30)
+                self.assertIsNotNone(job, d.log_text())
+                self.assertIn("authentication failed", job["reason"])
+                self.assertEqual(job["last_run"]["result"], "failed")
+                self.assertGreaterEqual(job["consecutive_failures"], 1)
+                self.assertIn("authentication failed, trying again at the interval",
+                              d.log_text())
+                self.assertNotIn("not-the-secret", d.log_text())
+                self.assertNotIn("not-the-secret", slurp(p.status_path))
+
+                # the operator fixes the secret file and reloads: the job recovers
+                p.config([{"name": "j", "interval": "2s"}], http=FAST_HTTP)
+                d.signal(signal.SIGHUP)
+                job = p.wait_job("j", lambda j: j["last_run"]["result"] == "ok", 30)
+                self.assertIsNotNone(job, d.log_text())
+                self.assertEqual(job["consecutive_failures"], 0)
+                self.assertIsNone(job["reason"])
+            self.assertEqual(d.proc.returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

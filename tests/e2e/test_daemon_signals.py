@@ -1,0 +1,134 @@
+"""Signals (product.md section 7): SIGHUP reloads a valid config (jobs added and removed, the
+kept job keeps its history), keeps the old config when the new one is invalid (errors in the
+log and under last_reload); SIGTERM during a slow cycle exits 0 within the grace period and
+leaves a valid status file.
+"""
+import json
+import os
+import signal
+import time
+import unittest
+
+from daemon_fixture import Pair, wait_until
+from simlib import Daemon
+
+
+class DaemonReloadTest(unittest.TestCase):
+    def test_reload_adds_and_removes_jobs(self):
+        with Pair(users=20, roles=4, drift=5) as p:
+            cfg = p.config([{"name": "keep", "interval": "1h"}, {"name": "old", "interval": "1h"}])
+            with Daemon(cfg) as d:
+                self.assertTrue(d.wait_for_log("job=old cycle finished", 20), d.log_text())
+                before = p.status()
+                self.assertEqual(sorted(before["jobs"]), ["keep", "old"])
+                keep_run = before["jobs"]["keep"]["last_run"]
+                keep_next = before["jobs"]["keep"]["next_run_at"]
+
+                p.config([{"name": "keep", "interval": "1h"}, {"name": "new", "interval": "1h"}],
+                         log_level="debug")
+                d.signal(signal.SIGHUP)
+                self.assertTrue(d.wait_for_log("reload ok", 10), d.log_text())
+                st = wait_until(lambda: (s := p.status()) and "new" in s["jobs"] and s, 10)
+                self.assertEqual(sorted(st["jobs"]), ["keep", "new"])
+                self.assertTrue(st["daemon"]["last_reload"]["ok"])
+                self.assertIsNotNone(st["daemon"]["last_reload"]["at"])
+                self.assertIsNone(st["daemon"]["last_reload"]["error"])
+                # the kept job keeps its history and its schedule
+                self.assertEqual(st["jobs"]["keep"]["last_run"], keep_run)
+                self.assertEqual(st["jobs"]["keep"]["next_run_at"], keep_next)
+                # the new job runs, the removed one does not run again
+                self.assertTrue(d.wait_for_log("job=new cycle finished", 20), d.log_text())
+                self.assertIn("added=1 removed=1 kept=1", d.log_text())
+                # log level taken from the new config
+                d.signal(signal.SIGUSR1)
+                self.assertTrue(d.wait_for_log("job=keep cycle finished", 15, count=2))
+                self.assertTrue(d.wait_for_log("job=new cycle finished", 15, count=2))
+                self.assertIn("DEBUG job=keep next cycle in=", d.log_text())
+                self.assertEqual(d.log_text().count("job=old cycle started"), 1)
+            self.assertEqual(d.proc.returncode, 0)
+
+    def test_invalid_reload_keeps_the_old_config(self):
+        with Pair(users=20, roles=4, drift=5) as p:
+            cfg = p.config([{"name": "j", "interval": "1h"}])
+            with Daemon(cfg) as d:
+                self.assertTrue(d.wait_for_log("job=j cycle finished", 20), d.log_text())
+                with open(cfg) as f:
+                    good = f.read()
+                with open(cfg, "w") as f:
+                    f.write(good.replace("interval: \"1h\"", "interval: \"often\"")
+                            + "bogus_key: 1\n")
+                d.signal(signal.SIGHUP)
+                self.assertTrue(d.wait_for_log("reload failed errors=2", 10), d.log_text())
+                self.assertTrue(d.running())
+                st = wait_until(lambda: (s := p.status()) and
+                                not s["daemon"]["last_reload"]["ok"] and s, 10)
+                self.assertIsNotNone(st)
+                err = st["daemon"]["last_reload"]["error"]
+                self.assertIn("bogus_key", err)
+                self.assertIn("often", err)
+                self.assertEqual(len(err.split("\n")), 2, err)
+                self.assertIn(":", err.split("\n")[0])  # FILE:LINE:COLUMN
+                self.assertEqual(list(st["jobs"]), ["j"])
+                self.assertIn("ERROR reload error=", d.log_text())
+                self.assertIn("bogus_key", d.log_text())
+
+                # still working on the old config
+                d.signal(signal.SIGUSR1)
+                self.assertTrue(d.wait_for_log("job=j cycle finished", 15, count=2),
+                                d.log_text())
+
+                # a later good reload clears the error
+                with open(cfg, "w") as f:
+                    f.write(good)
+                d.signal(signal.SIGHUP)
+                self.assertTrue(d.wait_for_log("reload ok", 10), d.log_text())
+                st = wait_until(lambda: (s := p.status()) and s["daemon"]["last_reload"]["ok"]
+                                and s, 10)
+                self.assertIsNone(st["daemon"]["last_reload"]["error"])
+            self.assertEqual(d.proc.returncode, 0)
+
+
+class DaemonStopTest(unittest.TestCase):
+    def test_sigterm_during_a_cycle(self):
+        # 200 ms per request and one connection to the target: the cycle's writes take
+        # several seconds, so SIGTERM lands in the middle of them.
+        with Pair(users=120, roles=8, drift=40, latency="200ms") as p:
+            tenants = p.tenants(http={"max_connections": 1})
+            cfg = p.config([{"name": "j", "interval": "1h", "max_deletes": 10000}],
+                           tenants=tenants)
+            with Daemon(cfg) as d:
+                self.assertTrue(d.wait_for_log("job=j assignment ", 30), d.log_text())
+                self.assertEqual(p.job_status("j")["state"], "running")
+                t0 = time.monotonic()
+                d.signal(signal.SIGTERM)
+                rc = d.wait(20)
+                elapsed = time.monotonic() - t0
+                self.assertEqual(rc, 0, d.log_text())
+                # grace period 10 s (+ slack for a loaded machine)
+                self.assertLess(elapsed, 15, d.log_text())
+                log = d.log_text()
+                self.assertIn("stopping running_jobs=1", log)
+                self.assertIn("cycle interrupted by shutdown", log)
+                self.assertTrue(log.rstrip().endswith("INFO stopped"), log[-500:])
+
+                with open(p.status_path) as f:
+                    st = json.load(f)
+                job = st["jobs"]["j"]
+                self.assertEqual(job["state"], "idle")
+                self.assertEqual(job["reason"], "interrupted by shutdown")
+                self.assertIsNone(job["next_run_at"])
+                self.assertEqual(job["consecutive_failures"], 0)
+                run = job["last_run"]
+                self.assertEqual(run["result"], "failed")
+                self.assertIsNotNone(run["finished_at"])
+                self.assertTrue(any(e["message"] == "interrupted by shutdown"
+                                    for e in run["errors"]), run["errors"])
+                # what was applied before the stop is counted
+                changes = run["changes"]
+                self.assertGreater(changes["assignments_added"] + changes["assignments_removed"],
+                                   0, run)
+                self.assertEqual(sorted(os.listdir(p.state_dir)), ["status.json"])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -84,8 +84,8 @@ int auth_build_request(enum http_auth style, const char *client_id, const char *
     }
     if (style == HTTP_AUTH_POST_FORM) {
         char *id = form_encode(client_id), *sec = form_encode(client_secret);
-        out->body = xasprintf("grant_type=client_credentials&client_id=%s&client_secret=%s", id,
-                              sec);
+        out->body =
+            xasprintf("grant_type=client_credentials&client_id=%s&client_secret=%s", id, sec);
         free(id);
         util_free_secret(sec);
         return 0;
@@ -110,8 +110,7 @@ static int token_chars_ok(const char *s, size_t n)
     return 1;
 }
 
-int auth_parse_token(const char *body, size_t len, struct auth_token *tok, char *err,
-                     size_t errlen)
+int auth_parse_token(const char *body, size_t len, struct auth_token *tok, char *err, size_t errlen)
 {
     struct json_object *root, *v;
     char perr[160];

@@ -46,18 +46,18 @@ enum xfer_kind { XFER_API, XFER_TOKEN };
 /* One attempt on the wire, and the reply it produced (kept until the next attempt). */
 struct xfer {
     enum xfer_kind kind;
-    void *owner;                   /* struct http_request or struct http_tenant */
-    CURL *easy;                    /* non-NULL while added to the multi */
-    struct curl_slist *req_hdrs;   /* may carry Authorization: wiped before freeing */
-    char errbuf[CURL_ERROR_SIZE];  /* curl's detail for a transport error */
-    char *body;                    /* reply body, NUL-terminated, or NULL */
-    size_t len, cap;               /* bytes in body / allocated */
-    size_t max_body;               /* cap from the tenant */
-    bool too_large;                /* the write callback refused more data */
-    bool secret_body;              /* wipe body when freed (token replies) */
-    struct http_header *hdrs;      /* reply headers; name points at one block "name\0value\0" */
+    void *owner;                  /* struct http_request or struct http_tenant */
+    CURL *easy;                   /* non-NULL while added to the multi */
+    struct curl_slist *req_hdrs;  /* may carry Authorization: wiped before freeing */
+    char errbuf[CURL_ERROR_SIZE]; /* curl's detail for a transport error */
+    char *body;                   /* reply body, NUL-terminated, or NULL */
+    size_t len, cap;              /* bytes in body / allocated */
+    size_t max_body;              /* cap from the tenant */
+    bool too_large;               /* the write callback refused more data */
+    bool secret_body;             /* wipe body when freed (token replies) */
+    struct http_header *hdrs;     /* reply headers; name points at one block "name\0value\0" */
     size_t nhdrs, caphdrs;
-    size_t hdr_bytes;              /* sum of stored header lines, bounded */
+    size_t hdr_bytes; /* sum of stored header lines, bounded */
 };
 
 enum req_state {
@@ -70,16 +70,16 @@ enum req_state {
 
 struct http_request {
     struct http_tenant *t;
-    uv_timer_t timer;          /* backoff waits and deferred delivery */
+    uv_timer_t timer; /* backoff waits and deferred delivery */
     enum req_state state;
     struct http_request *qprev, *qnext; /* tenant queue (REQ_QUEUED only) */
     struct http_request *lprev, *lnext; /* tenant's live requests */
     char *method, *path, *url, *body;
     http_done_cb cb;
     void *arg;
-    unsigned attempts;         /* attempts sent */
-    bool auth_retried;         /* the one renewal after a 401 is used */
-    unsigned tok_gen;          /* token generation the current attempt carried */
+    unsigned attempts; /* attempts sent */
+    bool auth_retried; /* the one renewal after a 401 is used */
+    unsigned tok_gen;  /* token generation the current attempt carried */
     struct xfer x;
     /* outcome, valid from REQ_DONE */
     enum http_outcome outcome;
@@ -93,38 +93,38 @@ struct http_tenant {
     struct http_tenant *prev, *next; /* engine's tenants */
     char *name;
     enum http_auth auth;
-    char *base_url;            /* without trailing '/' */
+    char *base_url; /* without trailing '/' */
     size_t base_len;
     char *token_url;
     char *client_id;
-    char *client_secret;       /* wiped on free */
-    char *corr_header;         /* or NULL */
-    struct cfg_http http;      /* copy; ca_file owned */
+    char *client_secret;  /* wiped on free */
+    char *corr_header;    /* or NULL */
+    struct cfg_http http; /* copy; ca_file owned */
     size_t max_body;
     struct backoff_policy policy;
     struct ratelimit rl;
 
-    uv_timer_t pump_timer;     /* starts queued requests; also rate-limit waits */
-    uv_timer_t token_timer;    /* token request backoff */
-    int open_handles;          /* timers not yet closed */
+    uv_timer_t pump_timer;  /* starts queued requests; also rate-limit waits */
+    uv_timer_t token_timer; /* token request backoff */
+    int open_handles;       /* timers not yet closed */
     bool handles_closing;
-    bool closing;              /* http_tenant_free called */
+    bool closing; /* http_tenant_free called */
 
     struct http_request *queue; /* FIFO, head starts first */
     struct http_request *live;  /* every request not yet closed */
     unsigned nlive;
-    unsigned in_flight;         /* API attempts on the multi */
+    unsigned in_flight; /* API attempts on the multi */
 
     /* token manager */
-    char *token;               /* current access token or NULL; wiped on replace */
-    unsigned tok_gen;          /* bumped on every new token */
-    uint64_t tok_renew_at;     /* loop time after which the token is no longer used */
-    bool tok_fetching;         /* token attempt on the multi */
-    bool tok_backoff;          /* token_timer running */
-    unsigned tok_attempts;     /* attempts in the current token round */
+    char *token;           /* current access token or NULL; wiped on replace */
+    unsigned tok_gen;      /* bumped on every new token */
+    uint64_t tok_renew_at; /* loop time after which the token is no longer used */
+    bool tok_fetching;     /* token attempt on the multi */
+    bool tok_backoff;      /* token_timer running */
+    unsigned tok_attempts; /* attempts in the current token round */
     struct xfer tok_x;
     struct auth_request tok_req;
-    uint64_t auth_fail_until;  /* loop time; new requests fail before it */
+    uint64_t auth_fail_until; /* loop time; new requests fail before it */
     char *auth_fail_msg;
 
     struct http_counters counters;
@@ -136,21 +136,21 @@ struct sock {
     curl_socket_t fd;
     struct http_engine *e;
     bool closing;
-    UT_hash_handle hh;         /* e->socks, keyed by fd */
+    UT_hash_handle hh; /* e->socks, keyed by fd */
 };
 
 struct http_engine {
     uv_loop_t *loop;
     CURLM *multi;
     CURLSH *share;
-    uv_timer_t curl_timer;     /* curl's timeout */
-    uv_timer_t drain_timer;    /* drain deadline / drain completion */
+    uv_timer_t curl_timer;  /* curl's timeout */
+    uv_timer_t drain_timer; /* drain deadline / drain completion */
     int open_handles;
     char *user_agent;
     struct http_tenant *tenants;
     struct sock *socks;
-    uint64_t rng;              /* splitmix64 state for jitter */
-    unsigned in_flight;        /* transfers on the multi (API + token) */
+    uint64_t rng;       /* splitmix64 state for jitter */
+    unsigned in_flight; /* transfers on the multi (API + token) */
     bool draining, closing, finished;
     http_drained_cb drain_cb;
     void *drain_arg;
@@ -334,9 +334,9 @@ const char *http_error_message(const char *body, size_t len, char *buf, size_t n
         return buf;
     o = http_parse_json(body, len, perr, sizeof(perr));
     if (o && json_object_is_type(o, json_type_object)) {
-        const char *msg = jstr(o, "message");                /* genesys ErrorBody */
+        const char *msg = jstr(o, "message");                     /* genesys ErrorBody */
         const char *a = jstr(o, "Error"), *b = jstr(o, "Reason"); /* identity ErrorResponse */
-        const char *oe = jstr(o, "error");                   /* OAuth */
+        const char *oe = jstr(o, "error");                        /* OAuth */
         const char *od = jstr(o, "error_description");
         char tmp[1024];
         if (!od)
@@ -985,8 +985,9 @@ static void token_attempt_done(struct http_tenant *t, CURLcode rc)
         !t->closing) {
         uint64_t d = backoff_delay_ms(&t->policy, t->tok_attempts, ra, backoff_splitmix64, &e->rng);
         char qp[300], qe[ERRMSG_LEN + 16];
-        log_info(NULL, "http token request retry tenant=%s method=POST path=%s status=%ld "
-                       "correlation_id=%s attempt=%u delay_ms=%llu error=%s",
+        log_info(NULL,
+                 "http token request retry tenant=%s method=POST path=%s status=%ld "
+                 "correlation_id=%s attempt=%u delay_ms=%llu error=%s",
                  t->name, log_quote(qp, sizeof(qp), t->token_url), status, corr[0] ? corr : "-",
                  t->tok_attempts, (unsigned long long)d, log_quote(qe, sizeof(qe), detail));
         t->tok_backoff = true;
@@ -997,8 +998,7 @@ static void token_attempt_done(struct http_tenant *t, CURLcode rc)
             snprintf(msg, sizeof(msg), "authentication failed: client credentials refused: %s",
                      detail);
         else
-            snprintf(msg, sizeof(msg), "authentication failed: token endpoint answered %s",
-                     detail);
+            snprintf(msg, sizeof(msg), "authentication failed: token endpoint answered %s", detail);
         token_failed(t, msg, true, status, corr);
     } else {
         snprintf(msg, sizeof(msg), "token request failed after %u attempts: %s", t->tok_attempts,
@@ -1121,8 +1121,9 @@ static void api_attempt_done(struct http_request *r, CURLcode rc)
         r->auth_retried = true;
         if (r->tok_gen == t->tok_gen)
             token_drop(t);
-        log_info(NULL, "http token rejected, renewing tenant=%s method=%s path=%s status=401 "
-                       "correlation_id=%s",
+        log_info(NULL,
+                 "http token rejected, renewing tenant=%s method=%s path=%s status=401 "
+                 "correlation_id=%s",
                  t->name, r->method, log_quote(qp, sizeof(qp), r->path), r->corr ? r->corr : "-");
         r->state = REQ_QUEUED;
         DL_PREPEND2(t->queue, r, qprev, qnext);
@@ -1150,13 +1151,13 @@ static void api_attempt_done(struct http_request *r, CURLcode rc)
         char qp[300], qe[ERRMSG_LEN + 16];
         /* Retry-After (or a bare 429) holds back the whole tenant, not just this request. */
         if (ra)
-            ratelimit_pause_until(&t->rl, now + (ra < BACKOFF_RETRY_AFTER_CAP_MS
-                                                     ? ra
-                                                     : BACKOFF_RETRY_AFTER_CAP_MS));
+            ratelimit_pause_until(
+                &t->rl, now + (ra < BACKOFF_RETRY_AFTER_CAP_MS ? ra : BACKOFF_RETRY_AFTER_CAP_MS));
         else if (status == 429)
             ratelimit_pause_until(&t->rl, now + d);
-        log_info(NULL, "http request retry tenant=%s method=%s path=%s status=%ld "
-                       "correlation_id=%s attempt=%u delay_ms=%llu error=%s",
+        log_info(NULL,
+                 "http request retry tenant=%s method=%s path=%s status=%ld "
+                 "correlation_id=%s attempt=%u delay_ms=%llu error=%s",
                  t->name, r->method, log_quote(qp, sizeof(qp), r->path), status,
                  r->corr ? r->corr : "-", r->attempts, (unsigned long long)d,
                  log_quote(qe, sizeof(qe), err));
@@ -1566,8 +1567,7 @@ static void check_drained(struct http_engine *e)
         uv_timer_start(&e->drain_timer, on_drain_timer, 0, 0);
 }
 
-void http_engine_drain(struct http_engine *e, uint64_t deadline_ms, http_drained_cb cb,
-                       void *arg)
+void http_engine_drain(struct http_engine *e, uint64_t deadline_ms, http_drained_cb cb, void *arg)
 {
     struct http_tenant *t;
 

@@ -26,16 +26,18 @@
  *     request and pauses the whole tenant (a 429 without Retry-After pauses it for the
  *     computed delay). A retried request goes back to the front of the queue.
  *   - any other status: delivered as HTTP_ERR_STATUS with "HTTP <code>: <server message>".
- * Every final failure is logged at warning with tenant, method, path, status and correlation
- * id; retries at info. Tokens, secrets and Authorization headers are never logged.
+ * Every final failure is logged at warning with tenant, method, path, status, correlation id
+ * and error; retries and 3xx answers at info; cancellations, and requests failed by a token
+ * failure (logged once per token request, at warning, with the token endpoint's status and
+ * correlation id), at debug. Tokens, secrets and Authorization headers are never logged.
  *
  * Tokens (auth != HTTP_AUTH_NONE). Cached per tenant and used until min(5 min, 10 % of the
  * lifetime) before expires_in runs out; then the next request triggers a renewal. Only one token
- * request is in flight per tenant however many requests wait (single flight). A token reply of
- * 400/401/403 (e.g. invalid_client) or an unreadable token reply fails every waiting request with
- * HTTP_ERR_AUTH and a clear message, without retries, and new requests to that tenant fail the
- * same way for HTTP_AUTH_HOLD_MS (no retry storm). Transport errors, 408, 429 and 5xx from the
- * token endpoint are retried with the tenant's retry policy.
+ * request is in flight per tenant however many requests wait (single flight). A 4xx token reply
+ * other than 408/429 (e.g. 400/401 invalid_client) or an unreadable 200 fails every waiting
+ * request with HTTP_ERR_AUTH and a clear message, without retries, and new requests to that
+ * tenant fail the same way for HTTP_AUTH_HOLD_MS (no retry storm). Transport errors, 408, 429 and
+ * 5xx from the token endpoint are retried with the tenant's retry policy.
  *
  * Transfers: CURLOPT_TIMEOUT_MS = timeout (the whole attempt; our own queue time is not
  * included), CURLOPT_CONNECTTIMEOUT_MS = connect_timeout, HTTP/2 over TLS where offered, TLS
@@ -120,7 +122,7 @@ typedef void (*http_done_cb)(const struct http_result *res, void *arg);
 typedef void (*http_drained_cb)(void *arg);
 
 struct http_tenant_opts {
-    const char *name;               /* for logs and counters */
+    const char *name; /* for logs and counters */
     enum http_auth auth;
     const char *base_url;           /* "https://api.example.com", no trailing '/' needed */
     const char *token_url;          /* required unless HTTP_AUTH_NONE */
@@ -133,10 +135,10 @@ struct http_tenant_opts {
 
 /* Per-tenant counters, monotonically increasing for the tenant's life. */
 struct http_counters {
-    uint64_t requests;       /* API attempts sent (each retry counts) */
-    uint64_t retries;        /* attempts that were repeats of an earlier attempt */
-    uint64_t token_requests; /* token endpoint attempts */
-    uint64_t auth_failures;  /* times the credentials were refused */
+    uint64_t requests;                     /* API attempts sent (each retry counts) */
+    uint64_t retries;                      /* attempts that were repeats of an earlier attempt */
+    uint64_t token_requests;               /* token endpoint attempts */
+    uint64_t auth_failures;                /* times the credentials were refused */
     uint64_t by_status[HTTP_STATUS_SLOTS]; /* API attempts per reply status; [0] = no reply */
 };
 
@@ -154,8 +156,7 @@ void http_engine_cancel_all(struct http_engine *e);
  * HTTP_ERR_CANCELLED ("shutting down"); attempts in flight finish but are not retried. `cb` runs
  * from the loop once nothing is in flight, or after `deadline_ms` when the rest is cancelled.
  * Not called if http_engine_close() comes first. Calling it twice replaces the callback. */
-void http_engine_drain(struct http_engine *e, uint64_t deadline_ms, http_drained_cb cb,
-                       void *arg);
+void http_engine_drain(struct http_engine *e, uint64_t deadline_ms, http_drained_cb cb, void *arg);
 
 /* Cancel everything, free every tenant and then the engine. The pointers are invalid on return;
  * outstanding callbacks are still delivered (HTTP_ERR_CANCELLED) by the loop, then the handles

@@ -225,8 +225,7 @@ static long sim_stat(struct json_object *stats, const char *group, const char *k
         return -1;
     if (!group)
         return json_object_object_get_ex(stats, key, &v) ? (long)json_object_get_int64(v) : 0;
-    if (!json_object_object_get_ex(stats, group, &g) ||
-        !json_object_object_get_ex(g, key, &v))
+    if (!json_object_object_get_ex(stats, group, &g) || !json_object_object_get_ex(g, key, &v))
         return 0;
     return (long)json_object_get_int64(v);
 }

@@ -32,8 +32,8 @@ static void test_ceiling_doubles_to_cap(void **state)
     /* attempts_made 0 is treated like 1 */
     assert_int_equal(backoff_ceiling_ms(&pol, 0), 1000);
 
-    struct backoff_policy huge = {.max_attempts = 100, .initial_delay_ms = UINT64_MAX / 3,
-                                  .max_delay_ms = UINT64_MAX};
+    struct backoff_policy huge = {
+        .max_attempts = 100, .initial_delay_ms = UINT64_MAX / 3, .max_delay_ms = UINT64_MAX};
     assert_true(backoff_ceiling_ms(&huge, 80) == UINT64_MAX);
 }
 
@@ -181,8 +181,8 @@ static void test_parse_retry_after_dates(void **state)
     assert_int_equal(backoff_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", when - 30000, &ms),
                      0);
     assert_int_equal(ms, 30000);
-    assert_int_equal(
-        backoff_parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", when - 1500, &ms), 0);
+    assert_int_equal(backoff_parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", when - 1500, &ms),
+                     0);
     assert_int_equal(ms, 1500);
     assert_int_equal(backoff_parse_retry_after("Sun Nov  6 08:49:37 1994", when - 2000, &ms), 0);
     assert_int_equal(ms, 2000);

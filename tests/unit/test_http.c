@@ -251,14 +251,14 @@ static void test_parse_json(void **state)
     assert_null(http_parse_json("{} {}", 5, err, sizeof(err)));
     assert_null(http_parse_json("{\"a\":", 5, err, sizeof(err)));
     assert_null(http_parse_json("{\"a\":1}\0{}", 10, err, sizeof(err)));
-    assert_null(http_parse_json("{'a':1}", 7, err, sizeof(err)));   /* strict */
-    assert_null(http_parse_json("[1,2,]", 6, err, sizeof(err)));     /* strict */
-    static const char *not_json[] = {"[NaN]", "[Infinity]", "[-Infinity]", "[\"a\tb\"]",
-                                     "[/*c*/1]", "{a:1}", "[01]", "[truth]", "[nul]", "\"x"};
+    assert_null(http_parse_json("{'a':1}", 7, err, sizeof(err))); /* strict */
+    assert_null(http_parse_json("[1,2,]", 6, err, sizeof(err)));  /* strict */
+    static const char *not_json[] = {"[NaN]", "[Infinity]", "[-Infinity]", "[\"a\tb\"]", "[/*c*/1]",
+                                     "{a:1}", "[01]",       "[truth]",     "[nul]",      "\"x"};
     for (size_t k = 0; k < sizeof(not_json) / sizeof(not_json[0]); k++)
         assert_null(http_parse_json(not_json[k], strlen(not_json[k]), err, sizeof(err)));
-    static const char *json[] = {"[true,false,null]", "[\"it's\"]", "[\"a\\\"b\"]",
-                                 "[-1.5e+3,0,2E-2]", "{\"k\":\"\\u00e9\"}", "\"\""};
+    static const char *json[] = {"[true,false,null]", "[\"it's\"]",          "[\"a\\\"b\"]",
+                                 "[-1.5e+3,0,2E-2]",  "{\"k\":\"\\u00e9\"}", "\"\""};
     for (size_t k = 0; k < sizeof(json) / sizeof(json[0]); k++) {
         o = http_parse_json(json[k], strlen(json[k]), err, sizeof(err));
         assert_non_null(o);
@@ -281,11 +281,9 @@ static void test_error_message(void **state)
     char buf[128];
     const char *g = "{\"message\":\"Rate limit exceeded\",\"code\":\"too.many.requests\","
                     "\"status\":429}";
-    assert_string_equal(http_error_message(g, strlen(g), buf, sizeof(buf)),
-                        "Rate limit exceeded");
+    assert_string_equal(http_error_message(g, strlen(g), buf, sizeof(buf)), "Rate limit exceeded");
     const char *i = "{\"OperationId\":\"x\",\"Error\":\"Not found\",\"Reason\":\"No role\"}";
-    assert_string_equal(http_error_message(i, strlen(i), buf, sizeof(buf)),
-                        "Not found (No role)");
+    assert_string_equal(http_error_message(i, strlen(i), buf, sizeof(buf)), "Not found (No role)");
     const char *a = "{\"error\":\"invalid_client\",\"error_description\":\"bad secret\"}";
     assert_string_equal(http_error_message(a, strlen(a), buf, sizeof(buf)),
                         "invalid_client: bad secret");
@@ -318,13 +316,15 @@ static void test_auth_helpers(void **state)
 
     assert_int_equal(auth_build_request(HTTP_AUTH_POST_FORM, "a b", "p&w=", &r), 0);
     assert_null(r.authorization);
-    assert_string_equal(r.body, "grant_type=client_credentials&client_id=a%20b&client_secret=p%26w%3D");
+    assert_string_equal(r.body,
+                        "grant_type=client_credentials&client_id=a%20b&client_secret=p%26w%3D");
     auth_request_clear(&r);
     assert_int_equal(auth_build_request(HTTP_AUTH_NONE, "a", "b", &r), -1);
 
     struct auth_token tok;
     char err[128];
-    const char *ok = "{\"access_token\":\"abc.def\",\"token_type\":\"bearer\",\"expires_in\":86399}";
+    const char *ok =
+        "{\"access_token\":\"abc.def\",\"token_type\":\"bearer\",\"expires_in\":86399}";
     assert_int_equal(auth_parse_token(ok, strlen(ok), &tok, err, sizeof(err)), 0);
     assert_string_equal(tok.access_token, "abc.def");
     assert_true(tok.lifetime_ms == 86399000ull);
@@ -366,8 +366,8 @@ static void test_invalid_and_unreachable(void **state)
     fx_init(&f);
 
     /* option checks */
-    struct http_tenant_opts bad = {.name = "x", .auth = HTTP_AUTH_BASIC_FORM,
-                                   .base_url = "ftp://h", .http = &f.http};
+    struct http_tenant_opts bad = {
+        .name = "x", .auth = HTTP_AUTH_BASIC_FORM, .base_url = "ftp://h", .http = &f.http};
     assert_null(http_tenant_new(f.e, &bad, err, sizeof(err)));
     bad.base_url = "http://127.0.0.1:1";
     assert_null(http_tenant_new(f.e, &bad, err, sizeof(err))); /* no token_url/credentials */
@@ -376,8 +376,10 @@ static void test_invalid_and_unreachable(void **state)
     f.http.retry_max_attempts = 3;
     f.http.retry_initial_delay_ms = 10;
     f.http.retry_max_delay_ms = 20;
-    struct http_tenant_opts o = {.name = "nowhere", .auth = HTTP_AUTH_NONE,
-                                 .base_url = "http://127.0.0.1:1/", .http = &f.http};
+    struct http_tenant_opts o = {.name = "nowhere",
+                                 .auth = HTTP_AUTH_NONE,
+                                 .base_url = "http://127.0.0.1:1/",
+                                 .http = &f.http};
     f.t = http_tenant_new(f.e, &o, err, sizeof(err));
     assert_non_null(f.t);
 
@@ -730,6 +732,69 @@ static void test_401_renews_once(void **state)
     fx_close(&f);
 }
 
+static void test_token_endpoint_5xx_retried(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    fx_sim(&f, "genesys", NULL);
+    fx_tenant(&f, HTTP_AUTH_BASIC_FORM, NULL, 0);
+    sim_faults(&f.sim, "[{\"method\":\"POST\",\"path\":\"/oauth/token\",\"times\":2,"
+                       "\"action\":\"status\",\"status\":503}]");
+    enum { N = 5 };
+    struct call c[N] = {0};
+    for (int i = 0; i < N; i++)
+        submit(&f, &c[i], "GET", ROLES, NULL);
+    run_until(&f, c, N, 20000);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(c[i].outcome, HTTP_OK);
+        assert_int_equal(c[i].attempts, 1);
+        call_free(&c[i]);
+    }
+    /* still single flight: three token attempts in a row, not three per waiter */
+    assert_true(http_tenant_counters(f.t)->token_requests == 3);
+    assert_true(http_tenant_counters(f.t)->auth_failures == 0);
+    fx_close(&f);
+}
+
+/* Freeing the tenant from inside a callback: every other request still gets exactly one
+ * (cancelled) callback and the loop closes cleanly. */
+
+static void free_tenant_cb(const struct http_result *r, void *arg)
+{
+    struct call *c = arg;
+    on_done(r, arg);
+    http_tenant_free(c->fx->t);
+    c->fx->t = NULL;
+}
+
+static void test_free_tenant_from_callback(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    f.http.max_connections = 1;
+    const char *extra[] = {"--latency", "50ms", NULL};
+    fx_sim(&f, "genesys", extra);
+    fx_tenant(&f, HTTP_AUTH_BASIC_FORM, NULL, 0);
+
+    struct call c[4] = {0};
+    c[0].fx = &f;
+    http_request(f.t, "GET", ROLES, NULL, free_tenant_cb, &c[0]);
+    for (int i = 1; i < 4; i++)
+        submit(&f, &c[i], "GET", ROLES, NULL);
+    run_until(&f, c, 4, 20000);
+    assert_int_equal(c[0].outcome, HTTP_OK);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(c[i].outcome, HTTP_ERR_CANCELLED);
+    run_for(&f, 50);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(c[i].ncb, 1);
+        call_free(&c[i]);
+    }
+    fx_close(&f);
+}
+
 static void test_bad_credentials_no_storm(void **state)
 {
     (void)state;
@@ -1079,8 +1144,8 @@ static void test_tls(void **state)
 
     /* the same without a token: an untrusted certificate is a transport error, one attempt */
     char err[256];
-    struct http_tenant_opts o = {.name = "tls-none", .auth = HTTP_AUTH_NONE,
-                                 .base_url = f.sim.base, .http = &f.http};
+    struct http_tenant_opts o = {
+        .name = "tls-none", .auth = HTTP_AUTH_NONE, .base_url = f.sim.base, .http = &f.http};
     f.t = http_tenant_new(f.e, &o, err, sizeof(err));
     assert_non_null(f.t);
     submit(&f, &c, "GET", "/_sim/stats", NULL);
@@ -1092,6 +1157,38 @@ static void test_tls(void **state)
     (void)good;
     f.http.ca_file = NULL;
     fx_close(&f);
+}
+
+/* Everything the engine logged during the sim tests (at debug level) is in g_log: it must
+ * name failures properly and never carry a secret, a token or an Authorization header. */
+static FILE *g_log;
+
+static void test_logs_carry_no_secrets(void **state)
+{
+    (void)state;
+    long n;
+    char *text;
+
+    fflush(g_log);
+    n = ftell(g_log);
+    assert_true(n > 0);
+    text = xmalloc((size_t)n + 1);
+    rewind(g_log);
+    assert_int_equal(fread(text, 1, (size_t)n, g_log), (size_t)n);
+    text[n] = '\0';
+    if (getenv("HTTP_TEST_DEBUG"))
+        fputs(text, stderr);
+
+    assert_non_null(strstr(text, "http request failed tenant=test-genesys method=GET path="));
+    assert_non_null(strstr(text, "status=503 correlation_id="));
+    assert_non_null(strstr(text, "http token request failed tenant=test-genesys method=POST"));
+    assert_null(strstr(text, SIM_CLIENT_SECRET));
+    assert_null(strstr(text, "wrong-secret"));
+    assert_null(strstr(text, "Bearer"));
+    assert_null(strstr(text, "Basic "));
+    assert_null(strstr(text, "Authorization"));
+    assert_null(strstr(text, "access_token"));
+    free(text);
 }
 
 int main(void)
@@ -1110,6 +1207,8 @@ int main(void)
         cmocka_unit_test(test_stall_timeout),
         cmocka_unit_test(test_token_expiry_mid_run),
         cmocka_unit_test(test_401_renews_once),
+        cmocka_unit_test(test_token_endpoint_5xx_retried),
+        cmocka_unit_test(test_free_tenant_from_callback),
         cmocka_unit_test(test_bad_credentials_no_storm),
         cmocka_unit_test(test_client_rate_limit),
         cmocka_unit_test(test_max_connections),
@@ -1119,12 +1218,18 @@ int main(void)
         cmocka_unit_test(test_drain),
         cmocka_unit_test(test_identity_form_auth),
         cmocka_unit_test(test_tls),
+        cmocka_unit_test(test_logs_carry_no_secrets),
     };
     int rc;
 
     signal(SIGPIPE, SIG_IGN);
-    log_set_level(getenv("HTTP_TEST_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_ERROR);
+    g_log = tmpfile();
+    assert_non_null(g_log);
+    log_set_stream(g_log, 0);
+    log_set_level(LOG_LVL_DEBUG);
     rc = cmocka_run_group_tests_name("http_pure", pure, NULL, NULL);
     rc |= cmocka_run_group_tests_name("http_sim", sim, NULL, NULL);
+    log_set_stream(NULL, 0);
+    fclose(g_log);
     return rc;
 }

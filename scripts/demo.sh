@@ -44,8 +44,8 @@ chmod 700 "$demo"
 
 say "2/6 seeding two simulated tenants (tenantsim gen)"
 "$sim" gen --api genesys --users 300 --roles 12 --seed 42 >"$demo/source.json"
-"$sim" gen --same-as "$demo/source.json" --seed 43 --drift 10 --edit-roles 2 >"$demo/target.json"
-echo "source: 300 users, 12 custom roles; target: the same people, 10 % of them with other"
+"$sim" gen --same-as "$demo/source.json" --seed 43 --drift 20 --edit-roles 2 >"$demo/target.json"
+echo "source: 300 users, 12 custom roles; target: the same people, 20 % of them with other"
 echo "roles, 2 role definitions edited"
 
 # Random client secrets, written only to files the config points at.
@@ -54,8 +54,9 @@ dst_secret=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
 (umask 077; printf '%s' "$src_secret" >"$demo/source.secret"; printf '%s' "$dst_secret" >"$demo/target.secret")
 
 start_sim() { # name state secret
-    "$sim" --api genesys --listen 127.0.0.1:0 --port-file "$demo/$1.port" --state "$2" \
-        --client "demo-$1:$3" --latency 20ms 2>"$demo/$1.log" &
+    # setsid: the demo's processes outlive this script and ignore the terminal's hangup.
+    setsid "$sim" --api genesys --listen 127.0.0.1:0 --port-file "$demo/$1.port" --state "$2" \
+        --client "demo-$1:$3" --latency 20ms >/dev/null 2>"$demo/$1.log" </dev/null &
     echo $! >"$demo/$1.pid"
     for _ in $(seq 100); do [ -s "$demo/$1.port" ] && return 0; sleep 0.1; done
     echo "tenantsim $1 did not start; see $demo/$1.log" >&2
@@ -109,13 +110,13 @@ head -n 25 "$demo/plan.txt"
 echo "... ($(wc -l <"$demo/plan.txt") lines in demo/plan.txt; exit code $rc = changes pending)"
 
 say "5/6 starting the daemon: rolesyncd -c demo/rolesyncd.yaml (log in demo/rolesyncd.log)"
-"$bin" -c "$demo/rolesyncd.yaml" 2>"$demo/rolesyncd.log" &
+setsid "$bin" -c "$demo/rolesyncd.yaml" >/dev/null 2>"$demo/rolesyncd.log" </dev/null &
 echo $! >"$demo/rolesyncd.pid"
 for _ in $(seq 600); do
     grep -q "cycle finished" "$demo/rolesyncd.log" 2>/dev/null && break
     sleep 0.1
 done
-grep -E "started|role (created|updated)|cycle" "$demo/rolesyncd.log" | head -n 12
+head -n 12 "$demo/rolesyncd.log"
 echo "... $(grep -c "assignment" "$demo/rolesyncd.log" || true) assignment lines; full log: demo/rolesyncd.log"
 
 say "6/6 the status: rolesyncd -c demo/rolesyncd.yaml --status"

@@ -67,6 +67,7 @@ struct diaglist {
 
 struct loader {
     const char *file; /* name used in messages */
+    unsigned flags;   /* CFG_LOAD_* */
     char *basedir;    /* folder of the config file, for relative secret files */
     struct diaglist errs, warns;
     size_t seq;
@@ -1296,10 +1297,11 @@ static void parse_tenant(struct loader *ld, const struct ynode *k, const struct 
                                                                                            : ekey;
         err(ld, second, "use either client_secret_file or client_secret_env, not both");
     } else if (fv) {
-        if (get_str(ld, v, "client_secret_file", &n, &s) > 0)
+        if (get_str(ld, v, "client_secret_file", &n, &s) > 0 &&
+            !(ld->flags & CFG_LOAD_NO_SECRETS))
             secret_from_file(ld, t, n);
     } else if (ev) {
-        if (get_str(ld, v, "client_secret_env", &n, &s) > 0)
+        if (get_str(ld, v, "client_secret_env", &n, &s) > 0 && !(ld->flags & CFG_LOAD_NO_SECRETS))
             secret_from_env(ld, t, n);
     } else if (!map_get(v, "client_secret", NULL)) {
         /* an inline client_secret was already reported with the same advice */
@@ -1624,8 +1626,8 @@ static void config_defaults(struct cfg_config *cfg, const char *name)
     http_defaults(&cfg->http);
 }
 
-int cfg_load_buffer(const char *name, const char *buf, size_t len, struct cfg_config **out,
-                    struct cfg_diags *diags)
+static int load_buffer(const char *name, const char *buf, size_t len, unsigned flags,
+                       struct cfg_config **out, struct cfg_diags *diags)
 {
     struct loader ld;
     struct cfg_config *cfg = xcalloc(1, sizeof *cfg);
@@ -1634,6 +1636,7 @@ int cfg_load_buffer(const char *name, const char *buf, size_t len, struct cfg_co
 
     memset(&ld, 0, sizeof ld);
     ld.file = name;
+    ld.flags = flags;
     ld.basedir = dir_of(name);
     config_defaults(cfg, name);
 
@@ -1658,7 +1661,19 @@ int cfg_load_buffer(const char *name, const char *buf, size_t len, struct cfg_co
     return rc;
 }
 
+int cfg_load_buffer(const char *name, const char *buf, size_t len, struct cfg_config **out,
+                    struct cfg_diags *diags)
+{
+    return load_buffer(name, buf, len, 0, out, diags);
+}
+
 int cfg_load(const char *path, struct cfg_config **out, struct cfg_diags *diags)
+{
+    return cfg_load_flags(path, 0, out, diags);
+}
+
+int cfg_load_flags(const char *path, unsigned flags, struct cfg_config **out,
+                   struct cfg_diags *diags)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -1688,7 +1703,7 @@ int cfg_load(const char *path, struct cfg_config **out, struct cfg_diags *diags)
         free(buf);
         return -1;
     }
-    rc = cfg_load_buffer(path, buf, len, out, diags);
+    rc = load_buffer(path, buf, len, flags, out, diags);
     free(buf);
     return rc;
 }

@@ -43,22 +43,21 @@ struct dm_retired {
 
 struct dm_job {
     struct daemon *d;
-    char *name;                 /* owned copy: outlives any one config */
-    const struct cfg_job *cfg;  /* in d->gen: what the next cycle uses */
-    struct diff_memory *mem;    /* not-converging memory, kept across cycles and reloads */
-    uv_timer_t timer;           /* next cycle; freed in its close callback */
-    bool running;               /* a cycle is in progress */
-    bool removed;               /* dropped by a reload; closed once its cycle ends */
-    bool closing;               /* uv_close called on the timer */
-    bool reset_mem;             /* tenant changed by a reload: fresh memory at the next start */
-    uint64_t retry_ms;          /* last retry delay of the current failure streak, 0 = none */
-    uint64_t due_mono;          /* monotonic ms when the timer fires, 0 = not armed */
-    uint64_t last_end_mono;     /* monotonic ms when the last cycle ended, 0 = never */
+    char *name;                /* owned copy: outlives any one config */
+    const struct cfg_job *cfg; /* in d->gen: what the next cycle uses */
+    struct diff_memory *mem;   /* not-converging memory, kept across cycles and reloads */
+    uv_timer_t timer;          /* next cycle; freed in its close callback */
+    bool running;              /* a cycle is in progress */
+    bool removed;              /* dropped by a reload; closed once its cycle ends */
+    bool reset_mem;            /* tenant changed by a reload: fresh memory at the next start */
+    uint64_t retry_ms;         /* last retry delay of the current failure streak, 0 = none */
+    uint64_t due_mono;         /* monotonic ms when the timer fires, 0 = not armed */
+    uint64_t last_end_mono;    /* monotonic ms when the last cycle ended, 0 = never */
     /* the running cycle */
-    struct dm_gen *run_gen;     /* reference held until the cycle ends */
+    struct dm_gen *run_gen; /* reference held until the cycle ends */
     int64_t run_started_ms;
     bool run_dry;
-    FILE *plan_f;               /* dry run: the plan, rendered into plan_buf */
+    FILE *plan_f; /* dry run: the plan, rendered into plan_buf */
     char *plan_buf;
     size_t plan_len;
 };
@@ -82,10 +81,10 @@ struct daemon {
     uv_timer_t backstop; /* stop taking too long (see BACKSTOP_EXTRA_MS) */
     bool handles_open;
 
-    unsigned nrunning;   /* cycles in progress, removed jobs included */
+    unsigned nrunning; /* cycles in progress, removed jobs included */
     bool stopping, drained, finished, forced;
     int exit_code;
-    uint64_t rng;        /* splitmix64 state for the schedule jitter */
+    uint64_t rng; /* splitmix64 state for the schedule jitter */
 };
 
 static void write_files(struct daemon *d);
@@ -307,7 +306,6 @@ static void jobs_remove(struct daemon *d, struct dm_job *j)
 static void job_close(struct dm_job *j)
 {
     jobs_remove(j->d, j);
-    j->closing = true;
     uv_close((uv_handle_t *)&j->timer, on_job_closed);
 }
 
@@ -372,38 +370,26 @@ static void log_plan(struct dm_job *j)
             break;
     }
     if (changes + notes > logged)
-        log_info(j->name,
-                 "plan lines not logged=%zu (see `rolesyncd --once --dry-run --job %s`)",
+        log_info(j->name, "plan lines not logged=%zu (see `rolesyncd --once --dry-run --job %s`)",
                  changes + notes - logged, j->name);
     free(j->plan_buf);
     j->plan_buf = NULL;
     j->plan_len = 0;
 }
 
-/* sync.c's "role \"X\": reason" / "user \"X\": reason" lines as status entries. */
-static void add_not_converging(struct status_run *run, const char *line)
-{
-    const char *kind = strncmp(line, "role ", 5) == 0 ? "role_definition" : "assignment";
-    const char *p = strchr(line, ' ');
-    const char *name_end = p ? strstr(p, "\": ") : NULL;
-
-    if (p && p[1] == '"' && name_end) {
-        char *name = xstrndup(p + 2, (size_t)(name_end - (p + 2)));
-        status_run_add_not_converging(run, kind, name, name_end + 3);
-        free(name);
-    } else {
-        status_run_add_not_converging(run, kind, "", line);
-    }
-}
-
 static enum status_result result_of(enum sync_outcome o)
 {
     switch (o) {
-    case SYNC_OK: return STATUS_RESULT_OK;
-    case SYNC_PARTIAL: return STATUS_RESULT_PARTIAL;
-    case SYNC_REFUSED: return STATUS_RESULT_REFUSED;
-    case SYNC_DRY_RUN: return STATUS_RESULT_DRY_RUN;
-    default: return STATUS_RESULT_FAILED;
+    case SYNC_OK:
+        return STATUS_RESULT_OK;
+    case SYNC_PARTIAL:
+        return STATUS_RESULT_PARTIAL;
+    case SYNC_REFUSED:
+        return STATUS_RESULT_REFUSED;
+    case SYNC_DRY_RUN:
+        return STATUS_RESULT_DRY_RUN;
+    default:
+        return STATUS_RESULT_FAILED;
     }
 }
 
@@ -431,7 +417,8 @@ static void record(struct dm_job *j, const struct sync_result *r, int64_t now, b
     run->unmatched_source_only = r->unmatched_source_only;
     run->unmatched_target_only = r->unmatched_target_only;
     for (size_t i = 0; i < r->nnot_converging; i++)
-        add_not_converging(run, r->not_converging[i]);
+        status_run_add_not_converging(run, r->not_converging[i].kind, r->not_converging[i].name,
+                                      r->not_converging[i].reason);
     for (size_t i = 0; i < r->nerrors; i++) {
         const struct sync_error *e = &r->errors[i];
         status_run_add_error(run, e->op, nz(e->method), nz(e->path), (int)e->status, e->message,
@@ -496,8 +483,7 @@ static void on_cycle_done(const struct sync_result *r, void *arg)
     struct dm_job *j = arg;
     struct daemon *d = j->d;
     int64_t now = util_now_ms();
-    bool interrupted =
-        d->stopping && (r->outcome == SYNC_FAILED || r->outcome == SYNC_PARTIAL);
+    bool interrupted = d->stopping && (r->outcome == SYNC_FAILED || r->outcome == SYNC_PARTIAL);
 
     j->running = false;
     d->nrunning--;
@@ -537,7 +523,7 @@ static void job_start_cycle(struct dm_job *j)
         job_arm(j, cj->interval_ms);
         return;
     }
-    if (j->reset_mem) { /* the tenant changed while the previous cycle ran */
+    if (j->reset_mem) { /* a reload changed the job's tenants (job_take_config) */
         diff_memory_free(j->mem);
         j->mem = diff_memory_new();
         j->reset_mem = false;
@@ -750,14 +736,16 @@ static void job_take_config(struct dm_job *j, const struct cfg_job *ncfg)
     j->cfg = ncfg;
     /* A shorter interval brings a waiting job forward; a longer one applies after its next
      * cycle (the one already promised stays). */
-    if (!j->running && j->due_mono) {
-        uint64_t now = util_mono_ms();
-        uint64_t base = j->last_end_mono ? j->last_end_mono : now;
-        uint64_t target = base + ncfg->interval_ms;
+    if (old && ncfg->interval_ms < old->interval_ms) {
         if (j->retry_ms > ncfg->interval_ms)
             j->retry_ms = ncfg->interval_ms;
-        if (target < j->due_mono)
-            job_arm(j, target > now ? target - now : 0);
+        if (!j->running && j->due_mono) {
+            uint64_t now = util_mono_ms();
+            uint64_t base = j->last_end_mono ? j->last_end_mono : now;
+            uint64_t target = base + jitter(j->d, ncfg->interval_ms);
+            if (target < j->due_mono)
+                job_arm(j, target > now ? target - now : 0);
+        }
     }
 }
 
@@ -841,7 +829,6 @@ void daemon_reload(struct daemon *d)
         if (j->running)
             jobs_push(d, j);
         else {
-            j->closing = true;
             uv_close((uv_handle_t *)&j->timer, on_job_closed);
         }
     }
@@ -885,8 +872,12 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     struct daemon *d = h->data;
     switch (signum) {
-    case SIGHUP: daemon_reload(d); break;
-    case SIGUSR1: daemon_sync_now(d); break;
+    case SIGHUP:
+        daemon_reload(d);
+        break;
+    case SIGUSR1:
+        daemon_sync_now(d);
+        break;
     default:
         log_info(NULL, "signal received signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
         daemon_stop(d);
@@ -983,9 +974,9 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
         notify_watchdog();
         uv_timer_start(&d->watchdog, on_watchdog, wd, wd);
     }
-    log_info(NULL, "started version=%s pid=%ld config=%s jobs=%zu state_dir=%s%s",
-             ROLESYNC_VERSION, (long)getpid(), log_quote(q, sizeof q, d->config_path),
-             cfg->njobs, cfg->state_dir, wd ? " watchdog=on" : "");
+    log_info(NULL, "started version=%s pid=%ld config=%s jobs=%zu state_dir=%s%s", ROLESYNC_VERSION,
+             (long)getpid(), log_quote(q, sizeof q, d->config_path), cfg->njobs, cfg->state_dir,
+             wd ? " watchdog=on" : "");
     return 0;
 }
 

@@ -47,21 +47,29 @@ static int parse_args(int argc, char **argv, struct options *o)
 {
     enum { OPT_ONCE = 256, OPT_FORCE, OPT_STATUS };
     static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'}, {"check", no_argument, NULL, 't'},
-        {"once", no_argument, NULL, OPT_ONCE},    {"dry-run", no_argument, NULL, 'n'},
-        {"job", required_argument, NULL, 'j'},    {"force-deletes", no_argument, NULL, OPT_FORCE},
+        {"config", required_argument, NULL, 'c'},  {"check", no_argument, NULL, 't'},
+        {"once", no_argument, NULL, OPT_ONCE},     {"dry-run", no_argument, NULL, 'n'},
+        {"job", required_argument, NULL, 'j'},     {"force-deletes", no_argument, NULL, OPT_FORCE},
         {"status", no_argument, NULL, OPT_STATUS}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
+        {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0}};
     int c;
 
     memset(o, 0, sizeof *o);
     o->config = CFG_DEFAULT_PATH;
     while ((c = getopt_long(argc, argv, "c:tnj:hV", longopts, NULL)) != -1) {
         switch (c) {
-        case 'c': o->config = optarg; break;
-        case 't': o->check = 1; break;
-        case OPT_ONCE: o->once = 1; break;
-        case 'n': o->dry_run = 1; break;
+        case 'c':
+            o->config = optarg;
+            break;
+        case 't':
+            o->check = 1;
+            break;
+        case OPT_ONCE:
+            o->once = 1;
+            break;
+        case 'n':
+            o->dry_run = 1;
+            break;
         case 'j':
             if (o->njobs == MAX_JOB_ARGS) {
                 fprintf(stderr, "rolesyncd: too many --job options\n");
@@ -69,11 +77,21 @@ static int parse_args(int argc, char **argv, struct options *o)
             }
             o->jobs[o->njobs++] = optarg;
             break;
-        case OPT_FORCE: o->force_deletes = 1; break;
-        case OPT_STATUS: o->status = 1; break;
-        case 'h': usage(stdout); exit(0);
-        case 'V': printf("rolesyncd %s\n", ROLESYNC_VERSION); exit(0);
-        default: usage(stderr); return -1;
+        case OPT_FORCE:
+            o->force_deletes = 1;
+            break;
+        case OPT_STATUS:
+            o->status = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("rolesyncd %s\n", ROLESYNC_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            return -1;
         }
     }
     if (optind < argc) {
@@ -92,12 +110,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 }
 
 /* Load the config, printing warnings and errors. Returns NULL on any error. */
-static struct cfg_config *load_config(const char *path)
+static struct cfg_config *load_config(const char *path, unsigned flags)
 {
     struct cfg_diags d = {0};
     struct cfg_config *cfg = NULL;
 
-    int rc = cfg_load(path, &cfg, &d);
+    int rc = cfg_load_flags(path, flags, &cfg, &d);
     for (size_t i = 0; i < d.nwarnings; i++)
         fprintf(stderr, "%s\n", d.warnings[i]);
     for (size_t i = 0; i < d.nerrors; i++)
@@ -114,7 +132,9 @@ int main(int argc, char **argv)
     if (parse_args(argc, argv, &o) != 0)
         return 1;
     log_init(LOG_LVL_INFO);
-    cfg = load_config(o.config);
+    /* --status only needs state_dir: it must work for an operator who cannot read the
+     * service's secrets. */
+    cfg = load_config(o.config, o.status ? CFG_LOAD_NO_SECRETS : 0);
     if (!cfg)
         return 1;
     if (o.check) {

@@ -148,13 +148,16 @@ static void on_read_target(struct mdl_snapshot *snap, const char *err, bool auth
 
 /* ---- plan ---- */
 
-static void add_not_converging(struct sync_run *run, const char *kind, const char *name,
+static void add_not_converging(struct sync_run *run, bool role, const char *name,
                                const char *reason)
 {
     struct sync_result *r = &run->res;
+    struct sync_not_converging *nc = &r->not_converging[r->nnot_converging++];
     char q[300], qr[600];
-    r->not_converging[r->nnot_converging++] = xasprintf("%s \"%s\": %s", kind, name, reason);
-    log_warning(run->job->name, "not converging %s=%s reason=%s", kind,
+    nc->kind = role ? "role_definition" : "assignment";
+    nc->name = xstrdup(name);
+    nc->reason = xstrdup(reason);
+    log_warning(run->job->name, "not converging %s=%s reason=%s", role ? "role" : "user",
                 log_quote(q, sizeof q, name), log_quote(qr, sizeof qr, reason));
 }
 
@@ -175,17 +178,16 @@ static void note_not_converging(struct sync_run *run)
     const struct diff_report *rep = &d->report;
     size_t cap = rep->nnot_converging + (run->adapt_notes ? run->ssnap->nroles : 0);
 
-    run->res.not_converging = xcalloc(cap ? cap : 1, sizeof(char *));
+    run->res.not_converging = xcalloc(cap ? cap : 1, sizeof(struct sync_not_converging));
     for (size_t i = 0; i < rep->nnot_converging; i++) {
         const struct diff_not_converging *nc = &rep->not_converging[i];
-        add_not_converging(run, nc->kind == DIFF_MEM_ROLE ? "role" : "user", nc->name,
-                           nc->reason);
+        add_not_converging(run, nc->kind == DIFF_MEM_ROLE, nc->name, nc->reason);
     }
     for (size_t i = 0; run->adapt_notes && i < run->ssnap->nroles; i++) {
         const struct diff_src_role *sr = &d->src_roles[i];
         if (run->adapt_notes[i] && sr->in_scope &&
             (sr->status == DIFF_ROLE_MAPPED || sr->status == DIFF_ROLE_CREATE))
-            add_not_converging(run, "role", diff_ref_name(d, sr->map), run->adapt_notes[i]);
+            add_not_converging(run, true, diff_ref_name(d, sr->map), run->adapt_notes[i]);
     }
 }
 
@@ -491,8 +493,10 @@ static void finish(struct sync_run *run)
              (unsigned long long)r->retries, (unsigned long long)(util_mono_ms() - run->t0));
     run->cb(r, run->arg);
 
-    for (size_t i = 0; i < r->nnot_converging; i++)
-        free(r->not_converging[i]);
+    for (size_t i = 0; i < r->nnot_converging; i++) {
+        free(r->not_converging[i].name);
+        free(r->not_converging[i].reason);
+    }
     free(r->not_converging);
     plan_free(run->plan);
     for (size_t i = 0; run->adapt_notes && i < run->ssnap->nroles; i++)

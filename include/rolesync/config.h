@@ -118,6 +118,13 @@ struct cfg_diags {
  * returns -1 with at least one error in `diags` otherwise (*out untouched). */
 int cfg_load(const char *path, struct cfg_config **out, struct cfg_diags *diags);
 
+/* Load flags. CFG_LOAD_NO_SECRETS: check the secret keys' shape but do not read the secrets
+ * (client_secret stays NULL) — for `--status`, which needs only state_dir and may be run by an
+ * operator who cannot read the service's credentials. */
+#define CFG_LOAD_NO_SECRETS 0x1u
+int cfg_load_flags(const char *path, unsigned flags, struct cfg_config **out,
+                   struct cfg_diags *diags);
+
 /* Same from a memory buffer; `name` is used in messages and as the base for relative secret
  * files (its folder). Used by the fuzzer and unit tests. */
 int cfg_load_buffer(const char *name, const char *buf, size_t len, struct cfg_config **out,

@@ -49,6 +49,13 @@ struct sync_error {
     char correlation_id[128];
 };
 
+/* A change the target accepts but does not keep (product.md section 4 point 9). */
+struct sync_not_converging {
+    const char *kind;   /* "role_definition" or "assignment" (static) */
+    char *name;         /* target role name, or the user's match key */
+    char *reason;
+};
+
 struct sync_result {
     enum sync_outcome outcome;
     bool in_sync;             /* target equals the desired state (not-converging items aside) */
@@ -63,7 +70,7 @@ struct sync_result {
     unsigned max_deletes;
     uint64_t requests, retries; /* HTTP attempts to both tenants during the cycle */
     size_t unmatched_source_only, unmatched_target_only;
-    char **not_converging;    /* "role \"X\": reason" lines */
+    struct sync_not_converging *not_converging;
     size_t nnot_converging;
     struct sync_error errors[SYNC_MAX_ERRORS];
     size_t nerrors;           /* entries in errors (<= SYNC_MAX_ERRORS) */

@@ -1,6 +1,6 @@
 """The daemon's schedule against two tenantsims (product.md section 7): cycles repeat at the
 interval, a change in the source reaches the target at the next cycle, SIGUSR1 runs a cycle at
-once, dry-run jobs plan without writing, and `rolesyncd --status` reads the live status file.
+once, and `rolesyncd --status` reads the live status file.
 """
 import datetime
 import signal
@@ -112,21 +112,6 @@ class DaemonScheduleTest(unittest.TestCase):
                                            j["next_run_at"] is not None, 10))
                 self.assertGreaterEqual(p.job_status("j")["last_run"]["started_at"], before)
             self.assertEqual(d.proc.returncode, 0)
-
-    def test_dry_run_job_plans_every_cycle_and_writes_nothing(self):
-        with Pair(users=30, roles=5, drift=20) as p:
-            cfg = p.config([{"name": "j", "interval": "2s", "dry_run": True}])
-            p.dst.reset_stats()
-            with Daemon(cfg) as d:
-                self.assertTrue(d.wait_for_log(FINISHED, 30, count=2), d.log_text())
-                job = p.job_status("j")
-                run = job["last_run"]
-                self.assertEqual(run["result"], "dry_run")
-                self.assertTrue(run["dry_run"])
-                self.assertGreater(run["pending"], 0, run)
-                self.assertFalse(job["in_sync"])
-                self.assertIn("planned change=", d.log_text())
-            self.assertEqual(p.dst.stats()["writes"], 0)
 
     def test_status_command_while_running(self):
         with Pair(users=20, roles=4, drift=5) as p:

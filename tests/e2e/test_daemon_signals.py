@@ -45,6 +45,14 @@ class DaemonReloadTest(unittest.TestCase):
                 self.assertTrue(d.wait_for_log("job=new cycle finished", 15, count=2))
                 self.assertIn("DEBUG job=keep next cycle in=", d.log_text())
                 self.assertEqual(d.log_text().count("job=old cycle started"), 1)
+
+                # a shorter interval brings the waiting job forward
+                n = d.log_text().count("job=keep cycle finished")
+                p.config([{"name": "keep", "interval": "2s"}, {"name": "new", "interval": "1h"}])
+                d.signal(signal.SIGHUP)
+                self.assertTrue(d.wait_for_log("job=keep cycle finished", 20, count=n + 1),
+                                d.log_text())
+                self.assertEqual(d.log_text().count("job=new cycle finished"), 2)
             self.assertEqual(d.proc.returncode, 0)
 
     def test_invalid_reload_keeps_the_old_config(self):
@@ -85,6 +93,37 @@ class DaemonReloadTest(unittest.TestCase):
                 st = wait_until(lambda: (s := p.status()) and s["daemon"]["last_reload"]["ok"]
                                 and s, 10)
                 self.assertIsNone(st["daemon"]["last_reload"]["error"])
+            self.assertEqual(d.proc.returncode, 0)
+
+
+class DaemonReloadDuringCycleTest(unittest.TestCase):
+    def test_reload_while_cycles_run(self):
+        # Slow writes (200 ms each, one connection): both jobs are mid-cycle at the reload. The
+        # running cycles keep the old config and tenants alive until they end.
+        with Pair(users=120, roles=8, drift=40, latency="200ms") as p:
+            slow = p.tenants(http={"max_connections": 1})
+            jobs = [{"name": "gone", "interval": "1h", "max_deletes": 10000},
+                    {"name": "kept", "interval": "1h", "max_deletes": 10000, "dry_run": True}]
+            cfg = p.config(jobs, tenants=slow)
+            with Daemon(cfg) as d:
+                self.assertTrue(d.wait_for_log("job=gone assignment ", 30), d.log_text())
+                self.assertTrue(d.wait_for_log("job=kept cycle started", 30), d.log_text())
+                p.config([{"name": "kept", "interval": "1h", "dry_run": True},
+                          {"name": "fresh", "interval": "1h", "dry_run": True}])
+                d.signal(signal.SIGHUP)
+                self.assertTrue(d.wait_for_log("reload ok", 10), d.log_text())
+                self.assertIn("job=gone job removed by reload; its cycle finishes", d.log_text())
+                self.assertTrue(d.wait_for_log("job=gone cycle finished", 60), d.log_text())
+                self.assertTrue(d.wait_for_log("job=gone removed job's last cycle ended", 5))
+                self.assertTrue(d.wait_for_log("job=fresh cycle finished", 60), d.log_text())
+                st = p.status()
+                self.assertEqual(list(st["jobs"]), ["kept", "fresh"])
+                # a second reload and a sync-now on the new generation still work
+                d.signal(signal.SIGHUP)
+                self.assertTrue(d.wait_for_log("reload ok", 10, count=2), d.log_text())
+                d.signal(signal.SIGUSR1)
+                self.assertTrue(d.wait_for_log("job=fresh cycle finished", 60, count=2))
+                self.assertEqual(d.log_text().count("job=gone cycle started"), 1)
             self.assertEqual(d.proc.returncode, 0)
 
 

@@ -1,0 +1,58 @@
+"""Plans in the daemon (product.md sections 4.9 and 3): a dry-run job plans and reports every
+cycle without writing; a change the target accepts but does not keep is reported as not
+converging in status.json and not re-sent.
+"""
+import unittest
+
+from daemon_fixture import Pair, log_lines
+from simlib import Daemon
+
+FINISHED = "job=j cycle finished"
+
+
+class DaemonPlanTest(unittest.TestCase):
+    def test_dry_run_job_plans_every_cycle_and_writes_nothing(self):
+        with Pair(users=30, roles=5, drift=20) as p:
+            cfg = p.config([{"name": "j", "interval": "2s", "dry_run": True}])
+            p.dst.reset_stats()
+            with Daemon(cfg) as d:
+                self.assertTrue(d.wait_for_log(FINISHED, 30, count=2), d.log_text())
+                job = p.job_status("j")
+                run = job["last_run"]
+                self.assertEqual(run["result"], "dry_run")
+                self.assertTrue(run["dry_run"])
+                self.assertGreater(run["pending"], 0, run)
+                self.assertFalse(job["in_sync"])
+                self.assertIn("planned change=", d.log_text())
+            self.assertEqual(p.dst.stats()["writes"], 0)
+
+    def test_not_converging_is_reported_not_resent(self):
+        with Pair(users=20, roles=5, drift=0) as p:
+            # the target org licenses none of the source's permission domains: role definitions
+            # are accepted but their policies dropped, every time
+            src = p.src.state()
+            dst = p.dst.state()
+            domains = sorted({pol["domain"] for r in src["roles"]
+                              for pol in r.get("permissionPolicies") or []})
+            self.assertTrue(domains, "fixture roles carry no permission policies")
+            dst["unlicensed_domains"] = domains
+            p.dst.put_state(dst)
+            cfg = p.config([{"name": "j", "interval": "2s", "roles": {"definitions": True}}])
+            with Daemon(cfg) as d:
+                self.assertTrue(d.wait_for_log(FINISHED, 30, count=3), d.log_text())
+                job = p.wait_job("j", lambda j: j["last_run"]["not_converging"], 10)
+                self.assertIsNotNone(job, d.log_text())
+                names = {r["name"] for r in src["roles"]}
+                for nc in job["last_run"]["not_converging"]:
+                    self.assertEqual(nc["kind"], "role_definition", nc)
+                    self.assertIn(nc["name"], names)
+                    self.assertTrue(nc["reason"])
+                self.assertEqual(job["last_run"]["result"], "ok")
+                # reported, not re-sent: the third cycle updates no role
+                third = log_lines(d.log_text(), FINISHED)[2]
+                self.assertIn("roles_created=0 roles_updated=0", third)
+            self.assertEqual(d.proc.returncode, 0)
+
+
+if __name__ == "__main__":
+    unittest.main()

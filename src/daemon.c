@@ -408,8 +408,17 @@ static void record(struct dm_job *j, const struct sync_result *r, int64_t now, b
         status_job_run_begin(sj, j->run_started_ms, j->run_dry);
 
     struct status_run *run = &sj->current;
-    run->changes = (struct status_changes){r->roles_created, r->roles_updated, r->roles_deleted,
-                                           r->assignments_added, r->assignments_removed};
+    /* A dry run applies nothing: its `changes` are what the plan would do (the metrics'
+     * changes_total counts applied changes only, see status.h). */
+    if (r->outcome == SYNC_DRY_RUN)
+        run->changes = (struct status_changes){r->planned_roles_created, r->planned_roles_updated,
+                                               r->planned_roles_deleted,
+                                               r->planned_assignments_added,
+                                               r->planned_assignments_removed};
+    else
+        run->changes = (struct status_changes){r->roles_created, r->roles_updated,
+                                               r->roles_deleted, r->assignments_added,
+                                               r->assignments_removed};
     run->pending = r->pending;
     run->failed_ops = r->failed_ops;
     run->requests = r->requests;

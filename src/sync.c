@@ -212,6 +212,11 @@ static void plan_and_apply(struct sync_run *run)
     run->res.unmatched_source_only = c.unmatched_source_only;
     run->res.unmatched_target_only = c.unmatched_target_only;
     run->res.deletions = c.deletions;
+    run->res.planned_roles_created = c.roles_created;
+    run->res.planned_roles_updated = c.roles_updated;
+    run->res.planned_roles_deleted = c.roles_deleted;
+    run->res.planned_assignments_added = c.assignments_added;
+    run->res.planned_assignments_removed = c.assignments_removed;
     run->res.max_deletes = run->job->max_deletes;
     note_not_converging(run);
     if (run->opts.plan_out) {

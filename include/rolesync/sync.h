@@ -64,6 +64,9 @@ struct sync_result {
     /* applied changes ((user, role) pairs for assignments) */
     size_t roles_created, roles_updated, roles_deleted;
     size_t assignments_added, assignments_removed;
+    /* planned changes (what the plan contains, applied or not): a dry run reports these */
+    size_t planned_roles_created, planned_roles_updated, planned_roles_deleted;
+    size_t planned_assignments_added, planned_assignments_removed;
     size_t pending;           /* changes planned but not applied (dry run, refused, failed) */
     size_t failed_ops;        /* write requests that failed */
     size_t deletions;         /* the guard's figure for this plan */

@@ -22,6 +22,10 @@ class DaemonPlanTest(unittest.TestCase):
                 self.assertEqual(run["result"], "dry_run")
                 self.assertTrue(run["dry_run"])
                 self.assertGreater(run["pending"], 0, run)
+                # a dry run's changes are what the plan would do (drift: adds and removes)
+                ch = run["changes"]
+                self.assertEqual(ch["assignments_added"] + ch["assignments_removed"],
+                                 run["pending"], run)
                 self.assertFalse(job["in_sync"])
                 self.assertIn("planned change=", d.log_text())
             self.assertEqual(p.dst.stats()["writes"], 0)

@@ -891,9 +891,11 @@ static void token_failed(struct http_tenant *t, const char *msg, bool refused, l
                 t->name, log_quote(qp, sizeof(qp), t->token_url), status,
                 corr && corr[0] ? corr : "-", t->tok_attempts, log_quote(qe, sizeof(qe), msg));
     t->tok_attempts = 0;
+    /* Only refused credentials are an authentication failure; a token endpoint that stayed
+     * unreachable or kept failing is a transport problem the caller retries later. */
     DL_FOREACH_SAFE2(t->queue, r, tmp, qnext)
     {
-        finish(r, HTTP_ERR_AUTH, 0, msg);
+        finish(r, refused ? HTTP_ERR_AUTH : HTTP_ERR_TRANSPORT, 0, msg);
     }
 }
 

@@ -162,3 +162,58 @@ char *util_pct_encode(const char *s)
     *o = '\0';
     return out;
 }
+
+bool util_utf8_valid(const char *str, size_t n, size_t *bad)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+
+    while (i < n) {
+        /* Fast path: response bodies are mostly ASCII. */
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & 0x8080808080808080ull) == 0) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned c = s[i];
+        size_t len;
+        unsigned lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xC2 && c <= 0xDF) {
+            len = 2;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            len = 3;
+            if (c == 0xE0)
+                lo = 0xA0; /* overlong */
+            else if (c == 0xED)
+                hi = 0x9F; /* surrogates */
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            len = 4;
+            if (c == 0xF0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xF4)
+                hi = 0x8F; /* above U+10FFFF */
+        } else {
+            break; /* C0, C1, F5..FF, stray continuation byte */
+        }
+        if (i + len > n || s[i + 1] < lo || s[i + 1] > hi)
+            break;
+        size_t k = 2;
+        while (k < len && s[i + k] >= 0x80 && s[i + k] <= 0xBF)
+            k++;
+        if (k < len)
+            break;
+        i += len;
+    }
+    if (i < n) {
+        if (bad)
+            *bad = i;
+        return false;
+    }
+    return true;
+}

@@ -91,7 +91,8 @@ enum http_outcome {
     HTTP_ERR_STATUS,    /* final non-2xx reply; `status` and `body` hold it */
     HTTP_ERR_TRANSPORT, /* no complete reply (connect, TLS, timeout, reset, truncated body) */
     HTTP_ERR_TOO_LARGE, /* reply body above the cap */
-    HTTP_ERR_AUTH,      /* no token: credentials refused or token endpoint unreachable */
+    HTTP_ERR_AUTH,      /* no token: the credentials were refused (400/401/403, bad reply);
+                           an unreachable or failing token endpoint is HTTP_ERR_TRANSPORT */
     HTTP_ERR_CANCELLED, /* http_cancel, tenant freed, engine closing or draining */
     HTTP_ERR_INVALID,   /* refused before sending: bad method or URL (see http_request) */
 };

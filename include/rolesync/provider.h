@@ -101,13 +101,28 @@ enum http_auth prov_auth_style(enum cfg_api api);
 
 struct pjson_role_refs;
 
+/* Most page requests of one listing queued at once: the rest are requested as pages come
+ * back, so a listing that claims a million pages costs a window of requests, not a million. */
+#define PROV_PAGE_WINDOW 32u
+/* Most entities a listing may claim (a Genesys org or identity tenant is far smaller; identity
+ * caps tenants at 50,000 users). Beyond it the read fails instead of growing without bound. */
+#define PROV_MAX_ENTITIES 5000000
+
+struct prov_fetch;
+struct prov_listing;
+/* A provider's page request: GET page `number` of listing `l`. */
+typedef void (*prov_request_fn)(struct prov_fetch *f, struct prov_listing *l, unsigned number);
+
 /* A listing being read page by page. */
 struct prov_listing {
     const char *what;     /* "roles", "users", "permissions" */
     bool started;         /* first page answered */
     int64_t total;        /* from the first page (envelope total or Total-Count); -1 unknown */
     size_t seen;          /* entities parsed so far */
-    unsigned pages;       /* pages expected (genesys pageCount) */
+    unsigned next;        /* next page number to request */
+    unsigned end;         /* one past the last page number to request (0: not known yet) */
+    unsigned outstanding; /* page requests of this listing in flight */
+    prov_request_fn request;
 };
 
 /* A snapshot read in progress (one per fetch). */
@@ -139,7 +154,10 @@ void prov_fetch_page(struct prov_fetch *f, struct prov_listing *l, unsigned numb
 /* Record a read failure (first one wins). */
 void prov_fetch_fail(struct prov_fetch *f, bool auth, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Mark one page done; finishes the fetch (callback) when it was the last. */
+/* Once the page range [next, end) is known: request pages up to the window. */
+void prov_fetch_more(struct prov_fetch *f, struct prov_listing *l);
+/* Mark one page done; requests more pages of its listing, and finishes the fetch (callback)
+ * when nothing is left in flight. */
 void prov_fetch_page_done(struct prov_page *pg);
 /* Turn a failed engine result into a fetch failure message. */
 void prov_fetch_fail_result(struct prov_fetch *f, const struct http_result *res);

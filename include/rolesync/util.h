@@ -39,6 +39,11 @@ uint64_t util_mono_ms(void);
 /* RFC 3339 UTC with a literal 'Z' ("2026-11-22T05:00:00Z") into buf (>= 21 bytes). */
 char *util_rfc3339(char *buf, size_t n, int64_t epoch_ms);
 
+/* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates (U+D800..DFFF), nothing above
+ * U+10FFFF. Returns true when all n bytes are valid; *bad (if non-NULL) gets the offset of the
+ * first invalid byte otherwise. */
+bool util_utf8_valid(const char *s, size_t n, size_t *bad);
+
 /* Percent-encode everything but RFC 3986 unreserved characters; caller frees. Ids from
  * responses go through this before they enter a URL path. */
 char *util_pct_encode(const char *s);

@@ -43,28 +43,46 @@ static void request_page(struct prov_fetch *f, struct prov_listing *l, unsigned 
 }
 
 /* Envelope bookkeeping shared by the three listings: page 1 tells how many pages follow, and
- * those are requested at once (concurrently); later pages must agree with page 1's total. */
-static void account_page(struct prov_page *pg, const struct gjs_page *page)
+ * those are requested concurrently (a window at a time, see prov_fetch_more); later pages must
+ * agree with page 1's total. The envelope must be self-consistent, so a server that claims
+ * millions of pages of an empty listing is refused instead of obeyed. */
+static void account_page(struct prov_page *pg, const struct gjs_page *page, const char *path)
 {
     struct prov_fetch *f = pg->f;
     struct prov_listing *l = pg->l;
 
     if (page->page_number != pg->number) {
-        prov_fetch_fail(f, false, "%s page %u: the server answered page %u", l->what, pg->number,
-                        page->page_number);
+        prov_fetch_fail(f, false, "GET %s: %s page %u asked, the server answered page %u", path,
+                        l->what, pg->number, page->page_number);
         return;
     }
     if (pg->number == 1) {
+        uint64_t expect = page->page_size ? ((uint64_t)page->total + page->page_size - 1) /
+                                                page->page_size
+                                          : 0;
+        bool empty_ok = page->total == 0 && page->page_count <= 1;
+        if (!empty_ok && page->page_count != expect) {
+            prov_fetch_fail(f, false,
+                            "GET %s: inconsistent %s listing: pageCount %u for total %lld in "
+                            "pages of %u",
+                            path, l->what, page->page_count, (long long)page->total,
+                            page->page_size);
+            return;
+        }
+        if (page->total > PROV_MAX_ENTITIES) {
+            prov_fetch_fail(f, false, "GET %s: the %s listing claims %lld entries (limit %d)",
+                            path, l->what, (long long)page->total, PROV_MAX_ENTITIES);
+            return;
+        }
         l->started = true;
         l->total = page->total;
-        l->pages = page->page_count;
-        for (unsigned n = 2; n <= l->pages && !f->failed; n++)
-            request_page(f, l, n);
+        l->next = 2;
+        l->end = page->page_count + 1;
     } else if (page->total != l->total) {
         prov_fetch_fail(f, false,
-                        "%s listing changed while it was read: total %lld on page 1, %lld on "
-                        "page %u",
-                        l->what, (long long)l->total, (long long)page->total, pg->number);
+                        "GET %s: %s listing changed while it was read: total %lld on page 1, "
+                        "%lld on page %u",
+                        path, l->what, (long long)l->total, (long long)page->total, pg->number);
         return;
     }
     l->seen += page->entities;
@@ -77,7 +95,7 @@ static void roles_page(struct prov_page *pg, const struct http_result *res)
     if (gjs_parse_roles_page(pg->f->snap, res->body, res->body_len, &page, err, sizeof err) != 0)
         prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
     else
-        account_page(pg, &page);
+        account_page(pg, &page, res->path);
 }
 
 static void users_page(struct prov_page *pg, const struct http_result *res)
@@ -88,7 +106,7 @@ static void users_page(struct prov_page *pg, const struct http_result *res)
                              sizeof err) != 0)
         prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
     else
-        account_page(pg, &page);
+        account_page(pg, &page, res->path);
 }
 
 static void perms_page(struct prov_page *pg, const struct http_result *res)
@@ -99,13 +117,14 @@ static void perms_page(struct prov_page *pg, const struct http_result *res)
                                    sizeof err) != 0)
         prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
     else
-        account_page(pg, &page);
+        account_page(pg, &page, res->path);
 }
 
 static void genesys_fetch(const struct prov_tenant *t, const struct prov_fetch_opts *o,
                           prov_fetch_cb cb, void *arg)
 {
     struct prov_fetch *f = prov_fetch_new(t, CFG_API_GENESYS, cb, arg);
+    f->roles.request = f->users.request = f->perms.request = request_page;
     request_page(f, &f->roles, 1);
     request_page(f, &f->users, 1);
     if (o && o->licensed_domains)

@@ -149,6 +149,13 @@ struct json_object *pjson_parse(struct pjson_cur *c, const char *body, size_t le
         pjson_fail(c, "body contains a NUL byte: not JSON");
         return NULL;
     }
+    /* json-c's UTF-8 check looks at byte structure only: overlong forms and encoded surrogates
+     * would reach names, logs and status.json. */
+    size_t bad;
+    if (!util_utf8_valid(body, len, &bad)) {
+        pjson_fail(c, "not JSON: invalid utf-8 at byte %zu", bad);
+        return NULL;
+    }
     struct json_tokener *tk = json_tokener_new_ex(PJSON_MAX_DEPTH + 1);
     if (!tk) {
         pjson_fail(c, "cannot allocate a JSON parser");

@@ -64,12 +64,23 @@ static void account_page(struct prov_page *pg, const struct http_result *res, si
     }
     l->seen += count;
     if (pg->number == 0) {
+        if (have_total && total > PROV_MAX_ENTITIES) {
+            prov_fetch_fail(f, false, "GET %s: Total-Count %llu exceeds the limit of %d %s",
+                            res->path, (unsigned long long)total, PROV_MAX_ENTITIES, l->what);
+            return;
+        }
+        if (have_total && total > count && count < size) {
+            /* A short first page of a longer listing: the pages would not add up. */
+            prov_fetch_fail(f, false, "GET %s: %zu %s on the first page but Total-Count %llu",
+                            res->path, count, l->what, (unsigned long long)total);
+            return;
+        }
         l->started = true;
         l->total = have_total ? (int64_t)total : -1;
         if (have_total) {
-            l->pages = (unsigned)((total + size - 1) / size);
-            for (unsigned i = 1; i < l->pages && !f->failed; i++)
-                request_page(f, l, i);
+            /* The remaining pages, a window at a time (prov_fetch_more). */
+            l->next = 1;
+            l->end = (unsigned)((total + size - 1) / size);
             return;
         }
     } else if (have_total && l->total >= 0 && (int64_t)total != l->total) {
@@ -108,6 +119,7 @@ static void identity_fetch(const struct prov_tenant *t, const struct prov_fetch_
 {
     (void)o; /* no licensing concept on this platform */
     struct prov_fetch *f = prov_fetch_new(t, CFG_API_IDENTITY, cb, arg);
+    f->roles.request = f->users.request = request_page;
     request_page(f, &f->roles, 0);
     request_page(f, &f->users, 0);
 }
@@ -199,6 +211,20 @@ static void identity_role_delete(const struct prov_tenant *t, const struct mdl_r
     free(path);
 }
 
+/* PUT .../Users/{id}/Roles answers the user's new role set: a reply that does not read as one
+ * means the write cannot be trusted to have happened (product.md section 5). Whether the set
+ * was kept is the next cycle's read to judge (not-converging memory), like on genesys. */
+static void on_user_roles_reply(struct prov_tenant_req *req, const struct http_result *res)
+{
+    struct pjson_ids got = {0};
+    char err[512];
+    if (ijs_parse_role_ids(res->body, res->body_len, &got, err, sizeof err) != 0) {
+        req->parse_error = xstrdup(err);
+        return;
+    }
+    pjson_ids_free(&got);
+}
+
 static void identity_user_set_roles(const struct prov_tenant *t, const char *user_id,
                                     const char *const *role_ids, size_t n, prov_done_cb cb,
                                     void *arg)
@@ -207,7 +233,7 @@ static void identity_user_set_roles(const struct prov_tenant *t, const char *use
     if (!path)
         return;
     char *body = ijs_build_user_roles(role_ids, n);
-    prov_submit(t, "user roles set", "PUT", path, body, NULL, cb, arg);
+    prov_submit(t, "user roles set", "PUT", path, body, on_user_roles_reply, cb, arg);
     free(body);
     free(path);
 }

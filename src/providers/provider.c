@@ -185,6 +185,9 @@ static void on_page_reply(const struct http_result *res, void *arg)
         prov_fetch_fail_result(f, res);
     } else {
         pr->on_page(&pr->pg, res);
+        if (!f->failed && pr->pg.l->seen > PROV_MAX_ENTITIES)
+            prov_fetch_fail(f, false, "GET %s: the %s listing exceeds %d entries", res->path,
+                            pr->pg.l->what, PROV_MAX_ENTITIES);
     }
     struct prov_page pg = pr->pg;
     free(pr);
@@ -201,6 +204,7 @@ void prov_fetch_page(struct prov_fetch *f, struct prov_listing *l, unsigned numb
     pr->pg.number = number;
     pr->on_page = on_page;
     f->pending++;
+    l->outstanding++;
     http_request(f->t.http, "GET", path, NULL, on_page_reply, pr);
 }
 
@@ -261,9 +265,17 @@ static void fetch_finish(struct prov_fetch *f)
     free(f);
 }
 
+void prov_fetch_more(struct prov_fetch *f, struct prov_listing *l)
+{
+    while (!f->failed && l->next < l->end && l->outstanding < PROV_PAGE_WINDOW)
+        l->request(f, l, l->next++);
+}
+
 void prov_fetch_page_done(struct prov_page *pg)
 {
     struct prov_fetch *f = pg->f;
+    pg->l->outstanding--;
+    prov_fetch_more(f, pg->l);
     if (--f->pending == 0)
         fetch_finish(f);
 }

@@ -445,7 +445,6 @@ class DaemonFaults(Matrix):
     # reports HTTP_ERR_AUTH as "credentials refused". A source that is down therefore puts the
     # job in state `failed` with "authentication failed ... fix the client credentials" and the
     # interval schedule, instead of waiting_retry (product.md section 7).
-    @unittest.expectedFailure
     def test_source_down_is_waiting_retry_not_auth_failure(self):
         def check(job, d):
             self.assertEqual(job["state"], "waiting_retry", job)
@@ -547,7 +546,6 @@ class IdentityFaults(Matrix):
     # reply is never parsed (prov_submit with on_reply NULL), so a 200 whose body is not JSON
     # counts as an applied change (genesys fails the same case with exit 3). product.md section
     # 5: "not JSON where JSON is expected are errors for that request".
-    @unittest.expectedFailure
     def test_garbage_on_writes_is_a_failed_operation(self):
         p = self.run_fault(self.dst, faults_on([self.WRITE], times=2, action="garbage"), 3)
         self.assertRegex(p.stderr, r"unreadable|not JSON|json")

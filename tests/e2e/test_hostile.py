@@ -429,7 +429,6 @@ class GenesysBodies(FakeSourceCase):
     # a first page that claims pageCount 10,000,000 with total 0 passes the envelope check
     # (pc * ps >= total) and the provider queues every remaining page at once: millions of
     # requests and allocations for a listing the server itself says is empty.
-    @unittest.expectedFailure
     def test_page_count_bomb(self):
         def page(q):
             return g_page([], number=int(q.get("pageNumber", 1)), size=500, total=0,
@@ -440,7 +439,6 @@ class GenesysBodies(FakeSourceCase):
     # BUG (src/providers/genesys.c account_page): "roles page 1: the server answered page 7"
     # does not name the request (method and path), unlike every other read failure
     # (product.md section 5: every logged failure names the method and the path).
-    @unittest.expectedFailure
     def test_wrong_page_number_names_the_request(self):
         self.run_case({"roles": Reply(g_page(g_role_entities(), number=7))},
                       path_hint="GET " + self.ROLES)
@@ -484,7 +482,6 @@ class InvalidUtf8(FakeSourceCase):
     # surrogates in names pass and flow into logs, plans and (identity/genesys role create)
     # request bodies. Fix: validate strictly (reject C0, C1, E0 80..9F, ED A0..BF, F0 80..8F,
     # F4 90.., F5..FF lead/continuation combinations) before json_tokener_parse.
-    @unittest.expectedFailure
     def test_overlong_and_surrogate_utf8_are_refused(self):
         for api, bad in (("genesys", b"\xc0\xafAgents"), ("genesys", b"Ag\xed\xa0\x80ents"),
                          ("identity", b"\xc0\xafAgents")):
@@ -556,7 +553,6 @@ class IdentityBodies(FakeSourceCase):
     # and every remaining page is requested at once: an identity page of 0 roles that claims
     # 999,999,999 makes the provider queue a million page requests (with page_size 1000; a
     # billion with page_size 1) before the first one answers.
-    @unittest.expectedFailure
     def test_total_count_bomb(self):
         self.run_case({"users": Reply([], headers={"Total-Count": "999999999"})},
                       path_hint=self.BASE + "/Users", timeout=10, rss_cap=256 * MiB,

@@ -1130,14 +1130,14 @@ static void test_tls(void **state)
     assert_int_equal(c.outcome, HTTP_OK);
     call_free(&c);
 
-    /* an unrelated CA: verification fails, not retried, reported as a token failure because
-     * the token endpoint is the first thing contacted */
+    /* an unrelated CA: verification fails at the token endpoint (the first thing contacted),
+     * not retried, and reported as the transport failure it is — not as refused credentials */
     struct http_tenant *good = f.t;
     f.http.ca_file = other;
     fx_tenant(&f, HTTP_AUTH_BASIC_FORM, NULL, 0);
     submit(&f, &c, "GET", ROLES, NULL);
     run_until(&f, &c, 1, 20000);
-    assert_int_equal(c.outcome, HTTP_ERR_AUTH);
+    assert_int_equal(c.outcome, HTTP_ERR_TRANSPORT);
     assert_non_null(strstr(c.error, "certificate"));
     assert_true(http_tenant_counters(f.t)->token_requests == 1);
     call_free(&c);

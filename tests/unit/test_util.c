@@ -1,0 +1,74 @@
+/* test_util.c — util.h: globs, percent-encoding, strict UTF-8, RFC 3339. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rolesync/util.h"
+
+static void test_glob(void **state)
+{
+    (void)state;
+    assert_true(util_glob_match("*", ""));
+    assert_true(util_glob_match("*", "anything"));
+    assert_true(util_glob_match("*@Example.com", "ada@example.COM"));
+    assert_true(util_glob_match("Team ?ead", "team lead"));
+    assert_true(util_glob_match("a*b*c", "aXXbYYc"));
+    assert_false(util_glob_match("a*b*c", "aXXbYY"));
+    assert_false(util_glob_match("Master Admin", "Master Admins"));
+    assert_false(util_glob_match("", "x"));
+}
+
+static void test_pct_encode(void **state)
+{
+    (void)state;
+    char *s = util_pct_encode("a/b..%\"c d~_-.");
+    assert_string_equal(s, "a%2Fb..%25%22c%20d~_-.");
+    free(s);
+}
+
+static void check_utf8(const char *bytes, size_t n, bool ok, size_t at)
+{
+    size_t bad = 12345;
+    assert_int_equal(util_utf8_valid(bytes, n, &bad), ok);
+    if (!ok)
+        assert_int_equal(bad, at);
+}
+
+static void test_utf8(void **state)
+{
+    (void)state;
+    check_utf8("plain ascii text, long enough for the fast path", 47, true, 0);
+    check_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, true, 0);
+    check_utf8("\xef\xbf\xbf\xf4\x8f\xbf\xbf", 7, true, 0);   /* U+FFFF, U+10FFFF */
+    check_utf8("ab\xc0\xaf", 4, false, 2);                   /* overlong '/' */
+    check_utf8("ab\xe0\x80\xaf", 5, false, 2);               /* overlong 3-byte */
+    check_utf8("Ag\xed\xa0\x80" "ents", 9, false, 2); /* surrogate U+D800 */
+    check_utf8("\xf4\x90\x80\x80", 4, false, 0);             /* above U+10FFFF */
+    check_utf8("x" "\xff", 2, false, 1);
+    check_utf8("x" "\x80", 2, false, 1); /* stray continuation */
+    check_utf8("0123456789\xc3", 11, false, 10);             /* truncated at the end */
+    check_utf8("\xe2\x82", 2, false, 0);
+}
+
+static void test_rfc3339(void **state)
+{
+    (void)state;
+    char buf[32];
+    assert_string_equal(util_rfc3339(buf, sizeof buf, 1795323600123LL), "2026-11-22T05:00:00Z");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_pct_encode),
+        cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_rfc3339),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

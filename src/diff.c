@@ -40,10 +40,15 @@ static uint64_t mix64(uint64_t x)
 
 /* ---- memory --------------------------------------------------------------------------------*/
 
+/* Longest back-off between re-sends of an item that does not converge: 2^6 = 64 cycles. */
+#define MEM_MAX_STRIKES 6u
+
 struct mem_entry {
     char *key; /* "<kind>:<key>" */
     uint64_t written, observed;
     bool has_observed;
+    unsigned strikes; /* times this same value was written again without being kept */
+    unsigned skipped; /* cycles suppressed since the last write */
     uint64_t touch; /* generation of the last diff (or write) that concerned it */
     UT_hash_handle hh;
 };
@@ -101,7 +106,14 @@ void diff_memory_note_written(struct diff_memory *m, enum diff_mem_kind kind, co
         e = xcalloc(1, sizeof(*e));
         e->key = mem_fullkey(kind, key);
         HASH_ADD_KEYPTR(hh, m->items, e->key, strlen(e->key), e);
+    } else if (e->written == want && e->has_observed) {
+        /* The same value again, after it was seen not to stick: back off further. */
+        if (e->strikes < MEM_MAX_STRIKES)
+            e->strikes++;
+    } else {
+        e->strikes = 0;
     }
+    e->skipped = 0;
     e->written = want;
     e->has_observed = false;
     e->observed = 0;
@@ -109,7 +121,11 @@ void diff_memory_note_written(struct diff_memory *m, enum diff_mem_kind kind, co
 }
 
 /* True when the item was written with this very value and the target still shows (the first
- * time: now shows) something else: the target did not keep it. */
+ * time: now shows) something else: the target did not keep it, and it is not re-sent this cycle.
+ * A write can also be lost once (a platform glitch), so suppression backs off instead of lasting
+ * forever: after 1 suppressed cycle the item is sent again, then after 2, 4, ... up to 64
+ * (diff_memory_note_written counts the strikes). That is "not every cycle", yet a lost write
+ * heals within two cycles. */
 static bool mem_suppress(struct diff_memory *m, enum diff_mem_kind kind, const char *key,
                          uint64_t want, uint64_t have)
 {
@@ -122,9 +138,13 @@ static bool mem_suppress(struct diff_memory *m, enum diff_mem_kind kind, const c
     if (!e->has_observed) {
         e->has_observed = true;
         e->observed = have;
-        return true;
+    } else if (e->observed != have) {
+        return false;
     }
-    return e->observed == have;
+    if (e->skipped >= (1u << e->strikes))
+        return false; /* time to try again */
+    e->skipped++;
+    return true;
 }
 
 static void mem_sweep(struct diff_memory *m)

@@ -67,9 +67,11 @@
  *      (plan_note_applied() in plan.h does this for a whole plan).
  *   3. The next diff_compute() that finds the same item still different with the same `want`
  *      concludes that the target did not keep the write: it records the target's value (`have`
- *      hash), reports the item as not converging with a reason, and does not plan it. Later
- *      cycles keep suppressing it while desired and target values stay the same; if either
- *      changes, the item is planned again (once), and the cycle repeats.
+ *      hash), reports the item as not converging with a reason, and does not plan it. While
+ *      desired and target values stay the same it is re-sent with a back-off — after 1
+ *      suppressed cycle, then 2, 4, ... up to 64 — so a write that was merely lost heals, and
+ *      one the target refuses to keep costs one request per 64 cycles at most; if either value
+ *      changes, the item is planned again at once and the back-off restarts.
  *   4. Entries whose item is in sync (or gone) are dropped at the end of diff_compute(), so the
  *      memory holds only items that currently differ.
  */

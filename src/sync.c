@@ -27,6 +27,7 @@ struct sync_run {
     uint64_t t0;           /* monotonic ms */
 
     char **adapt_notes; /* per source role: why its definition was adapted, or NULL */
+    bool licensing_read; /* the target's licensed permission domains were read this cycle */
     bool *role_ok;   /* per diff->role_ops entry */
     bool *assign_ok; /* per plan->assign_ops entry */
     size_t ok_writes;
@@ -191,12 +192,56 @@ static void note_not_converging(struct sync_run *run)
     }
 }
 
+static void on_read_licensing(struct mdl_snapshot *snap, const char *err, bool auth, void *arg)
+{
+    struct sync_run *run = arg;
+    if (!snap) {
+        read_failed(run, "target", err, auth);
+        finish(run);
+        return;
+    }
+    /* The target snapshot is finished (indexed); its licensed-domain list is plain data. */
+    run->tsnap->licensed_domains =
+        mdl_alloc(run->tsnap, (snap->nlicensed_domains ? snap->nlicensed_domains : 1) *
+                                  sizeof(char *));
+    for (size_t i = 0; i < snap->nlicensed_domains; i++)
+        run->tsnap->licensed_domains[i] = (char *)mdl_strdup(run->tsnap,
+                                                             snap->licensed_domains[i]);
+    run->tsnap->nlicensed_domains = snap->nlicensed_domains;
+    mdl_snapshot_free(snap);
+    plan_and_apply(run);
+}
+
+/* Definitions copied between two orgs of one platform may carry what the target cannot keep
+ * (genesys: unlicensed permission domains). What the target licenses is read only when this
+ * cycle would write a role definition at all, so a cycle in sync costs no extra request. A
+ * memory-less diff decides; the real one follows the adaptation. Returns true when a read was
+ * started (plan_and_apply runs again when it completes). */
+static bool need_licensing(struct sync_run *run)
+{
+    char err[256];
+    if (run->licensing_read || !run->job->definitions || run->sops != run->tops ||
+        !run->tops->adapt_definitions)
+        return false;
+    struct diff *probe = diff_compute(run->job, run->ssnap, run->tsnap, NULL, err, sizeof err);
+    bool writes_roles = probe && probe->ncreates + probe->nupdates > 0;
+    diff_free(probe);
+    if (!writes_roles)
+        return false;
+    struct prov_fetch_opts o = {.licensed_only = true};
+    run->licensing_read = true;
+    run->tops->fetch(&run->tgt, &o, on_read_licensing, run);
+    return true;
+}
+
 static void plan_and_apply(struct sync_run *run)
 {
     char err[512];
     struct plan_counts c;
 
-    if (run->job->definitions && run->sops == run->tops && run->tops->adapt_definitions)
+    if (need_licensing(run))
+        return;
+    if (run->licensing_read)
         run->tops->adapt_definitions(run->ssnap, run->tsnap, note_adapted, run);
     struct diff *d = diff_compute(run->job, run->ssnap, run->tsnap, run->mem, err, sizeof err);
 
@@ -536,8 +581,6 @@ int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_ten
     counters(run, &run->req0, &run->retry0);
     log_info(job->name, "cycle started source=%s target=%s dry_run=%s", src->cfg->name,
              tgt->cfg->name, opts->dry_run ? "true" : "false");
-    /* Definitions copied between two orgs of one platform: learn what the target licenses. */
-    to.licensed_domains = job->definitions && src->cfg->api == tgt->cfg->api;
     run->reads_pending = 2;
     run->sops->fetch(&run->src, &so, on_read_source, run);
     run->tops->fetch(&run->tgt, &to, on_read_target, run);

@@ -35,6 +35,7 @@ struct prov_tenant {
 
 struct prov_fetch_opts {
     bool licensed_domains; /* genesys: also read the org's licensed permission domains */
+    bool licensed_only;    /* genesys: read only those (the snapshot has no roles or users) */
 };
 
 /* `snap` (finished) belongs to the callee; NULL with a one-line reason in `err` on failure.

@@ -125,9 +125,11 @@ static void genesys_fetch(const struct prov_tenant *t, const struct prov_fetch_o
 {
     struct prov_fetch *f = prov_fetch_new(t, CFG_API_GENESYS, cb, arg);
     f->roles.request = f->users.request = f->perms.request = request_page;
-    request_page(f, &f->roles, 1);
-    request_page(f, &f->users, 1);
-    if (o && o->licensed_domains)
+    if (!(o && o->licensed_only)) {
+        request_page(f, &f->roles, 1);
+        request_page(f, &f->users, 1);
+    }
+    if (o && (o->licensed_domains || o->licensed_only))
         request_page(f, &f->perms, 1);
 }
 

@@ -1107,35 +1107,71 @@ int gjs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len,
 struct g_user_tmp {
     const char *id, *email, *username;
     enum mdl_user_state state;
-    struct json_object *roles; /* validated array of {id} */
+    size_t first_ref, nrefs; /* the user's role ids: refs.v[first_ref .. first_ref + nrefs) */
 };
 
-/* Array of objects each with a valid `id` (DomainRole / Role references). */
-static int check_role_refs(struct pjson_cur *c, struct json_object *arr, const char *idkey)
+/* Role ids referenced by one page's users (pointers into the page's JSON tree). */
+struct g_refs {
+    const char **v;
+    size_t n, cap;
+};
+
+/* Ids already validated on this page. A page's grant lists repeat the same few hundred role ids
+ * (a large tenant has millions of grants), so each id is checked once and then recognised by a
+ * compare; a collision only costs a fresh check. */
+struct id_seen {
+    const char *v[256];
+    size_t len[256];
+};
+
+static bool id_ok_cached(struct id_seen *c, const char *s, size_t len)
+{
+    if (len == 0)
+        return false;
+    unsigned h = (unsigned)(len * 31u + (unsigned char)s[0] * 7u +
+                            (unsigned char)s[len - 1] * 13u + (unsigned char)s[len / 2]) &
+                 255u;
+    if (c->v[h] && c->len[h] == len && memcmp(c->v[h], s, len) == 0)
+        return true;
+    if (id_problem(s, len))
+        return false;
+    c->v[h] = s;
+    c->len[h] = len;
+    return true;
+}
+
+/* Array of objects each with a valid `id` (DomainRole / Role references); the ids are appended
+ * to `out`. */
+static int check_role_refs(struct pjson_cur *c, struct json_object *arr, const char *idkey,
+                           struct id_seen *seen, struct g_refs *out)
 {
     size_t n = json_object_array_length(arr);
+    util_grow((void **)&out->v, &out->cap, out->n + n, sizeof(*out->v));
     for (size_t i = 0; i < n; i++) {
         const char *id;
         struct json_object *el = json_object_array_get_idx(arr, i), *v;
-        /* Hot path (a large tenant has millions of grants): a well-formed reference needs no
-         * error path; the full check below runs only to word the error. */
+        /* Hot path: a well-formed reference needs no error path; the full check below runs only
+         * to word the error. */
         if (json_object_is_type(el, json_type_object) &&
             json_object_object_get_ex(el, idkey, &v) && json_object_is_type(v, json_type_string) &&
-            !id_problem(json_object_get_string(v), (size_t)json_object_get_string_len(v)))
+            id_ok_cached(seen, json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
+            out->v[out->n++] = json_object_get_string(v);
             continue;
+        }
         size_t mark = pjson_push_idx(c, i);
-        struct json_object *e = json_object_array_get_idx(arr, i);
-        if (pjson_expect_object(c, e) < 0 || pjson_get_string(c, e, idkey, PJSON_ID, true, &id) < 0)
+        if (pjson_expect_object(c, el) < 0 || pjson_get_string(c, el, idkey, PJSON_ID, true, &id) < 0)
             return -1;
         pjson_pop(c, mark);
+        out->v[out->n++] = id;
     }
     return 0;
 }
 
-static int g_user(struct pjson_cur *c, struct json_object *e, struct g_user_tmp *t)
+static int g_user(struct pjson_cur *c, struct json_object *e, struct g_user_tmp *t,
+                  struct id_seen *seen, struct g_refs *refs)
 {
     const char *state;
-    struct json_object *auth;
+    struct json_object *auth, *roles;
     memset(t, 0, sizeof(*t));
     if (pjson_expect_object(c, e) < 0 || pjson_get_string(c, e, "id", PJSON_ID, true, &t->id) < 0 ||
         pjson_get_string(c, e, "email", PJSON_NAME, false, &t->email) < 0 ||
@@ -1158,11 +1194,13 @@ static int g_user(struct pjson_cur *c, struct json_object *e, struct g_user_tmp 
     if (pjson_get_object(c, e, "authorization", true, &auth) < 0)
         return -1;
     size_t mark = pjson_push_key(c, "authorization");
-    if (pjson_get_array(c, auth, "roles", true, &t->roles) < 0)
+    if (pjson_get_array(c, auth, "roles", true, &roles) < 0)
         return -1;
     pjson_push_key(c, "roles");
-    if (check_role_refs(c, t->roles, "id") < 0)
+    t->first_ref = refs->n;
+    if (check_role_refs(c, roles, "id", seen, refs) < 0)
         return -1;
+    t->nrefs = refs->n - t->first_ref;
     pjson_pop(c, mark);
     return 0;
 }
@@ -1183,25 +1221,25 @@ int gjs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, c
     }
     size_t n = page->entities;
     struct g_user_tmp *t = xcalloc(n ? n : 1, sizeof(*t));
+    struct id_seen seen_buf = {0}, *seen = &seen_buf;
+    struct g_refs ids = {0};
     int rc = 0;
     size_t mark = pjson_push_key(&c, "entities");
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t m2 = pjson_push_idx(&c, i);
-        rc = g_user(&c, json_object_array_get_idx(ents, i), &t[i]);
+        rc = g_user(&c, json_object_array_get_idx(ents, i), &t[i], seen, &ids);
         pjson_pop(&c, m2);
     }
     pjson_pop(&c, mark);
+    /* Only a page that parsed whole reaches the snapshot (page parsers are atomic). */
     for (size_t i = 0; i < n && rc == 0; i++) {
         struct mdl_user u = {
             .id = t[i].id, .email = t[i].email, .username = t[i].username, .state = t[i].state};
         uint32_t ui = mdl_add_user(s, &u);
-        size_t nr = json_object_array_length(t[i].roles);
-        for (size_t k = 0; k < nr; k++) {
-            struct json_object *rid = NULL;
-            json_object_object_get_ex(json_object_array_get_idx(t[i].roles, k), "id", &rid);
-            pjson_role_refs_add(refs, ui, json_object_get_string(rid));
-        }
+        for (size_t k = 0; k < t[i].nrefs; k++)
+            pjson_role_refs_add(refs, ui, ids.v[t[i].first_ref + k]);
     }
+    free(ids.v);
     free(t);
     json_object_put(root);
     if (rc < 0)
@@ -1317,9 +1355,14 @@ int gjs_parse_user_authorization(const char *body, size_t len, struct pjson_ids 
     if (pjson_expect_object(&c, root) < 0 || pjson_get_array(&c, root, "roles", true, &roles) < 0)
         goto out;
     size_t mark = pjson_push_key(&c, "roles");
-    if (check_role_refs(&c, roles, "id") < 0)
+    struct id_seen seen = {0};
+    struct g_refs ids = {0};
+    if (check_role_refs(&c, roles, "id", &seen, &ids) < 0) {
+        free(ids.v);
         goto out;
+    }
     pjson_pop(&c, mark);
+    free(ids.v);
     collect_ref_ids(roles, "id", out);
     rc = 0;
 out:

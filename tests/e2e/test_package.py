@@ -31,6 +31,7 @@ EXPECTED_FILES = {
     "/usr/share/man/man8/rolesyncd.8": (0o644, "man/rolesyncd.8"),
     "/usr/share/man/man5/rolesyncd.yaml.5": (0o644, "man/rolesyncd.yaml.5"),
     "/usr/share/rolesyncd/rolesyncd.schema.json": (0o644, "conf/rolesyncd.schema.json"),
+    "/usr/share/rolesyncd/rolesyncd.yaml.example": (0o644, "conf/rolesyncd.yaml"),
     "/usr/share/doc/rolesyncd/README.md": (0o644, "README.md"),
 }
 RUNTIME_PACKAGES = ("libcurl4", "libuv1", "libjson-c5", "libyaml-0-2", "libsystemd0")

@@ -116,6 +116,11 @@ for _ in $(seq 600); do
     grep -q "cycle finished" "$demo/rolesyncd.log" 2>/dev/null && break
     sleep 0.1
 done
+if ! grep -q "cycle finished result=ok" "$demo/rolesyncd.log"; then
+    echo "the first cycle did not finish well; the log:" >&2
+    tail -n 30 "$demo/rolesyncd.log" >&2
+    exit 1
+fi
 head -n 12 "$demo/rolesyncd.log"
 echo "... $(grep -c "assignment" "$demo/rolesyncd.log" || true) assignment lines; full log: demo/rolesyncd.log"
 

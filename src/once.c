@@ -13,6 +13,7 @@
 
 struct once_job {
     bool done;
+    bool cli_dry_run; /* --dry-run given: pending changes are exit code 2 */
     int code;
 };
 
@@ -35,13 +36,17 @@ static void on_done(const struct sync_result *r, void *arg)
     j->done = true;
     switch (r->outcome) {
     case SYNC_OK: j->code = ONCE_EXIT_OK; break;
-    case SYNC_DRY_RUN: j->code = r->pending > 0 ? ONCE_EXIT_PENDING : ONCE_EXIT_OK; break;
+    case SYNC_DRY_RUN:
+        /* Exit 2 belongs to --dry-run; a job that is dry_run in its config reports its plan
+         * but a plain --once still succeeds. */
+        j->code = j->cli_dry_run && r->pending > 0 ? ONCE_EXIT_PENDING : ONCE_EXIT_OK;
+        break;
     case SYNC_REFUSED: j->code = ONCE_EXIT_REFUSED; break;
     case SYNC_PARTIAL: j->code = ONCE_EXIT_FAILED_OPS; break;
     case SYNC_FAILED:
-        /* Nothing could be read, or the credentials were refused: fatal. Writes that were
-         * attempted and all failed: code 3 like any failed operation. */
-        j->code = (r->auth_failed || r->failed_ops == 0) ? ONCE_EXIT_FATAL : ONCE_EXIT_FAILED_OPS;
+        /* Nothing could be read (incl. refused credentials): fatal. Writes that were attempted
+         * and all failed (a 403 on a write included): code 3 like any failed operation. */
+        j->code = r->failed_ops == 0 ? ONCE_EXIT_FATAL : ONCE_EXIT_FAILED_OPS;
         break;
     }
 }
@@ -90,7 +95,7 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
         const struct cfg_job *job = &cfg->jobs[i];
         if (!selected(job, jobs, njobs))
             continue;
-        struct once_job oj = {0};
+        struct once_job oj = {.cli_dry_run = dry_run};
         struct diff_memory *mem = diff_memory_new();
         struct sync_opts opts = {
             .dry_run = dry_run || job->dry_run,

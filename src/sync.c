@@ -196,8 +196,15 @@ static void on_read_licensing(struct mdl_snapshot *snap, const char *err, bool a
 {
     struct sync_run *run = arg;
     if (!snap) {
-        read_failed(run, "target", err, auth);
-        finish(run);
+        /* Optional: without it, definitions are sent as they are (and whatever the target does
+         * not keep is caught by the not-converging memory). */
+        char q[600];
+        log_warning(run->job->name,
+                    "cannot read the target's licensed permission domains; definitions are sent "
+                    "unfiltered tenant=%s error=%s",
+                    run->tgt.cfg->name, log_quote(q, sizeof q, err ? err : ""));
+        (void)auth;
+        plan_and_apply(run);
         return;
     }
     /* The target snapshot is finished (indexed); its licensed-domain list is plain data. */
@@ -214,7 +221,8 @@ static void on_read_licensing(struct mdl_snapshot *snap, const char *err, bool a
 
 /* Definitions copied between two orgs of one platform may carry what the target cannot keep
  * (genesys: unlicensed permission domains). What the target licenses is read only when this
- * cycle would write a role definition at all, so a cycle in sync costs no extra request. A
+ * cycle would write a role definition at all, so a cycle in sync costs no extra request (a job
+ * with roles that keep not converging reads it every cycle: one extra read, never a write). A
  * memory-less diff decides; the real one follows the adaptation. Returns true when a read was
  * started (plan_and_apply runs again when it completes). */
 static bool need_licensing(struct sync_run *run)
@@ -378,6 +386,16 @@ static void phase_deletes(struct sync_run *run)
         struct op_ctx *ctx = xmalloc(sizeof *ctx);
         ctx->run = run;
         ctx->idx = (size_t)(&ops[i] - run->plan->diff->role_ops);
+        if (run->res.failed_ops > 0) {
+            /* Deletions are the cycle's last step because assignments must have moved off the
+             * roles first (product.md 4.5); after any failure that is not certain, so they
+             * wait for the next cycle, which starts from fresh reads. */
+            prov_fail_later(&run->tgt, "role delete", "DELETE", "",
+                            "not sent: earlier changes of this cycle failed; the deletion waits "
+                            "for the next cycle",
+                            on_role_written, ctx);
+            continue;
+        }
         run->tops->role_delete(&run->tgt, &run->tsnap->roles[ops[i].tgt_role], on_role_written,
                                ctx);
     }
@@ -463,11 +481,27 @@ static void phase_assign(struct sync_run *run)
     /* Count every op first so a synchronous-looking failure cannot finish the phase early
      * (providers call back from the loop, but keep the invariant local). */
     run->inflight = (unsigned)n;
+    bool roles_failed = run->res.failed_ops > 0;
     for (size_t i = 0; i < n; i++) {
         const struct plan_assign_op *op = &ops[i];
         struct op_ctx *ctx = xmalloc(sizeof *ctx);
         const char **ids = xcalloc(op->nitems ? op->nitems : 1, sizeof(char *));
         const char *missing = NULL;
+
+        if (roles_failed && op->kind == PLAN_ASSIGN_ROLE_REMOVE) {
+            /* A removal batch may be one half of a move to a role that could not be created or
+             * updated: revoking now could leave users with neither. It waits for the next
+             * cycle. (A per-user set carries both halves, and is skipped below when a role it
+             * needs is missing.) */
+            ctx->idx = (size_t)(op - run->plan->assign_ops);
+            ctx->run = run;
+            prov_fail_later(&run->tgt, "role users remove", "PUT", "",
+                            "not sent: role changes of this cycle failed; removals wait for the "
+                            "next cycle",
+                            on_assign_written, ctx);
+            free(ids);
+            continue;
+        }
 
         ctx->run = run;
         ctx->idx = (size_t)(op - run->plan->assign_ops);

@@ -66,7 +66,8 @@ static void on_write_reply(const struct http_result *res, void *arg)
     r.correlation_id = res->correlation_id ? res->correlation_id : "";
     /* identity answers a create of an identical existing role with 302 + Location: the provider
      * hook turns that into success (it sets req->id); any other non-2xx is a failure. */
-    bool redirect = res->outcome == HTTP_ERR_STATUS && res->status == 302 && req->on_reply;
+    bool redirect = res->outcome == HTTP_ERR_STATUS && res->status == 302 && req->on_reply &&
+                    req->api == CFG_API_IDENTITY && strcmp(req->op, "role create") == 0;
     if (res->outcome == HTTP_OK || redirect) {
         if (req->on_reply)
             req->on_reply(req, res);

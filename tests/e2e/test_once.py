@@ -33,7 +33,10 @@ class OnceCase(unittest.TestCase):
         j = {"name": "job1", "source": "src", "target": "dst"}
         j.update(job)
         return write_config(self.dir, {"src": tenant_for(src), "dst": tenant_for(dst)}, [j],
-                            log_level="info", http={"rate_limit": "0"})
+                            log_level="info",
+                            http={"rate_limit": "0", "retry": {"max_attempts": 3,
+                                                               "initial_delay": "100ms",
+                                                               "max_delay": "500ms"}})
 
     def once(self, cfg, *extra, expect=None):
         p = run_rolesyncd(["-c", cfg, "--once", *extra])
@@ -202,6 +205,61 @@ class GenesysToGenesys(OnceCase):
         p = self.once(cfg, expect=0)
         self.assertEqual(dst.stats()["writes"], 0, "a dropped policy was re-sent")
         self.assertIn("not converging", p.stderr)
+
+    def test_failed_create_withholds_removals_and_deletions(self):
+        # The source's role "Team Lead" replaces the target's "Lead (old)": the cycle creates the
+        # new role, moves users, revokes the old one and prunes it. When the create fails, users
+        # must keep the old role and it must not be deleted (product.md 4.5: deletions come
+        # after assignments have moved off).
+        s = gen("genesys", 30, 0, seed=41)
+        t = gen("genesys", same_as=s, seed=42)
+        s["roles"].append({"id": "5a5a5a5a-0000-4000-8000-000000000001", "name": "Team Lead",
+                           "description": "new", "default": False, "permissions": [],
+                           "permissionPolicies": []})
+        t["roles"].append({"id": "6b6b6b6b-0000-4000-8000-000000000001", "name": "Lead (old)",
+                           "description": "old", "default": False, "permissions": [],
+                           "permissionPolicies": []})
+        for u in s["users"][:10]:
+            u["roles"].append("5a5a5a5a-0000-4000-8000-000000000001")
+        emails = {u["email"] for u in s["users"][:10]}
+        for u in t["users"]:
+            if u["email"] in emails:
+                u["roles"].append("6b6b6b6b-0000-4000-8000-000000000001")
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", t)
+        cfg = self.config(src, dst, roles={"definitions": True}, prune=True)
+        dst.add_faults([{"method": "POST", "path": "/api/v2/authorization/roles",
+                         "action": "status", "status": 500}])
+        p = self.once(cfg, expect=3)
+        self.assertIn("not sent", p.stderr)
+        state = dst.state()
+        self.assertIn("lead (old)", custom_roles(state))
+        holders = [e for e, r in user_roles(state).items() if "lead (old)" in r]
+        self.assertEqual(len(holders), 10, "users lost the old role before the new one existed")
+        dst.clear_faults()
+        self.once(cfg, expect=0)
+        state = dst.state()
+        self.assertNotIn("lead (old)", custom_roles(state))
+        self.assertEqual(len([e for e, r in user_roles(state).items() if "team lead" in r]), 10)
+
+    def test_forbidden_write_is_a_failed_operation_not_fatal(self):
+        s = gen("genesys", 40, 4, seed=43)
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", gen("genesys", same_as=s, seed=44, drift=20))
+        dst.add_faults([{"method": "PUT", "path": "/api/v2/*", "action": "status",
+                         "status": 403}])
+        p = self.once(self.config(src, dst), expect=3)
+        self.assertIn("403", p.stderr)
+
+    def test_job_dry_run_is_not_exit_2_without_the_flag(self):
+        s = gen("genesys", 40, 4, seed=45)
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", gen("genesys", same_as=s, seed=46, drift=20))
+        cfg = self.config(src, dst, dry_run=True)
+        p = self.once(cfg, expect=0)
+        self.assertIn("assignments to add", p.stdout)
+        self.once(cfg, "--dry-run", expect=2)
+        self.assertEqual(dst.stats()["writes"], 0)
 
     def test_unknown_job_is_a_usage_error(self):
         s = gen("genesys", 5, 1, seed=17)

@@ -53,8 +53,6 @@ struct prov_result {
     const char *message;        /* server's message or transport error; "" on success */
     const char *correlation_id; /* ININ-Correlation-Id / Operation-Id, or "" */
     const char *id;             /* role create: the new role's id; else NULL */
-    const char *kept_canon;     /* role create/update: the definition the target kept
-                                   (genesys def_canon / identity description), or NULL */
 };
 typedef void (*prov_done_cb)(const struct prov_result *r, void *arg);
 
@@ -175,7 +173,6 @@ struct prov_tenant_req {
     void *arg;
     prov_reply_fn on_reply; /* provider hook run on 2xx before the callback; may set fields */
     char *id;               /* filled by on_reply for creates */
-    char *kept_canon;       /* filled by on_reply when the reply shows what was kept */
     char *parse_error;      /* set by on_reply when a 2xx reply is unreadable */
 };
 

@@ -143,9 +143,10 @@ static void on_role_reply(struct prov_tenant_req *req, const struct http_result 
         req->parse_error = xstrdup(err);
         return;
     }
+    /* What the target kept is judged by the next cycle's read (diff memory); the reply only has
+     * to be a role, and gives a created role's id. */
     req->id = r.id;
-    req->kept_canon = r.def_canon;
-    r.id = r.def_canon = NULL;
+    r.id = NULL;
     pjson_role_free(&r);
 }
 

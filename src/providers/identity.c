@@ -143,8 +143,7 @@ static void on_role_reply(struct prov_tenant_req *req, const struct http_result 
         return;
     }
     req->id = r.id;
-    req->kept_canon = r.description ? r.description : xstrdup("");
-    r.id = r.description = NULL;
+    r.id = NULL;
     pjson_role_free(&r);
 }
 

@@ -80,7 +80,6 @@ static void on_write_reply(const struct http_result *res, void *arg)
         } else {
             r.ok = true;
             r.id = req->id;
-            r.kept_canon = req->kept_canon;
         }
     } else {
         result_message(req->api, res, msg, sizeof msg, cid, sizeof cid);
@@ -90,7 +89,6 @@ static void on_write_reply(const struct http_result *res, void *arg)
     }
     req->cb(&r, req->arg);
     free(req->id);
-    free(req->kept_canon);
     free(req->parse_error);
     free(req);
 }

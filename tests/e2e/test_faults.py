@@ -76,6 +76,22 @@ class Matrix(unittest.TestCase):
             s.__exit__(None, None, None)
         shutil.rmtree(cls.dir, ignore_errors=True)
 
+    def assert_source_read_faults_write_nothing(self, cases, path_hint):
+        """Each case's fault rules on the source make the read fail: exit 1, an error naming the
+        request, the target untouched; a clean run afterwards converges."""
+        for i, rules in enumerate(cases):
+            with self.subTest(case=i):
+                self.setUp()
+                type(self).faults_tried += 1
+                self.src.add_faults(rules)
+                p = self.once(self.config(), 1)
+                self.assertIn("read failed", p.stderr)
+                self.assertIn(path_hint, p.stderr)
+                self.assert_unchanged()
+                self.src.clear_faults()
+                self.once(self.config(), 0)
+                self.assert_converged()
+
     def setUp(self):
         for sim, state in ((self.src, self.src_state), (self.dst, self.dst_state)):
             sim.clear_faults()
@@ -246,18 +262,7 @@ class GenesysFaults(Matrix):
             # a roles page fails: roles read as partial would unmap assignments
             [{"method": "GET", "path": GEN_ROLES, "times": 1, "action": "garbage"}],
         ]
-        for i, rules in enumerate(cases):
-            with self.subTest(case=i):
-                self.setUp()
-                type(self).faults_tried += 1
-                self.src.add_faults(rules)
-                p = self.once(self.config(), 1)
-                self.assertIn("read failed", p.stderr)
-                self.assertIn("/api/v2/", p.stderr)
-                self.assert_unchanged()
-                self.src.clear_faults()
-                self.once(self.config(), 0)
-                self.assert_converged()
+        self.assert_source_read_faults_write_nothing(cases, "/api/v2/")
 
     def test_partial_target_listing_writes_nothing(self):
         type(self).faults_tried += 1
@@ -439,12 +444,10 @@ class DaemonFaults(Matrix):
     def test_source_down_then_back_daemon_recovers(self):
         self.source_down_daemon(lambda job, d: None)
 
-    # BUG (src/http.c token_failed + src/providers/provider.c result_is_auth_failure): when the
-    # token endpoint is unreachable (connection refused, 5xx after every retry) the waiting
-    # requests are finished with HTTP_ERR_AUTH even though `refused` is false, and the provider
-    # reports HTTP_ERR_AUTH as "credentials refused". A source that is down therefore puts the
-    # job in state `failed` with "authentication failed ... fix the client credentials" and the
-    # interval schedule, instead of waiting_retry (product.md section 7).
+    # Regression (fixed in src/http.c token_failed): an unreachable token endpoint (connection
+    # refused, 5xx after every retry) once failed requests as refused credentials, putting a
+    # job whose source was merely down in state `failed` instead of waiting_retry (product.md
+    # section 7).
     def test_source_down_is_waiting_retry_not_auth_failure(self):
         def check(job, d):
             self.assertEqual(job["state"], "waiting_retry", job)
@@ -535,22 +538,11 @@ class IdentityFaults(Matrix):
               "action": "garbage"}],
             [{"method": "GET", "path": self.ROLES_GLOB, "times": 1, "action": "garbage"}],
         ]
-        for i, rules in enumerate(cases):
-            with self.subTest(case=i):
-                self.setUp()
-                type(self).faults_tried += 1
-                self.src.add_faults(rules)
-                p = self.once(self.config(), 1)
-                self.assertIn("/api/v1/Tenants/", p.stderr)
-                self.assert_unchanged()
-                self.src.clear_faults()
-                self.once(self.config(), 0)
-                self.assert_converged()
+        self.assert_source_read_faults_write_nothing(cases, "/api/v1/Tenants/")
 
-    # BUG (src/providers/identity.c, identity_user_set_roles): the PUT .../Users/{id}/Roles
-    # reply is never parsed (prov_submit with on_reply NULL), so a 200 whose body is not JSON
-    # counts as an applied change (genesys fails the same case with exit 3). product.md section
-    # 5: "not JSON where JSON is expected are errors for that request".
+    # Regression (fixed in src/providers/identity.c on_user_roles_reply): the PUT
+    # .../Users/{id}/Roles reply was not read, so a 200 whose body is not JSON counted as
+    # applied. product.md section 5: "not JSON where JSON is expected are errors".
     def test_garbage_on_writes_is_a_failed_operation(self):
         p = self.run_fault(self.dst, faults_on([self.WRITE], times=2, action="garbage"), 3)
         self.assertRegex(p.stderr, r"unreadable|not JSON|json")

@@ -425,10 +425,9 @@ class GenesysBodies(FakeSourceCase):
                 self.run_case({key: reply}, fake_side="dst",
                               path_hint=self.ROLES if key == "roles" else self.USERS)
 
-    # BUG (src/providers/genesys_json.c gjs_parse_page + src/providers/genesys.c account_page):
-    # a first page that claims pageCount 10,000,000 with total 0 passes the envelope check
-    # (pc * ps >= total) and the provider queues every remaining page at once: millions of
-    # requests and allocations for a listing the server itself says is empty.
+    # Regression (fixed in src/providers/genesys.c account_page and the page window): a first
+    # page claiming pageCount 10,000,000 with total 0 was obeyed, queueing millions of page
+    # requests for a listing the server itself says is empty.
     def test_page_count_bomb(self):
         def page(q):
             return g_page([], number=int(q.get("pageNumber", 1)), size=500, total=0,
@@ -436,9 +435,8 @@ class GenesysBodies(FakeSourceCase):
         self.run_case({"users": Reply(page)}, path_hint=self.USERS, timeout=10,
                       rss_cap=256 * MiB, rss_kill=512 * MiB)
 
-    # BUG (src/providers/genesys.c account_page): "roles page 1: the server answered page 7"
-    # does not name the request (method and path), unlike every other read failure
-    # (product.md section 5: every logged failure names the method and the path).
+    # Regression (fixed in src/providers/genesys.c account_page): a wrong pageNumber error must
+    # name the request like every other read failure (product.md section 5).
     def test_wrong_page_number_names_the_request(self):
         self.run_case({"roles": Reply(g_page(g_role_entities(), number=7))},
                       path_hint="GET " + self.ROLES)
@@ -477,11 +475,9 @@ class InvalidUtf8(FakeSourceCase):
     """RFC 8259 JSON text is UTF-8: overlong forms (\\xc0\\xaf is an overlong '/') and UTF-16
     surrogates (\\xed\\xa0\\x80) are not UTF-8 and must be refused like \\xff is."""
 
-    # BUG (src/http.c http_parse_json, and the providers' own parsing through it): json-c's
-    # UTF-8 check only validates the byte structure, so overlong encodings and encoded
-    # surrogates in names pass and flow into logs, plans and (identity/genesys role create)
-    # request bodies. Fix: validate strictly (reject C0, C1, E0 80..9F, ED A0..BF, F0 80..8F,
-    # F4 90.., F5..FF lead/continuation combinations) before json_tokener_parse.
+    # Regression (fixed by util_utf8_valid in the JSON boundary): json-c's UTF-8 check only
+    # validates byte structure, so overlong encodings and encoded surrogates in names used to
+    # reach logs, plans and request bodies.
     def test_overlong_and_surrogate_utf8_are_refused(self):
         for api, bad in (("genesys", b"\xc0\xafAgents"), ("genesys", b"Ag\xed\xa0\x80ents"),
                          ("identity", b"\xc0\xafAgents")):
@@ -549,10 +545,9 @@ class IdentityBodies(FakeSourceCase):
                 self.run_case({key: reply}, path_hint=hint)
                 type(self).tried = getattr(type(self), "tried", 0) + 1
 
-    # BUG (src/providers/identity.c account_page): Total-Count up to 1,000,000,000 is accepted
-    # and every remaining page is requested at once: an identity page of 0 roles that claims
-    # 999,999,999 makes the provider queue a million page requests (with page_size 1000; a
-    # billion with page_size 1) before the first one answers.
+    # Regression (fixed in src/providers/identity.c account_page and the page window): a
+    # Total-Count of 999,999,999 on an empty first page used to queue a million page requests
+    # before the first one answered.
     def test_total_count_bomb(self):
         self.run_case({"users": Reply([], headers={"Total-Count": "999999999"})},
                       path_hint=self.BASE + "/Users", timeout=10, rss_cap=256 * MiB,

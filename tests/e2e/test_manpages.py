@@ -23,6 +23,8 @@ import shutil
 import subprocess
 import unittest
 
+from schemanav import SchemaNav
+
 SRC = os.environ.get("ROLESYNC_SRC",
                      os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 ROLESYNCD = os.environ.get("ROLESYNCD", "rolesyncd")
@@ -139,33 +141,10 @@ def tagged_items(source):
     return out
 
 
-class Schema:
+class Schema(SchemaNav):
     def __init__(self):
         with open(SCHEMA, encoding="utf-8") as f:
-            self.root = json.load(f)
-
-    def flatten(self, node):
-        out = {}
-        for member in [node] + node.get("allOf", []):
-            if "$ref" in member:
-                ref = self.root
-                for part in member["$ref"][2:].split("/"):
-                    ref = ref[part]
-                member = dict(self.flatten(ref), **{k: v for k, v in member.items()
-                                                    if k != "$ref"})
-            for k, v in member.items():
-                if k == "properties":
-                    out.setdefault("properties", {}).update(v)
-                elif k != "allOf":
-                    out.setdefault(k, v)
-        return out
-
-    def at(self, path):
-        node = self.flatten(self.root)
-        for part in path:
-            node = self.flatten(node["additionalProperties"] if part == "*" else
-                                node["items"] if part == "[]" else node["properties"][part])
-        return node
+            super().__init__(json.load(f))
 
 
 def default_text(value):

@@ -27,6 +27,8 @@ import subprocess
 import tempfile
 import unittest
 
+from schemanav import SchemaNav
+
 SRC = os.environ.get("ROLESYNC_SRC",
                      os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 ROLESYNCD = os.environ.get("ROLESYNCD", "rolesyncd")
@@ -203,16 +205,8 @@ def _ecma_pattern(p):
     return p[:-1] + r"\Z" if p.endswith("$") and not p.endswith(r"\$") else p
 
 
-class Validator:
-    def __init__(self, schema):
-        self.root = schema
-
-    def resolve(self, ref):
-        assert ref.startswith("#/"), "only local $ref is supported: %s" % ref
-        node = self.root
-        for part in ref[2:].split("/"):
-            node = node[part]
-        return node
+class Validator(SchemaNav):
+    """The subset of JSON Schema the project's schema uses; unknown keywords fail."""
 
     def errors(self, value, schema=None, path="$"):
         """Every violation as 'path: message'; [] when valid."""
@@ -279,33 +273,7 @@ class Validator:
                 errs += self.errors(value, schema[branch], path)
         return errs
 
-    # -- navigation by config structure: () is the root, "*" a tenant, "[]" a job ------------
-    def flatten(self, schema):
-        """A schema with its $ref and allOf members merged in (for reading, not validating)."""
-        out = {}
-        for member in [schema] + schema.get("allOf", []):
-            if "$ref" in member:
-                member = dict(self.flatten(self.resolve(member["$ref"])), **{
-                    k: v for k, v in member.items() if k != "$ref"})
-            for k, v in member.items():
-                if k == "properties":
-                    out.setdefault("properties", {}).update(v)
-                elif k != "allOf":
-                    out.setdefault(k, v)
-        return out
-
-    def at(self, path):
-        node = self.flatten(self.root)
-        for part in path:
-            if part == "*":
-                node = node["additionalProperties"]
-            elif part == "[]":
-                node = node["items"]
-            else:
-                node = node["properties"][part]
-            node = self.flatten(node)
-        return node
-
+    # -- navigation by config structure: SchemaNav.at (() root, "*" a tenant, "[]" a job)
     def object_paths(self, path=(), node=None):
         """Every config path whose schema is an object with named properties."""
         node = self.at(path) if node is None else node

@@ -845,6 +845,31 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
 
 /* ---- entry points --------------------------------------------------------------------------*/
 
+static struct diff *diff_alloc(const struct cfg_job *job, const struct mdl_snapshot *src,
+                               const struct mdl_snapshot *tgt)
+{
+    struct diff *d = xcalloc(1, sizeof(*d));
+    d->priv = xcalloc(1, sizeof(*d->priv));
+    d->job = job;
+    d->src = src;
+    d->tgt = tgt;
+    d->src_roles = xcalloc(src->nroles + 1, sizeof(*d->src_roles));
+    d->tgt_roles = xcalloc(tgt->nroles + 1, sizeof(*d->tgt_roles));
+    return d;
+}
+
+bool diff_writes_roles(const struct cfg_job *job, const struct mdl_snapshot *src,
+                       const struct mdl_snapshot *tgt)
+{
+    if (!src->finished || !tgt->finished)
+        return false;
+    struct diff *d = diff_alloc(job, src, tgt);
+    map_roles(d, NULL);
+    bool writes = d->ncreates + d->nupdates > 0;
+    diff_free(d);
+    return writes;
+}
+
 struct diff *diff_compute(const struct cfg_job *job, const struct mdl_snapshot *src,
                           const struct mdl_snapshot *tgt, struct diff_memory *mem, char *err,
                           size_t errlen)
@@ -853,13 +878,7 @@ struct diff *diff_compute(const struct cfg_job *job, const struct mdl_snapshot *
         snprintf(err, errlen, "diff: snapshot not finished");
         return NULL;
     }
-    struct diff *d = xcalloc(1, sizeof(*d));
-    d->priv = xcalloc(1, sizeof(*d->priv));
-    d->job = job;
-    d->src = src;
-    d->tgt = tgt;
-    d->src_roles = xcalloc(src->nroles + 1, sizeof(*d->src_roles));
-    d->tgt_roles = xcalloc(tgt->nroles + 1, sizeof(*d->tgt_roles));
+    struct diff *d = diff_alloc(job, src, tgt);
     if (mem)
         mem->gen++;
 

@@ -418,6 +418,13 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     }
     if (x->len + n + 1 > x->cap) {
         size_t c = x->cap ? x->cap : 4096;
+        curl_off_t cl = -1;
+        /* A declared length (within the cap) sizes the buffer once instead of by doubling and
+         * copying; a reply longer than declared still grows below. */
+        if (x->cap == 0 && x->easy &&
+            curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
+            cl > 0 && (uint64_t)cl < x->max_body)
+            c = (size_t)cl + 1;
         while (c < x->len + n + 1)
             c *= 2;
         x->body = xrealloc(x->body, c);

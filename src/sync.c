@@ -222,19 +222,15 @@ static void on_read_licensing(struct mdl_snapshot *snap, const char *err, bool a
 /* Definitions copied between two orgs of one platform may carry what the target cannot keep
  * (genesys: unlicensed permission domains). What the target licenses is read only when this
  * cycle would write a role definition at all, so a cycle in sync costs no extra request (a job
- * with roles that keep not converging reads it every cycle: one extra read, never a write). A
- * memory-less diff decides; the real one follows the adaptation. Returns true when a read was
- * started (plan_and_apply runs again when it completes). */
+ * with roles that keep not converging reads it every cycle: one extra read, never a write). The
+ * role half of a memory-less diff decides; the real diff follows the adaptation. Returns true
+ * when a read was started (plan_and_apply runs again when it completes). */
 static bool need_licensing(struct sync_run *run)
 {
-    char err[256];
     if (run->licensing_read || !run->job->definitions || run->sops != run->tops ||
         !run->tops->adapt_definitions)
         return false;
-    struct diff *probe = diff_compute(run->job, run->ssnap, run->tsnap, NULL, err, sizeof err);
-    bool writes_roles = probe && probe->ncreates + probe->nupdates > 0;
-    diff_free(probe);
-    if (!writes_roles)
+    if (!diff_writes_roles(run->job, run->ssnap, run->tsnap))
         return false;
     struct prov_fetch_opts o = {.licensed_only = true};
     run->licensing_read = true;

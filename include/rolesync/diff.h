@@ -207,6 +207,12 @@ struct diff {
 struct diff *diff_compute(const struct cfg_job *job, const struct mdl_snapshot *src,
                           const struct mdl_snapshot *tgt, struct diff_memory *mem, char *err,
                           size_t errlen);
+
+/* True when diff_compute(job, src, tgt, NULL, ...) would create or update a role: the role half
+ * of the diff only, for a caller that must decide before the whole diff (sync.c reads the
+ * target's licensing only then). False for unfinished snapshots. */
+bool diff_writes_roles(const struct cfg_job *job, const struct mdl_snapshot *src,
+                       const struct mdl_snapshot *tgt);
 void diff_free(struct diff *d);
 
 /* Name of a target role reference (existing role's name or the name of the role to create). */

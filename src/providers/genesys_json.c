@@ -134,6 +134,40 @@ static int max_depth_text(const char *p, size_t n)
     return best;
 }
 
+/* One json-c pass over body[0..len) with a nesting limit of `limit`: the value (NULL on error
+ * and for a JSON null), json-c's verdict in *e and where it stopped in *end. A body that ends
+ * inside a value, and a parser that cannot be allocated, are worded here: *e is then
+ * json_tokener_continue. */
+static struct json_object *tokener_parse(struct pjson_cur *c, const char *body, size_t len,
+                                         int limit, enum json_tokener_error *e, size_t *end)
+{
+    struct json_tokener *tk = json_tokener_new_ex(limit);
+    *end = 0;
+    *e = json_tokener_continue;
+    if (!tk) {
+        pjson_fail(c, "cannot allocate a JSON parser");
+        return NULL;
+    }
+    /* UTF-8 was validated by the caller, more strictly than JSON_TOKENER_VALIDATE_UTF8 would. */
+    json_tokener_set_flags(tk, JSON_TOKENER_STRICT);
+    struct json_object *v = json_tokener_parse_ex(tk, body, (int)len);
+    *e = json_tokener_get_error(tk);
+    *end = json_tokener_get_parse_end(tk);
+    if (!v && *e == json_tokener_continue) {
+        /* A bare number at the top level only ends at the end of input: say so explicitly,
+         * so "5" is reported as "not an object" rather than as truncated. */
+        v = json_tokener_parse_ex(tk, "", 1);
+        *e = json_tokener_get_error(tk);
+        *end = len;
+        if (!v && (*e == json_tokener_continue || *e == json_tokener_error_parse_eof)) {
+            *e = json_tokener_continue;
+            pjson_fail(c, "truncated JSON (input ends inside a value)");
+        }
+    }
+    json_tokener_free(tk);
+    return v;
+}
+
 struct json_object *pjson_parse(struct pjson_cur *c, const char *body, size_t len)
 {
     if (!body || len == 0) {
@@ -155,48 +189,35 @@ struct json_object *pjson_parse(struct pjson_cur *c, const char *body, size_t le
         pjson_fail(c, "not JSON: invalid utf-8 at byte %zu", bad);
         return NULL;
     }
-    struct json_tokener *tk = json_tokener_new_ex(PJSON_MAX_DEPTH + 1);
-    if (!tk) {
-        pjson_fail(c, "cannot allocate a JSON parser");
-        return NULL;
-    }
-    /* UTF-8 was validated above, more strictly than JSON_TOKENER_VALIDATE_UTF8 would. */
-    json_tokener_set_flags(tk, JSON_TOKENER_STRICT);
-    struct json_object *v = json_tokener_parse_ex(tk, body, (int)len);
-    enum json_tokener_error e = json_tokener_get_error(tk);
-    size_t end = json_tokener_get_parse_end(tk);
-    if (!v && e == json_tokener_continue) {
-        /* A bare number at the top level only ends at the end of input: say so explicitly,
-         * so "5" is reported as "not an object" rather than as truncated. */
-        v = json_tokener_parse_ex(tk, "", 1);
-        e = json_tokener_get_error(tk);
-        end = len;
-        if (!v && (e == json_tokener_continue || e == json_tokener_error_parse_eof)) {
-            json_tokener_free(tk);
-            pjson_fail(c, "truncated JSON (input ends inside a value)");
-            return NULL;
+    /* json-c's limit L admits L nested containers only when the innermost is empty (it counts
+     * a scalar as a level too), so success at L = PJSON_MAX_DEPTH proves the nesting is within
+     * the limit without a scan. Only a body refused for depth there is parsed again one level
+     * deeper, and the byte scan decides. */
+    enum json_tokener_error e;
+    size_t end;
+    struct json_object *v = tokener_parse(c, body, len, PJSON_MAX_DEPTH, &e, &end);
+    if (!v && e == json_tokener_error_depth) {
+        v = tokener_parse(c, body, len, PJSON_MAX_DEPTH + 1, &e, &end);
+        if (v && max_depth_text(body, end) > PJSON_MAX_DEPTH) {
+            json_object_put(v);
+            v = NULL;
+            e = json_tokener_error_depth;
         }
     }
+    if (!v && e == json_tokener_continue)
+        return NULL; /* tokener_parse has worded the error */
     if (!v && e == json_tokener_success) {
         /* json-c represents a JSON null as NULL */
-        json_tokener_free(tk);
         pjson_fail(c, "expected object or array, got null");
         return NULL;
-    }
-    if (v && max_depth_text(body, end) > PJSON_MAX_DEPTH) {
-        json_object_put(v);
-        v = NULL;
-        e = json_tokener_error_depth;
     }
     if (!v) {
         if (e == json_tokener_error_depth)
             pjson_fail(c, "JSON nested deeper than %d levels", PJSON_MAX_DEPTH);
         else
             pjson_fail(c, "not JSON: %s at byte %zu", json_tokener_error_desc(e), end);
-        json_tokener_free(tk);
         return NULL;
     }
-    json_tokener_free(tk);
     if (end < len) {
         json_object_put(v);
         pjson_fail(c, "trailing data after the JSON value at byte %zu", end);
@@ -205,11 +226,20 @@ struct json_object *pjson_parse(struct pjson_cur *c, const char *body, size_t le
     return v;
 }
 
-static bool id_char(unsigned char ch)
-{
-    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-           ch == '-' || ch == '.' || ch == '_' || ch == '~';
-}
+/* The bytes of an id: [A-Za-z0-9._~-] (a table, because every id of every page passes here). */
+static const bool id_byte[256] = {
+    ['-'] = true, ['.'] = true, ['_'] = true, ['~'] = true, ['0'] = true, ['1'] = true,
+    ['2'] = true, ['3'] = true, ['4'] = true, ['5'] = true, ['6'] = true, ['7'] = true,
+    ['8'] = true, ['9'] = true, ['A'] = true, ['B'] = true, ['C'] = true, ['D'] = true,
+    ['E'] = true, ['F'] = true, ['G'] = true, ['H'] = true, ['I'] = true, ['J'] = true,
+    ['K'] = true, ['L'] = true, ['M'] = true, ['N'] = true, ['O'] = true, ['P'] = true,
+    ['Q'] = true, ['R'] = true, ['S'] = true, ['T'] = true, ['U'] = true, ['V'] = true,
+    ['W'] = true, ['X'] = true, ['Y'] = true, ['Z'] = true, ['a'] = true, ['b'] = true,
+    ['c'] = true, ['d'] = true, ['e'] = true, ['f'] = true, ['g'] = true, ['h'] = true,
+    ['i'] = true, ['j'] = true, ['k'] = true, ['l'] = true, ['m'] = true, ['n'] = true,
+    ['o'] = true, ['p'] = true, ['q'] = true, ['r'] = true, ['s'] = true, ['t'] = true,
+    ['u'] = true, ['v'] = true, ['w'] = true, ['x'] = true, ['y'] = true, ['z'] = true,
+};
 
 /* Returns NULL when s[0..len) is a valid id, else a description of the problem. */
 static const char *id_problem(const char *s, size_t len)
@@ -218,6 +248,15 @@ static const char *id_problem(const char *s, size_t len)
         return "empty id";
     if (len > PJSON_MAX_ID)
         return "id longer than 128 bytes";
+    bool dot = false, clean = true;
+    for (size_t i = 0; i < len && clean; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        clean = id_byte[ch] && !(dot && ch == '.');
+        dot = ch == '.';
+    }
+    if (clean)
+        return NULL;
+    /* something is wrong: find the first problem and word it */
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == '\0')
@@ -230,7 +269,7 @@ static const char *id_problem(const char *s, size_t len)
             return "id contains a quote";
         if (ch < 0x20 || ch == 0x7f)
             return "id contains a control character";
-        if (!id_char(ch))
+        if (!id_byte[ch])
             return "id contains a character outside [A-Za-z0-9._~-]";
         if (ch == '.' && i + 1 < len && s[i + 1] == '.')
             return "id contains '..'";
@@ -597,12 +636,18 @@ struct ref_pair {
     uint32_t ref; /* index into refs->ids */
 };
 
+#define REFS_RECENT 256 /* slots of the recent-id cache; a power of two */
+
 struct pjson_role_refs {
     struct ref_id *by_id; /* intern table; key = ids[idx] */
     char **ids;
     size_t nids, ids_cap;
     struct ref_pair *pairs;
     size_t npairs, pairs_cap;
+    /* A tenant's millions of grants name the same few hundred roles: a direct-mapped cache of
+     * recently seen ids (index + 1, 0 = empty) answers most of them with one compare instead of
+     * hashing the whole id for the intern table. */
+    uint32_t recent[REFS_RECENT];
 };
 
 struct pjson_role_refs *pjson_role_refs_new(void)
@@ -638,23 +683,39 @@ size_t pjson_role_refs_count(const struct pjson_role_refs *r)
     return r ? r->npairs : 0;
 }
 
+/* Cheap slot of an id in the recent-id cache: its length and three of its bytes. */
+static unsigned recent_slot(const char *id, size_t len)
+{
+    unsigned char a = (unsigned char)id[0], b = (unsigned char)id[len / 2],
+                  z = (unsigned char)id[len - 1];
+    return (unsigned)(len * 31u + a * 7u + b + z * 13u) & (REFS_RECENT - 1);
+}
+
 void pjson_role_refs_add(struct pjson_role_refs *r, uint32_t user, const char *role_id)
 {
-    struct ref_id *e = NULL;
     size_t len = strlen(role_id);
-    HASH_FIND(hh, r->by_id, role_id, len, e);
-    if (!e) {
-        util_grow((void **)&r->ids, &r->ids_cap, r->nids + 1, sizeof(char *));
-        r->ids[r->nids] = xstrdup(role_id);
-        e = xcalloc(1, sizeof(*e));
-        e->idx = (uint32_t)r->nids;
-        const char *key = r->ids[r->nids];
-        r->nids++;
-        HASH_ADD_KEYPTR(hh, r->by_id, key, len, e);
+    unsigned slot = len ? recent_slot(role_id, len) : 0;
+    uint32_t idx = r->recent[slot];
+    if (idx && memcmp(r->ids[idx - 1], role_id, len + 1) == 0) {
+        idx--;
+    } else {
+        struct ref_id *e = NULL;
+        HASH_FIND(hh, r->by_id, role_id, len, e);
+        if (!e) {
+            util_grow((void **)&r->ids, &r->ids_cap, r->nids + 1, sizeof(char *));
+            r->ids[r->nids] = xstrdup(role_id);
+            e = xcalloc(1, sizeof(*e));
+            e->idx = (uint32_t)r->nids;
+            const char *key = r->ids[r->nids];
+            r->nids++;
+            HASH_ADD_KEYPTR(hh, r->by_id, key, len, e);
+        }
+        idx = e->idx;
+        r->recent[slot] = idx + 1;
     }
     util_grow((void **)&r->pairs, &r->pairs_cap, r->npairs + 1, sizeof(struct ref_pair));
     r->pairs[r->npairs].user = user;
-    r->pairs[r->npairs].ref = e->idx;
+    r->pairs[r->npairs].ref = idx;
     r->npairs++;
 }
 
@@ -1128,8 +1189,8 @@ static bool id_ok_cached(struct id_seen *c, const char *s, size_t len)
 {
     if (len == 0)
         return false;
-    unsigned h = (unsigned)(len * 31u + (unsigned char)s[0] * 7u +
-                            (unsigned char)s[len - 1] * 13u + (unsigned char)s[len / 2]) &
+    unsigned h = (unsigned)(len * 31u + (unsigned char)s[0] * 7u + (unsigned char)s[len - 1] * 13u +
+                            (unsigned char)s[len / 2]) &
                  255u;
     if (c->v[h] && c->len[h] == len && memcmp(c->v[h], s, len) == 0)
         return true;
@@ -1152,14 +1213,15 @@ static int check_role_refs(struct pjson_cur *c, struct json_object *arr, const c
         struct json_object *el = json_object_array_get_idx(arr, i), *v;
         /* Hot path: a well-formed reference needs no error path; the full check below runs only
          * to word the error. */
-        if (json_object_is_type(el, json_type_object) &&
-            json_object_object_get_ex(el, idkey, &v) && json_object_is_type(v, json_type_string) &&
+        if (json_object_is_type(el, json_type_object) && json_object_object_get_ex(el, idkey, &v) &&
+            json_object_is_type(v, json_type_string) &&
             id_ok_cached(seen, json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
             out->v[out->n++] = json_object_get_string(v);
             continue;
         }
         size_t mark = pjson_push_idx(c, i);
-        if (pjson_expect_object(c, el) < 0 || pjson_get_string(c, el, idkey, PJSON_ID, true, &id) < 0)
+        if (pjson_expect_object(c, el) < 0 ||
+            pjson_get_string(c, el, idkey, PJSON_ID, true, &id) < 0)
             return -1;
         pjson_pop(c, mark);
         out->v[out->n++] = id;
@@ -1553,9 +1615,10 @@ char *gjs_def_filter_domains(const char *def_json, const char *const *licensed, 
     kept = json_object_new_array();
     for (size_t i = 0; pols && i < json_object_array_length(pols); i++) {
         struct json_object *p = json_object_array_get_idx(pols, i), *d;
-        const char *dom = json_object_object_get_ex(p, "domain", &d) && json_object_is_type(d, json_type_string)
-                              ? json_object_get_string(d)
-                              : NULL;
+        const char *dom =
+            json_object_object_get_ex(p, "domain", &d) && json_object_is_type(d, json_type_string)
+                ? json_object_get_string(d)
+                : NULL;
         if (!dom || domain_licensed(dom, licensed, n)) {
             json_object_array_add(kept, json_object_get(p));
             continue;

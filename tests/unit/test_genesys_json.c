@@ -353,6 +353,11 @@ static void test_deep_nesting(void **state)
     if (!s)
         fail_msg("64 levels refused: %s", err);
     mdl_snapshot_free(s);
+    /* 64 levels with a scalar inside are parsed twice (json-c counts the scalar as a level):
+     * the second pass must word its own errors, here a body cut off at the deepest value */
+    char *cut = nested(64);
+    *strstr(cut, "null") = '\0';
+    expect_roles_error(cut, "truncated JSON");
     /* empty containers: 64 levels parse (and then fail the type check), 65 do not */
     struct pjson_ids ids;
     for (size_t lv = 63; lv <= 66; lv++) {

@@ -407,6 +407,8 @@ static void xfer_free(struct xfer *x)
     x->caphdrs = 0;
 }
 
+#define PRESIZE_MAX (8u << 20) /* largest Content-Length a body buffer is sized from */
+
 static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
 {
     struct xfer *x = ud;
@@ -419,11 +421,12 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     if (x->len + n + 1 > x->cap) {
         size_t c = x->cap ? x->cap : 4096;
         curl_off_t cl = -1;
-        /* A declared length (within the cap) sizes the buffer once instead of by doubling and
-         * copying; a reply longer than declared still grows below. */
+        /* A declared length sizes the buffer once instead of by doubling and copying. It is
+         * only a hint: at most PRESIZE_MAX is taken on trust (a server's claim must not reserve
+         * the whole body cap per connection), and a reply longer than declared grows below. */
         if (x->cap == 0 && x->easy &&
             curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK &&
-            cl > 0 && (uint64_t)cl < x->max_body)
+            cl > 0 && (uint64_t)cl < PRESIZE_MAX && (uint64_t)cl < x->max_body)
             c = (size_t)cl + 1;
         while (c < x->len + n + 1)
             c *= 2;

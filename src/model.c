@@ -142,6 +142,7 @@ uint32_t mdl_add_role(struct mdl_snapshot *s, const struct mdl_role *r)
     d->description = mdl_strdup(s, r->description);
     d->def_canon = mdl_strdup(s, r->def_canon);
     d->def_json = mdl_strdup(s, r->def_json);
+    d->def_canon_read = NULL; /* only adapt_definitions sets it, on a finished snapshot */
     d->foreign = r->foreign;
     return (uint32_t)s->nroles++;
 }

@@ -186,9 +186,19 @@ static void note_not_converging(struct sync_run *run)
     }
     for (size_t i = 0; run->adapt_notes && i < run->ssnap->nroles; i++) {
         const struct diff_src_role *sr = &d->src_roles[i];
-        if (run->adapt_notes[i] && sr->in_scope &&
-            (sr->status == DIFF_ROLE_MAPPED || sr->status == DIFF_ROLE_CREATE))
-            add_not_converging(run, true, diff_ref_name(d, sr->map), run->adapt_notes[i]);
+        if (!run->adapt_notes[i] || !sr->in_scope ||
+            (sr->status != DIFF_ROLE_MAPPED && sr->status != DIFF_ROLE_CREATE))
+            continue;
+        if (sr->status == DIFF_ROLE_MAPPED && sr->map < run->tsnap->nroles) {
+            /* A target role that already holds what the source holds (policies of a lapsed
+             * licence included) is in sync: nothing is missing there. */
+            const struct mdl_role *s = &run->ssnap->roles[i], *t = &run->tsnap->roles[sr->map];
+            const char *sdef = s->def_canon_read ? s->def_canon_read : s->def_canon;
+            const char *tdef = t->def_canon_read ? t->def_canon_read : t->def_canon;
+            if (sdef && tdef && strcmp(sdef, tdef) == 0)
+                continue;
+        }
+        add_not_converging(run, true, diff_ref_name(d, sr->map), run->adapt_notes[i]);
     }
 }
 

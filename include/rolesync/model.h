@@ -38,6 +38,8 @@ struct mdl_role {
                                 compares it byte-wise; NULL = nothing beyond the description */
     const char *def_json;    /* provider's JSON of that definition, used only by a provider of the
                                 same api to write it to another tenant; NULL when not applicable */
+    const char *def_canon_read; /* set only when a provider adapted def_canon to what the target
+                                org can keep (prov_ops.adapt_definitions): def_canon as read */
     bool foreign;            /* not a tenant role the daemon may manage (identity community or
                                 cluster roles): never created, changed, deleted, granted or revoked */
 };

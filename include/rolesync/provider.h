@@ -77,12 +77,14 @@ struct prov_ops {
     /* Replace a user's whole role set. */
     void (*user_set_roles)(const struct prov_tenant *t, const char *user_id,
                            const char *const *role_ids, size_t n, prov_done_cb cb, void *arg);
-    /* Before the diff of a same-api job with definitions: rewrite the source's role definitions
-     * into what this target can keep (genesys: leave out permission policies of domains the
-     * target org does not license, read with fetch's licensed_domains), and call note() with
-     * the reason for every role changed that way — those are "not converging" items, reported
-     * each cycle instead of being re-sent. NULL where a platform keeps what it is sent. */
-    void (*adapt_definitions)(struct mdl_snapshot *src, const struct mdl_snapshot *tgt,
+    /* Before the diff of a same-api job with definitions: rewrite the role definitions of both
+     * snapshots into what this target can keep (genesys: leave out permission policies of
+     * domains the target org does not license, read with fetch's licensed_domains), so the diff
+     * compares only what a write could change, and keep what was read in def_canon_read. Calls
+     * note() with the reason for every source role changed that way; the caller reports it as
+     * "not converging" (each cycle, never re-sent) where the target's role differs from what
+     * the source holds. NULL where a platform keeps what it is sent. */
+    void (*adapt_definitions)(struct mdl_snapshot *src, struct mdl_snapshot *tgt,
                               void (*note)(uint32_t role, const char *reason, void *arg),
                               void *arg);
 };

@@ -239,7 +239,31 @@ static void genesys_user_set_roles(const struct prov_tenant *t, const char *user
     free(seg);
 }
 
-static void genesys_adapt_definitions(struct mdl_snapshot *src, const struct mdl_snapshot *tgt,
+/* Leave the policies of domains the target does not license out of role r's definition (in
+ * snapshot s); returns the dropped domains (malloc'd) or NULL when nothing was left out. */
+static char *filter_role(struct mdl_snapshot *s, struct mdl_role *r,
+                         const struct mdl_snapshot *tgt, bool with_json)
+{
+    char err[256], *dropped = NULL;
+    if (!r->def_canon || r->foreign)
+        return NULL;
+    char *def = gjs_def_filter_domains(r->def_canon, (const char *const *)tgt->licensed_domains,
+                                       tgt->nlicensed_domains, &dropped, err, sizeof err);
+    if (def && dropped) {
+        r->def_canon_read = r->def_canon;
+        r->def_canon = mdl_strdup(s, def);
+        if (with_json)
+            r->def_json = r->def_canon;
+    }
+    if (!def) {
+        free(dropped);
+        return NULL;
+    }
+    free(def);
+    return dropped;
+}
+
+static void genesys_adapt_definitions(struct mdl_snapshot *src, struct mdl_snapshot *tgt,
                                       void (*note)(uint32_t role, const char *reason, void *arg),
                                       void *arg)
 {
@@ -247,23 +271,21 @@ static void genesys_adapt_definitions(struct mdl_snapshot *src, const struct mdl
     if (tgt->nlicensed_domains == 0)
         return;
     for (size_t i = 0; i < src->nroles; i++) {
-        struct mdl_role *r = &src->roles[i];
-        char err[256], *dropped = NULL;
-        if (!r->def_json || r->foreign)
-            continue;
-        char *def = gjs_def_filter_domains(r->def_json, (const char *const *)tgt->licensed_domains,
-                                           tgt->nlicensed_domains, &dropped, err, sizeof err);
-        if (def && dropped) {
-            r->def_json = r->def_canon = mdl_strdup(src, def);
+        char *dropped = filter_role(src, &src->roles[i], tgt, true);
+        if (dropped) {
             char *why = xasprintf("the target org does not license permission domain(s) %s; "
                                   "those policies are left out",
                                   dropped);
             note((uint32_t)i, why, arg);
             free(why);
+            free(dropped);
         }
-        free(def);
-        free(dropped);
     }
+    /* The target's own roles may hold policies of such domains (licensed once, since lapsed):
+     * no write can change those (the platform drops them), so they are not a difference, and
+     * a role equal apart from them is not rewritten. */
+    for (size_t i = 0; i < tgt->nroles; i++)
+        free(filter_role(tgt, &tgt->roles[i], tgt, false));
 }
 
 const struct prov_ops prov_genesys = {

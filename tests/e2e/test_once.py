@@ -206,6 +206,42 @@ class GenesysToGenesys(OnceCase):
         self.assertEqual(dst.stats()["writes"], 0, "a dropped policy was re-sent")
         self.assertIn("not converging", p.stderr)
 
+    def test_lapsed_licence_policies_on_target_are_not_rewritten(self):
+        # Both orgs' Master Admin hold a "quality" policy the target no longer licenses, and a
+        # custom role needs creating (so the licence list is read). Master Admin already holds
+        # what the source holds: it must be neither rewritten (which would lose the policy)
+        # nor reported as not converging. Regression: it was updated without the policy.
+        s = gen("genesys", 30, 3, seed=47)
+        quality = {"domain": "quality", "entityName": "evaluation", "actionSet": ["view"],
+                   "allowConditions": False}
+        admin = next(r for r in s["roles"] if r.get("defaultRoleId") == "admin")
+        admin["permissionPolicies"] = admin.get("permissionPolicies", []) + [quality]
+        custom = next(r for r in s["roles"] if not r.get("defaultRoleId"))
+        custom["permissionPolicies"] = [
+            quality, {"domain": "routing", "entityName": "queue", "actionSet": ["view"],
+                      "allowConditions": False}]
+        t = gen("genesys", same_as=s, seed=48, no_custom_roles=True)
+        t_admin = next(r for r in t["roles"] if r.get("defaultRoleId") == "admin")
+        t_admin["permissionPolicies"] = [dict(p) for p in admin["permissionPolicies"]]
+        t_admin["permissions"] = list(admin.get("permissions", []))
+        t["unlicensed_domains"] = ["quality"]
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", t)
+        cfg = self.config(src, dst, roles={"definitions": True}, assignments="off")
+        p = self.once(cfg, expect=0)
+        by_id = {r["id"]: r for r in dst.state()["roles"]}
+        self.assertIn("quality", {x["domain"] for x in
+                                  by_id[t_admin["id"]]["permissionPolicies"]},
+                      "Master Admin was rewritten without its lapsed-licence policy")
+        nc = [ln for ln in p.stderr.splitlines() if "not converging" in ln]
+        self.assertTrue(any(custom["name"] in ln for ln in nc), p.stderr)
+        self.assertFalse(any("Master Admin" in ln for ln in nc), p.stderr)
+        got = custom_roles(dst.state())[custom["name"].lower()]
+        self.assertEqual({x["domain"] for x in got["permissionPolicies"]}, {"routing"})
+        dst.reset_stats()
+        self.once(cfg, expect=0)
+        self.assertEqual(dst.stats()["writes"], 0)
+
     def test_failed_create_withholds_removals_and_deletions(self):
         # The source's role "Team Lead" replaces the target's "Lead (old)": the cycle creates the
         # new role, moves users, revokes the old one and prunes it. When the create fails, users

@@ -553,7 +553,10 @@ static void job_start_cycle(struct dm_job *j)
             log_warning(j->name, "cannot capture the dry-run plan: %s", strerror(errno));
     }
     write_files(d);
-    struct sync_opts o = {.dry_run = j->run_dry, .force_deletes = false, .plan_out = j->plan_f};
+    struct sync_opts o = {.dry_run = j->run_dry,
+                          .force_deletes = false,
+                          .plan_out = j->plan_f,
+                          .config_file = d->config_path};
     sync_start(d->loop, cj, src, tgt, j->mem, &o, on_cycle_done, j);
 }
 

@@ -227,11 +227,14 @@ static const char *rename_back(const struct cfg_job *j, const char *tgt_name)
     return tgt_name;
 }
 
+/* product.md 4.6: only a job whose roles.include names the administrator role verbatim may
+ * revoke it: the exact name, case included, not a glob and not a case-insensitive match (the
+ * safer reading of a rule whose purpose is to stop accidental lock-outs). */
 static bool named_verbatim(const struct cfg_strlist *inc, const char *name)
 {
     for (size_t i = 0; i < inc->n; i++) {
         const char *pat = inc->v[i];
-        if (strpbrk(pat, "*?") == NULL && strcasecmp(pat, name) == 0)
+        if (strpbrk(pat, "*?") == NULL && strcmp(pat, name) == 0)
             return true;
     }
     return false;

@@ -101,6 +101,7 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
             .dry_run = dry_run || job->dry_run,
             .force_deletes = force_deletes,
             .plan_out = plan_out,
+            .config_file = cfg->file,
         };
         sync_start(&loop, job, tnt_find(tenants, job->source), tnt_find(tenants, job->target),
                    mem, &opts, on_done, &oj);

@@ -84,6 +84,7 @@ struct sync_opts {
     bool dry_run;       /* job dry_run or --dry-run */
     bool force_deletes; /* --force-deletes */
     FILE *plan_out;     /* when non-NULL the plan is rendered there (dry run, --once) */
+    const char *config_file; /* named in the advice a refusal logs; NULL = left out */
 };
 
 typedef void (*sync_done_cb)(const struct sync_result *r, void *arg);

@@ -165,6 +165,8 @@ class GenesysToGenesys(OnceCase):
         cfg = self.config(src, dst, max_deletes=1)
         p = self.once(cfg, expect=4)
         self.assertIn("--force-deletes", p.stderr)
+        # the advice names the config in use, so it can be pasted as it is
+        self.assertIn(f"rolesyncd -c {cfg} --once --force-deletes --job job1", p.stderr)
         self.assertEqual(dst.stats()["writes"], 0, "a refused plan wrote")
         self.once(cfg, "--force-deletes", expect=0)
         self.assert_mirrored(src, dst)

@@ -228,29 +228,9 @@ static void gen_unref(struct daemon *d, struct dm_gen *g)
 
 /* ---- files and notifications ----------------------------------------------------------------*/
 
-struct http_rows {
-    struct metrics_http_requests *req;
-    size_t nreq, capreq;
-    struct metrics_http_retries *ret;
-    size_t nret, capret;
-};
-
-static void rows_add(struct http_rows *r, const char *tenant, const uint64_t *by_status,
-                     uint64_t retries)
-{
-    for (int code = 0; code < HTTP_STATUS_SLOTS; code++) {
-        if (by_status[code] == 0)
-            continue;
-        util_grow((void **)&r->req, &r->capreq, r->nreq + 1, sizeof *r->req);
-        r->req[r->nreq++] = (struct metrics_http_requests){tenant, code, by_status[code]};
-    }
-    util_grow((void **)&r->ret, &r->capret, r->nret + 1, sizeof *r->ret);
-    r->ret[r->nret++] = (struct metrics_http_retries){tenant, retries};
-}
-
 static void write_metrics(struct daemon *d, const char *path)
 {
-    struct http_rows rows = {0};
+    struct metrics_rows rows = {0};
     char err[512];
 
     /* metrics_render sums rows with the same (tenant, code): live generations and retired
@@ -258,15 +238,15 @@ static void write_metrics(struct daemon *d, const char *path)
     for (struct dm_gen *g = d->gens; g; g = g->next) {
         for (size_t i = 0; i < g->tenants->n; i++) {
             const struct http_counters *c = http_tenant_counters(g->tenants->t[i].http);
-            rows_add(&rows, g->tenants->t[i].cfg->name, c->by_status, c->retries);
+            metrics_rows_add(&rows, g->tenants->t[i].cfg->name, c->by_status, c->retries);
         }
     }
     for (size_t i = 0; i < d->nretired; i++)
-        rows_add(&rows, d->retired[i].tenant, d->retired[i].by_status, d->retired[i].retries);
-    struct metrics_http http = {rows.req, rows.nreq, rows.ret, rows.nret};
+        metrics_rows_add(&rows, d->retired[i].tenant, d->retired[i].by_status,
+                         d->retired[i].retries);
+    struct metrics_http http = metrics_rows_view(&rows);
     metrics_write(&d->st, &http, path, err, sizeof err); /* logs its own warning */
-    free(rows.req);
-    free(rows.ret);
+    metrics_rows_free(&rows);
 }
 
 /* status.json, the metrics file and STATUS=, at every event worth telling. A failed write is
@@ -377,27 +357,6 @@ static void log_plan(struct dm_job *j)
     j->plan_len = 0;
 }
 
-static enum status_result result_of(enum sync_outcome o)
-{
-    switch (o) {
-    case SYNC_OK:
-        return STATUS_RESULT_OK;
-    case SYNC_PARTIAL:
-        return STATUS_RESULT_PARTIAL;
-    case SYNC_REFUSED:
-        return STATUS_RESULT_REFUSED;
-    case SYNC_DRY_RUN:
-        return STATUS_RESULT_DRY_RUN;
-    default:
-        return STATUS_RESULT_FAILED;
-    }
-}
-
-static const char *nz(const char *s)
-{
-    return s && *s ? s : NULL;
-}
-
 /* Put a finished cycle into the job's status entry. */
 static void record(struct dm_job *j, const struct sync_result *r, int64_t now, bool interrupted)
 {
@@ -408,49 +367,18 @@ static void record(struct dm_job *j, const struct sync_result *r, int64_t now, b
         status_job_run_begin(sj, j->run_started_ms, j->run_dry);
 
     struct status_run *run = &sj->current;
-    /* A dry run applies nothing: its `changes` are what the plan would do (the metrics'
-     * changes_total counts applied changes only, see status.h). */
-    if (r->outcome == SYNC_DRY_RUN)
-        run->changes = (struct status_changes){r->planned_roles_created, r->planned_roles_updated,
-                                               r->planned_roles_deleted,
-                                               r->planned_assignments_added,
-                                               r->planned_assignments_removed};
-    else
-        run->changes = (struct status_changes){r->roles_created, r->roles_updated,
-                                               r->roles_deleted, r->assignments_added,
-                                               r->assignments_removed};
-    run->pending = r->pending;
-    run->failed_ops = r->failed_ops;
-    run->requests = r->requests;
-    run->retries = r->retries;
-    run->unmatched_source_only = r->unmatched_source_only;
-    run->unmatched_target_only = r->unmatched_target_only;
-    for (size_t i = 0; i < r->nnot_converging; i++)
-        status_run_add_not_converging(run, r->not_converging[i].kind, r->not_converging[i].name,
-                                      r->not_converging[i].reason);
-    for (size_t i = 0; i < r->nerrors; i++) {
-        const struct sync_error *e = &r->errors[i];
-        status_run_add_error(run, e->op, nz(e->method), nz(e->path), (int)e->status, e->message,
-                             nz(e->correlation_id));
-    }
-    run->error_count = r->error_count;
+    sync_status_fill(run, r);
     if (interrupted)
         status_run_add_error(run, "shutdown", NULL, NULL, 0, "interrupted by shutdown", NULL);
 
     unsigned failures = sj->consecutive_failures;
-    status_job_run_end(sj, now, interrupted ? STATUS_RESULT_FAILED : result_of(r->outcome));
+    status_job_run_end(sj, now, interrupted ? STATUS_RESULT_FAILED : sync_status_result(r));
     if (interrupted) {
         /* Not the tenant's fault: the next start begins a clean streak. */
         sj->consecutive_failures = failures;
         status_job_set_state(sj, STATUS_JOB_IDLE, "interrupted by shutdown");
-    } else if (r->outcome == SYNC_REFUSED) {
-        status_job_set_state(sj, STATUS_JOB_REFUSED, r->reason);
-    } else if ((r->outcome == SYNC_FAILED || r->outcome == SYNC_PARTIAL) && r->auth_failed) {
-        char reason[600];
-        snprintf(reason, sizeof reason, "authentication failed: %s", r->reason);
-        status_job_set_state(sj, STATUS_JOB_FAILED, reason);
-    } else if (r->outcome == SYNC_FAILED || r->outcome == SYNC_PARTIAL) {
-        status_job_set_state(sj, STATUS_JOB_WAITING_RETRY, r->reason);
+    } else {
+        sync_status_settle(sj, r, true);
     }
 }
 

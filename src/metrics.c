@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rolesync/http.h"
 #include "rolesync/log.h"
 #include "rolesync/util.h"
 
@@ -253,4 +254,29 @@ int metrics_write(const struct status *st, const struct metrics_http *http, cons
     }
     free(text);
     return rc;
+}
+
+void metrics_rows_add(struct metrics_rows *r, const char *tenant, const uint64_t *by_status,
+                      uint64_t retries)
+{
+    for (int code = 0; code < HTTP_STATUS_SLOTS; code++) {
+        if (by_status[code] == 0)
+            continue;
+        util_grow((void **)&r->req, &r->capreq, r->nreq + 1, sizeof *r->req);
+        r->req[r->nreq++] = (struct metrics_http_requests){tenant, code, by_status[code]};
+    }
+    util_grow((void **)&r->ret, &r->capret, r->nret + 1, sizeof *r->ret);
+    r->ret[r->nret++] = (struct metrics_http_retries){tenant, retries};
+}
+
+struct metrics_http metrics_rows_view(const struct metrics_rows *r)
+{
+    return (struct metrics_http){r->req, r->nreq, r->ret, r->nret};
+}
+
+void metrics_rows_free(struct metrics_rows *r)
+{
+    free(r->req);
+    free(r->ret);
+    memset(r, 0, sizeof *r);
 }

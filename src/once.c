@@ -1,4 +1,5 @@
-/* once.c — run selected jobs one time on a private loop and map results to exit codes. */
+/* once.c — run selected jobs one time on a private loop, keep status.json (and the metrics
+ * file) as the daemon would, and map results to exit codes. */
 #include "rolesync/once.h"
 
 #include <stdlib.h>
@@ -7,14 +8,49 @@
 #include "rolesync/diff.h"
 #include "rolesync/http.h"
 #include "rolesync/log.h"
+#include "rolesync/metrics.h"
+#include "rolesync/status.h"
 #include "rolesync/sync.h"
 #include "rolesync/tenants.h"
 #include "rolesync/util.h"
+
+/* status.json of this run (product.md 6: rewritten at every job start and end). Holds the
+ * jobs this run selected; nothing is written when a running daemon owns the file, and writing
+ * stops after the first failure (logged once) so an unwritable state_dir is one warning. */
+struct once_status {
+    struct status st;
+    bool enabled;
+    const struct cfg_config *cfg;
+    const struct tnt_set *tenants;
+};
+
+static void status_save(struct once_status *os)
+{
+    char err[512];
+    if (!os->enabled)
+        return;
+    if (status_write(&os->st, os->cfg->state_dir, err, sizeof err) != 0) {
+        os->enabled = false; /* status_write logged the warning */
+        return;
+    }
+    if (os->cfg->metrics_file && os->tenants) {
+        struct metrics_rows rows = {0};
+        for (size_t i = 0; i < os->tenants->n; i++) {
+            const struct http_counters *c = http_tenant_counters(os->tenants->t[i].http);
+            metrics_rows_add(&rows, os->tenants->t[i].cfg->name, c->by_status, c->retries);
+        }
+        struct metrics_http http = metrics_rows_view(&rows);
+        metrics_write(&os->st, &http, os->cfg->metrics_file, err, sizeof err);
+        metrics_rows_free(&rows);
+    }
+}
 
 struct once_job {
     bool done;
     bool cli_dry_run; /* --dry-run given: pending changes are exit code 2 */
     int code;
+    struct once_status *os;
+    struct status_job *sj;
 };
 
 /* Severity order of exit codes: a fatal error outranks a refusal, which outranks failed
@@ -34,6 +70,12 @@ static void on_done(const struct sync_result *r, void *arg)
 {
     struct once_job *j = arg;
     j->done = true;
+    if (j->sj) {
+        sync_status_fill(&j->sj->current, r);
+        status_job_run_end(j->sj, util_now_ms(), sync_status_result(r));
+        sync_status_settle(j->sj, r, false); /* no later cycle will retry */
+        status_save(j->os);
+    }
     switch (r->outcome) {
     case SYNC_OK: j->code = ONCE_EXIT_OK; break;
     case SYNC_DRY_RUN:
@@ -91,11 +133,22 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
         fprintf(stderr, "rolesyncd: %s\n", err);
         code = ONCE_EXIT_FATAL;
     }
+    struct once_status os = {.enabled = true, .cfg = cfg, .tenants = tenants};
+    status_init(&os.st, ROLESYNC_VERSION, cfg->file, util_now_ms());
+    for (size_t i = 0; i < cfg->njobs; i++)
+        if (selected(&cfg->jobs[i], jobs, njobs))
+            status_job_add(&os.st, cfg->jobs[i].name);
+    pid_t owner = status_file_owner(cfg->state_dir);
+    if (owner) {
+        os.enabled = false;
+        log_info(NULL, "status.json is kept by the running daemon pid=%ld: this run leaves it alone",
+                 (long)owner);
+    }
     for (size_t i = 0; tenants && i < cfg->njobs; i++) {
         const struct cfg_job *job = &cfg->jobs[i];
         if (!selected(job, jobs, njobs))
             continue;
-        struct once_job oj = {.cli_dry_run = dry_run};
+        struct once_job oj = {.cli_dry_run = dry_run, .os = &os};
         struct diff_memory *mem = diff_memory_new();
         struct sync_opts opts = {
             .dry_run = dry_run || job->dry_run,
@@ -103,6 +156,9 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
             .plan_out = plan_out,
             .config_file = cfg->file,
         };
+        oj.sj = status_job_find(&os.st, job->name);
+        status_job_run_begin(oj.sj, util_now_ms(), opts.dry_run);
+        status_save(&os);
         sync_start(&loop, job, tnt_find(tenants, job->source), tnt_find(tenants, job->target),
                    mem, &opts, on_done, &oj);
         while (!oj.done && uv_run(&loop, UV_RUN_ONCE))
@@ -112,10 +168,14 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
             /* The loop ran dry with the cycle unfinished: a bug, never a silent success. */
             log_error(job->name, "cycle did not complete");
             oj.code = ONCE_EXIT_FATAL;
+            status_job_run_end(oj.sj, util_now_ms(), STATUS_RESULT_FAILED);
+            status_job_set_state(oj.sj, STATUS_JOB_FAILED, "cycle did not complete");
+            status_save(&os);
         }
         code = worst(code, oj.code);
     }
     tnt_set_free(tenants);
+    status_free(&os.st);
     http_engine_close(engine);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)

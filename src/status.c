@@ -850,6 +850,32 @@ int status_print_human_file(const char *path, FILE *out, int64_t now_ms, char *e
     return 0;
 }
 
+pid_t status_file_owner(const char *state_dir)
+{
+    char *path = xasprintf("%s/%s", state_dir, STATUS_FILE_NAME);
+    struct json_object *root = access(path, F_OK) == 0 ? json_object_from_file(path) : NULL;
+    int64_t pid = root ? jint(jget(root, "daemon"), "pid") : 0;
+    pid_t owner = 0;
+    json_object_put(root);
+    free(path);
+    if (pid <= 0 || pid > INT_MAX || (pid_t)pid == getpid())
+        return 0;
+    if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+        return 0;
+    /* pids are reused: only a process that is rolesyncd counts */
+    char comm_path[64], comm[32] = "";
+    snprintf(comm_path, sizeof comm_path, "/proc/%lld/comm", (long long)pid);
+    FILE *f = fopen(comm_path, "r");
+    if (f) {
+        if (fgets(comm, sizeof comm, f))
+            comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+    }
+    if (strcmp(comm, "rolesyncd") == 0)
+        owner = (pid_t)pid;
+    return owner;
+}
+
 int status_print_human(const char *state_dir, FILE *out, char *err, size_t errlen)
 {
     char *path = xasprintf("%s/%s", state_dir, STATUS_FILE_NAME);

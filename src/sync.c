@@ -654,3 +654,71 @@ int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_ten
     run->tops->fetch(&run->tgt, &to, on_read_target, run);
     return 0;
 }
+
+/* ---- status ---- */
+
+static const char *nz(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+void sync_status_fill(struct status_run *run, const struct sync_result *r)
+{
+    /* A dry run applies nothing: its `changes` are what the plan would do (the metrics'
+     * changes_total counts applied changes only, see status.h). */
+    if (r->outcome == SYNC_DRY_RUN)
+        run->changes = (struct status_changes){r->planned_roles_created, r->planned_roles_updated,
+                                               r->planned_roles_deleted,
+                                               r->planned_assignments_added,
+                                               r->planned_assignments_removed};
+    else
+        run->changes = (struct status_changes){r->roles_created, r->roles_updated,
+                                               r->roles_deleted, r->assignments_added,
+                                               r->assignments_removed};
+    run->pending = r->pending;
+    run->failed_ops = r->failed_ops;
+    run->requests = r->requests;
+    run->retries = r->retries;
+    run->unmatched_source_only = r->unmatched_source_only;
+    run->unmatched_target_only = r->unmatched_target_only;
+    for (size_t i = 0; i < r->nnot_converging; i++)
+        status_run_add_not_converging(run, r->not_converging[i].kind, r->not_converging[i].name,
+                                      r->not_converging[i].reason);
+    for (size_t i = 0; i < r->nerrors; i++) {
+        const struct sync_error *e = &r->errors[i];
+        status_run_add_error(run, e->op, nz(e->method), nz(e->path), (int)e->status, e->message,
+                             nz(e->correlation_id));
+    }
+    run->error_count = r->error_count;
+}
+
+enum status_result sync_status_result(const struct sync_result *r)
+{
+    switch (r->outcome) {
+    case SYNC_OK:
+        return STATUS_RESULT_OK;
+    case SYNC_PARTIAL:
+        return STATUS_RESULT_PARTIAL;
+    case SYNC_REFUSED:
+        return STATUS_RESULT_REFUSED;
+    case SYNC_DRY_RUN:
+        return STATUS_RESULT_DRY_RUN;
+    default:
+        return STATUS_RESULT_FAILED;
+    }
+}
+
+void sync_status_settle(struct status_job *sj, const struct sync_result *r, bool will_retry)
+{
+    bool failed = r->outcome == SYNC_FAILED || r->outcome == SYNC_PARTIAL;
+    if (r->outcome == SYNC_REFUSED) {
+        status_job_set_state(sj, STATUS_JOB_REFUSED, r->reason);
+    } else if (failed && r->auth_failed) {
+        char reason[600];
+        snprintf(reason, sizeof reason, "authentication failed: %s", r->reason);
+        status_job_set_state(sj, STATUS_JOB_FAILED, reason);
+    } else if (failed) {
+        status_job_set_state(sj, will_retry ? STATUS_JOB_WAITING_RETRY : STATUS_JOB_FAILED,
+                             r->reason);
+    }
+}

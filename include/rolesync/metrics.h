@@ -62,6 +62,21 @@ struct metrics_http {
     size_t nretries;
 };
 
+/* A growing set of rows for struct metrics_http, built tenant by tenant (tenant names are
+ * borrowed: they must outlive the rows). metrics_rows_view() lends them as a metrics_http;
+ * metrics_rows_free() releases the arrays (not the names). */
+struct metrics_rows {
+    struct metrics_http_requests *req;
+    size_t nreq, capreq;
+    struct metrics_http_retries *ret;
+    size_t nret, capret;
+};
+/* One tenant's counters: by_status[HTTP_STATUS_SLOTS] (http.h; zero slots are skipped). */
+void metrics_rows_add(struct metrics_rows *r, const char *tenant, const uint64_t *by_status,
+                      uint64_t retries);
+struct metrics_http metrics_rows_view(const struct metrics_rows *r);
+void metrics_rows_free(struct metrics_rows *r);
+
 /* The exposition text. `http` may be NULL. Caller frees. */
 char *metrics_render(const struct status *st, const struct metrics_http *http);
 

@@ -201,6 +201,11 @@ int status_write(const struct status *st, const char *state_dir, char *err, size
 int status_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
                              size_t errlen);
 
+/* The pid of another live rolesyncd process that wrote {state_dir}/status.json (its
+ * daemon.pid is alive and named rolesyncd in /proc), else 0: `--once` leaves a running
+ * daemon's file alone. */
+pid_t status_file_owner(const char *state_dir);
+
 /* `rolesyncd --status`: read {state_dir}/status.json and print it for humans. Returns 0, or -1
  * with a message in err when the file is missing or not a status file. */
 int status_print_human(const char *state_dir, FILE *out, char *err, size_t errlen);

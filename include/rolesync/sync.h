@@ -29,6 +29,7 @@
 #include "rolesync/config.h"
 #include "rolesync/diff.h"
 #include "rolesync/provider.h"
+#include "rolesync/status.h"
 
 #define SYNC_MAX_ERRORS 20
 
@@ -96,5 +97,17 @@ int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_ten
                const struct sync_opts *opts, sync_done_cb cb, void *arg);
 
 const char *sync_outcome_name(enum sync_outcome o); /* "ok", "partial", ... */
+
+/* ---- a finished cycle into status.h's model (daemon and --once share these) ---- */
+
+/* The run's figures: changes (applied, or planned for a dry run), pending, failed_ops,
+ * requests, retries, unmatched users, not_converging items and errors. */
+void sync_status_fill(struct status_run *run, const struct sync_result *r);
+/* The status result of an outcome. */
+enum status_result sync_status_result(const struct sync_result *r);
+/* After status_job_run_end(): the job's state beyond what the result implies — refused with
+ * the guard's message; failed with the reason after refused credentials; after other failures
+ * waiting_retry when another cycle will come (`will_retry`, the daemon), else failed. */
+void sync_status_settle(struct status_job *sj, const struct sync_result *r, bool will_retry);
 
 #endif

@@ -2,13 +2,15 @@
 target's state, exit codes and request counts checked against product.md sections 2 and 4."""
 
 import copy
+import json
 import os
+import time
 import shutil
 import tempfile
 import unittest
 
 from rsconfig import custom_roles, policies_canon, tenant_for, user_roles, write_config
-from simlib import Sim, gen, run_rolesyncd
+from simlib import Daemon, Sim, gen, run_rolesyncd
 
 SKIP_GENESYS = ("employee", "admin")  # forced role, and admin (never revoked by a wildcard)
 
@@ -207,6 +209,58 @@ class GenesysToGenesys(OnceCase):
         p = self.once(cfg, expect=0)
         self.assertEqual(dst.stats()["writes"], 0, "a dropped policy was re-sent")
         self.assertIn("not converging", p.stderr)
+
+    def status(self):
+        with open(os.path.join(self.dir, "state", "status.json"), encoding="utf-8") as f:
+            return json.load(f)
+
+    def test_once_keeps_status_json(self):
+        # product.md 6: status.json is rewritten at every job start and end, --once included
+        # (4.8: a refusal shows as `refused` there). Regression: --once never wrote it.
+        s = gen("genesys", 60, 4, seed=51)
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", gen("genesys", same_as=s, seed=52, drift=30))
+        cfg = self.config(src, dst, max_deletes=1)
+        self.once(cfg, expect=4)
+        st = self.status()
+        self.assertEqual(st["schema_version"], 1)
+        job = st["jobs"]["job1"]
+        self.assertEqual((job["state"], job["last_run"]["result"]), ("refused", "refused"))
+        self.assertFalse(job["in_sync"])
+        self.assertEqual(oct(os.stat(os.path.join(self.dir, "state", "status.json")).st_mode
+                             & 0o777), "0o640")
+        self.once(cfg, "--dry-run", "--force-deletes", expect=2)
+        run = self.status()["jobs"]["job1"]["last_run"]
+        self.assertEqual((run["result"], run["dry_run"]), ("dry_run", True))
+        self.assertGreater(run["changes"]["assignments_removed"], 1)
+        self.once(cfg, "--force-deletes", expect=0)
+        job = self.status()["jobs"]["job1"]
+        self.assertEqual((job["state"], job["last_run"]["result"], job["in_sync"]),
+                         ("idle", "ok", True))
+        self.assertEqual(job["last_run"]["changes"]["assignments_removed"],
+                         run["changes"]["assignments_removed"])
+        p = run_rolesyncd(["-c", cfg, "--status"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("job1", p.stdout)
+        self.assertIn("not running", p.stdout)
+
+    def test_once_leaves_a_running_daemons_status_alone(self):
+        s = gen("genesys", 20, 2, seed=53)
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", gen("genesys", same_as=s, seed=54))
+        cfg = self.config(src, dst, interval="1h")
+        with Daemon(cfg) as d:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                try:
+                    if self.status()["jobs"]["job1"]["last_run"]:
+                        break
+                except (OSError, ValueError, KeyError, TypeError):
+                    pass
+                time.sleep(0.05)
+            p = self.once(cfg, expect=0)
+            self.assertIn("kept by the running daemon", p.stderr)
+            self.assertEqual(self.status()["daemon"]["pid"], d.pid)
 
     def test_lapsed_licence_policies_on_target_are_not_rewritten(self):
         # Both orgs' Master Admin hold a "quality" policy the target no longer licenses, and a

@@ -406,8 +406,7 @@ static void oracle_map(const struct cfg_job *j, const struct tenant *s, const st
         if (tr->key && !strcmp(tr->key, admin_key(t->api))) {
             o->revocable[x] = false;
             for (size_t i = 0; i < j->roles_include.n; i++)
-                if (!strpbrk(j->roles_include.v[i], "*?") &&
-                    !strcasecmp(j->roles_include.v[i], sname))
+                if (!strpbrk(j->roles_include.v[i], "*?") && !strcmp(j->roles_include.v[i], sname))
                     o->revocable[x] = true;
         }
     }

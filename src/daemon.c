@@ -212,8 +212,8 @@ static void gen_unref(struct daemon *d, struct dm_gen *g)
         const struct http_counters *c = http_tenant_counters(g->tenants->t[i].http);
         struct dm_retired *r = retired_for(d, g->tenants->t[i].cfg->name);
         for (size_t k = 0; k < HTTP_STATUS_SLOTS; k++)
-            r->by_status[k] += c->by_status[k];
-        r->retries += c->retries;
+            r->by_status[k] += c->by_status[k] + c->token_by_status[k];
+        r->retries += c->retries + c->token_retries;
     }
     for (struct dm_gen **pp = &d->gens; *pp; pp = &(*pp)->next) {
         if (*pp == g) {
@@ -238,11 +238,12 @@ static void write_metrics(struct daemon *d, const char *path)
     for (struct dm_gen *g = d->gens; g; g = g->next) {
         for (size_t i = 0; i < g->tenants->n; i++) {
             const struct http_counters *c = http_tenant_counters(g->tenants->t[i].http);
-            metrics_rows_add(&rows, g->tenants->t[i].cfg->name, c->by_status, c->retries);
+            metrics_rows_add(&rows, g->tenants->t[i].cfg->name, c->by_status, c->token_by_status,
+                             c->retries + c->token_retries);
         }
     }
     for (size_t i = 0; i < d->nretired; i++)
-        metrics_rows_add(&rows, d->retired[i].tenant, d->retired[i].by_status,
+        metrics_rows_add(&rows, d->retired[i].tenant, d->retired[i].by_status, NULL,
                          d->retired[i].retries);
     struct metrics_http http = metrics_rows_view(&rows);
     metrics_write(&d->st, &http, path, err, sizeof err); /* logs its own warning */

@@ -953,6 +953,9 @@ static void token_attempt_done(struct http_tenant *t, CURLcode rc)
     if (rc == CURLE_OK)
         curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
     xfer_end(e, x);
+    t->counters.token_by_status[status >= 100 && status < HTTP_STATUS_SLOTS ? status : 0]++;
+    if (t->tok_attempts > 1)
+        t->counters.token_retries++;
     if (t->corr_header && (c = xfer_header(x, t->corr_header)))
         sanitize_into(corr, sizeof(corr), c, strlen(c));
     t->tok_fetching = false;

@@ -257,13 +257,14 @@ int metrics_write(const struct status *st, const struct metrics_http *http, cons
 }
 
 void metrics_rows_add(struct metrics_rows *r, const char *tenant, const uint64_t *by_status,
-                      uint64_t retries)
+                      const uint64_t *token_by_status, uint64_t retries)
 {
     for (int code = 0; code < HTTP_STATUS_SLOTS; code++) {
-        if (by_status[code] == 0)
+        uint64_t n = by_status[code] + (token_by_status ? token_by_status[code] : 0);
+        if (n == 0)
             continue;
         util_grow((void **)&r->req, &r->capreq, r->nreq + 1, sizeof *r->req);
-        r->req[r->nreq++] = (struct metrics_http_requests){tenant, code, by_status[code]};
+        r->req[r->nreq++] = (struct metrics_http_requests){tenant, code, n};
     }
     util_grow((void **)&r->ret, &r->capret, r->nret + 1, sizeof *r->ret);
     r->ret[r->nret++] = (struct metrics_http_retries){tenant, retries};

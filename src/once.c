@@ -37,7 +37,8 @@ static void status_save(struct once_status *os)
         struct metrics_rows rows = {0};
         for (size_t i = 0; i < os->tenants->n; i++) {
             const struct http_counters *c = http_tenant_counters(os->tenants->t[i].http);
-            metrics_rows_add(&rows, os->tenants->t[i].cfg->name, c->by_status, c->retries);
+            metrics_rows_add(&rows, os->tenants->t[i].cfg->name, c->by_status, c->token_by_status,
+                             c->retries + c->token_retries);
         }
         struct metrics_http http = metrics_rows_view(&rows);
         metrics_write(&os->st, &http, os->cfg->metrics_file, err, sizeof err);

@@ -99,17 +99,18 @@ static void write_failed(struct sync_run *run, const char *op, const struct prov
 
 /* ---- reads ---- */
 
-static void read_failed(struct sync_run *run, const char *side, const char *err, bool auth)
+static void read_failed(struct sync_run *run, const char *side, const struct prov_read_error *e)
 {
     char q[600];
+    const char *err = e->message;
     if (run->res.outcome != SYNC_FAILED) {
         run->res.outcome = SYNC_FAILED;
         snprintf(run->res.reason, sizeof run->res.reason, "reading the %s failed: %s", side, err);
     }
-    if (auth)
+    if (e->auth_failed)
         run->res.auth_failed = true;
-    add_error(run, strcmp(side, "source") == 0 ? "read source" : "read target", "GET", "", 0, err,
-              "");
+    add_error(run, strcmp(side, "source") == 0 ? "read source" : "read target", e->method,
+              e->path, e->status, err, e->correlation_id);
     log_error(run->job->name, "read failed side=%s tenant=%s error=%s", side,
               strcmp(side, "source") == 0 ? run->src.cfg->name : run->tgt.cfg->name,
               log_quote(q, sizeof q, err));
@@ -117,8 +118,8 @@ static void read_failed(struct sync_run *run, const char *side, const char *err,
 
 static void plan_and_apply(struct sync_run *run);
 
-static void on_read(struct sync_run *run, struct mdl_snapshot *snap, const char *err, bool auth,
-                    bool source)
+static void on_read(struct sync_run *run, struct mdl_snapshot *snap,
+                    const struct prov_read_error *err, bool source)
 {
     if (snap) {
         if (source)
@@ -126,7 +127,7 @@ static void on_read(struct sync_run *run, struct mdl_snapshot *snap, const char 
         else
             run->tsnap = snap;
     } else {
-        read_failed(run, source ? "source" : "target", err, auth);
+        read_failed(run, source ? "source" : "target", err);
     }
     if (--run->reads_pending > 0)
         return;
@@ -137,14 +138,14 @@ static void on_read(struct sync_run *run, struct mdl_snapshot *snap, const char 
     plan_and_apply(run);
 }
 
-static void on_read_source(struct mdl_snapshot *snap, const char *err, bool auth, void *arg)
+static void on_read_source(struct mdl_snapshot *snap, const struct prov_read_error *err, void *arg)
 {
-    on_read(arg, snap, err, auth, true);
+    on_read(arg, snap, err, true);
 }
 
-static void on_read_target(struct mdl_snapshot *snap, const char *err, bool auth, void *arg)
+static void on_read_target(struct mdl_snapshot *snap, const struct prov_read_error *err, void *arg)
 {
-    on_read(arg, snap, err, auth, false);
+    on_read(arg, snap, err, false);
 }
 
 /* ---- plan ---- */
@@ -202,7 +203,8 @@ static void note_not_converging(struct sync_run *run)
     }
 }
 
-static void on_read_licensing(struct mdl_snapshot *snap, const char *err, bool auth, void *arg)
+static void on_read_licensing(struct mdl_snapshot *snap, const struct prov_read_error *err,
+                              void *arg)
 {
     struct sync_run *run = arg;
     if (!snap) {
@@ -212,8 +214,7 @@ static void on_read_licensing(struct mdl_snapshot *snap, const char *err, bool a
         log_warning(run->job->name,
                     "cannot read the target's licensed permission domains; definitions are sent "
                     "unfiltered tenant=%s error=%s",
-                    run->tgt.cfg->name, log_quote(q, sizeof q, err ? err : ""));
-        (void)auth;
+                    run->tgt.cfg->name, log_quote(q, sizeof q, err ? err->message : ""));
         plan_and_apply(run);
         return;
     }

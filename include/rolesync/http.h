@@ -139,8 +139,10 @@ struct http_counters {
     uint64_t requests;                     /* API attempts sent (each retry counts) */
     uint64_t retries;                      /* attempts that were repeats of an earlier attempt */
     uint64_t token_requests;               /* token endpoint attempts */
+    uint64_t token_retries;                /* token attempts that repeated a failed one */
     uint64_t auth_failures;                /* times the credentials were refused */
     uint64_t by_status[HTTP_STATUS_SLOTS]; /* API attempts per reply status; [0] = no reply */
+    uint64_t token_by_status[HTTP_STATUS_SLOTS]; /* token attempts, the same way */
 };
 
 /* Create an engine on `loop`. `user_agent` NULL means "rolesyncd/" ROLESYNC_VERSION. Returns

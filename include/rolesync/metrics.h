@@ -71,9 +71,10 @@ struct metrics_rows {
     struct metrics_http_retries *ret;
     size_t nret, capret;
 };
-/* One tenant's counters: by_status[HTTP_STATUS_SLOTS] (http.h; zero slots are skipped). */
+/* One tenant's counters: by_status[HTTP_STATUS_SLOTS] (http.h; zero slots are skipped), plus
+ * token_by_status the same way when not NULL (token requests are HTTP requests too). */
 void metrics_rows_add(struct metrics_rows *r, const char *tenant, const uint64_t *by_status,
-                      uint64_t retries);
+                      const uint64_t *token_by_status, uint64_t retries);
 struct metrics_http metrics_rows_view(const struct metrics_rows *r);
 void metrics_rows_free(struct metrics_rows *r);
 

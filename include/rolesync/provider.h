@@ -38,9 +38,21 @@ struct prov_fetch_opts {
     bool licensed_only;    /* genesys: read only those (the snapshot has no roles or users) */
 };
 
-/* `snap` (finished) belongs to the callee; NULL with a one-line reason in `err` on failure.
- * `auth_failed` is set when the failure is the tenant's credentials being refused. */
-typedef void (*prov_fetch_cb)(struct mdl_snapshot *snap, const char *err, bool auth_failed,
+/* Why a read failed. The request fields name the request whose reply failed the read (an error
+ * status, a transport failure, or a reply that could not be used); they are NULL / 0 when the
+ * failure concerns no single request (e.g. a listing that changed while it was read). */
+struct prov_read_error {
+    const char *message;        /* one line, includes method and path when there is a request */
+    bool auth_failed;           /* the tenant's credentials were refused */
+    const char *method;         /* or NULL */
+    const char *path;           /* as requested (with its query), or NULL */
+    long status;                /* that reply's HTTP status; 0 = none */
+    const char *correlation_id; /* that reply's correlation id, or NULL */
+};
+
+/* `snap` (finished) belongs to the callee; NULL with `err` on failure (err and its strings live
+ * until the callback returns). */
+typedef void (*prov_fetch_cb)(struct mdl_snapshot *snap, const struct prov_read_error *err,
                               void *arg);
 
 /* Outcome of one write request. Strings live until the callback returns. */
@@ -135,6 +147,12 @@ struct prov_fetch {
     unsigned pending;     /* page requests in flight */
     bool failed, auth_failed;
     char err[512];
+    /* The request whose reply failed the read (see struct prov_read_error); `reply` is the
+     * reply being handled, so a failure raised meanwhile is attributed to it. */
+    const struct http_result *reply;
+    bool err_req;
+    char err_method[16], err_path[512], err_cid[160];
+    long err_status;
     prov_fetch_cb cb;
     void *arg;
 };

@@ -183,10 +183,12 @@ static void on_page_reply(const struct http_result *res, void *arg)
     } else if (res->outcome != HTTP_OK) {
         prov_fetch_fail_result(f, res);
     } else {
+        f->reply = res;
         pr->on_page(&pr->pg, res);
         if (!f->failed && pr->pg.l->seen > PROV_MAX_ENTITIES)
             prov_fetch_fail(f, false, "GET %s: the %s listing exceeds %d entries", res->path,
                             pr->pg.l->what, PROV_MAX_ENTITIES);
+        f->reply = NULL;
     }
     struct prov_page pg = pr->pg;
     free(pr);
@@ -217,14 +219,24 @@ void prov_fetch_fail(struct prov_fetch *f, bool auth, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(f->err, sizeof f->err, fmt, ap);
     va_end(ap);
+    if (f->reply) {
+        const struct http_result *r = f->reply;
+        f->err_req = true;
+        snprintf(f->err_method, sizeof f->err_method, "%s", r->method ? r->method : "GET");
+        snprintf(f->err_path, sizeof f->err_path, "%s", r->path ? r->path : "");
+        snprintf(f->err_cid, sizeof f->err_cid, "%s", r->correlation_id ? r->correlation_id : "");
+        f->err_status = r->status;
+    }
 }
 
 void prov_fetch_fail_result(struct prov_fetch *f, const struct http_result *res)
 {
     char msg[768], cid[160];
     result_message(f->t.cfg->api, res, msg, sizeof msg, cid, sizeof cid);
+    f->reply = res;
     prov_fetch_fail(f, result_is_auth_failure(res), "GET %s: %s%s%s", res->path, msg,
                     cid[0] ? " correlation_id=" : "", cid);
+    f->reply = NULL;
 }
 
 static void fetch_finish(struct prov_fetch *f)
@@ -258,7 +270,15 @@ static void fetch_finish(struct prov_fetch *f)
         snap = f->snap;
         f->snap = NULL;
     }
-    f->cb(snap, f->failed ? f->err : NULL, f->auth_failed, f->arg);
+    struct prov_read_error e = {
+        .message = f->err,
+        .auth_failed = f->auth_failed,
+        .method = f->err_req ? f->err_method : NULL,
+        .path = f->err_req && f->err_path[0] ? f->err_path : NULL,
+        .status = f->err_req ? f->err_status : 0,
+        .correlation_id = f->err_req && f->err_cid[0] ? f->err_cid : NULL,
+    };
+    f->cb(snap, f->failed ? &e : NULL, f->arg);
     mdl_snapshot_free(f->snap);
     pjson_role_refs_free(f->refs);
     free(f);

@@ -244,6 +244,23 @@ class GenesysToGenesys(OnceCase):
         self.assertIn("job1", p.stdout)
         self.assertIn("not running", p.stdout)
 
+    def test_read_failure_in_status_names_the_request(self):
+        # product.md 6: errors entries carry method, path, status and correlation_id.
+        # Regression: a failed read recorded path, status and correlation_id as null.
+        s = gen("genesys", 20, 2, seed=55)
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", gen("genesys", same_as=s, seed=56))
+        src.add_faults([{"method": "GET", "path": "/api/v2/users", "action": "status",
+                         "status": 503}])
+        self.once(self.config(src, dst), expect=1)
+        job = self.status()["jobs"]["job1"]
+        self.assertEqual(job["state"], "failed")
+        err = job["last_run"]["errors"][0]
+        self.assertEqual((err["op"], err["method"], err["status"]), ("read source", "GET", 503))
+        self.assertTrue(err["path"].startswith("/api/v2/users?"), err)
+        self.assertTrue(err["correlation_id"], err)
+        self.assertIn(err["correlation_id"], err["message"])
+
     def test_once_leaves_a_running_daemons_status_alone(self):
         s = gen("genesys", 20, 2, seed=53)
         src = self.sim("genesys", s)

@@ -752,8 +752,13 @@ static void test_token_endpoint_5xx_retried(void **state)
         call_free(&c[i]);
     }
     /* still single flight: three token attempts in a row, not three per waiter */
-    assert_true(http_tenant_counters(f.t)->token_requests == 3);
-    assert_true(http_tenant_counters(f.t)->auth_failures == 0);
+    const struct http_counters *k = http_tenant_counters(f.t);
+    assert_true(k->token_requests == 3);
+    assert_true(k->auth_failures == 0);
+    /* token attempts are counted per status for the metrics, apart from the API's */
+    assert_true(k->token_by_status[503] == 2 && k->token_by_status[200] == 1);
+    assert_true(k->token_retries == 2);
+    assert_true(k->by_status[503] == 0 && k->by_status[200] == N);
     fx_close(&f);
 }
 

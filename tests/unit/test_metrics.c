@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rolesync/http.h"
 #include "rolesync/log.h"
 #include "rolesync/metrics.h"
 #include "rolesync/status.h"
@@ -308,6 +309,35 @@ static void test_label_escaping(void **state)
     status_free(&st);
 }
 
+/* API and token attempts of a tenant add up per status; zero slots make no row. */
+static void test_rows_sum_api_and_token_requests(void **state)
+{
+    (void)state;
+    static uint64_t api[HTTP_STATUS_SLOTS], tok[HTTP_STATUS_SLOTS];
+    api[200] = 3;
+    tok[200] = 1;
+    tok[503] = 2;
+    api[0] = 1;
+    struct metrics_rows rows = {0};
+    metrics_rows_add(&rows, "src", api, tok, 5);
+    metrics_rows_add(&rows, "dst", api, NULL, 0);
+    struct metrics_http v = metrics_rows_view(&rows);
+    assert_int_equal(v.nrequests, 5);
+    assert_string_equal(v.requests[0].tenant, "src");
+    assert_int_equal(v.requests[0].code, 0);
+    assert_int_equal(v.requests[0].count, 1);
+    assert_int_equal(v.requests[1].code, 200);
+    assert_int_equal(v.requests[1].count, 4);
+    assert_int_equal(v.requests[2].code, 503);
+    assert_int_equal(v.requests[2].count, 2);
+    assert_int_equal(v.requests[4].code, 200);
+    assert_int_equal(v.requests[4].count, 3);
+    assert_int_equal(v.nretries, 2);
+    assert_int_equal(v.retries[0].count, 5);
+    metrics_rows_free(&rows);
+    assert_null(rows.req);
+}
+
 static void test_write_atomic(void **state)
 {
     char tmpl[] = "/tmp/rolesync-metrics-XXXXXX", err[256] = "";
@@ -369,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_format_valid_and_required_series),
         cmocka_unit_test(test_label_escaping),
         cmocka_unit_test(test_write_atomic),
+        cmocka_unit_test(test_rows_sum_api_and_token_requests),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

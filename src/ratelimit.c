@@ -5,12 +5,8 @@
 
 double ratelimit_default_burst(double rate, unsigned max_connections)
 {
-    double b;
-
-    if (rate <= 0)
-        return 0;
-    b = rate < (double)max_connections ? rate : (double)max_connections;
-    return b < 1 ? 1 : b;
+    (void)max_connections;
+    return rate > 0 ? 1 : 0;
 }
 
 void ratelimit_init(struct ratelimit *rl, double rate, double burst, uint64_t now_ms)

@@ -38,9 +38,10 @@ struct ratelimit {
     long seen_count;          /* highest count reported for that window */
 };
 
-/* The burst used for a tenant: min(rate, max_connections), at least 1. One second's worth of
- * rate keeps the long-run bound (at most rate*(T+1) in T seconds), and more than
- * max_connections tokens could never be spent at once anyway. With no rate limit, 0. */
+/* The burst used for a tenant: 1, so requests start evenly spaced and no one-second window
+ * holds more than `rate` starts — product.md 5 says "at most rate_limit requests per second",
+ * and a larger bucket would allow burst + rate in the second after an idle spell. With no rate
+ * limit, 0. (max_connections is not needed for that; kept for the callers.) */
 double ratelimit_default_burst(double rate, unsigned max_connections);
 
 /* Start with a full bucket at `now_ms`. `rate` 0 disables the bucket (pauses and server windows

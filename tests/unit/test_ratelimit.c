@@ -10,10 +10,38 @@
 static void test_default_burst(void **state)
 {
     (void)state;
-    assert_true(ratelimit_default_burst(5, 8) == 5);   /* 300/min: one second's worth */
-    assert_true(ratelimit_default_burst(100, 8) == 8); /* never more than can be in flight */
-    assert_true(ratelimit_default_burst(0.5, 8) == 1); /* slow rates still send one */
+    assert_true(ratelimit_default_burst(5, 8) == 1); /* evenly spaced, see the next test */
+    assert_true(ratelimit_default_burst(100, 8) == 1);
+    assert_true(ratelimit_default_burst(0.5, 8) == 1);
     assert_true(ratelimit_default_burst(0, 8) == 0);
+}
+
+/* product.md 5: at most rate_limit requests per second. A greedy client on the default bucket,
+ * asking again exactly when told, never has more than `rate` starts in any window of one
+ * second (checked for every window starting at a start), at 5/s, 2/s (120/min) and 50/s. */
+static void test_default_bucket_per_second_window(void **state)
+{
+    (void)state;
+    static const double rates[] = {5, 2, 50};
+    for (size_t k = 0; k < sizeof(rates) / sizeof(rates[0]); k++) {
+        struct ratelimit rl;
+        uint64_t starts[4000], now = 5000;
+        size_t n = 0;
+        ratelimit_init(&rl, rates[k], ratelimit_default_burst(rates[k], 8), now);
+        while (now < 5000 + 20000 && n < 4000) {
+            uint64_t w = ratelimit_acquire(&rl, now);
+            if (w == 0)
+                starts[n++] = now;
+            else
+                now += w;
+        }
+        assert_true(n >= (size_t)(rates[k] * 20));
+        for (size_t i = 0, j = 0; i < n; i++) {
+            while (j < n && starts[j] < starts[i] + 1000)
+                j++;
+            assert_true((double)(j - i) <= rates[k]);
+        }
+    }
 }
 
 static void test_burst_then_rate(void **state)
@@ -210,6 +238,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_burst),
+        cmocka_unit_test(test_default_bucket_per_second_window),
         cmocka_unit_test(test_burst_then_rate),
         cmocka_unit_test(test_long_run_rate),
         cmocka_unit_test(test_unlimited),

@@ -1,4 +1,5 @@
 /* main.c — rolesyncd command line (product.md section 2). */
+#include <ctype.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -109,15 +110,40 @@ static int parse_args(int argc, char **argv, struct options *o)
     return 0;
 }
 
-/* Load the config, printing warnings and errors. Returns NULL on any error. */
-static struct cfg_config *load_config(const char *path, unsigned flags)
+/* "FILE:LINE:COLUMN: warning: message", the way compilers word it (or "warning: text" when the
+ * warning names no place in the file). */
+static void print_warning(const char *path, const char *w)
+{
+    size_t n = strlen(path), k = n;
+    if (strncmp(w, path, n) == 0 && w[k] == ':') {
+        for (int field = 0; field < 2 && w[k] == ':' && isdigit((unsigned char)w[k + 1]); field++)
+            for (k++; isdigit((unsigned char)w[k]); k++)
+                ;
+        if (k > n && w[k] == ':' && w[k + 1] == ' ') {
+            fprintf(stderr, "%.*s: warning: %s\n", (int)k, w, w + k + 2);
+            return;
+        }
+    }
+    fprintf(stderr, "warning: %s\n", w);
+}
+
+/* Load the config, printing warnings and errors. Returns NULL on any error. Errors are printed
+ * as they are (FILE:LINE:COLUMN: message); warnings say "warning:" for --check, and otherwise
+ * go through the log like every other event (so journald files them at warning priority),
+ * worded as a reload words them. */
+static struct cfg_config *load_config(const char *path, unsigned flags, bool check)
 {
     struct cfg_diags d = {0};
     struct cfg_config *cfg = NULL;
+    char q[1200];
 
     int rc = cfg_load_flags(path, flags, &cfg, &d);
-    for (size_t i = 0; i < d.nwarnings; i++)
-        fprintf(stderr, "%s\n", d.warnings[i]);
+    for (size_t i = 0; i < d.nwarnings; i++) {
+        if (check)
+            print_warning(path, d.warnings[i]);
+        else
+            log_warning(NULL, "config warning=%s", log_quote(q, sizeof q, d.warnings[i]));
+    }
     for (size_t i = 0; i < d.nerrors; i++)
         fprintf(stderr, "%s\n", d.errors[i]);
     cfg_diags_free(&d);
@@ -134,7 +160,7 @@ int main(int argc, char **argv)
     log_init(LOG_LVL_INFO);
     /* --status only needs state_dir: it must work for an operator who cannot read the
      * service's secrets. */
-    cfg = load_config(o.config, o.status ? CFG_LOAD_NO_SECRETS : 0);
+    cfg = load_config(o.config, o.status ? CFG_LOAD_NO_SECRETS : 0, o.check);
     if (!cfg)
         return 1;
     if (o.check) {

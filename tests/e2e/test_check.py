@@ -94,7 +94,7 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout, "configuration OK\n")
         self.assertRegex(proc.stderr,
-                         r"^%s:\d+:\d+: secret file \".*/dev\.secret\" is readable by group or "
+                         r"^%s:\d+:\d+: warning: secret file \".*/dev\.secret\" is readable by group or "
                          r"others \(mode 0644\)" % re.escape(path))
 
     def test_invalid_config_reports_every_error(self):

@@ -261,6 +261,22 @@ class GenesysToGenesys(OnceCase):
         self.assertTrue(err["correlation_id"], err)
         self.assertIn(err["correlation_id"], err["message"])
 
+    def test_config_warning_is_a_log_event(self):
+        # product.md 6: one event per line, LEVEL first. Regression: config warnings were
+        # printed raw before the log started (journald filed them as info).
+        s = gen("genesys", 10, 1, seed=57)
+        cfg = self.config(self.sim("genesys", s),
+                          self.sim("genesys", gen("genesys", same_as=s, seed=58)))
+        secrets = [f for f in os.listdir(self.dir) if f.endswith(".secret")]
+        self.assertTrue(secrets)
+        for f in secrets:
+            os.chmod(os.path.join(self.dir, f), 0o644)
+        p = self.once(cfg, expect=0)
+        warn = [ln for ln in p.stderr.splitlines() if "readable by group" in ln]
+        self.assertTrue(warn, p.stderr)
+        for ln in warn:
+            self.assertRegex(ln, r"^\S+Z WARNING config warning=")
+
     def test_once_leaves_a_running_daemons_status_alone(self):
         s = gen("genesys", 20, 2, seed=53)
         src = self.sim("genesys", s)

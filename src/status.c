@@ -79,13 +79,21 @@ static char *copy_text(const char *s, size_t max)
 #define TEXT_MAX 1024          /* one error message, path, reason */
 #define RELOAD_ERROR_MAX 16384 /* every error of a config file */
 
+/* The config path as the status shows it: absolute when it resolves (a relative -c path means
+ * nothing to a reader in another directory), else as given. */
+static char *config_path_copy(const char *path)
+{
+    char *abs = path ? realpath(path, NULL) : NULL;
+    return abs ? abs : xstrdup(path);
+}
+
 void status_init(struct status *st, const char *version, const char *config_file, int64_t now_ms)
 {
     memset(st, 0, sizeof *st);
     st->pid = getpid();
     st->version = xstrdup(version);
     st->started_at_ms = now_ms;
-    st->config_file = xstrdup(config_file);
+    st->config_file = config_path_copy(config_file);
     st->config_loaded_at_ms = now_ms;
     st->last_reload_ok = true;
 }
@@ -140,7 +148,7 @@ void status_reload_done(struct status *st, int64_t at_ms, bool ok, const char *c
     st->last_reload_error = NULL;
     if (ok) {
         if (config_file) {
-            char *f = xstrdup(config_file);
+            char *f = config_path_copy(config_file);
             free(st->config_file);
             st->config_file = f;
         }

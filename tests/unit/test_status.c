@@ -792,10 +792,37 @@ static void test_human_missing_or_invalid(void **state)
     free(dir);
 }
 
+/* A relative config path is shown absolute (it means nothing to a reader elsewhere); one
+ * that does not resolve is kept as given. */
+static void test_config_file_absolute(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/rolesync-stcfg-XXXXXX", cwd[4096], want[4200];
+    assert_non_null(mkdtemp(dir));
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    assert_int_equal(chdir(dir), 0);
+    FILE *f = fopen("rel.yaml", "w");
+    assert_non_null(f);
+    fclose(f);
+    char *real = realpath(dir, NULL);
+    snprintf(want, sizeof want, "%s/rel.yaml", real);
+    struct status st;
+    status_init(&st, "1.0", "rel.yaml", 1000);
+    assert_string_equal(st.config_file, want);
+    status_reload_done(&st, 2000, true, "./missing.yaml", NULL);
+    assert_string_equal(st.config_file, "./missing.yaml");
+    status_free(&st);
+    unlink("rel.yaml");
+    assert_int_equal(chdir(cwd), 0);
+    rmdir(dir);
+    free(real);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_spec_example),
+        cmocka_unit_test(test_config_file_absolute),
         cmocka_unit_test(test_shape_before_first_run),
         cmocka_unit_test(test_errors_capped_counts_exact),
         cmocka_unit_test(test_server_text_sanitized),

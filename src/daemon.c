@@ -235,13 +235,8 @@ static void write_metrics(struct daemon *d, const char *path)
 
     /* metrics_render sums rows with the same (tenant, code): live generations and retired
      * totals add up to counters that survive reloads. */
-    for (struct dm_gen *g = d->gens; g; g = g->next) {
-        for (size_t i = 0; i < g->tenants->n; i++) {
-            const struct http_counters *c = http_tenant_counters(g->tenants->t[i].http);
-            metrics_rows_add(&rows, g->tenants->t[i].cfg->name, c->by_status, c->token_by_status,
-                             c->retries + c->token_retries);
-        }
-    }
+    for (struct dm_gen *g = d->gens; g; g = g->next)
+        tnt_set_metrics_rows(g->tenants, &rows);
     for (size_t i = 0; i < d->nretired; i++)
         metrics_rows_add(&rows, d->retired[i].tenant, d->retired[i].by_status, NULL,
                          d->retired[i].retries);

@@ -35,11 +35,7 @@ static void status_save(struct once_status *os)
     }
     if (os->cfg->metrics_file && os->tenants) {
         struct metrics_rows rows = {0};
-        for (size_t i = 0; i < os->tenants->n; i++) {
-            const struct http_counters *c = http_tenant_counters(os->tenants->t[i].http);
-            metrics_rows_add(&rows, os->tenants->t[i].cfg->name, c->by_status, c->token_by_status,
-                             c->retries + c->token_retries);
-        }
+        tnt_set_metrics_rows(os->tenants, &rows);
         struct metrics_http http = metrics_rows_view(&rows);
         metrics_write(&os->st, &http, os->cfg->metrics_file, err, sizeof err);
         metrics_rows_free(&rows);

@@ -52,3 +52,12 @@ void tnt_set_free(struct tnt_set *s)
     free(s->t);
     free(s);
 }
+
+void tnt_set_metrics_rows(const struct tnt_set *s, struct metrics_rows *rows)
+{
+    for (size_t i = 0; s && i < s->n; i++) {
+        const struct http_counters *c = http_tenant_counters(s->t[i].http);
+        metrics_rows_add(rows, s->t[i].cfg->name, c->by_status, c->token_by_status,
+                         c->retries + c->token_retries);
+    }
+}

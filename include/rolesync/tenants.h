@@ -14,6 +14,7 @@
 
 #include "rolesync/config.h"
 #include "rolesync/http.h"
+#include "rolesync/metrics.h"
 #include "rolesync/provider.h"
 
 struct tnt_set {
@@ -27,6 +28,9 @@ struct tnt_set *tnt_set_new(uv_loop_t *loop, struct http_engine *engine,
                             const struct cfg_config *cfg, char *err, size_t errlen);
 /* The tenant configured as `cfg_tenant` (pointer identity), or NULL. */
 const struct prov_tenant *tnt_find(const struct tnt_set *s, const struct cfg_tenant *cfg_tenant);
+/* Append every tenant's HTTP counters (API and token attempts) to `rows` (names borrowed from
+ * the set's config). */
+void tnt_set_metrics_rows(const struct tnt_set *s, struct metrics_rows *rows);
 /* Free the engine tenants (their pending requests are cancelled) and the set. NULL is fine. */
 void tnt_set_free(struct tnt_set *s);
 

@@ -244,6 +244,22 @@ class GenesysToGenesys(OnceCase):
         self.assertIn("job1", p.stdout)
         self.assertIn("not running", p.stdout)
 
+    def test_once_writes_the_metrics_file(self):
+        s = gen("genesys", 10, 1, seed=59)
+        src, dst = self.sim("genesys", s), self.sim("genesys", gen("genesys", same_as=s, seed=60))
+        prom = os.path.join(self.dir, "rolesyncd.prom")
+        cfg = write_config(self.dir, {"src": tenant_for(src), "dst": tenant_for(dst)},
+                           [{"name": "job1", "source": "src", "target": "dst"}],
+                           http={"rate_limit": "0"}, metrics_file=prom)
+        self.once(cfg, expect=0)
+        with open(prom, encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn('rolesyncd_job_in_sync{job="job1"} 1', text)
+        # token requests count too: two tenants, one token each, plus their API reads
+        reqs = sum(float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines()
+                   if ln.startswith("rolesyncd_http_requests_total{"))
+        self.assertEqual(reqs, src.stats()["total"] + dst.stats()["total"])
+
     def test_read_failure_in_status_names_the_request(self):
         # product.md 6: errors entries carry method, path, status and correlation_id.
         # Regression: a failed read recorded path, status and correlation_id as null.

@@ -64,7 +64,7 @@ QUICK_SIZES = {"B1": (1000, 20), "B1-rl": (1000, 20), "B2": (3000, 30), "B3": (2
                "B4": (500, 10), "B5": (5000, 30), "B6": (200, 10)}
 QUICK_IDLE = 10
 JSONC_PASSES = 5
-CPU_ROUNDS = 2   # B5: extra steady cycles, each followed by one json-c pass
+CPU_ROUNDS = 4   # B5: extra steady cycles, each followed by one json-c pass
 
 
 # ------------------------------------------------------------------------------------------

@@ -696,7 +696,7 @@ void pjson_role_refs_add(struct pjson_role_refs *r, uint32_t user, const char *r
     size_t len = strlen(role_id);
     unsigned slot = len ? recent_slot(role_id, len) : 0;
     uint32_t idx = r->recent[slot];
-    if (idx && memcmp(r->ids[idx - 1], role_id, len + 1) == 0) {
+    if (idx && strcmp(r->ids[idx - 1], role_id) == 0) {
         idx--;
     } else {
         struct ref_id *e = NULL;

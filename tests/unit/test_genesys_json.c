@@ -571,6 +571,34 @@ static void test_users_page(void **state)
     mdl_snapshot_free(s);
 }
 
+/* Ids that share a slot of the recent-id cache stay apart, and a shorter cached id is never
+ * read past its end (the fuzzer found a memcmp over the longer id's length; ASan in CI). */
+static void test_role_refs_recent_cache_collision(void **state)
+{
+    (void)state;
+    char err[256];
+    struct mdl_snapshot *s = two_roles();
+    struct mdl_user u = {.id = "u1", .email = "u1@x", .state = MDL_USER_ACTIVE};
+    uint32_t ui = mdl_add_user(s, &u);
+    struct pjson_role_refs *refs = pjson_role_refs_new();
+    /* "r1" and "qacd" fall into the same of the 256 slots */
+    const char *ids[] = {"r1", "qacd", "r1", "r-sup", "qacd", "r-sup"};
+    for (size_t i = 0; i < 6; i++) {
+        char *copy = strdup(ids[i]); /* exact-size heap copies, as json-c's strings are */
+        pjson_role_refs_add(refs, ui, copy);
+        free(copy);
+    }
+    assert_int_equal(pjson_role_refs_count(refs), 6);
+    struct pjson_resolve_stats st;
+    assert_int_equal(pjson_role_refs_resolve(refs, s, false, &st, err, sizeof(err)), 0);
+    assert_int_equal(st.unknown_ids, 2); /* r1 and qacd, each interned once */
+    assert_int_equal(st.unknown_refs, 4);
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
+    assert_int_equal(s->users[0].nroles, 1); /* r-sup */
+    pjson_role_refs_free(refs);
+    mdl_snapshot_free(s);
+}
+
 static void test_users_keep_unknown(void **state)
 {
     (void)state;
@@ -900,6 +928,7 @@ int main(void)
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_page_is_atomic),
         cmocka_unit_test(test_users_page),
+        cmocka_unit_test(test_role_refs_recent_cache_collision),
         cmocka_unit_test(test_users_keep_unknown),
         cmocka_unit_test(test_users_errors),
         cmocka_unit_test(test_duplicate_ids),

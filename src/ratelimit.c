@@ -5,14 +5,26 @@
 
 double ratelimit_default_burst(double rate, unsigned max_connections)
 {
-    (void)max_connections;
-    return rate > 0 ? 1 : 0;
+    double b;
+
+    if (rate <= 0)
+        return 0;
+    b = rate < 2 ? rate : 2;
+    if (b > (double)max_connections)
+        b = (double)max_connections;
+    return b < 1 ? 1 : b;
 }
 
 void ratelimit_init(struct ratelimit *rl, double rate, double burst, uint64_t now_ms)
 {
     rl->rate = rate > 0 ? rate : 0;
     rl->burst = burst < 1 ? 1 : burst;
+    rl->per_second = 0;
+    if (rl->rate > 0) {
+        double n = floor(rl->rate);
+        rl->per_second = n < 1 ? 1 : n > RATELIMIT_WINDOW_MAX ? 0 : (unsigned)n;
+    }
+    rl->nstarts = rl->head = 0;
     rl->tokens = rl->burst;
     rl->last_ms = now_ms;
     rl->paused_until_ms = 0;
@@ -53,7 +65,19 @@ uint64_t ratelimit_acquire(struct ratelimit *rl, uint64_t now_ms)
             double wait = ceil((1.0 - rl->tokens) * 1000.0 / rl->rate);
             return wait < 1 ? 1 : (uint64_t)wait;
         }
+        if (rl->per_second && rl->nstarts == rl->per_second &&
+            now_ms < rl->starts[rl->head] + 1000)
+            return rl->starts[rl->head] + 1000 - now_ms; /* the window is full */
         rl->tokens -= 1.0;
+        if (rl->per_second) {
+            if (rl->nstarts == rl->per_second) {
+                rl->starts[rl->head] = now_ms; /* replaces the oldest */
+                rl->head = (rl->head + 1) % rl->per_second;
+            } else {
+                rl->starts[(rl->head + rl->nstarts) % rl->per_second] = now_ms;
+                rl->nstarts++;
+            }
+        }
     }
 
     if (rl->window_end_ms) {

@@ -6,7 +6,10 @@
  *
  * Three independent limits; a request may start only when all three allow it:
  *  1. Token bucket: `rate` tokens per second, capacity `burst`; each request takes one token.
- *     Over any interval of T seconds at most burst + rate*T requests start.
+ *     Over any interval of T seconds at most burst + rate*T requests start. On top of it, no
+ *     window of one second holds more than max(1, floor(rate)) starts (product.md 5: "at most
+ *     rate_limit requests per second"; the last starts are kept for that, up to
+ *     RATELIMIT_WINDOW_MAX of them — above that many per second only the bucket applies).
  *  2. Pause: after a 429 (or any Retry-After), nothing starts before the given time; the whole
  *     tenant slows, not just the request that was refused (product.md §5).
  *  3. Server window: the server advertises `allowed` requests per window, `count` used so far and
@@ -25,8 +28,13 @@
 
 #include <stdint.h>
 
+#define RATELIMIT_WINDOW_MAX 1024
+
 struct ratelimit {
     double rate;              /* tokens per second; 0 = no client-side limit */
+    unsigned per_second;      /* starts allowed in any one-second window; 0 = not enforced */
+    unsigned nstarts, head;   /* ring of the last starts (oldest at head) */
+    uint64_t starts[RATELIMIT_WINDOW_MAX];
     double burst;             /* bucket capacity (tokens), >= 1 */
     double tokens;            /* tokens available at last_ms */
     uint64_t last_ms;         /* time of the last refill */
@@ -38,10 +46,10 @@ struct ratelimit {
     long seen_count;          /* highest count reported for that window */
 };
 
-/* The burst used for a tenant: 1, so requests start evenly spaced and no one-second window
- * holds more than `rate` starts — product.md 5 says "at most rate_limit requests per second",
- * and a larger bucket would allow burst + rate in the second after an idle spell. With no rate
- * limit, 0. (max_connections is not needed for that; kept for the callers.) */
+/* The burst used for a tenant: min(rate, 2, max_connections), at least 1. Small, so requests
+ * start nearly evenly spaced; above 1, so the fraction of a token a millisecond timer leaves
+ * over is kept (a bucket of exactly 1 loses it: 90/s would run at 83/s). The one-second window
+ * keeps the per-second bound either way. With no rate limit, 0. */
 double ratelimit_default_burst(double rate, unsigned max_connections);
 
 /* Start with a full bucket at `now_ms`. `rate` 0 disables the bucket (pauses and server windows

@@ -526,7 +526,7 @@ def mark(ok):
     return "ok" if ok else "**MISS**"
 
 
-def fmt_row(r):
+def fmt_row(r, ncpu=None):
     if r["id"] == "B6":
         if "unavailable" in r:
             return (f"| B6 {r['title']} | — | — | — | — | — | — | — | — "
@@ -552,7 +552,7 @@ def fmt_row(r):
                      f"{r['jsonc']['cpu_s_min_pass']:.2f} = {r['cpu_vs_jsonc']:.2f} "
                      f"{mark(r['cpu_vs_jsonc'] <= BAR_CPU_JSONC)} (≤ 2.0)")
     jc = r.get("jsonc", {}).get("cpu_s_min_pass")
-    ncpu = os.cpu_count() or 1
+    ncpu = ncpu or os.cpu_count() or 1
     if wr is not None and jc and not r["rate_per_min"] and jc / ncpu > bar * bound:
         # The bound counts round trips only. Even parsing on every CPU at once, json-c alone
         # needs longer than the bar allows, so no client that parses the bodies with json-c
@@ -637,7 +637,7 @@ def report(rows, meta):
              "(≤ 1.25 rate, ≤ 2.0 latency) | 2nd-cycle writes | CPU s | json-c s "
              "| peak RSS MiB | other |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [fmt_row(r) for r in rows]
+    lines += [fmt_row(r, m.get("nproc")) for r in rows]
     details = [d for d in (fmt_detail(r) for r in rows) if d]
     if details:
         lines += ["", "| scenario | users / custom roles | sim | reads issued / min "

@@ -140,45 +140,6 @@ static bool same_remote(const struct cfg_tenant *a, const struct cfg_tenant *b)
            str_eq(a->tenant_id, b->tenant_id);
 }
 
-/* mkdir -p with mode 0750 for the missing parts, then check the directory is writable. */
-static int ensure_state_dir(const char *path, char *err, size_t errlen)
-{
-    struct stat sb;
-    char *p;
-
-    if (stat(path, &sb) == 0) {
-        if (!S_ISDIR(sb.st_mode)) {
-            snprintf(err, errlen, "state_dir %s is not a directory", path);
-            return -1;
-        }
-    } else {
-        p = xstrdup(path);
-        for (char *s = p + 1; *s; s++) {
-            if (*s != '/')
-                continue;
-            *s = '\0';
-            if (mkdir(p, 0750) != 0 && errno != EEXIST) {
-                snprintf(err, errlen, "cannot create state_dir %s: %s: %s", path, p,
-                         strerror(errno));
-                free(p);
-                return -1;
-            }
-            *s = '/';
-        }
-        if (mkdir(p, 0750) != 0 && errno != EEXIST) {
-            snprintf(err, errlen, "cannot create state_dir %s: %s", path, strerror(errno));
-            free(p);
-            return -1;
-        }
-        free(p);
-    }
-    if (access(path, W_OK | X_OK) != 0) {
-        snprintf(err, errlen, "state_dir %s is not writable: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- generations ----------------------------------------------------------------------------*/
 
 static struct dm_gen *gen_new(struct daemon *d, struct cfg_config *cfg, struct tnt_set *tenants)
@@ -480,7 +441,7 @@ static void job_start_cycle(struct dm_job *j)
     struct sync_opts o = {.dry_run = j->run_dry,
                           .force_deletes = false,
                           .plan_out = j->plan_f,
-                          .config_file = d->config_path};
+                          .config_file = d->st.config_file};
     sync_start(d->loop, cj, src, tgt, j->mem, &o, on_cycle_done, j);
 }
 
@@ -705,7 +666,7 @@ void daemon_reload(struct daemon *d)
         return;
     }
     cfg_diags_free(&dg);
-    if (ensure_state_dir(nc->state_dir, err, sizeof err) != 0 ||
+    if (status_ensure_dir(nc->state_dir, err, sizeof err) != 0 ||
         !(tenants = tnt_set_new(d->loop, d->engine, nc, err, sizeof err))) {
         char *one = err;
         reload_failed(d, &one, 1);
@@ -840,7 +801,7 @@ struct daemon *daemon_new(uv_loop_t *loop, struct cfg_config *cfg, const struct 
 {
     struct tnt_set *tenants;
 
-    if (ensure_state_dir(cfg->state_dir, err, errlen) != 0) {
+    if (status_ensure_dir(cfg->state_dir, err, errlen) != 0) {
         cfg_free(cfg);
         return NULL;
     }

@@ -15,11 +15,12 @@
 #include "rolesync/util.h"
 
 /* status.json of this run (product.md 6: rewritten at every job start and end). Holds the
- * jobs this run selected; nothing is written when a running daemon owns the file, and writing
- * stops after the first failure (logged once) so an unwritable state_dir is one warning. */
+ * jobs this run selected; nothing is written when a running daemon owns the file, and each file
+ * stops being written after its first failure (logged once), so an unwritable state_dir costs
+ * one warning, not one per job. */
 struct once_status {
     struct status st;
-    bool enabled;
+    bool enabled, metrics;
     const struct cfg_config *cfg;
     const struct tnt_set *tenants;
 };
@@ -27,17 +28,14 @@ struct once_status {
 static void status_save(struct once_status *os)
 {
     char err[512];
-    if (!os->enabled)
-        return;
-    if (status_write(&os->st, os->cfg->state_dir, err, sizeof err) != 0) {
+    if (os->enabled && status_write(&os->st, os->cfg->state_dir, err, sizeof err) != 0)
         os->enabled = false; /* status_write logged the warning */
-        return;
-    }
-    if (os->cfg->metrics_file && os->tenants) {
+    if (os->metrics && os->tenants) {
         struct metrics_rows rows = {0};
         tnt_set_metrics_rows(os->tenants, &rows);
         struct metrics_http http = metrics_rows_view(&rows);
-        metrics_write(&os->st, &http, os->cfg->metrics_file, err, sizeof err);
+        if (metrics_write(&os->st, &http, os->cfg->metrics_file, err, sizeof err) != 0)
+            os->metrics = false; /* metrics_write logged the warning */
         metrics_rows_free(&rows);
     }
 }
@@ -130,16 +128,20 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
         fprintf(stderr, "rolesyncd: %s\n", err);
         code = ONCE_EXIT_FATAL;
     }
-    struct once_status os = {.enabled = true, .cfg = cfg, .tenants = tenants};
+    struct once_status os = {
+        .enabled = true, .metrics = cfg->metrics_file != NULL, .cfg = cfg, .tenants = tenants};
     status_init(&os.st, ROLESYNC_VERSION, cfg->file, util_now_ms());
     for (size_t i = 0; i < cfg->njobs; i++)
         if (selected(&cfg->jobs[i], jobs, njobs))
             status_job_add(&os.st, cfg->jobs[i].name);
     pid_t owner = status_file_owner(cfg->state_dir);
     if (owner) {
-        os.enabled = false;
+        os.enabled = os.metrics = false; /* the daemon writes both */
         log_info(NULL, "status.json is kept by the running daemon pid=%ld: this run leaves it alone",
                  (long)owner);
+    } else if (status_ensure_dir(cfg->state_dir, err, sizeof err) != 0) {
+        os.enabled = false;
+        log_warning(NULL, "status file not written: %s", err);
     }
     for (size_t i = 0; tenants && i < cfg->njobs; i++) {
         const struct cfg_job *job = &cfg->jobs[i];
@@ -151,7 +153,7 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
             .dry_run = dry_run || job->dry_run,
             .force_deletes = force_deletes,
             .plan_out = plan_out,
-            .config_file = cfg->file,
+            .config_file = os.st.config_file, /* absolute when it resolves */
         };
         oj.sj = status_job_find(&os.st, job->name);
         status_job_run_begin(oj.sj, util_now_ms(), opts.dry_run);

@@ -858,6 +858,44 @@ int status_print_human_file(const char *path, FILE *out, int64_t now_ms, char *e
     return 0;
 }
 
+int status_ensure_dir(const char *path, char *err, size_t errlen)
+{
+    struct stat sb;
+    char *p;
+
+    if (stat(path, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode)) {
+            snprintf(err, errlen, "state_dir %s is not a directory", path);
+            return -1;
+        }
+    } else {
+        p = xstrdup(path);
+        for (char *s = p + 1; *s; s++) {
+            if (*s != '/')
+                continue;
+            *s = '\0';
+            if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+                snprintf(err, errlen, "cannot create state_dir %s: %s: %s", path, p,
+                         strerror(errno));
+                free(p);
+                return -1;
+            }
+            *s = '/';
+        }
+        if (mkdir(p, 0750) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create state_dir %s: %s", path, strerror(errno));
+            free(p);
+            return -1;
+        }
+        free(p);
+    }
+    if (access(path, W_OK | X_OK) != 0) {
+        snprintf(err, errlen, "state_dir %s is not writable: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 pid_t status_file_owner(const char *state_dir)
 {
     char *path = xasprintf("%s/%s", state_dir, STATUS_FILE_NAME);
@@ -870,15 +908,17 @@ pid_t status_file_owner(const char *state_dir)
         return 0;
     if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
         return 0;
-    /* pids are reused: only a process that is rolesyncd counts */
+    /* pids are reused: only a process that is rolesyncd counts. A live process whose name
+     * cannot be read (another user under hidepid) is taken to be the daemon: leaving its file
+     * alone is the safe mistake. */
     char comm_path[64], comm[32] = "";
     snprintf(comm_path, sizeof comm_path, "/proc/%lld/comm", (long long)pid);
     FILE *f = fopen(comm_path, "r");
-    if (f) {
-        if (fgets(comm, sizeof comm, f))
-            comm[strcspn(comm, "\n")] = '\0';
-        fclose(f);
-    }
+    if (!f)
+        return (pid_t)pid;
+    if (fgets(comm, sizeof comm, f))
+        comm[strcspn(comm, "\n")] = '\0';
+    fclose(f);
     if (strcmp(comm, "rolesyncd") == 0)
         owner = (pid_t)pid;
     return owner;

@@ -249,29 +249,26 @@ static bool need_licensing(struct sync_run *run)
     return true;
 }
 
-/* "OPT WORD " into out, WORD single-quoted for a POSIX shell unless it is plainly safe, so the
- * advice a refusal logs can be pasted as it is. Left empty when it does not fit. */
-static void shell_arg(char *out, size_t n, const char *opt, const char *word)
+/* "OPT WORD " (malloc'd), WORD single-quoted for a POSIX shell unless it is plainly safe, so
+ * the advice a refusal logs can be pasted as it is. */
+static char *shell_arg(const char *opt, const char *word)
 {
     bool plain = *word && strspn(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                                        "0123456789._/-+,:=@%") == strlen(word);
     const char *q = plain ? "" : "'";
-    size_t k = (size_t)snprintf(out, n, "%s %s", opt, q);
-    const char *p = word;
-    for (; *p && k < n; p++) {
-        /* inside single quotes a quote is: close, escaped quote, reopen */
-        const char *piece = *p == '\'' ? "'\\''" : NULL;
-        size_t len = piece ? strlen(piece) : 1;
-        if (k + len >= n)
-            break;
-        if (piece)
-            memcpy(out + k, piece, len);
-        else
-            out[k] = *p;
-        k += len;
+    size_t cap = strlen(opt) + 4 * strlen(word) + 8, k;
+    char *out = xmalloc(cap);
+    k = (size_t)snprintf(out, cap, "%s %s", opt, q);
+    for (const char *p = word; *p; p++) {
+        if (*p == '\'') { /* inside single quotes a quote is: close, escaped quote, reopen */
+            memcpy(out + k, "'\\''", 4);
+            k += 4;
+        } else {
+            out[k++] = *p;
+        }
     }
-    if (*p || k >= n || (size_t)snprintf(out + k, n - k, "%s ", q) >= n - k)
-        out[0] = '\0';
+    snprintf(out + k, cap - k, "%s ", q);
+    return out;
 }
 
 static void plan_and_apply(struct sync_run *run)
@@ -313,13 +310,12 @@ static void plan_and_apply(struct sync_run *run)
         run->res.pending = c.pending;
         snprintf(run->res.reason, sizeof run->res.reason,
                  "%zu deletions exceed max_deletes %u", c.deletions, run->job->max_deletes);
-        char cfgarg[1024] = "";
-        if (run->opts.config_file)
-            shell_arg(cfgarg, sizeof cfgarg, "-c", run->opts.config_file);
+        char *cfgarg = run->opts.config_file ? shell_arg("-c", run->opts.config_file) : NULL;
         log_error(run->job->name,
                   "plan refused deletions=%zu max_deletes=%u: nothing was written; to apply it "
                   "run `rolesyncd %s--once --force-deletes --job %s` or raise max_deletes",
-                  c.deletions, run->job->max_deletes, cfgarg, run->job->name);
+                  c.deletions, run->job->max_deletes, cfgarg ? cfgarg : "", run->job->name);
+        free(cfgarg);
         finish(run);
         return;
     }

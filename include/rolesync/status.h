@@ -201,6 +201,10 @@ int status_write(const struct status *st, const char *state_dir, char *err, size
 int status_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
                              size_t errlen);
 
+/* Create the state directory (and its parents, mode 0750) when missing. Returns 0, or -1 with
+ * a message in err (also when the path exists and is not a directory). */
+int status_ensure_dir(const char *path, char *err, size_t errlen);
+
 /* The pid of another live rolesyncd process that wrote {state_dir}/status.json (its
  * daemon.pid is alive and named rolesyncd in /proc), else 0: `--once` leaves a running
  * daemon's file alone. */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "rolesync/provider.h"
+#include "rolesync/log.h"
 #include "rolesync/provider_json.h"
 #include "rolesync/util.h"
 
@@ -256,6 +257,8 @@ static char *filter_role(struct mdl_snapshot *s, struct mdl_role *r,
             r->def_json = r->def_canon;
     }
     if (!def) {
+        /* Not expected (def_canon is our own canonical JSON); the definition stays as read. */
+        log_warning(NULL, "cannot leave unlicensed domains out of role \"%s\": %s", r->name, err);
         free(dropped);
         return NULL;
     }
@@ -281,9 +284,10 @@ static void genesys_adapt_definitions(struct mdl_snapshot *src, struct mdl_snaps
             free(dropped);
         }
     }
-    /* The target's own roles may hold policies of such domains (licensed once, since lapsed):
-     * no write can change those (the platform drops them), so they are not a difference, and
-     * a role equal apart from them is not rewritten. */
+    /* The target's own roles may hold policies of such domains (licensed once, since lapsed).
+     * The daemon cannot make them match (a write makes Genesys drop them), so they are no
+     * difference to act on: a role equal apart from them is not rewritten. A role updated for
+     * another reason loses them, as any write would, and is reported as not converging. */
     for (size_t i = 0; i < tgt->nroles; i++)
         free(filter_role(tgt, &tgt->roles[i], tgt, false));
 }

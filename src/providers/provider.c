@@ -232,11 +232,12 @@ void prov_fetch_fail(struct prov_fetch *f, bool auth, const char *fmt, ...)
 void prov_fetch_fail_result(struct prov_fetch *f, const struct http_result *res)
 {
     char msg[768], cid[160];
+    const struct http_result *outer = f->reply;
     result_message(f->t.cfg->api, res, msg, sizeof msg, cid, sizeof cid);
     f->reply = res;
     prov_fetch_fail(f, result_is_auth_failure(res), "GET %s: %s%s%s", res->path, msg,
                     cid[0] ? " correlation_id=" : "", cid);
-    f->reply = NULL;
+    f->reply = outer;
 }
 
 static void fetch_finish(struct prov_fetch *f)

@@ -356,7 +356,7 @@ static void test_deep_nesting(void **state)
     /* 64 levels with a scalar inside are parsed twice (json-c counts the scalar as a level):
      * the second pass must word its own errors, here a body cut off at the deepest value */
     char *cut = nested(64);
-    *strstr(cut, "null") = '\0';
+    *(strstr(cut, "null") + 4) = '\0'; /* json-c at 64 stops for depth at the scalar first */
     expect_roles_error(cut, "truncated JSON");
     /* empty containers: 64 levels parse (and then fail the type check), 65 do not */
     struct pjson_ids ids;

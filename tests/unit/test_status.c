@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -792,6 +794,59 @@ static void test_human_missing_or_invalid(void **state)
     free(dir);
 }
 
+static void write_pid_status(const char *dir, long pid)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/status.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "{\"schema_version\": 1, \"daemon\": {\"pid\": %ld}, \"jobs\": {}}\n", pid);
+    fclose(f);
+}
+
+/* --once leaves a file alone only when a live process named rolesyncd wrote it: not for its own
+ * pid, a dead pid, another program, or no file at all. */
+static void test_file_owner(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/rolesync-owner-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    assert_int_equal(status_file_owner(dir), 0); /* no file */
+    write_pid_status(dir, (long)getpid());
+    assert_int_equal(status_file_owner(dir), 0); /* this process */
+    pid_t other = fork();
+    assert_true(other >= 0);
+    if (other == 0) {
+        pause();
+        _exit(0);
+    }
+    write_pid_status(dir, (long)other);
+    assert_int_equal(status_file_owner(dir), 0); /* alive, but not rolesyncd */
+    kill(other, SIGKILL);
+    waitpid(other, NULL, 0);
+    assert_int_equal(status_file_owner(dir), 0); /* dead */
+    pid_t daemon = fork();
+    assert_true(daemon >= 0);
+    if (daemon == 0) {
+        prctl(PR_SET_NAME, "rolesyncd", 0, 0, 0);
+        pause();
+        _exit(0);
+    }
+    for (int i = 0; i < 200; i++) { /* until the child has renamed itself */
+        write_pid_status(dir, (long)daemon);
+        if (status_file_owner(dir) == daemon)
+            break;
+        usleep(5000);
+    }
+    assert_int_equal(status_file_owner(dir), daemon);
+    kill(daemon, SIGKILL);
+    waitpid(daemon, NULL, 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/status.json", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 /* A relative config path is shown absolute (it means nothing to a reader elsewhere); one
  * that does not resolve is kept as given. */
 static void test_config_file_absolute(void **state)
@@ -823,6 +878,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_spec_example),
         cmocka_unit_test(test_config_file_absolute),
+        cmocka_unit_test(test_file_owner),
         cmocka_unit_test(test_shape_before_first_run),
         cmocka_unit_test(test_errors_capped_counts_exact),
         cmocka_unit_test(test_server_text_sanitized),

@@ -170,6 +170,9 @@ static void gen_unref(struct daemon *d, struct dm_gen *g)
     if (--g->refs > 0)
         return;
     for (size_t i = 0; i < g->tenants->n; i++) {
+        /* An engine tenant a newer config still uses keeps counting there. */
+        if (!tnt_set_last_user(g->tenants, i))
+            continue;
         const struct http_counters *c = http_tenant_counters(g->tenants->t[i].http);
         struct dm_retired *r = retired_for(d, g->tenants->t[i].cfg->name);
         for (size_t k = 0; k < HTTP_STATUS_SLOTS; k++)
@@ -196,8 +199,15 @@ static void write_metrics(struct daemon *d, const char *path)
 
     /* metrics_render sums rows with the same (tenant, code): live generations and retired
      * totals add up to counters that survive reloads. */
+    size_t nsets = 0;
     for (struct dm_gen *g = d->gens; g; g = g->next)
-        tnt_set_metrics_rows(g->tenants, &rows);
+        nsets++;
+    const struct tnt_set **sets = xcalloc(nsets ? nsets : 1, sizeof *sets);
+    nsets = 0;
+    for (struct dm_gen *g = d->gens; g; g = g->next)
+        sets[nsets++] = g->tenants;
+    tnt_sets_metrics_rows(sets, nsets, &rows);
+    free(sets);
     for (size_t i = 0; i < d->nretired; i++)
         metrics_rows_add(&rows, d->retired[i].tenant, d->retired[i].by_status, NULL,
                          d->retired[i].retries);
@@ -667,7 +677,7 @@ void daemon_reload(struct daemon *d)
     }
     cfg_diags_free(&dg);
     if (status_ensure_dir(nc->state_dir, err, sizeof err) != 0 ||
-        !(tenants = tnt_set_new(d->loop, d->engine, nc, err, sizeof err))) {
+        !(tenants = tnt_set_new(d->loop, d->engine, nc, d->gen->tenants, err, sizeof err))) {
         char *one = err;
         reload_failed(d, &one, 1);
         cfg_free(nc);
@@ -817,7 +827,7 @@ struct daemon *daemon_new(uv_loop_t *loop, struct cfg_config *cfg, const struct 
         free(d);
         return NULL;
     }
-    tenants = tnt_set_new(loop, d->engine, cfg, err, errlen);
+    tenants = tnt_set_new(loop, d->engine, cfg, NULL, err, errlen);
     if (!tenants) {
         http_engine_close(d->engine); /* finished by the caller's uv_run */
         cfg_free(cfg);

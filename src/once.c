@@ -32,7 +32,7 @@ static void status_save(struct once_status *os)
         os->enabled = false; /* status_write logged the warning */
     if (os->metrics && os->tenants) {
         struct metrics_rows rows = {0};
-        tnt_set_metrics_rows(os->tenants, &rows);
+        tnt_sets_metrics_rows(&os->tenants, 1, &rows);
         struct metrics_http http = metrics_rows_view(&rows);
         if (metrics_write(&os->st, &http, os->cfg->metrics_file, err, sizeof err) != 0)
             os->metrics = false; /* metrics_write logged the warning */
@@ -123,7 +123,7 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
         uv_loop_close(&loop);
         return ONCE_EXIT_FATAL;
     }
-    tenants = tnt_set_new(&loop, engine, cfg, err, sizeof err);
+    tenants = tnt_set_new(&loop, engine, cfg, NULL, err, sizeof err);
     if (!tenants) {
         fprintf(stderr, "rolesyncd: %s\n", err);
         code = ONCE_EXIT_FATAL;

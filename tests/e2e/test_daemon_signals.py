@@ -127,6 +127,30 @@ class DaemonReloadDuringCycleTest(unittest.TestCase):
             self.assertEqual(d.proc.returncode, 0)
 
 
+class DaemonReloadSharesTenantsTest(unittest.TestCase):
+    def test_unchanged_tenants_keep_their_limits_across_a_reload(self):
+        # product.md 5 and 7: at most max_connections in flight per tenant, shared by the jobs
+        # that use it. A reload while a cycle writes adds a job on the same, unchanged tenants:
+        # the old cycle and the new job share one connection and one token. Regression: the
+        # reload built fresh tenants, so the target saw 2 requests in flight and a second token.
+        with Pair(users=120, roles=8, drift=40, latency="200ms") as p:
+            slow = p.tenants(http={"max_connections": 1})
+            cfg = p.config([{"name": "a", "interval": "1h", "max_deletes": 10000}], tenants=slow)
+            with Daemon(cfg) as d:
+                self.assertTrue(d.wait_for_log("job=a assignment ", 30), d.log_text())
+                p.dst.reset_stats()
+                p.config([{"name": "a", "interval": "1h", "max_deletes": 10000},
+                          {"name": "b", "interval": "1h", "dry_run": True}], tenants=slow)
+                d.signal(signal.SIGHUP)
+                self.assertTrue(d.wait_for_log("reload ok", 10), d.log_text())
+                self.assertTrue(d.wait_for_log("job=b cycle finished", 60), d.log_text())
+                self.assertTrue(d.wait_for_log("job=a cycle finished", 60), d.log_text())
+                stats = p.dst.stats()
+                self.assertEqual(stats["max_in_flight"], 1, stats)
+                self.assertEqual(stats["by_route"].get("POST /oauth/token", 0), 0, stats)
+            self.assertEqual(d.proc.returncode, 0)
+
+
 class DaemonStopTest(unittest.TestCase):
     def test_sigterm_during_a_cycle(self):
         # 200 ms per request and one connection to the target: the cycle's writes take

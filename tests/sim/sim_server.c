@@ -1042,6 +1042,10 @@ static enum MHD_Result handle(sim_ctx *ctx, struct MHD_Connection *c, const char
         goto respond;
     }
     serve_api(&rq, &rp, &ri);
+    /* simulator.md 2: a dropped write answers 200 as if it succeeded (also where the route
+     * would say 201 or 204); one that failed anyway keeps its error. */
+    if (rq.drop_write && rp.status >= 200 && rp.status < 300)
+        rp.status = 200;
 respond:
     if (ctx->api == SIM_GENESYS) {
         char v[32];

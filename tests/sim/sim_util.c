@@ -247,6 +247,32 @@ void sim_form_decode(char *s)
     *w = '\0';
 }
 
+/* A string holding a NUL (sent escaped, "\u0000"): json-c keeps it, but every C string the
+ * tenant stores would silently end there, so the body counts as malformed. */
+static bool has_nul_string(json_object *o)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_string:
+        return strlen(json_object_get_string(o)) != (size_t)json_object_get_string_len(o);
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(o); i++)
+            if (has_nul_string(json_object_array_get_idx(o, i)))
+                return true;
+        return false;
+    case json_type_object: {
+        json_object_object_foreach(o, k, v)
+        {
+            (void)k;
+            if (has_nul_string(v))
+                return true;
+        }
+        return false;
+    }
+    default:
+        return false;
+    }
+}
+
 json_object *sim_json_parse(const char *buf, size_t len)
 {
     if (!buf || len == 0 || len > INT32_MAX)
@@ -254,8 +280,10 @@ json_object *sim_json_parse(const char *buf, size_t len)
     json_tokener *tok = json_tokener_new_ex(64);
     if (!tok)
         return NULL;
-    /* Strict: the platforms' parsers reject trailing commas, single quotes and the like. */
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    /* Strict: the platforms' parsers reject trailing commas, single quotes, bytes that are not
+     * UTF-8 and the like; what they reject must never reach the tenant (its listings would stop
+     * being JSON). */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     json_object *o = json_tokener_parse_ex(tok, buf, (int)len);
     if (json_tokener_get_error(tok) != json_tokener_success) {
         json_object_put(o);
@@ -271,6 +299,10 @@ json_object *sim_json_parse(const char *buf, size_t len)
         }
     }
     json_tokener_free(tok);
+    if (o && has_nul_string(o)) {
+        json_object_put(o);
+        o = NULL;
+    }
     return o;
 }
 

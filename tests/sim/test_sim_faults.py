@@ -144,6 +144,14 @@ class Faults(unittest.TestCase):
         st, _, data = self.sim.request("POST", ROLES, {"name": "Ghost"})
         self.assertEqual(st, 200)
         self.assertNotIn("Ghost", [r["name"] for r in self.sim.state()["roles"]])
+        # "answer 200 as if the write succeeded", also where the route says 204
+        self.sim.clear_faults()
+        st, _, data = self.sim.request("POST", ROLES, {"name": "Kept"})
+        rid = json.loads(data)["id"]
+        self.sim.add_faults([{"method": "DELETE", "path": ROLES + "/*", "action": "drop_write"}])
+        st, _, _ = self.sim.request("DELETE", f"{ROLES}/{rid}")
+        self.assertEqual(st, 200)
+        self.assertIn("Kept", [r["name"] for r in self.sim.state()["roles"]])
 
     def test_token_endpoint_can_fail(self):
         self.sim.add_faults([{"path": "/oauth/token", "action": "status", "status": 503,

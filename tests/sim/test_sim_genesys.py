@@ -283,7 +283,15 @@ class Roles(GenesysBase):
             self.assertError(st, h, b, 400, "bad.request")
             st, h, data = self.sim.request("PUT", f"/api/v2/users/{user_id(1)}/roles", raw)
             self.assertEqual(st, 400)
+        # Bytes that are not UTF-8, and an escaped NUL (which a C string would cut), are
+        # malformed too: nothing is stored, and the listings stay valid JSON.
+        for raw in (b'{"name": "\xff\xfe"}', b'{"name": "a\\u0000bcd"}'):
+            st, h, data = self.sim.request("POST", "/api/v2/authorization/roles", raw,
+                                           {"Content-Type": "application/json"})
+            self.assertError(st, h, json.loads(data), 400, "bad.request")
         self.assertEqual(len(self.sim.state()["roles"]), 5)
+        st, _, data = self.sim.request("GET", "/api/v2/authorization/roles")
+        json.loads(data.decode("utf-8"))
 
     def test_get_unknown(self):
         st, h, b = self.call("GET", "/api/v2/authorization/roles/nope")

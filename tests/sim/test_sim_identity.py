@@ -192,7 +192,8 @@ class Roles(IdentityBase):
         self.assertError(st, h, b, 409)
         for bad in ({"Name": ""}, {"Name": "x" * 129}, {"Description": "d"},
                     {"Name": "ok", "Description": "d" * 129}, {"Name": "ok", "RoleScope": 2},
-                    {"Name": "ok", "RoleTypeId": MEMBER_T}, [], "{"):
+                    {"Name": "ok", "RoleTypeId": MEMBER_T}, [], "{", b'{"Name": "\xff\xfe x"}',
+                    b'{"Name": "a\\u0000b"}'):
             st, h, b = self.call("POST", self.B + "/Roles", bad)
             self.assertError(st, h, b, 400)
         st, h, r = self.call("POST", self.B + "/Roles", {"Name": "x" * 128})

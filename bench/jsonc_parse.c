@@ -120,8 +120,8 @@ int main(int argc, char **argv)
     for (long p = 0; p < passes; p++) {
         double p0 = cpu_seconds();
         for (int i = 0; i < nfiles; i++) {
-            json_object *o = like ? parse_like_rolesyncd(bodies[i], lens[i])
-                                  : json_tokener_parse(bodies[i]);
+            json_object *o =
+                like ? parse_like_rolesyncd(bodies[i], lens[i]) : json_tokener_parse(bodies[i]);
             if (!o) {
                 fprintf(stderr, "jsonc_parse: %s is not JSON json-c can parse\n", argv[i + 2]);
                 goto out;

@@ -1297,8 +1297,7 @@ static void parse_tenant(struct loader *ld, const struct ynode *k, const struct 
                                                                                            : ekey;
         err(ld, second, "use either client_secret_file or client_secret_env, not both");
     } else if (fv) {
-        if (get_str(ld, v, "client_secret_file", &n, &s) > 0 &&
-            !(ld->flags & CFG_LOAD_NO_SECRETS))
+        if (get_str(ld, v, "client_secret_file", &n, &s) > 0 && !(ld->flags & CFG_LOAD_NO_SECRETS))
             secret_from_file(ld, t, n);
     } else if (ev) {
         if (get_str(ld, v, "client_secret_env", &n, &s) > 0 && !(ld->flags & CFG_LOAD_NO_SECRETS))

@@ -49,7 +49,7 @@ struct mem_entry {
     bool has_observed;
     unsigned strikes; /* times this same value was written again without being kept */
     unsigned skipped; /* cycles suppressed since the last write */
-    uint64_t touch; /* generation of the last diff (or write) that concerned it */
+    uint64_t touch;   /* generation of the last diff (or write) that concerned it */
     UT_hash_handle hh;
 };
 

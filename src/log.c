@@ -10,8 +10,8 @@
 
 /* Process-wide logger settings: written by main at start-up and on reload only. */
 static enum log_level g_level = LOG_LVL_INFO;
-static int g_journald;   /* 1: `<N>` prefix, no timestamp */
-static FILE *g_stream;   /* NULL means stderr */
+static int g_journald; /* 1: `<N>` prefix, no timestamp */
+static FILE *g_stream; /* NULL means stderr */
 
 static int stderr_is_journal(void)
 {
@@ -63,20 +63,28 @@ int log_level_parse(const char *s, enum log_level *out)
 const char *log_level_name(enum log_level level)
 {
     switch (level) {
-    case LOG_LVL_ERROR: return "ERROR";
-    case LOG_LVL_WARNING: return "WARNING";
-    case LOG_LVL_INFO: return "INFO";
-    default: return "DEBUG";
+    case LOG_LVL_ERROR:
+        return "ERROR";
+    case LOG_LVL_WARNING:
+        return "WARNING";
+    case LOG_LVL_INFO:
+        return "INFO";
+    default:
+        return "DEBUG";
     }
 }
 
 static int syslog_prio(enum log_level level)
 {
     switch (level) {
-    case LOG_LVL_ERROR: return 3;
-    case LOG_LVL_WARNING: return 4;
-    case LOG_LVL_INFO: return 6;
-    default: return 7;
+    case LOG_LVL_ERROR:
+        return 3;
+    case LOG_LVL_WARNING:
+        return 4;
+    case LOG_LVL_INFO:
+        return 6;
+    default:
+        return 7;
     }
 }
 

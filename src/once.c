@@ -72,14 +72,20 @@ static void on_done(const struct sync_result *r, void *arg)
         status_save(j->os);
     }
     switch (r->outcome) {
-    case SYNC_OK: j->code = ONCE_EXIT_OK; break;
+    case SYNC_OK:
+        j->code = ONCE_EXIT_OK;
+        break;
     case SYNC_DRY_RUN:
         /* Exit 2 belongs to --dry-run; a job that is dry_run in its config reports its plan
          * but a plain --once still succeeds. */
         j->code = j->cli_dry_run && r->pending > 0 ? ONCE_EXIT_PENDING : ONCE_EXIT_OK;
         break;
-    case SYNC_REFUSED: j->code = ONCE_EXIT_REFUSED; break;
-    case SYNC_PARTIAL: j->code = ONCE_EXIT_FAILED_OPS; break;
+    case SYNC_REFUSED:
+        j->code = ONCE_EXIT_REFUSED;
+        break;
+    case SYNC_PARTIAL:
+        j->code = ONCE_EXIT_FAILED_OPS;
+        break;
     case SYNC_FAILED:
         /* Nothing could be read (incl. refused credentials): fatal. Writes that were attempted
          * and all failed (a 403 on a write included): code 3 like any failed operation. */
@@ -137,7 +143,8 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
     pid_t owner = status_file_owner(cfg->state_dir);
     if (owner) {
         os.enabled = os.metrics = false; /* the daemon writes both */
-        log_info(NULL, "status.json is kept by the running daemon pid=%ld: this run leaves it alone",
+        log_info(NULL,
+                 "status.json is kept by the running daemon pid=%ld: this run leaves it alone",
                  (long)owner);
     } else if (status_ensure_dir(cfg->state_dir, err, sizeof err) != 0) {
         os.enabled = false;
@@ -158,8 +165,8 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
         oj.sj = status_job_find(&os.st, job->name);
         status_job_run_begin(oj.sj, util_now_ms(), opts.dry_run);
         status_save(&os);
-        sync_start(&loop, job, tnt_find(tenants, job->source), tnt_find(tenants, job->target),
-                   mem, &opts, on_done, &oj);
+        sync_start(&loop, job, tnt_find(tenants, job->source), tnt_find(tenants, job->target), mem,
+                   &opts, on_done, &oj);
         while (!oj.done && uv_run(&loop, UV_RUN_ONCE))
             ;
         diff_memory_free(mem);

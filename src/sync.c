@@ -26,10 +26,10 @@ struct sync_run {
     uint64_t req0, retry0; /* HTTP counters when the cycle started */
     uint64_t t0;           /* monotonic ms */
 
-    char **adapt_notes; /* per source role: why its definition was adapted, or NULL */
+    char **adapt_notes;  /* per source role: why its definition was adapted, or NULL */
     bool licensing_read; /* the target's licensed permission domains were read this cycle */
-    bool *role_ok;   /* per diff->role_ops entry */
-    bool *assign_ok; /* per plan->assign_ops entry */
+    bool *role_ok;       /* per diff->role_ops entry */
+    bool *assign_ok;     /* per plan->assign_ops entry */
     size_t ok_writes;
     unsigned inflight;
 };
@@ -48,11 +48,16 @@ static void finish(struct sync_run *run);
 const char *sync_outcome_name(enum sync_outcome o)
 {
     switch (o) {
-    case SYNC_OK: return "ok";
-    case SYNC_PARTIAL: return "partial";
-    case SYNC_FAILED: return "failed";
-    case SYNC_REFUSED: return "refused";
-    default: return "dry_run";
+    case SYNC_OK:
+        return "ok";
+    case SYNC_PARTIAL:
+        return "partial";
+    case SYNC_FAILED:
+        return "failed";
+    case SYNC_REFUSED:
+        return "refused";
+    default:
+        return "dry_run";
     }
 }
 
@@ -109,8 +114,8 @@ static void read_failed(struct sync_run *run, const char *side, const struct pro
     }
     if (e->auth_failed)
         run->res.auth_failed = true;
-    add_error(run, strcmp(side, "source") == 0 ? "read source" : "read target", e->method,
-              e->path, e->status, err, e->correlation_id);
+    add_error(run, strcmp(side, "source") == 0 ? "read source" : "read target", e->method, e->path,
+              e->status, err, e->correlation_id);
     log_error(run->job->name, "read failed side=%s tenant=%s error=%s", side,
               strcmp(side, "source") == 0 ? run->src.cfg->name : run->tgt.cfg->name,
               log_quote(q, sizeof q, err));
@@ -219,12 +224,10 @@ static void on_read_licensing(struct mdl_snapshot *snap, const struct prov_read_
         return;
     }
     /* The target snapshot is finished (indexed); its licensed-domain list is plain data. */
-    run->tsnap->licensed_domains =
-        mdl_alloc(run->tsnap, (snap->nlicensed_domains ? snap->nlicensed_domains : 1) *
-                                  sizeof(char *));
+    run->tsnap->licensed_domains = mdl_alloc(
+        run->tsnap, (snap->nlicensed_domains ? snap->nlicensed_domains : 1) * sizeof(char *));
     for (size_t i = 0; i < snap->nlicensed_domains; i++)
-        run->tsnap->licensed_domains[i] = (char *)mdl_strdup(run->tsnap,
-                                                             snap->licensed_domains[i]);
+        run->tsnap->licensed_domains[i] = (char *)mdl_strdup(run->tsnap, snap->licensed_domains[i]);
     run->tsnap->nlicensed_domains = snap->nlicensed_domains;
     mdl_snapshot_free(snap);
     plan_and_apply(run);
@@ -308,8 +311,8 @@ static void plan_and_apply(struct sync_run *run)
     if (run->plan->refused) {
         run->res.outcome = SYNC_REFUSED;
         run->res.pending = c.pending;
-        snprintf(run->res.reason, sizeof run->res.reason,
-                 "%zu deletions exceed max_deletes %u", c.deletions, run->job->max_deletes);
+        snprintf(run->res.reason, sizeof run->res.reason, "%zu deletions exceed max_deletes %u",
+                 c.deletions, run->job->max_deletes);
         char *cfgarg = run->opts.config_file ? shell_arg("-c", run->opts.config_file) : NULL;
         log_error(run->job->name,
                   "plan refused deletions=%zu max_deletes=%u: nothing was written; to apply it "
@@ -386,8 +389,7 @@ static void on_role_written(const struct prov_result *r, void *arg)
         case DIFF_ROLE_OP_UPDATE:
             run->res.roles_updated++;
             log_info(run->job->name, "role updated role=%s fields=%s target=%s",
-                     log_quote(q, sizeof q, op->name), fields_text(op->fields),
-                     run->tgt.cfg->name);
+                     log_quote(q, sizeof q, op->name), fields_text(op->fields), run->tgt.cfg->name);
             break;
         case DIFF_ROLE_OP_DELETE:
             run->res.roles_deleted++;
@@ -467,7 +469,7 @@ static void on_assign_written(const struct prov_result *r, void *arg)
 
     if (!r->ok) {
         write_failed(run,
-                     op->kind == PLAN_ASSIGN_USER_SET  ? "user roles set"
+                     op->kind == PLAN_ASSIGN_USER_SET   ? "user roles set"
                      : op->kind == PLAN_ASSIGN_ROLE_ADD ? "role users add"
                                                         : "role users remove",
                      r);
@@ -625,8 +627,8 @@ static void finish(struct sync_run *run)
 }
 
 int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_tenant *src,
-               const struct prov_tenant *tgt, struct diff_memory *mem,
-               const struct sync_opts *opts, sync_done_cb cb, void *arg)
+               const struct prov_tenant *tgt, struct diff_memory *mem, const struct sync_opts *opts,
+               sync_done_cb cb, void *arg)
 {
     struct sync_run *run = xcalloc(1, sizeof *run);
     struct prov_fetch_opts so = {0}, to = {0};
@@ -664,14 +666,12 @@ void sync_status_fill(struct status_run *run, const struct sync_result *r)
     /* A dry run applies nothing: its `changes` are what the plan would do (the metrics'
      * changes_total counts applied changes only, see status.h). */
     if (r->outcome == SYNC_DRY_RUN)
-        run->changes = (struct status_changes){r->planned_roles_created, r->planned_roles_updated,
-                                               r->planned_roles_deleted,
-                                               r->planned_assignments_added,
-                                               r->planned_assignments_removed};
+        run->changes = (struct status_changes){
+            r->planned_roles_created, r->planned_roles_updated, r->planned_roles_deleted,
+            r->planned_assignments_added, r->planned_assignments_removed};
     else
-        run->changes = (struct status_changes){r->roles_created, r->roles_updated,
-                                               r->roles_deleted, r->assignments_added,
-                                               r->assignments_removed};
+        run->changes = (struct status_changes){r->roles_created, r->roles_updated, r->roles_deleted,
+                                               r->assignments_added, r->assignments_removed};
     run->pending = r->pending;
     run->failed_ops = r->failed_ops;
     run->requests = r->requests;

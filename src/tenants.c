@@ -31,8 +31,8 @@ static bool same_connection(const struct cfg_tenant *a, const struct cfg_tenant 
            x->retry_max_delay_ms == y->retry_max_delay_ms;
 }
 
-static struct tnt_conn *conn_new(struct http_engine *engine, const struct cfg_tenant *ct,
-                                 char *err, size_t errlen)
+static struct tnt_conn *conn_new(struct http_engine *engine, const struct cfg_tenant *ct, char *err,
+                                 size_t errlen)
 {
     struct http_tenant_opts o = {
         .name = ct->name,

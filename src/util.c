@@ -98,8 +98,7 @@ bool util_glob_match(const char *p, const char *s)
         if (*p == '*') {
             star_p = ++p;
             star_s = s;
-        } else if (*p == '?' ||
-                   (*p && tolower((unsigned char)*p) == tolower((unsigned char)*s))) {
+        } else if (*p == '?' || (*p && tolower((unsigned char)*p) == tolower((unsigned char)*s))) {
             p++;
             s++;
         } else if (star_p) {

@@ -39,25 +39,25 @@ enum cfg_assignments { CFG_ASSIGN_MIRROR = 0, CFG_ASSIGN_ADDITIVE = 1, CFG_ASSIG
 
 /* HTTP settings; the top-level block gives defaults, a tenant's own block overrides per key. */
 struct cfg_http {
-    uint64_t timeout_ms;          /* whole request; default 30s */
-    uint64_t connect_timeout_ms;  /* default 10s */
-    unsigned max_connections;     /* requests in flight per tenant; default 8, >= 1 */
-    double rate_per_sec;          /* client-side token bucket; 0 = no limit; default 300/min */
-    char *ca_file;                /* extra trust anchors, or NULL */
-    unsigned retry_max_attempts;  /* including the first try; default 8, >= 1 */
+    uint64_t timeout_ms;             /* whole request; default 30s */
+    uint64_t connect_timeout_ms;     /* default 10s */
+    unsigned max_connections;        /* requests in flight per tenant; default 8, >= 1 */
+    double rate_per_sec;             /* client-side token bucket; 0 = no limit; default 300/min */
+    char *ca_file;                   /* extra trust anchors, or NULL */
+    unsigned retry_max_attempts;     /* including the first try; default 8, >= 1 */
     uint64_t retry_initial_delay_ms; /* default 1s */
-    uint64_t retry_max_delay_ms;  /* default 60s */
+    uint64_t retry_max_delay_ms;     /* default 60s */
 };
 
 struct cfg_tenant {
-    char *name;          /* key under tenants: */
+    char *name; /* key under tenants: */
     enum cfg_api api;
-    char *base_url;      /* without a trailing '/' */
-    char *token_url;     /* explicit or derived per section 3 */
-    char *tenant_id;     /* identity only (required there), NULL for genesys */
+    char *base_url;  /* without a trailing '/' */
+    char *token_url; /* explicit or derived per section 3 */
+    char *tenant_id; /* identity only (required there), NULL for genesys */
     char *client_id;
-    char *client_secret; /* resolved secret; never logged; wiped by cfg_free */
-    char *secret_origin; /* "file /path" or "env NAME", for messages */
+    char *client_secret;      /* resolved secret; never logged; wiped by cfg_free */
+    char *secret_origin;      /* "file /path" or "env NAME", for messages */
     unsigned page_size_roles; /* genesys 100, identity 1000 unless `page_size` given */
     unsigned page_size_users; /* genesys 500, identity 1000 unless `page_size` given */
     struct cfg_http http;     /* effective settings after merging */
@@ -78,10 +78,10 @@ struct cfg_job {
     char *name;
     struct cfg_tenant *source; /* points into cfg_config.tenants */
     struct cfg_tenant *target;
-    uint64_t interval_ms;      /* default 10m */
+    uint64_t interval_ms;             /* default 10m */
     struct cfg_strlist roles_include; /* default ["*"] */
     struct cfg_strlist roles_exclude;
-    bool definitions;                 /* default false */
+    bool definitions; /* default false */
     struct cfg_rename *rename;
     size_t nrename;
     enum cfg_match_by match_by;       /* default email */
@@ -95,10 +95,10 @@ struct cfg_job {
 };
 
 struct cfg_config {
-    char *file;          /* path as given */
-    char *state_dir;     /* key, else $STATE_DIRECTORY, else /var/lib/rolesyncd */
+    char *file;               /* path as given */
+    char *state_dir;          /* key, else $STATE_DIRECTORY, else /var/lib/rolesyncd */
     enum log_level log_level; /* default info */
-    char *metrics_file;  /* or NULL */
+    char *metrics_file;       /* or NULL */
     struct cfg_http http;
     struct cfg_tenant *tenants;
     size_t ntenants;

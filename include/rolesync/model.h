@@ -29,9 +29,10 @@ enum mdl_user_state { MDL_USER_ACTIVE = 0, MDL_USER_INACTIVE = 1, MDL_USER_DELET
 #define MDL_IDENTITY_TENANT_ADMIN "2dc742ab-39ea-4fc0-a39e-2bcb71c26a5f"
 
 struct mdl_role {
-    const char *id;          /* platform id, opaque to the core */
+    const char *id; /* platform id, opaque to the core */
     const char *name;
-    const char *builtin_key; /* genesys defaultRoleId, identity RoleTypeId (lower case); NULL = custom */
+    const char
+        *builtin_key; /* genesys defaultRoleId, identity RoleTypeId (lower case); NULL = custom */
     const char *description; /* NULL when absent */
     const char *def_canon;   /* provider's canonical form of the definition beyond the description
                                 (genesys: sorted permissions + normalised, sorted policies); the core
@@ -40,18 +41,18 @@ struct mdl_role {
                                 same api to write it to another tenant; NULL when not applicable */
     const char *def_canon_read; /* set only when a provider adapted def_canon to what the target
                                 org can keep (prov_ops.adapt_definitions): def_canon as read */
-    bool foreign;            /* not a tenant role the daemon may manage (identity community or
-                                cluster roles): never created, changed, deleted, granted or revoked */
+    bool foreign;               /* not a tenant role the daemon may manage (identity community or
+                                   cluster roles): never created, changed, deleted, granted or revoked */
 };
 
 struct mdl_user {
     const char *id;
-    const char *email;       /* genesys email; identity Email, else ContactEmail; may be NULL */
-    const char *username;    /* genesys username; NULL for identity */
-    const char *external_key;/* identity "IdentityProviderId/ExternalUserId" (both lower-cased),
-                                NULL if either is missing; NULL for genesys */
+    const char *email;        /* genesys email; identity Email, else ContactEmail; may be NULL */
+    const char *username;     /* genesys username; NULL for identity */
+    const char *external_key; /* identity "IdentityProviderId/ExternalUserId" (both lower-cased),
+                                 NULL if either is missing; NULL for genesys */
     enum mdl_user_state state;
-    uint32_t *roles;         /* indexes into the snapshot's roles; sorted, unique after finish */
+    uint32_t *roles; /* indexes into the snapshot's roles; sorted, unique after finish */
     uint32_t nroles;
     uint32_t roles_cap;
 };
@@ -64,7 +65,8 @@ struct mdl_snapshot {
     size_t nroles, roles_cap;
     struct mdl_user *users;
     size_t nusers, users_cap;
-    char **licensed_domains; /* genesys: permission domains the org licenses (arena); may be empty */
+    char *
+        *licensed_domains; /* genesys: permission domains the org licenses (arena); may be empty */
     size_t nlicensed_domains;
     struct mdl_index *role_by_id, *role_by_name, *role_by_key, *user_by_id;
     struct mdl_arena *arena;

@@ -58,7 +58,7 @@ typedef void (*prov_fetch_cb)(struct mdl_snapshot *snap, const struct prov_read_
 /* Outcome of one write request. Strings live until the callback returns. */
 struct prov_result {
     bool ok;
-    bool auth_failed;           /* credentials refused (401 after renewal, 403, token refused) */
+    bool auth_failed; /* credentials refused (401 after renewal, 403, token refused) */
     const char *method;
     const char *path;           /* request path (ids percent-encoded) */
     long status;                /* 0 when there was no reply */
@@ -144,7 +144,7 @@ struct prov_fetch {
     struct mdl_snapshot *snap;
     struct pjson_role_refs *refs;
     struct prov_listing roles, users, perms;
-    unsigned pending;     /* page requests in flight */
+    unsigned pending; /* page requests in flight */
     bool failed, auth_failed;
     char err[512];
     /* The request whose reply failed the read (see struct prov_read_error); `reply` is the
@@ -161,15 +161,15 @@ struct prov_fetch {
 struct prov_page {
     struct prov_fetch *f;
     struct prov_listing *l;
-    unsigned number;      /* genesys pageNumber (1-based) / identity page index (0-based) */
+    unsigned number; /* genesys pageNumber (1-based) / identity page index (0-based) */
 };
 
 struct prov_fetch *prov_fetch_new(const struct prov_tenant *t, enum cfg_api api, prov_fetch_cb cb,
                                   void *arg);
 /* Submit a page GET; `on_page` parses it. */
 void prov_fetch_page(struct prov_fetch *f, struct prov_listing *l, unsigned number,
-                     const char *path, void (*on_page)(struct prov_page *pg,
-                                                       const struct http_result *res));
+                     const char *path,
+                     void (*on_page)(struct prov_page *pg, const struct http_result *res));
 /* Record a read failure (first one wins). */
 void prov_fetch_fail(struct prov_fetch *f, bool auth, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -197,9 +197,8 @@ struct prov_tenant_req {
 };
 
 /* Submit a write; takes ownership of nothing (body and path are copied by the engine). */
-void prov_submit(const struct prov_tenant *t, const char *op, const char *method,
-                 const char *path, const char *body, prov_reply_fn on_reply, prov_done_cb cb,
-                 void *arg);
+void prov_submit(const struct prov_tenant *t, const char *op, const char *method, const char *path,
+                 const char *body, prov_reply_fn on_reply, prov_done_cb cb, void *arg);
 /* Report a failure without a request (bad input detected before sending), from the loop. */
 void prov_fail_later(const struct prov_tenant *t, const char *op, const char *method,
                      const char *path, const char *message, prov_done_cb cb, void *arg);

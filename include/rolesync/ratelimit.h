@@ -31,9 +31,9 @@
 #define RATELIMIT_WINDOW_MAX 1024
 
 struct ratelimit {
-    double rate;              /* tokens per second; 0 = no client-side limit */
-    unsigned per_second;      /* starts allowed in any one-second window; 0 = not enforced */
-    unsigned nstarts, head;   /* ring of the last starts (oldest at head) */
+    double rate;            /* tokens per second; 0 = no client-side limit */
+    unsigned per_second;    /* starts allowed in any one-second window; 0 = not enforced */
+    unsigned nstarts, head; /* ring of the last starts (oldest at head) */
     uint64_t starts[RATELIMIT_WINDOW_MAX];
     double burst;             /* bucket capacity (tokens), >= 1 */
     double tokens;            /* tokens available at last_ms */

@@ -34,57 +34,57 @@
 #define SYNC_MAX_ERRORS 20
 
 enum sync_outcome {
-    SYNC_OK = 0,      /* plan applied (or nothing to do) */
-    SYNC_PARTIAL,     /* some writes failed after retries; the rest were applied */
-    SYNC_FAILED,      /* a read failed, or every write failed: nothing (more) applied */
-    SYNC_REFUSED,     /* max_deletes guard: nothing written */
-    SYNC_DRY_RUN,     /* plan computed and reported, nothing written */
+    SYNC_OK = 0,  /* plan applied (or nothing to do) */
+    SYNC_PARTIAL, /* some writes failed after retries; the rest were applied */
+    SYNC_FAILED,  /* a read failed, or every write failed: nothing (more) applied */
+    SYNC_REFUSED, /* max_deletes guard: nothing written */
+    SYNC_DRY_RUN, /* plan computed and reported, nothing written */
 };
 
 struct sync_error {
-    char op[32];              /* "read source", "role create", "user roles set", ... */
+    char op[32]; /* "read source", "role create", "user roles set", ... */
     char method[8];
     char path[256];
-    long status;              /* 0: no reply */
+    long status; /* 0: no reply */
     char message[512];
     char correlation_id[128];
 };
 
 /* A change the target accepts but does not keep (product.md section 4 point 9). */
 struct sync_not_converging {
-    const char *kind;   /* "role_definition" or "assignment" (static) */
-    char *name;         /* target role name, or the user's match key */
+    const char *kind; /* "role_definition" or "assignment" (static) */
+    char *name;       /* target role name, or the user's match key */
     char *reason;
 };
 
 struct sync_result {
     enum sync_outcome outcome;
-    bool in_sync;             /* target equals the desired state (not-converging items aside) */
-    bool auth_failed;         /* credentials refused (401 after renewal, 403) */
-    char reason[512];         /* one line for failed/refused cycles, else "" */
+    bool in_sync;     /* target equals the desired state (not-converging items aside) */
+    bool auth_failed; /* credentials refused (401 after renewal, 403) */
+    char reason[512]; /* one line for failed/refused cycles, else "" */
     /* applied changes ((user, role) pairs for assignments) */
     size_t roles_created, roles_updated, roles_deleted;
     size_t assignments_added, assignments_removed;
     /* planned changes (what the plan contains, applied or not): a dry run reports these */
     size_t planned_roles_created, planned_roles_updated, planned_roles_deleted;
     size_t planned_assignments_added, planned_assignments_removed;
-    size_t pending;           /* changes planned but not applied (dry run, refused, failed) */
-    size_t failed_ops;        /* write requests that failed */
-    size_t deletions;         /* the guard's figure for this plan */
+    size_t pending;    /* changes planned but not applied (dry run, refused, failed) */
+    size_t failed_ops; /* write requests that failed */
+    size_t deletions;  /* the guard's figure for this plan */
     unsigned max_deletes;
     uint64_t requests, retries; /* HTTP attempts to both tenants during the cycle */
     size_t unmatched_source_only, unmatched_target_only;
     struct sync_not_converging *not_converging;
     size_t nnot_converging;
     struct sync_error errors[SYNC_MAX_ERRORS];
-    size_t nerrors;           /* entries in errors (<= SYNC_MAX_ERRORS) */
-    size_t error_count;       /* exact number of errors */
+    size_t nerrors;     /* entries in errors (<= SYNC_MAX_ERRORS) */
+    size_t error_count; /* exact number of errors */
 };
 
 struct sync_opts {
-    bool dry_run;       /* job dry_run or --dry-run */
-    bool force_deletes; /* --force-deletes */
-    FILE *plan_out;     /* when non-NULL the plan is rendered there (dry run, --once) */
+    bool dry_run;            /* job dry_run or --dry-run */
+    bool force_deletes;      /* --force-deletes */
+    FILE *plan_out;          /* when non-NULL the plan is rendered there (dry run, --once) */
     const char *config_file; /* named in the advice a refusal logs; NULL = left out */
 };
 
@@ -93,8 +93,8 @@ typedef void (*sync_done_cb)(const struct sync_result *r, void *arg);
 /* Start one cycle. `src` and `tgt` are the job's tenants. Returns 0; the callback runs once,
  * from the loop. */
 int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_tenant *src,
-               const struct prov_tenant *tgt, struct diff_memory *mem,
-               const struct sync_opts *opts, sync_done_cb cb, void *arg);
+               const struct prov_tenant *tgt, struct diff_memory *mem, const struct sync_opts *opts,
+               sync_done_cb cb, void *arg);
 
 const char *sync_outcome_name(enum sync_outcome o); /* "ok", "partial", ... */
 

@@ -23,8 +23,8 @@
 struct tnt_conn;
 
 struct tnt_set {
-    struct prov_tenant *t;   /* one per cfg->tenants entry, same order */
-    struct tnt_conn **conn;  /* the engine tenant behind t[i].http, shared with other sets */
+    struct prov_tenant *t;  /* one per cfg->tenants entry, same order */
+    struct tnt_conn **conn; /* the engine tenant behind t[i].http, shared with other sets */
     size_t n;
 };
 

@@ -18,7 +18,7 @@ void *xcalloc(size_t nmemb, size_t size);
 void *xrealloc(void *p, size_t n);
 /* Grow *p (an array of *cap elements of `elem` bytes) so it holds at least `need`. */
 void util_grow(void **p, size_t *cap, size_t need, size_t elem);
-char *xstrdup(const char *s);            /* NULL in, NULL out */
+char *xstrdup(const char *s); /* NULL in, NULL out */
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -37,8 +37,7 @@ static void request_page(struct prov_fetch *f, struct prov_listing *l, unsigned 
                  c->page_size_users, number);
         prov_fetch_page(f, l, number, path, users_page);
     } else {
-        snprintf(path, sizeof path, GEN_PERMS "?pageSize=%u&pageNumber=%u", GEN_PERMS_PAGE,
-                 number);
+        snprintf(path, sizeof path, GEN_PERMS "?pageSize=%u&pageNumber=%u", GEN_PERMS_PAGE, number);
         prov_fetch_page(f, l, number, path, perms_page);
     }
 }
@@ -58,9 +57,8 @@ static void account_page(struct prov_page *pg, const struct gjs_page *page, cons
         return;
     }
     if (pg->number == 1) {
-        uint64_t expect = page->page_size ? ((uint64_t)page->total + page->page_size - 1) /
-                                                page->page_size
-                                          : 0;
+        uint64_t expect =
+            page->page_size ? ((uint64_t)page->total + page->page_size - 1) / page->page_size : 0;
         bool empty_ok = page->total == 0 && page->page_count <= 1;
         if (!empty_ok && page->page_count != expect) {
             prov_fetch_fail(f, false,
@@ -71,8 +69,8 @@ static void account_page(struct prov_page *pg, const struct gjs_page *page, cons
             return;
         }
         if (page->total > PROV_MAX_ENTITIES) {
-            prov_fetch_fail(f, false, "GET %s: the %s listing claims %lld entries (limit %d)",
-                            path, l->what, (long long)page->total, PROV_MAX_ENTITIES);
+            prov_fetch_fail(f, false, "GET %s: the %s listing claims %lld entries (limit %d)", path,
+                            l->what, (long long)page->total, PROV_MAX_ENTITIES);
             return;
         }
         l->started = true;
@@ -114,8 +112,8 @@ static void perms_page(struct prov_page *pg, const struct http_result *res)
 {
     struct gjs_page page;
     char err[512];
-    if (gjs_parse_permissions_page(pg->f->snap, res->body, res->body_len, &page, err,
-                                   sizeof err) != 0)
+    if (gjs_parse_permissions_page(pg->f->snap, res->body, res->body_len, &page, err, sizeof err) !=
+        0)
         prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
     else
         account_page(pg, &page, res->path);
@@ -187,10 +185,10 @@ static void genesys_role_update(const struct prov_tenant *t, const struct mdl_ro
     if (!path)
         return;
     /* A default role keeps its own name and description; only its permissions change. */
-    char *body = tgt->builtin_key
-                     ? gjs_build_default_role_update(tgt, src->def_json, err, sizeof err)
-                     : gjs_build_role_update(tgt->name, src->description, src->def_json, err,
-                                             sizeof err);
+    char *body =
+        tgt->builtin_key
+            ? gjs_build_default_role_update(tgt, src->def_json, err, sizeof err)
+            : gjs_build_role_update(tgt->name, src->description, src->def_json, err, sizeof err);
     if (!body)
         prov_fail_later(t, "role update", "PUT", path, err, cb, arg);
     else
@@ -242,8 +240,8 @@ static void genesys_user_set_roles(const struct prov_tenant *t, const char *user
 
 /* Leave the policies of domains the target does not license out of role r's definition (in
  * snapshot s); returns the dropped domains (malloc'd) or NULL when nothing was left out. */
-static char *filter_role(struct mdl_snapshot *s, struct mdl_role *r,
-                         const struct mdl_snapshot *tgt, bool with_json)
+static char *filter_role(struct mdl_snapshot *s, struct mdl_role *r, const struct mdl_snapshot *tgt,
+                         bool with_json)
 {
     char err[256], *dropped = NULL;
     if (!r->def_canon || r->foreign)

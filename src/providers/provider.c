@@ -38,8 +38,8 @@ static void result_message(enum cfg_api api, const struct http_result *res, char
                                       : ijs_parse_error(res->body, res->body_len, &info);
     }
     if (have == 0 && info.message[0]) {
-        snprintf(buf, n, "HTTP %ld: %s%s%s%s", res->status, info.message,
-                 info.code[0] ? " (" : "", info.code, info.code[0] ? ")" : "");
+        snprintf(buf, n, "HTTP %ld: %s%s%s%s", res->status, info.message, info.code[0] ? " (" : "",
+                 info.code, info.code[0] ? ")" : "");
         if (!cid[0] && info.correlation_id[0])
             snprintf(cid, cidn, "%s", info.correlation_id);
     } else {
@@ -93,9 +93,8 @@ static void on_write_reply(const struct http_result *res, void *arg)
     free(req);
 }
 
-void prov_submit(const struct prov_tenant *t, const char *op, const char *method,
-                 const char *path, const char *body, prov_reply_fn on_reply, prov_done_cb cb,
-                 void *arg)
+void prov_submit(const struct prov_tenant *t, const char *op, const char *method, const char *path,
+                 const char *body, prov_reply_fn on_reply, prov_done_cb cb, void *arg)
 {
     struct prov_tenant_req *req = xcalloc(1, sizeof *req);
 
@@ -252,8 +251,8 @@ static void fetch_finish(struct prov_fetch *f)
          * changed while it was read, and a short listing must never look like deletions. */
         if (l->started && l->total >= 0 && (int64_t)l->seen != l->total)
             prov_fetch_fail(f, false,
-                            "%s listing changed while it was read: expected %lld, got %zu",
-                            l->what, (long long)l->total, l->seen);
+                            "%s listing changed while it was read: expected %lld, got %zu", l->what,
+                            (long long)l->total, l->seen);
     }
     if (!f->failed) {
         struct pjson_resolve_stats st;

@@ -13,7 +13,7 @@ static void test_default_burst(void **state)
     assert_true(ratelimit_default_burst(5, 8) == 2); /* nearly even, see the next test */
     assert_true(ratelimit_default_burst(100, 8) == 2);
     assert_true(ratelimit_default_burst(1.5, 8) == 1.5);
-    assert_true(ratelimit_default_burst(5, 1) == 1); /* never more than can be in flight */
+    assert_true(ratelimit_default_burst(5, 1) == 1);   /* never more than can be in flight */
     assert_true(ratelimit_default_burst(0.5, 8) == 1); /* slow rates still send one */
     assert_true(ratelimit_default_burst(0, 8) == 0);
 }

@@ -44,14 +44,20 @@ static void test_utf8(void **state)
     (void)state;
     check_utf8("plain ascii text, long enough for the fast path", 47, true, 0);
     check_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, true, 0);
-    check_utf8("\xef\xbf\xbf\xf4\x8f\xbf\xbf", 7, true, 0);   /* U+FFFF, U+10FFFF */
-    check_utf8("ab\xc0\xaf", 4, false, 2);                   /* overlong '/' */
-    check_utf8("ab\xe0\x80\xaf", 5, false, 2);               /* overlong 3-byte */
-    check_utf8("Ag\xed\xa0\x80" "ents", 9, false, 2); /* surrogate U+D800 */
-    check_utf8("\xf4\x90\x80\x80", 4, false, 0);             /* above U+10FFFF */
-    check_utf8("x" "\xff", 2, false, 1);
-    check_utf8("x" "\x80", 2, false, 1); /* stray continuation */
-    check_utf8("0123456789\xc3", 11, false, 10);             /* truncated at the end */
+    check_utf8("\xef\xbf\xbf\xf4\x8f\xbf\xbf", 7, true, 0); /* U+FFFF, U+10FFFF */
+    check_utf8("ab\xc0\xaf", 4, false, 2);                  /* overlong '/' */
+    check_utf8("ab\xe0\x80\xaf", 5, false, 2);              /* overlong 3-byte */
+    check_utf8("Ag\xed\xa0\x80"
+               "ents",
+               9, false, 2);                     /* surrogate U+D800 */
+    check_utf8("\xf4\x90\x80\x80", 4, false, 0); /* above U+10FFFF */
+    check_utf8("x"
+               "\xff",
+               2, false, 1);
+    check_utf8("x"
+               "\x80",
+               2, false, 1);                     /* stray continuation */
+    check_utf8("0123456789\xc3", 11, false, 10); /* truncated at the end */
     check_utf8("\xe2\x82", 2, false, 0);
 }
 

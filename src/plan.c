@@ -21,6 +21,17 @@ static uint32_t items_reserve(struct plan *p, size_t n)
     return off;
 }
 
+static size_t ceil_div(size_t a, size_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/* Batch group of a change: (role ref, add or remove). */
+static size_t change_group(const struct diff_change *c)
+{
+    return (size_t)c->ref * 2 + (c->add ? 0 : 1);
+}
+
 /* Ops store the offset into items in `items` (as an integer) until the storage stops moving. */
 static void push_op(struct plan *p, enum plan_assign_kind kind, uint32_t ref, uint32_t user,
                     uint32_t off, uint32_t n)
@@ -31,38 +42,37 @@ static void push_op(struct plan *p, enum plan_assign_kind kind, uint32_t ref, ui
         (struct plan_assign_op){kind, ref, user, (const uint32_t *)(uintptr_t)off, n};
 }
 
-static void build_batches(struct plan *p, size_t nrefs)
+/* Per-role batches for the changes of every changed user whose `put` flag is 0 (all users when
+ * `put` is NULL). Grants come first, then revocations, so a user moved from role A to role B is
+ * never left with neither in between. */
+static void build_batches(struct plan *p, size_t nrefs, const unsigned char *put, int pass)
 {
     const struct diff *d = p->diff;
-    /* Counting sort of the changes by (role, add/remove); changes are ordered by user, so each
+    /* Counting sort of the changes by (role, add/remove); users are walked ascending, so each
      * bucket's users come out ascending. */
     size_t nb = nrefs * 2;
     uint32_t *cnt = xcalloc(nb + 1, sizeof(uint32_t));
-    for (size_t i = 0; i < d->nchanges; i++)
-        cnt[d->changes[i].ref * 2 + (d->changes[i].add ? 0 : 1) + 1]++;
+    for (size_t i = 0; i < d->nusers; i++)
+        for (uint32_t k = 0; !(put && put[i]) && k < d->users[i].n; k++)
+            cnt[change_group(&d->changes[d->users[i].first + k]) + 1]++;
     for (size_t b = 1; b <= nb; b++)
         cnt[b] += cnt[b - 1];
     uint32_t *users = xmalloc((d->nchanges + 1) * sizeof(uint32_t));
     uint32_t *pos = xmalloc((nb + 1) * sizeof(uint32_t));
     memcpy(pos, cnt, (nb + 1) * sizeof(uint32_t));
-    for (size_t i = 0; i < d->nchanges; i++) {
-        const struct diff_change *c = &d->changes[i];
-        users[pos[c->ref * 2 + (c->add ? 0 : 1)]++] = c->tgt_user;
-    }
-    /* Grants first, then revocations: a user moved from role A to role B is never left with
-     * neither in between. */
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t ref = 0; ref < nrefs; ref++) {
-            size_t b = ref * 2 + (size_t)pass;
-            for (uint32_t at = cnt[b]; at < cnt[b + 1]; at += PLAN_BATCH_MAX) {
-                uint32_t n = cnt[b + 1] - at;
-                if (n > PLAN_BATCH_MAX)
-                    n = PLAN_BATCH_MAX;
-                uint32_t off = items_reserve(p, n);
-                memcpy(p->priv->items + off, users + at, n * sizeof(uint32_t));
-                push_op(p, pass == 0 ? PLAN_ASSIGN_ROLE_ADD : PLAN_ASSIGN_ROLE_REMOVE,
-                        (uint32_t)ref, MDL_NONE, off, n);
-            }
+    for (size_t i = 0; i < d->nusers; i++)
+        for (uint32_t k = 0; !(put && put[i]) && k < d->users[i].n; k++)
+            users[pos[change_group(&d->changes[d->users[i].first + k])]++] = d->users[i].tgt_user;
+    for (size_t ref = 0; ref < nrefs; ref++) {
+        size_t b = ref * 2 + (size_t)pass;
+        for (uint32_t at = cnt[b]; at < cnt[b + 1]; at += PLAN_BATCH_MAX) {
+            uint32_t n = cnt[b + 1] - at;
+            if (n > PLAN_BATCH_MAX)
+                n = PLAN_BATCH_MAX;
+            uint32_t off = items_reserve(p, n);
+            memcpy(p->priv->items + off, users + at, n * sizeof(uint32_t));
+            push_op(p, pass == 0 ? PLAN_ASSIGN_ROLE_ADD : PLAN_ASSIGN_ROLE_REMOVE, (uint32_t)ref,
+                    MDL_NONE, off, n);
         }
     }
     free(cnt);
@@ -76,10 +86,14 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static void build_per_user(struct plan *p)
+/* One PUT of the full new role set for every changed user whose `put` flag is set (all users
+ * when `put` is NULL). */
+static void build_per_user(struct plan *p, const unsigned char *put)
 {
     const struct diff *d = p->diff;
     for (size_t i = 0; i < d->nusers; i++) {
+        if (put && !put[i])
+            continue;
         const struct diff_user_change *uc = &d->users[i];
         const struct mdl_user *u = &d->tgt->users[uc->tgt_user];
         const struct diff_change *ch = &d->changes[uc->first];
@@ -105,9 +119,42 @@ static void build_per_user(struct plan *p)
     }
 }
 
-static size_t ceil_div(size_t a, size_t b)
+/* Genesys write economy for a mix: which changed users are better written with one PUT of
+ * their full set than inside the per-role batches. Starts from "all batches" and moves a user
+ * to a PUT when that empties at least two batches (its changes are the 1st, 101st, ... member
+ * of two or more (role, add/remove) groups): the move costs one request and saves at least two.
+ * Moves can make other users' groups small, so the walk repeats while it finds one (bounded:
+ * every move lowers the cost). A heuristic: the optimum is a covering problem, but the result
+ * is never worse than pure batches, and plan_build() also weighs pure per-user writes. Sets
+ * put[i] for every diff user moved; returns the mix's request count and stores the cost of
+ * pure batches in *pure. */
+static size_t choose_mix(const struct diff *d, size_t nrefs, unsigned char *put, size_t *pure)
 {
-    return (a + b - 1) / b;
+    size_t *cnt = xcalloc(nrefs * 2 + 1, sizeof(size_t));
+    for (size_t i = 0; i < d->nchanges; i++)
+        cnt[change_group(&d->changes[i])]++;
+    size_t cost = 0;
+    for (size_t g = 0; g < nrefs * 2; g++)
+        cost += ceil_div(cnt[g], PLAN_BATCH_MAX);
+    *pure = cost;
+    for (bool moved = true; moved;) {
+        moved = false;
+        for (size_t i = 0; i < d->nusers; i++) {
+            const struct diff_change *ch = &d->changes[d->users[i].first];
+            size_t saved = 0;
+            for (uint32_t k = 0; !put[i] && k < d->users[i].n; k++)
+                saved += cnt[change_group(&ch[k])] % PLAN_BATCH_MAX == 1;
+            if (saved < 2)
+                continue;
+            for (uint32_t k = 0; k < d->users[i].n; k++)
+                cnt[change_group(&ch[k])]--;
+            put[i] = 1;
+            cost = cost - saved + 1;
+            moved = true;
+        }
+    }
+    free(cnt);
+    return cost;
 }
 
 struct plan *plan_build(struct diff *d, bool force)
@@ -123,23 +170,28 @@ struct plan *plan_build(struct diff *d, bool force)
 
     size_t nrefs = d->tgt->nroles + d->ncreates;
     if (d->nchanges > 0) {
-        /* Exact cost of per-role batches: per ref ceil(adds/100) + ceil(removes/100). */
-        size_t *na = xcalloc(nrefs + 1, sizeof(size_t)), *nr = xcalloc(nrefs + 1, sizeof(size_t));
-        for (size_t i = 0; i < d->nchanges; i++)
-            (d->changes[i].add ? na : nr)[d->changes[i].ref]++;
-        for (size_t r = 0; r < nrefs; r++)
-            p->cost_batch += ceil_div(na[r], PLAN_BATCH_MAX) + ceil_div(nr[r], PLAN_BATCH_MAX);
-        free(na);
-        free(nr);
         p->cost_per_user = d->nusers;
-        if (d->tgt->api == CFG_API_GENESYS && p->cost_batch <= p->cost_per_user)
-            p->strategy = PLAN_STRATEGY_BATCH;
-        else
+        unsigned char *put = xcalloc(d->nusers + 1, 1);
+        if (d->tgt->api == CFG_API_GENESYS)
+            p->cost_mixed = choose_mix(d, nrefs, put, &p->cost_batch);
+        size_t nput = 0;
+        for (size_t i = 0; i < d->nusers; i++)
+            nput += put[i];
+        /* Ties go to batches, which are incremental and so cannot overwrite a concurrent change
+         * to other roles of the same user. */
+        if (d->tgt->api != CFG_API_GENESYS || p->cost_per_user < p->cost_mixed ||
+            nput == d->nusers)
             p->strategy = PLAN_STRATEGY_PER_USER;
-        if (p->strategy == PLAN_STRATEGY_BATCH)
-            build_batches(p, nrefs);
         else
-            build_per_user(p);
+            p->strategy = nput ? PLAN_STRATEGY_MIXED : PLAN_STRATEGY_BATCH;
+        if (p->strategy == PLAN_STRATEGY_PER_USER) {
+            build_per_user(p, NULL);
+        } else {
+            build_batches(p, nrefs, put, 0);
+            build_per_user(p, put);
+            build_batches(p, nrefs, put, 1);
+        }
+        free(put);
         for (size_t i = 0; i < p->nassign_ops; i++)
             p->assign_ops[i].items = p->priv->items + (uintptr_t)p->assign_ops[i].items;
     }

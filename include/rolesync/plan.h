@@ -12,14 +12,15 @@
  * Write economy (point 7, performance.md "minimal writes"):
  *   - identity target: one PUT .../Users/{id}/Roles per changed user with the user's full new
  *     role set (PLAN_ASSIGN_USER_SET).
- *   - genesys target: the cycle's assignment changes are written either as per-role batches
- *     (PUT /authorization/roles/{id}/users/add|remove, at most PLAN_BATCH_MAX user ids each) or as
- *     one PUT /users/{id}/roles per changed user with the full new set. The cost of each is
- *     exact: batches = sum over roles of ceil(adds/100) + ceil(removes/100); per user = number
- *     of changed users. The cheaper one is chosen for the whole cycle (ties go to batches, which
- *     are incremental and so cannot overwrite a concurrent change to other roles). This is
- *     exactly the bound performance.md measures against (ratio 1.0). A per-user mix could beat
- *     it in rare shapes; it is not attempted.
+ *   - genesys target: each changed user's changes travel either in per-role batches
+ *     (PUT /authorization/roles/{id}/users/add|remove, at most PLAN_BATCH_MAX user ids each) or
+ *     in one PUT /users/{id}/roles with the user's full new set. Costs are exact: batches = sum
+ *     over (role, add/remove) groups of ceil(members/100); per user = one per user. The plan
+ *     takes the cheapest of: all batches, all per-user, and a mix (users whose PUT empties two
+ *     or more batches are moved to a PUT; see choose_mix in plan.c). Ties go to batches, which
+ *     are incremental and so cannot overwrite a concurrent change to other roles. The result
+ *     is never above performance.md's bound (the smaller of the two pure strategies) and below
+ *     it when one user's private changes ride along with a role-wide change.
  *   A USER_SET's role set = the user's current target roles (kept: out of scope, foreign,
  *   forced, conflicted, protected admin) minus removes plus adds.
  *
@@ -46,10 +47,16 @@
 enum plan_assign_kind {
     PLAN_ASSIGN_ROLE_ADD = 0, /* genesys PUT /authorization/roles/{ref}/users/add, items = users */
     PLAN_ASSIGN_ROLE_REMOVE,  /* genesys PUT /authorization/roles/{ref}/users/remove */
+    /* order in a plan: all ROLE_ADD, then USER_SET, then ROLE_REMOVE */
     PLAN_ASSIGN_USER_SET,     /* PUT the user's full role set, items = role refs */
 };
 
-enum plan_strategy { PLAN_STRATEGY_NONE = 0, PLAN_STRATEGY_BATCH, PLAN_STRATEGY_PER_USER };
+enum plan_strategy {
+    PLAN_STRATEGY_NONE = 0,
+    PLAN_STRATEGY_BATCH,    /* every assignment change in per-role batches */
+    PLAN_STRATEGY_PER_USER, /* one full-set PUT per changed user */
+    PLAN_STRATEGY_MIXED,    /* genesys: some users by full-set PUT, the rest in batches */
+};
 
 struct plan_assign_op {
     enum plan_assign_kind kind;
@@ -77,7 +84,9 @@ struct plan {
     size_t deletions;  /* role deletions + assignment removals */
     unsigned max_deletes;
     enum plan_strategy strategy;       /* how assignments are written (NONE: no changes) */
-    size_t cost_batch, cost_per_user;  /* request counts of both genesys strategies (info) */
+    size_t cost_batch, cost_per_user;  /* request counts of the two pure strategies (info;
+                                          cost_batch is 0 for identity) */
+    size_t cost_mixed;                 /* genesys: requests of the chosen mix (<= cost_batch) */
     struct plan_assign_op *assign_ops; /* built even when refused, but not exposed as a phase */
     size_t nassign_ops;
     char **created_ids; /* [diff->ncreates], filled by plan_set_created_id */

@@ -393,6 +393,65 @@ static void test_genesys_tie_and_per_user(void **state)
     world_free(&w);
 }
 
+/* One user's private changes riding along with a role-wide change: pure batches cost one request
+ * per group, pure per-user one per user; the mix writes that user with one PUT and batches the
+ * rest (found by a black-box test: 5 requests where 2 suffice). */
+static void test_genesys_mix(void **state)
+{
+    (void)state;
+    const char *sroles = G_BUILTINS ";a|A||;b|B||;c|C||;d|D||;e|E||";
+    const char *troles = G_BUILTINS ";ta|A||;tb|B||;tc|C||;td|D||;te|E||";
+    for (int total = 60; total <= 101; total += 41) {
+        /* total users gain A; u0 also gains B, and (60) loses C, D, E */
+        char *rest_s = users_range(1, total, "A"), *rest_t = users_range(1, total, "Employee");
+        char *su = malloc(strlen(rest_s) + 64), *tu = malloc(strlen(rest_t) + 64);
+        sprintf(su, "u0|u0@x.com|a|A,B;%s", rest_s);
+        sprintf(tu, "u0|u0@x.com|a|Employee%s;%s", total == 60 ? ",C,D,E" : "", rest_t);
+        struct world w;
+        world(&w, G, sroles, su, G, troles, tu, &(struct jspec){.maxdel = 1000}, false);
+        assert_int_equal(w.plan->strategy, PLAN_STRATEGY_MIXED);
+        assert_int_equal(w.plan->cost_batch, total == 60 ? 5 : 3);
+        assert_int_equal(w.plan->cost_per_user, total);
+        assert_int_equal(w.plan->cost_mixed, 2);
+        size_t n;
+        const struct plan_assign_op *a = plan_phase_assign(w.plan, &n);
+        assert_int_equal(n, w.plan->cost_mixed);
+        /* grant batches first (A = 2), users 1.. ascending; u0 is not in them */
+        size_t batched = 0;
+        for (size_t i = 0; i + 1 < n; i++) {
+            assert_int_equal(a[i].kind, PLAN_ASSIGN_ROLE_ADD);
+            assert_int_equal(a[i].ref, 2);
+            for (uint32_t k = 0; k < a[i].nitems; k++)
+                assert_int_equal(a[i].items[k], 1 + batched + k);
+            batched += a[i].nitems;
+        }
+        assert_int_equal(batched, (size_t)total - 1);
+        /* then u0's full set: Employee kept, A and B granted, C D E gone */
+        assert_int_equal(a[n - 1].kind, PLAN_ASSIGN_USER_SET);
+        assert_int_equal(a[n - 1].tgt_user, 0);
+        assert_int_equal(a[n - 1].nitems, 3);
+        assert_int_equal(a[n - 1].items[0], 0);
+        assert_int_equal(a[n - 1].items[1], 2);
+        assert_int_equal(a[n - 1].items[2], 3);
+        struct plan_counts c;
+        plan_counts(w.plan, &c);
+        assert_int_equal(c.requests, n);
+        assert_int_equal(c.assignments_added, (size_t)total + 1);
+        /* u0's PUT failed: every other user is noted as written, u0 is not */
+        struct diff_memory *mem = diff_memory_new();
+        bool ok[3] = {true, true, true};
+        ok[n - 1] = false;
+        plan_note_applied(w.plan, mem, NULL, ok);
+        assert_int_equal(diff_memory_count(mem), (size_t)total - 1);
+        diff_memory_free(mem);
+        world_free(&w);
+        free(su);
+        free(tu);
+        free(rest_s);
+        free(rest_t);
+    }
+}
+
 static void test_identity_per_user(void **state)
 {
     (void)state;
@@ -454,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_phases_and_created_refs),
         cmocka_unit_test(test_genesys_batches),
         cmocka_unit_test(test_genesys_tie_and_per_user),
+        cmocka_unit_test(test_genesys_mix),
         cmocka_unit_test(test_identity_per_user),
         cmocka_unit_test(test_empty_plan_and_quoting),
     };

@@ -196,6 +196,11 @@ struct prov_tenant_req {
     char *parse_error;      /* set by on_reply when a 2xx reply is unreadable */
 };
 
+/* on_reply hook for writes the platform answers without a body (DELETE): an empty body is
+ * success; a body that is there must be JSON, else the reply cannot be trusted (a proxy's or a
+ * broken server's page) and the write counts as failed. */
+void prov_reply_empty_or_json(struct prov_tenant_req *req, const struct http_result *res);
+
 /* Submit a write; takes ownership of nothing (body and path are copied by the engine). */
 void prov_submit(const struct prov_tenant *t, const char *op, const char *method, const char *path,
                  const char *body, prov_reply_fn on_reply, prov_done_cb cb, void *arg);

@@ -149,6 +149,28 @@ static void on_role_reply(struct prov_tenant_req *req, const struct http_result 
     pjson_role_free(&r);
 }
 
+/* PUT /authorization/roles/{id}/users/add|remove answers the ids it applied; PUT
+ * /users/{id}/roles the user's authorization. A 2xx reply that does not read as that cannot be
+ * trusted to mean the write happened (a proxy's page, a truncated or garbled body): the write
+ * counts as failed and the next cycle's read decides what is left to do. */
+static void on_id_array_reply(struct prov_tenant_req *req, const struct http_result *res)
+{
+    struct pjson_ids got = {0};
+    char err[512];
+    if (gjs_parse_id_array(res->body, res->body_len, &got, err, sizeof err) != 0)
+        req->parse_error = xstrdup(err);
+    pjson_ids_free(&got);
+}
+
+static void on_user_authorization_reply(struct prov_tenant_req *req, const struct http_result *res)
+{
+    struct pjson_ids got = {0};
+    char err[512];
+    if (gjs_parse_user_authorization(res->body, res->body_len, &got, err, sizeof err) != 0)
+        req->parse_error = xstrdup(err);
+    pjson_ids_free(&got);
+}
+
 static void genesys_role_create(const struct prov_tenant *t, const struct mdl_role *src,
                                 const char *name, prov_done_cb cb, void *arg)
 {
@@ -203,7 +225,7 @@ static void genesys_role_delete(const struct prov_tenant *t, const struct mdl_ro
     char *path = role_path(t, "role delete", "DELETE", tgt->id, "", cb, arg);
     if (!path)
         return;
-    prov_submit(t, "role delete", "DELETE", path, NULL, NULL, cb, arg);
+    prov_submit(t, "role delete", "DELETE", path, NULL, prov_reply_empty_or_json, cb, arg);
     free(path);
 }
 
@@ -215,7 +237,7 @@ static void genesys_role_users(const struct prov_tenant *t, const char *role_id,
     if (!path)
         return;
     char *body = pjson_build_string_array(user_ids, n);
-    prov_submit(t, op, "PUT", path, body, NULL, cb, arg);
+    prov_submit(t, op, "PUT", path, body, on_id_array_reply, cb, arg);
     free(body);
     free(path);
 }
@@ -232,7 +254,7 @@ static void genesys_user_set_roles(const struct prov_tenant *t, const char *user
     }
     char *path = xasprintf(GEN_USERS "/%s/roles", seg);
     char *body = pjson_build_string_array(role_ids, n);
-    prov_submit(t, "user roles set", "PUT", path, body, NULL, cb, arg);
+    prov_submit(t, "user roles set", "PUT", path, body, on_user_authorization_reply, cb, arg);
     free(body);
     free(path);
     free(seg);

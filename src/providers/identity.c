@@ -206,7 +206,7 @@ static void identity_role_delete(const struct prov_tenant *t, const struct mdl_r
     char *path = item_path(t, "role delete", "DELETE", "Roles", tgt->id, "", cb, arg);
     if (!path)
         return;
-    prov_submit(t, "role delete", "DELETE", path, NULL, NULL, cb, arg);
+    prov_submit(t, "role delete", "DELETE", path, NULL, prov_reply_empty_or_json, cb, arg);
     free(path);
 }
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "rolesync/log.h"
 #include "rolesync/provider_json.h"
 #include "rolesync/util.h"
@@ -91,6 +93,19 @@ static void on_write_reply(const struct http_result *res, void *arg)
     free(req->id);
     free(req->parse_error);
     free(req);
+}
+
+void prov_reply_empty_or_json(struct prov_tenant_req *req, const struct http_result *res)
+{
+    if (res->body_len == 0)
+        return;
+    struct pjson_cur c;
+    char err[512];
+    pjson_cur_init(&c, "reply", err, sizeof err);
+    struct json_object *v = pjson_parse(&c, res->body, res->body_len);
+    if (!v)
+        req->parse_error = xstrdup(err);
+    json_object_put(v);
 }
 
 void prov_submit(const struct prov_tenant *t, const char *op, const char *method, const char *path,

@@ -16,6 +16,7 @@ and a listing whose later pages fail — the test checks that
 Retry delays are small (initial 100 ms, max 500 ms) so the whole file stays well under a minute.
 """
 
+import copy
 import os
 import shutil
 import signal
@@ -149,6 +150,28 @@ class Matrix(unittest.TestCase):
         self.assertTrue({r[key] for r in self.before["roles"]} <= {r[key] for r in after["roles"]},
                         "a role was deleted")
 
+    def assert_garbage_on_a_role_delete_fails(self, path):
+        """A pruned role whose DELETE is answered 200 with a body that is not JSON: not a
+        deletion (the simulator kept the role). Exit 3 and the role is still there; a clean
+        run deletes it."""
+        type(self).faults_tried += 1
+        key, name = ("id", "name") if self.API == "genesys" else ("Id", "Name")
+        state = copy.deepcopy(self.dst_state)
+        extra = copy.deepcopy(next(r for r in state["roles"]
+                                   if not r.get("default") and not r.get("RoleTypeId")))
+        extra[key], extra[name] = "0e0e0e0e-0000-4000-8000-00000000d1e7", "Pruned Leftover"
+        state["roles"].append(extra)
+        self.dst.put_state(state)
+        cfg = self.config(prune=True)
+        self.dst.add_faults([{"method": "DELETE", "path": path, "times": 100,
+                              "action": "garbage"}])
+        p = self.once(cfg, 3)
+        self.assertRegex(p.stderr, r"unreadable")
+        self.assertIn("Pruned Leftover", [r[name] for r in self.dst.state()["roles"]])
+        self.dst.clear_faults()
+        self.once(cfg, 0)
+        self.assertNotIn("Pruned Leftover", [r[name] for r in self.dst.state()["roles"]])
+
     def builtin_names(self, state):
         if self.API == "genesys":
             return {r["name"].lower() for r in state["roles"]
@@ -248,6 +271,20 @@ class GenesysFaults(Matrix):
         rules = faults_on(GEN_WRITES, times=3, action="garbage")
         p = self.run_fault(self.dst, rules, 3)
         self.assertRegex(p.stderr, r"unreadable|not JSON|json")
+
+    # Regression (src/providers/genesys.c on_id_array_reply / on_user_authorization_reply,
+    # found by a black-box test): assignment writes did not read their reply, so a 200 whose
+    # body is not JSON counted as applied -- exit 0, "in sync" -- while the simulator kept
+    # nothing. Garbage on every assignment write: nothing counts as added or removed.
+    def test_garbage_on_assignment_writes_is_never_success(self):
+        p = self.run_fault(self.dst, faults_on(GEN_WRITES[:2], times=100000,
+                                               action="garbage"), 3)
+        self.assertRegex(p.stderr, r"unreadable")
+        self.assertRegex(p.stderr, r"assignments_added=0 ")
+        self.assertRegex(p.stderr, r"assignments_removed=0 ")
+
+    def test_garbage_on_a_role_delete_is_a_failed_operation(self):
+        self.assert_garbage_on_a_role_delete_fails(GEN_ROLES + "/*")
 
     def test_partial_source_listing_is_never_read_as_deletions(self):
         # Page 1 answers, a later page fails for good (non-retried 404): the read fails whole.
@@ -549,6 +586,9 @@ class IdentityFaults(Matrix):
 
     def test_dropped_writes_are_repaired_next_run(self):
         self.run_fault(self.dst, faults_on([self.WRITE], times=4, action="drop_write"), 0)
+
+    def test_garbage_on_a_role_delete_is_a_failed_operation(self):
+        self.assert_garbage_on_a_role_delete_fails(self.ROLES_GLOB + "/*")
 
     def test_refused_credentials(self):
         type(self).faults_tried += 1

@@ -614,6 +614,40 @@ static void transport_error_text(CURLcode rc, const struct xfer *x, char *buf, s
         snprintf(buf, n, "%s", curl_easy_strerror(rc));
 }
 
+/* Mask every occurrence of needle[0..n) in body[0..len) with '*'. */
+static void mask_all(char *body, size_t len, const char *needle, size_t n)
+{
+    if (!needle || n == 0)
+        return;
+    for (char *at = body; (at = memmem(at, len - (size_t)(at - body), needle, n)) != NULL; at += n)
+        memset(at, '*', n);
+}
+
+/* A failed reply's body is about to be read for a message that goes to the log and to
+ * status.json. Servers and proxies do echo what they were sent (an error quoting the form body
+ * or the Authorization header), so the tenant's secret -- raw, form-encoded, inside the Basic
+ * credential -- and its current token are masked in place first (same length: a JSON body stays
+ * JSON). Successful replies are data and are never touched. */
+static void redact_reply(const struct http_tenant *t, struct xfer *x)
+{
+    if (!x->body || x->len == 0 || !t->client_secret)
+        return;
+    struct auth_request basic = {0}, form = {0};
+    mask_all(x->body, x->len, t->client_secret, strlen(t->client_secret));
+    if (t->token)
+        mask_all(x->body, x->len, t->token, strlen(t->token));
+    if (auth_build_request(HTTP_AUTH_BASIC_FORM, t->client_id, t->client_secret, &basic) == 0) {
+        const char *b64 = strrchr(basic.authorization, ' ') + 1;
+        mask_all(x->body, x->len, b64, strlen(b64));
+    }
+    if (auth_build_request(HTTP_AUTH_POST_FORM, t->client_id, t->client_secret, &form) == 0) {
+        const char *enc = strstr(form.body, "&client_secret=") + strlen("&client_secret=");
+        mask_all(x->body, x->len, enc, strlen(enc));
+    }
+    auth_request_clear(&basic);
+    auth_request_clear(&form);
+}
+
 static void status_error_text(long status, const struct xfer *x, char *buf, size_t n)
 {
     char msg[300];
@@ -905,7 +939,17 @@ static void token_failed(struct http_tenant *t, const char *msg, bool refused, l
      * unreachable or kept failing is a transport problem the caller retries later. */
     DL_FOREACH_SAFE2(t->queue, r, tmp, qnext)
     {
-        finish(r, refused ? HTTP_ERR_AUTH : HTTP_ERR_TRANSPORT, 0, msg);
+        /* The request that failed is the token POST, not the call that waited for it: the
+         * result names that one, so status.json's error says which URL answered what. */
+        if (status > 0 || (corr && corr[0])) {
+            free(r->method);
+            r->method = xstrdup("POST");
+            free(r->path);
+            r->path = xstrdup(t->token_url);
+            free(r->corr);
+            r->corr = corr && corr[0] ? xstrdup(corr) : NULL;
+        }
+        finish(r, refused ? HTTP_ERR_AUTH : HTTP_ERR_TRANSPORT, status, msg);
     }
 }
 
@@ -962,6 +1006,8 @@ static void token_attempt_done(struct http_tenant *t, CURLcode rc)
     auth_request_clear(&t->tok_req);
     now = loop_now(e);
 
+    if (!(rc == CURLE_OK && status == 200))
+        redact_reply(t, x);
     if (rc == CURLE_OK && status == 200) {
         struct auth_token tok;
         if (auth_parse_token(x->body, x->len, &tok, detail, sizeof(detail)) == 0) {
@@ -1102,13 +1148,14 @@ static void api_attempt_done(struct http_request *r, CURLcode rc)
     struct http_tenant *t = r->t;
     struct http_engine *e = t->e;
     struct xfer *x = &r->x;
-    long status = 0;
+    long status = 0, seen = 0; /* seen: the status line, even of a reply cut short */
     char err[ERRMSG_LEN];
     uint64_t now;
     const char *corr;
 
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &seen);
     if (rc == CURLE_OK)
-        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+        status = seen;
     xfer_end(e, x);
     t->in_flight--;
     now = loop_now(e);
@@ -1129,6 +1176,7 @@ static void api_attempt_done(struct http_request *r, CURLcode rc)
         finish(r, HTTP_OK, status, NULL);
         goto out;
     }
+    redact_reply(t, x);
     if (rc == CURLE_OK && status == 401 && t->auth != HTTP_AUTH_NONE && !r->auth_retried &&
         !e->draining && !t->closing) {
         /* Expired or revoked token: renew once (unless someone already did) and resend. */
@@ -1146,7 +1194,7 @@ static void api_attempt_done(struct http_request *r, CURLcode rc)
     }
     if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
         snprintf(err, sizeof(err), "response larger than %zu bytes", t->max_body);
-        finish(r, HTTP_ERR_TOO_LARGE, rc == CURLE_OK ? status : 0, err);
+        finish(r, HTTP_ERR_TOO_LARGE, seen, err);
         goto out;
     }
 

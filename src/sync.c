@@ -116,8 +116,13 @@ static void read_failed(struct sync_run *run, const char *side, const struct pro
         run->res.auth_failed = true;
     add_error(run, strcmp(side, "source") == 0 ? "read source" : "read target", e->method, e->path,
               e->status, err, e->correlation_id);
-    log_error(run->job->name, "read failed side=%s tenant=%s error=%s", side,
-              strcmp(side, "source") == 0 ? run->src.cfg->name : run->tgt.cfg->name,
+    char p[300];
+    log_error(run->job->name,
+              "read failed side=%s tenant=%s method=%s path=%s status=%ld correlation_id=%s "
+              "error=%s",
+              side, strcmp(side, "source") == 0 ? run->src.cfg->name : run->tgt.cfg->name,
+              e->method ? e->method : "-", log_quote(p, sizeof p, e->path ? e->path : "-"),
+              e->status, e->correlation_id && e->correlation_id[0] ? e->correlation_id : "-",
               log_quote(q, sizeof q, err));
 }
 

@@ -249,7 +249,8 @@ void prov_fetch_fail_result(struct prov_fetch *f, const struct http_result *res)
     const struct http_result *outer = f->reply;
     result_message(f->t.cfg->api, res, msg, sizeof msg, cid, sizeof cid);
     f->reply = res;
-    prov_fetch_fail(f, result_is_auth_failure(res), "GET %s: %s%s%s", res->path, msg,
+    prov_fetch_fail(f, result_is_auth_failure(res), "%s %s: %s%s%s",
+                    res->method ? res->method : "GET", res->path, msg,
                     cid[0] ? " correlation_id=" : "", cid);
     f->reply = outer;
 }

@@ -172,6 +172,18 @@ class Matrix(unittest.TestCase):
         self.once(cfg, 0)
         self.assertNotIn("Pruned Leftover", [r[name] for r in self.dst.state()["roles"]])
 
+    def assert_token_refusal_recorded(self, code):
+        """The status error of a refused token names the token request -- POST, the token URL,
+        the status and correlation id of its reply -- not the API call that waited for it (found
+        by a black-box test: GET <roles path>, status null, correlation_id null)."""
+        import json
+        with open(os.path.join(self.dir, "state", "status.json"), encoding="utf-8") as f:
+            err = json.load(f)["jobs"]["j"]["last_run"]["errors"][0]
+        self.assertEqual(err["method"], "POST")
+        self.assertTrue(err["path"].endswith("/token"), err)
+        self.assertEqual(err["status"], code)
+        self.assertRegex(err["correlation_id"] or "", r"^[0-9a-f-]{36}$")
+
     def builtin_names(self, state):
         if self.API == "genesys":
             return {r["name"].lower() for r in state["roles"]
@@ -394,6 +406,7 @@ class GenesysFaults(Matrix):
             st = dst.stats()
             self.assertEqual(st["writes"], 0)
             self.assertLessEqual(st["by_route"].get("POST /oauth/token", 0), 2, st)
+            self.assert_token_refusal_recorded(401)
         finally:
             dst.__exit__(None, None, None)
 
@@ -599,6 +612,7 @@ class IdentityFaults(Matrix):
             st = dst.stats()
             self.assertEqual(st["writes"], 0)
             self.assertLessEqual(st["by_route"].get("POST /identity/connect/token", 0), 2, st)
+            self.assert_token_refusal_recorded(400)
         finally:
             dst.__exit__(None, None, None)
 

@@ -18,6 +18,7 @@ Two sources of hostility:
   written, and for the big bodies a bounded peak RSS (from wait4()).
 """
 
+import base64
 import copy
 import json
 import os
@@ -342,6 +343,29 @@ class FakeSourceCase(unittest.TestCase):
             return err
 
 
+    def assert_echoed_credentials_are_masked(self):
+        """Regression (src/http.c redact_reply, found by a black-box test): a server that echoes
+        what it was sent -- the secret in a token error, the bearer token in an API error --
+        put them into the log and status.json. They are masked; the rest of the message stays."""
+        basic = base64.b64encode(b"fake-client:fake-secret").decode()
+        said = {"error": "invalid_client", "error_description": "client fake-client with secret "
+                f"fake-secret (Basic {basic}) is unknown", "message": "secret fake-secret",
+                "Error": "secret fake-secret", "Reason": "secret fake-secret"}
+        echo = "bad request, Authorization: Bearer fake-token"
+        said_api = {"message": echo, "code": "bad.request", "status": 400, "Error": echo,
+                    "Reason": echo, "OperationId": "11111111-2222-4333-8444-555555555555"}
+        for routes in ({"token": Reply(said, status=401)}, {"roles": Reply(said_api, status=400)}):
+            with self.subTest(route=list(routes)[0]):
+                err = self.run_case(routes, expect=1)
+                with open(os.path.join(self.dir, "state", "status.json"), encoding="utf-8") as f:
+                    status = f.read()
+                for leak in ("fake-secret", basic, "fake-token"):
+                    self.assertNotIn(leak, err)
+                    self.assertNotIn(leak, status)
+                self.assertIn("*****", err)
+                self.assertIn("*****", status)
+
+
 def big_nest(levels):
     return b"[" * levels + b"]" * levels
 
@@ -459,6 +483,9 @@ class GenesysBodies(FakeSourceCase):
                 self.run_case({"token": reply}, path_hint="/oauth/token")
                 type(self).tried = getattr(type(self), "tried", 0) + 1
 
+    def test_echoed_credentials_are_masked(self):
+        self.assert_echoed_credentials_are_masked()
+
     def test_100_mb_bodies_are_capped(self):
         for name, routes in {
                 "roles 100 MB with Content-Length": {"roles": Reply(stream=100 * MiB)},
@@ -552,6 +579,9 @@ class IdentityBodies(FakeSourceCase):
         self.run_case({"users": Reply([], headers={"Total-Count": "999999999"})},
                       path_hint=self.BASE + "/Users", timeout=10, rss_cap=256 * MiB,
                       rss_kill=512 * MiB)
+
+    def test_echoed_credentials_are_masked(self):
+        self.assert_echoed_credentials_are_masked()
 
     def test_token_and_big_bodies(self):
         for name, routes, hint in (

@@ -162,6 +162,17 @@ char *util_pct_encode(const char *s)
     return out;
 }
 
+int util_hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 bool util_utf8_valid(const char *str, size_t n, size_t *bad)
 {
     const unsigned char *s = (const unsigned char *)str;

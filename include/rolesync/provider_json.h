@@ -14,9 +14,9 @@
  *    Fields we do not use are ignored (the platforms add fields over time).
  *  - Integers must be JSON integers (1e2, 1.5, 1e400 are refused) within a documented range;
  *    json-c saturates huge integers (99999999999999999999 -> INT64_MAX), which the ranges catch.
- *  - Ids (role/user ids, genesys defaultRoleId): 1..PJSON_MAX_ID bytes of RFC 3986 unreserved
- *    characters [A-Za-z0-9._~-], not containing "..". So '/', '%', quotes, spaces, NUL and
- *    control characters never reach a URL or a log line. Platform ids are GUIDs or short keys.
+ *  - Ids (role/user ids, genesys defaultRoleId): 1..PJSON_MAX_ID bytes of text without NUL or
+ *    control characters (C0, DEL, C1). Platform ids are GUIDs; anything else printable is
+ *    accepted and percent-encoded into a URL path (pjson_path_segment), never spliced raw.
  *  - Names (role names, emails, usernames, permission strings, external ids): at most
  *    PJSON_MAX_NAME bytes, no NUL, no control characters (C0, DEL, C1).
  *  - Descriptions: at most PJSON_MAX_TEXT bytes, no NUL, no control characters but tab, CR, LF.
@@ -86,9 +86,9 @@ struct pjson_error_info {
 /* Validate an id as the parsers do (len bytes at s; embedded NUL refused). 0 or -1 + err. */
 int pjson_check_id(const char *s, size_t len, char *err, size_t errlen);
 
-/* A URL path segment for an id: validated like pjson_check_id, then percent-encoded
- * (util_pct_encode; a no-op for valid ids, kept as a second wall). Caller frees. NULL + err
- * when the id is invalid (NULL, empty, too long, forbidden characters). */
+/* A URL path segment for an id: validated like pjson_check_id, then percent-encoded (every
+ * byte outside RFC 3986 unreserved; the dots of a "." or ".." id too). Caller frees. NULL + err
+ * when the id is invalid (NULL, empty, too long, control characters). */
 char *pjson_path_segment(const char *id, char *err, size_t errlen);
 
 /* JSON array of strings, `["a","b"]`, properly escaped. Caller frees. Used for genesys

@@ -47,5 +47,7 @@ bool util_utf8_valid(const char *s, size_t n, size_t *bad);
 /* Percent-encode everything but RFC 3986 unreserved characters; caller frees. Ids from
  * responses go through this before they enter a URL path. */
 char *util_pct_encode(const char *s);
+/* Value of one hex digit (either case), or -1. */
+int util_hex_value(char c);
 
 #endif

@@ -226,7 +226,8 @@ struct json_object *pjson_parse(struct pjson_cur *c, const char *body, size_t le
     return v;
 }
 
-/* The bytes of an id: [A-Za-z0-9._~-] (a table, because every id of every page passes here). */
+/* Bytes of an id that need no further look: RFC 3986 unreserved (a table, because every id
+ * of every page passes here, and platform ids are GUIDs). */
 static const bool id_byte[256] = {
     ['-'] = true, ['.'] = true, ['_'] = true, ['~'] = true, ['0'] = true, ['1'] = true,
     ['2'] = true, ['3'] = true, ['4'] = true, ['5'] = true, ['6'] = true, ['7'] = true,
@@ -241,40 +242,26 @@ static const bool id_byte[256] = {
     ['u'] = true, ['v'] = true, ['w'] = true, ['x'] = true, ['y'] = true, ['z'] = true,
 };
 
-/* Returns NULL when s[0..len) is a valid id, else a description of the problem. */
+static const char *text_problem(const char *s, size_t len, bool allow_newlines);
+
+/* Returns NULL when s[0..len) is a usable id, else a description of the problem. Any
+ * printable text is usable: pjson_path_segment() percent-encodes it for a URL, logs quote
+ * it. Control characters are refused (they have no business in an id and would reach logs). */
 static const char *id_problem(const char *s, size_t len)
 {
     if (!s || len == 0)
         return "empty id";
     if (len > PJSON_MAX_ID)
         return "id longer than 128 bytes";
-    bool dot = false, clean = true;
-    for (size_t i = 0; i < len && clean; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        clean = id_byte[ch] && !(dot && ch == '.');
-        dot = ch == '.';
-    }
+    bool clean = true;
+    for (size_t i = 0; i < len && clean; i++)
+        clean = id_byte[(unsigned char)s[i]];
     if (clean)
         return NULL;
-    /* something is wrong: find the first problem and word it */
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '\0')
-            return "id contains a NUL character";
-        if (ch == '/')
-            return "id contains '/'";
-        if (ch == '%')
-            return "id contains '%'";
-        if (ch == '"' || ch == '\'')
-            return "id contains a quote";
-        if (ch < 0x20 || ch == 0x7f)
-            return "id contains a control character";
-        if (!id_byte[ch])
-            return "id contains a character outside [A-Za-z0-9._~-]";
-        if (ch == '.' && i + 1 < len && s[i + 1] == '.')
-            return "id contains '..'";
-    }
-    return NULL;
+    const char *p = text_problem(s, len, false);
+    return p ? (memchr(s, '\0', len) ? "id contains a NUL character"
+                                     : "id contains a control character")
+             : NULL;
 }
 
 int pjson_check_id(const char *s, size_t len, char *err, size_t errlen)
@@ -297,6 +284,14 @@ char *pjson_path_segment(const char *id, char *err, size_t errlen)
     }
     if (pjson_check_id(id, strlen(id), err, errlen) < 0)
         return NULL;
+    /* "." and ".." are dot segments a client or server would resolve away: encode the dots
+     * too (util_pct_encode leaves '.' alone, as RFC 3986 allows elsewhere). */
+    if (strspn(id, ".") == strlen(id)) {
+        char *out = xmalloc(3 * strlen(id) + 1);
+        for (size_t i = 0; id[i]; i++)
+            memcpy(out + 3 * i, "%2E", 4);
+        return out;
+    }
     return util_pct_encode(id);
 }
 

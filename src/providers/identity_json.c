@@ -333,12 +333,31 @@ char *ijs_role_id_from_location(const char *location, char *err, size_t errlen)
         snprintf(err, errlen, "identity Location header: not a .../Roles/{id} path");
         return NULL;
     }
+    /* The segment is percent-encoded (as our own paths are): decode it, then check the id. */
+    char *id = xmalloc(end - start + 1);
+    size_t n = 0;
+    for (size_t i = start; i < end; i++) {
+        int hi, lo;
+        if (location[i] != '%') {
+            id[n++] = location[i];
+        } else if (i + 2 < end && (hi = util_hex_value(location[i + 1])) >= 0 &&
+                   (lo = util_hex_value(location[i + 2])) >= 0) {
+            id[n++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            free(id);
+            snprintf(err, errlen, "identity Location header: bad percent-encoding");
+            return NULL;
+        }
+    }
+    id[n] = '\0';
     char e2[96];
-    if (pjson_check_id(location + start, end - start, e2, sizeof(e2)) < 0) {
+    if (pjson_check_id(id, n, e2, sizeof(e2)) < 0) {
+        free(id);
         snprintf(err, errlen, "identity Location header: %s", e2);
         return NULL;
     }
-    return xstrndup(location + start, end - start);
+    return id;
 }
 
 /* ========================================================================================== */

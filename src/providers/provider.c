@@ -274,11 +274,14 @@ static void fetch_finish(struct prov_fetch *f)
         struct pjson_resolve_stats st;
         if (pjson_role_refs_resolve(f->refs, f->snap, true, &st, err, sizeof err) != 0)
             prov_fetch_fail(f, false, "%s", err);
-        else if (st.unknown_refs > 0)
+        else if (st.unknown_refs > 0) {
+            char q[2 * PJSON_MAX_ID + 8];
             log_warning(NULL,
                         "users hold roles missing from the role listing tenant=%s refs=%zu "
                         "roles=%zu example=%s (kept as-is)",
-                        f->t.cfg->name, st.unknown_refs, st.unknown_ids, st.first_unknown);
+                        f->t.cfg->name, st.unknown_refs, st.unknown_ids,
+                        log_quote(q, sizeof q, st.first_unknown));
+        }
     }
     if (!f->failed && mdl_snapshot_finish(f->snap, err, sizeof err) != 0)
         prov_fetch_fail(f, false, "%s", err);

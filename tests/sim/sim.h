@@ -41,6 +41,8 @@ void sb_puts(sim_sb *sb, const char *s);
 void sb_putc(sim_sb *sb, char c);
 void sb_printf(sim_sb *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_json_str(sim_sb *sb, const char *s); /* quoted, escaped JSON string; NULL -> null */
+/* A URI as a JSON string: prefix followed by the percent-encoded id ("/api/v2/users/a%2Fb"). */
+void sb_json_uri(sim_sb *sb, const char *prefix, const char *id);
 void sb_free(sim_sb *sb);
 char *sb_steal(sim_sb *sb); /* returns the buffer (never NULL), leaves sb empty */
 
@@ -63,8 +65,15 @@ json_object *sim_json_parse(const char *buf, size_t len);
 char *sim_json_dup_string(json_object *o);
 const char *sim_json_str(json_object *obj, const char *key); /* string member or NULL */
 bool sim_parse_int(const char *s, long long *out); /* whole string must be a decimal integer */
+/* Percent-decoding in two steps, so that an id holding '/' (sent as %2F) stays one path
+ * segment: libmicrohttpd's unescape callback runs sim_unescape_keep_slash() over the path and
+ * every query key and value (decodes %XX in place except %2F and %25, returns the new length);
+ * sim_pct_decode() then decodes what is left -- once, in route parameters and query values. */
+size_t sim_unescape_keep_slash(char *s);
+char *sim_pct_decode(const char *s, size_t n); /* malloc'd */
 /* Match a path against a route pattern ("/api/v2/users/{id}/roles"). On a match the "{...}"
- * segments are copied into params[0..] (caller frees; at most maxp) and true is returned. */
+ * segments are copied, percent-decoded, into params[0..] (caller frees; at most maxp) and true
+ * is returned. */
 bool sim_path_match(const char *pattern, const char *path, bool icase, char **params, int maxp);
 
 /* ---- the tenant model (sim_state.c) ------------------------------------------------------ */

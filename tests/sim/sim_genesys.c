@@ -602,7 +602,11 @@ static void role_users(sim_req *rq, sim_reply *rp, char **p)
             if (total >= start && emitted < (size_t)size) {
                 if (emitted++)
                     sb_putc(b, ',');
-                sb_printf(b, "{\"id\":\"%s\",\"selfUri\":\"/api/v2/users/%s\"}", u->id, u->id);
+                sb_puts(b, "{\"id\":");
+                sb_json_str(b, u->id);
+                sb_puts(b, ",\"selfUri\":");
+                sb_json_uri(b, "/api/v2/users/", u->id);
+                sb_putc(b, '}');
             }
             total++;
         }
@@ -647,7 +651,9 @@ static void role_subjectgrants(sim_req *rq, sim_reply *rp, char **p)
                 sb_json_str(b, sim_json_str(u->obj, "name"));
                 sb_puts(b, ",\"type\":\"PC_USER\",\"divisions\":[");
                 division_ref(b, t);
-                sb_printf(b, "],\"selfUri\":\"/api/v2/users/%s\"}", u->id);
+                sb_puts(b, "],\"selfUri\":");
+                sb_json_uri(b, "/api/v2/users/", u->id);
+                sb_putc(b, '}');
             }
             total++;
         }
@@ -1052,7 +1058,9 @@ static void subject_get(sim_req *rq, sim_reply *rp, char **p)
         sb_puts(b, ",\"grants\":[");
         for (size_t i = 0; i < u->nroles; i++) {
             sim_role *r = u->roles[i];
-            sb_printf(b, "%s{\"subjectId\":\"%s\",\"division\":", i ? "," : "", u->id);
+            sb_puts(b, i ? ",{\"subjectId\":" : "{\"subjectId\":");
+            sb_json_str(b, u->id);
+            sb_puts(b, ",\"division\":");
             division_ref(b, t);
             sb_puts(b, ",\"role\":{\"id\":");
             sb_json_str(b, r->id);
@@ -1060,11 +1068,14 @@ static void subject_get(sim_req *rq, sim_reply *rp, char **p)
             sb_json_str(b, r->name);
             sb_puts(b, ",\"description\":");
             sb_json_str(b, sim_json_str(r->obj, "description"));
-            sb_printf(b, ",\"default\":%s,\"selfUri\":\"/api/v2/authorization/roles/%s\"}",
-                      r->kind ? "true" : "false", r->id);
+            sb_printf(b, ",\"default\":%s,\"selfUri\":", r->kind ? "true" : "false");
+            sb_json_uri(b, "/api/v2/authorization/roles/", r->id);
+            sb_putc(b, '}');
             sb_printf(b, ",\"grantMadeAt\":\"%s\"}", ts);
         }
-        sb_printf(b, "],\"version\":1,\"selfUri\":\"/api/v2/authorization/subjects/%s\"}", u->id);
+        sb_puts(b, "],\"version\":1,\"selfUri\":");
+        sb_json_uri(b, "/api/v2/authorization/subjects/", u->id);
+        sb_putc(b, '}');
     }
     sim_rdunlock(rq);
 }

@@ -229,11 +229,15 @@ static void role_create(sim_req *rq, sim_reply *rp, char **p)
     if (ex) {
         const char *edesc = sim_json_str(ex->obj, "Description");
         if (strcmp(ex->name, name) == 0 && same_text(edesc, desc) && !ex->kind) {
-            char loc[256];
-            snprintf(loc, sizeof loc, "/api/v1/Tenants/%s/Roles/%s", p[0], ex->id);
+            /* the id percent-encoded, as any id in a path */
+            char *tenc = util_pct_encode(p[0]), *ienc = util_pct_encode(ex->id);
+            char *loc = xasprintf("/api/v1/Tenants/%s/Roles/%s", tenc, ienc);
             rp->status = 302;
             rp->has_body = false;
             reply_header(rp, "Location", loc);
+            free(loc);
+            free(tenc);
+            free(ienc);
         } else {
             identity_error(rq, rp, 409, "The role conflicts with an existing role.",
                            "A role with the same Name or Id but different values exists.",

@@ -816,14 +816,23 @@ static void control_route(sim_req *rq, sim_reply *rp)
 
 /* ---- the pipeline -------------------------------------------------------------------------- */
 
+/* The path keeps %2F (and %25) so an encoded '/' inside an id cannot split a segment; route
+ * parameters and query values are decoded the rest of the way (sim.h). */
+static size_t unescape_keep_slash(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return sim_unescape_keep_slash(s);
+}
+
 static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
 {
     (void)kind;
     sim_req *rq = cls;
     rq->args = xrealloc(rq->args, (rq->nargs + 1) * sizeof *rq->args);
-    rq->args[rq->nargs].key = xstrdup(key ? key : "");
-    rq->args[rq->nargs].val = value ? xstrdup(value) : NULL;
+    rq->args[rq->nargs].key = sim_pct_decode(key ? key : "", key ? strlen(key) : 0);
+    rq->args[rq->nargs].val = value ? sim_pct_decode(value, strlen(value)) : NULL;
     rq->nargs++;
     return MHD_YES;
 }
@@ -1230,6 +1239,7 @@ struct MHD_Daemon *sim_server_start(sim_ctx *ctx, const char *listen, const char
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, ctx},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_keep_slash, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL},

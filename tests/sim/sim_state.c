@@ -122,9 +122,11 @@ void sim_role_refresh(sim_tenant *t, sim_role *r)
 {
     json_object *tmp = shallow_copy(r->obj);
     if (t->api == SIM_GENESYS) {
-        char buf[128];
-        snprintf(buf, sizeof buf, "/api/v2/authorization/roles/%s", r->id);
-        json_object_object_add(tmp, "selfUri", json_object_new_string(buf));
+        char *enc = util_pct_encode(r->id);
+        char *uri = xasprintf("/api/v2/authorization/roles/%s", enc);
+        json_object_object_add(tmp, "selfUri", json_object_new_string(uri));
+        free(uri);
+        free(enc);
         json_object *pol = NULL;
         json_object_object_get_ex(r->obj, "permissionPolicies", &pol);
         free(r->policies);
@@ -182,7 +184,9 @@ static void user_refresh(sim_tenant *t, sim_user *u)
     sb_json_str(&sb, div);
     sb_puts(&sb, ",\"name\":");
     sb_json_str(&sb, dname ? dname : "Home");
-    sb_printf(&sb, ",\"selfUri\":\"/api/v2/authorization/divisions/%s\"}", div ? div : "");
+    sb_puts(&sb, ",\"selfUri\":");
+    sb_json_uri(&sb, "/api/v2/authorization/divisions/", div);
+    sb_putc(&sb, '}');
     sb_puts(&sb, ",\"email\":");
     sb_json_str(&sb, sim_json_str(u->obj, "email"));
     sb_puts(&sb, ",\"state\":");
@@ -191,9 +195,8 @@ static void user_refresh(sim_tenant *t, sim_user *u)
                                                 : "deleted");
     sb_puts(&sb, ",\"username\":");
     sb_json_str(&sb, sim_json_str(u->obj, "username"));
-    sb_puts(&sb, ",\"version\":1,\"selfUri\":\"/api/v2/users/");
-    sb_puts(&sb, u->id);
-    sb_putc(&sb, '"');
+    sb_puts(&sb, ",\"version\":1,\"selfUri\":");
+    sb_json_uri(&sb, "/api/v2/users/", u->id);
     free(u->api);
     u->api_len = sb.len;
     u->api = sb_steal(&sb);

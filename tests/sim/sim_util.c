@@ -341,6 +341,47 @@ void sim_free_list(char **v, size_t n)
     free(v);
 }
 
+static size_t decode(char *out, const char *s, size_t n, bool keep_slash)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
+            (lo = hexval(s[i + 2])) >= 0) {
+            int ch = hi << 4 | lo;
+            if (!(keep_slash && (ch == '/' || ch == '%'))) {
+                out[o++] = (char)ch;
+                i += 2;
+                continue;
+            }
+        }
+        out[o++] = s[i];
+    }
+    out[o] = '\0';
+    return o;
+}
+
+size_t sim_unescape_keep_slash(char *s)
+{
+    return decode(s, s, strlen(s), true);
+}
+
+char *sim_pct_decode(const char *s, size_t n)
+{
+    char *out = xmalloc(n + 1);
+    decode(out, s, n, false);
+    return out;
+}
+
+void sb_json_uri(sim_sb *sb, const char *prefix, const char *id)
+{
+    char *enc = util_pct_encode(id ? id : "");
+    char *uri = xasprintf("%s%s", prefix, enc);
+    sb_json_str(sb, uri);
+    free(uri);
+    free(enc);
+}
+
 bool sim_path_match(const char *pattern, const char *path, bool icase, char **params, int maxp)
 {
     int np = 0;
@@ -356,7 +397,7 @@ bool sim_path_match(const char *pattern, const char *path, bool icase, char **pa
         if (pl > 0 && p[0] == '{') {
             if (sl == 0 || np >= maxp)
                 goto nomatch;
-            params[np++] = xstrndup(s, sl);
+            params[np++] = sim_pct_decode(s, sl);
         } else if (pl != sl || (icase ? strncasecmp(p, s, pl) : strncmp(p, s, pl)) != 0) {
             goto nomatch;
         }

@@ -350,6 +350,29 @@ class Roles(GenesysBase):
         st, h, b = self.call("DELETE", f"/api/v2/authorization/roles/{R1}")
         self.assertError(st, h, b, 404, "not.found")
 
+    def test_ids_needing_percent_encoding(self):
+        # An id is one path segment however it is spelled: %2F stays inside it (the server
+        # decodes route parameters once), and selfUri carries the id encoded.
+        st = make_state()
+        odd_user, odd_role = "a/b c%", "r/1?#"
+        st["users"][0]["id"] = odd_user
+        st["roles"][2]["id"] = odd_role
+        for u in st["users"]:
+            u["roles"] = [odd_role if r == R1 else r for r in u["roles"]]
+        self.sim.put_state(st)
+        q = urllib.parse.quote
+        code, _, u = self.call("GET", "/api/v2/users/" + q(odd_user, safe=""))
+        self.assertEqual((code, u["id"]), (200, odd_user))
+        self.assertEqual(u["selfUri"], "/api/v2/users/a%2Fb%20c%25")
+        code, _, r = self.call("GET", "/api/v2/authorization/roles/" + q(odd_role, safe=""))
+        self.assertEqual((code, r["id"]), (200, odd_role))
+        code, _, r = self.call("PUT", "/api/v2/authorization/roles/" + q(odd_role, safe="") +
+                               "/users/remove", [odd_user])
+        self.assertEqual((code, r), (200, [odd_user]))
+        self.assertEqual(self.user_roles(odd_user), [EMP, R2])
+        code, _, _ = self.call("GET", "/api/v2/users/a/b%20c%25")
+        self.assertEqual(code, 404)
+
     def test_users_add_remove(self):
         ids = [user_id(2), user_id(4)]
         st, _, r = self.call("PUT", f"/api/v2/authorization/roles/{R3}/users/add", ids)

@@ -128,7 +128,7 @@ static void test_roles_errors(void **state)
                 "identity roles page: [0].Id: required field missing");
     roles_error("[{'Id':'x','RoleScope':1}]", "[0].Name: required field missing");
     roles_error("[{'Id':'x','Name':''}]", "[0].Name: must not be empty");
-    roles_error("[{'Id':'a/b','Name':'y'}]", "[0].Id: id contains '/'");
+    roles_error("[{'Id':'a\\u0001b','Name':'y'}]", "[0].Id: id contains a control character");
     roles_error("[{'Id':'a\\u0000','Name':'y'}]", "[0].Id: id contains a NUL character");
     roles_error("[{'Id':'x','Name':'y','RoleScope':'1'}]",
                 "[0].RoleScope: expected integer, got string");
@@ -136,10 +136,12 @@ static void test_roles_errors(void **state)
                 "[0].RoleScope: integer out of range 0..1000");
     roles_error("[{'Id':'x','Name':'y','RoleScope':1e400}]", "[0].RoleScope: expected integer");
     roles_error("[{'Id':'x','Name':'y','RoleScope':-1}]", "RoleScope: integer out of range");
-    roles_error("[{'Id':'x','Name':'y','RoleTypeId':'..'}]", "[0].RoleTypeId: id contains '..'");
+    roles_error("[{'Id':'x','Name':'y','RoleTypeId':'\\u007f'}]",
+                "[0].RoleTypeId: id contains a control character");
     roles_error("[{'Id':'x','Name':'y','CommunityId':7}]", "[0].CommunityId: expected string");
     roles_error("[{'Id':'x','Name':'y','Description':{}}]", "[0].Description: expected string");
-    roles_error("[{'Id':'ok','Name':'y'},{'Id':'%2F','Name':'z'}]", "[1].Id: id contains '%'");
+    roles_error("[{'Id':'ok','Name':'y'},{'Id':'\\u001f','Name':'z'}]",
+                "[1].Id: id contains a control character");
     roles_error("[1]", "[0]: expected object, got number");
     roles_error("[null]", "[0]: expected object, got null");
 }
@@ -223,16 +225,16 @@ static void test_users_errors(void **state)
     users_error("[{'Id':'u','RoleIds':null}]", "[0].RoleIds: required field missing");
     users_error("[{'Id':'u','RoleIds':'r'}]", "[0].RoleIds: expected array, got string");
     users_error("[{'Id':'u','RoleIds':['r',5]}]", "[0].RoleIds[1]: expected string, got number");
-    users_error("[{'Id':'u','RoleIds':['r/../x']}]", "[0].RoleIds[0]: id contains '/'");
+    users_error("[{'Id':'u','RoleIds':['r\\n']}]", "[0].RoleIds[0]: id contains a control character");
     users_error("[{'Id':'u','RoleIds':['']}]", "[0].RoleIds[0]: must not be empty");
     users_error("[{'RoleIds':[]}]", "[0].Id: required field missing");
-    users_error("[{'Id':'u\\'','RoleIds':[]}]", "[0].Id: id contains a quote");
+    users_error("[{'Id':'u\\u009f','RoleIds':[]}]", "[0].Id: id contains a control character");
     users_error("[{'Id':'u','Email':42,'RoleIds':[]}]", "[0].Email: expected string, got number");
     users_error("[{'Id':'u','Email':'a\\u0000b@x','RoleIds':[]}]", "[0].Email: contains a NUL");
     users_error("[{'Id':'u','ExternalUserId':'x\\ty','RoleIds':[]}]",
                 "[0].ExternalUserId: contains a control character");
-    users_error("[{'Id':'u','IdentityProviderId':'not a guid','RoleIds':[]}]",
-                "[0].IdentityProviderId: id contains a character outside");
+    users_error("[{'Id':'u','IdentityProviderId':'not\\u0001a guid','RoleIds':[]}]",
+                "[0].IdentityProviderId: id contains a control character");
     users_error("[{'Id':'ok','RoleIds':[]},{'Id':'bad','RoleIds':{}}]",
                 "[1].RoleIds: expected array, got object");
     users_error("{'value':[]}", "expected array, got object");
@@ -334,12 +336,17 @@ static void test_location(void **state)
                                    err, sizeof(err));
     assert_string_equal(id, "abc-1");
     free(id);
+    /* the segment is percent-decoded: an id with odd characters comes back as itself */
+    id = ijs_role_id_from_location("/api/v1/Tenants/t/Roles/a%2Fb%20%C3%BC", err, sizeof(err));
+    assert_string_equal(id, "a/b \xc3\xbc");
+    free(id);
     const char *bad[] = {"",
                          "/api/v1/Tenants/t/Users/abc",
                          "abc",
                          "/Roles/",
-                         "/Roles/a%2Fb",
-                         "/Roles/..",
+                         "/Roles/a%2",
+                         "/Roles/a%zz",
+                         "/Roles/a%01",
                          "/Role/x",
                          "/api/v1/Roles"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -378,8 +385,8 @@ static void test_builders(void **state)
     assert_null(ijs_build_role_create(NULL, "d", err, sizeof(err)));
     assert_null(ijs_build_role_update(NULL, "R", "d", err, sizeof(err)));
     assert_string_equal(err, "identity role body: Id is required");
-    assert_null(ijs_build_role_update("a/b", "R", "d", err, sizeof(err)));
-    assert_string_equal(err, "invalid id: id contains '/'");
+    assert_null(ijs_build_role_update("a\x01b", "R", "d", err, sizeof(err)));
+    assert_string_equal(err, "invalid id: id contains a control character");
     assert_null(ijs_build_role_create("R\x1b", NULL, err, sizeof(err)));
     assert_string_equal(err, "identity role body: Name contains a control character");
 

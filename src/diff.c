@@ -120,31 +120,48 @@ void diff_memory_note_written(struct diff_memory *m, enum diff_mem_kind kind, co
     e->touch = m->gen;
 }
 
-/* True when the item was written with this very value and the target still shows (the first
- * time: now shows) something else: the target did not keep it, and it is not re-sent this cycle.
- * A write can also be lost once (a platform glitch), so suppression backs off instead of lasting
- * forever: after 1 suppressed cycle the item is sent again, then after 2, 4, ... up to 64
+enum mem_verdict {
+    MEM_PLAN = 0, /* nothing known against it: plan the item */
+    MEM_SKIP,     /* not converging: report it, do not send it this cycle */
+    MEM_RESEND,   /* not converging, but due for another try: report it and send it */
+};
+
+/* MEM_SKIP / MEM_RESEND when the item was written with this very value and the target still
+ * shows (the first time: now shows) something else: the target did not keep it. A write can
+ * also be lost once (a platform glitch), so suppression backs off instead of lasting forever:
+ * after 1 suppressed cycle the item is sent again, then after 2, 4, ... up to 64
  * (diff_memory_note_written counts the strikes). That is "not every cycle", yet a lost write
- * heals within two cycles. */
-static bool mem_suppress(struct diff_memory *m, enum diff_mem_kind kind, const char *key,
-                         uint64_t want, uint64_t have)
+ * heals within two cycles. A re-send cycle still reports the item: the target did not keep it
+ * the last time, and only the next read can say whether it does now. */
+static enum mem_verdict mem_check(struct diff_memory *m, enum diff_mem_kind kind, const char *key,
+                                  uint64_t want, uint64_t have)
 {
     if (!m)
-        return false;
+        return MEM_PLAN;
     struct mem_entry *e = mem_find(m, kind, key);
     if (!e || e->written != want)
-        return false;
+        return MEM_PLAN;
     e->touch = m->gen;
     if (!e->has_observed) {
         e->has_observed = true;
         e->observed = have;
     } else if (e->observed != have) {
-        return false;
+        return MEM_PLAN;
     }
     if (e->skipped >= (1u << e->strikes))
-        return false; /* time to try again */
+        return MEM_RESEND; /* time to try again */
     e->skipped++;
-    return true;
+    return MEM_SKIP;
+}
+
+/* The reason of a not-converging item, marked when this cycle sends it again. Takes `reason`. */
+static char *nc_reason(enum mem_verdict v, char *reason)
+{
+    if (v != MEM_RESEND)
+        return reason;
+    char *r = xasprintf("%s; sent again this cycle to see whether it holds now", reason);
+    free(reason);
+    return r;
 }
 
 static void mem_sweep(struct diff_memory *m)
@@ -543,12 +560,14 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
         char *key = own(d, role_mem_key(t->name, t->builtin_key));
         uint64_t want = def_hash(r->description, r->def_canon, builtin);
         uint64_t have = def_hash(t->description, t->def_canon, builtin);
-        if (mem_suppress(mem, DIFF_MEM_ROLE, key, want, have)) {
+        enum mem_verdict v = mem_check(mem, DIFF_MEM_ROLE, key, want, have);
+        if (v != MEM_PLAN)
             add_not_converging(
                 d, DIFF_MEM_ROLE, t->name,
-                xasprintf("target kept %s different from what was written", fields_text(f)));
+                nc_reason(v, xasprintf("target kept %s different from what was written",
+                                       fields_text(f))));
+        if (v == MEM_SKIP)
             continue;
-        }
         push_role_op(d, (struct diff_role_op){DIFF_ROLE_OP_UPDATE, (uint32_t)s, sr->map, f, t->name,
                                               key, want});
         d->nupdates++;
@@ -561,12 +580,13 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
         if (r->foreign || r->builtin_key || !tr->in_scope || tr->src != MDL_NONE || tr->conflict)
             continue;
         char *key = own(d, role_mem_key(r->name, NULL));
-        if (mem_suppress(mem, DIFF_MEM_ROLE, key, HASH_DELETED,
-                         def_hash(r->description, r->def_canon, false))) {
+        enum mem_verdict v = mem_check(mem, DIFF_MEM_ROLE, key, HASH_DELETED,
+                                       def_hash(r->description, r->def_canon, false));
+        if (v != MEM_PLAN)
             add_not_converging(d, DIFF_MEM_ROLE, r->name,
-                               xstrdup("target kept the role after it was deleted"));
+                               nc_reason(v, xstrdup("target kept the role after it was deleted")));
+        if (v == MEM_SKIP)
             continue;
-        }
         push_role_op(d, (struct diff_role_op){DIFF_ROLE_OP_DELETE, MDL_NONE, (uint32_t)t, 0,
                                               r->name, key, HASH_DELETED});
         d->ndeletes++;
@@ -808,7 +828,8 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
             want -= mix64(ident[rem.v[i]]);
         for (size_t i = 0; i < add.n; i++)
             want += mix64(ident[add.v[i]]);
-        if (mem_suppress(mem, DIFF_MEM_USER, tu->id, want, have)) {
+        enum mem_verdict v = mem_check(mem, DIFF_MEM_USER, tu->id, want, have);
+        if (v != MEM_PLAN) {
             char reason[512] = "target kept a role set different from what was written";
             if (add.n) {
                 strncat(reason, "; still missing ", sizeof(reason) - strlen(reason) - 1);
@@ -818,7 +839,10 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
                 strncat(reason, "; still has ", sizeof(reason) - strlen(reason) - 1);
                 names_text(d, reason, sizeof(reason), rem.v, rem.n);
             }
-            add_not_converging(d, DIFF_MEM_USER, diff_user_label(d, pairs[p].tgt), xstrdup(reason));
+            add_not_converging(d, DIFF_MEM_USER, diff_user_label(d, pairs[p].tgt),
+                               nc_reason(v, xstrdup(reason)));
+        }
+        if (v == MEM_SKIP) {
             d->report.skipped_changes += add.n + rem.n;
             continue;
         }

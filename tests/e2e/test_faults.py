@@ -555,6 +555,31 @@ class DaemonFaults(Matrix):
         self.assert_converged()
 
 
+    def test_a_write_the_target_keeps_dropping_is_reported_every_cycle(self):
+        # Regression (src/diff.c mem_check, found by a black-box test): the back-off re-sends
+        # such a write after 1, 2, 4 ... cycles, and the re-send cycles reported
+        # "not_converging=0" -- only the cycles in between said so. product.md 4.9: "reported
+        # once per cycle".
+        import re
+        type(self).faults_tried += 1
+        self.dst.add_faults(faults_on(GEN_WRITES[:2], times=1000000, action="drop_write"))
+        d = Daemon(self.config(interval="1s")).start()
+        try:
+            deadline = time.monotonic() + 40
+            while d.log_text().count("cycle finished") < 6 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            lines = [ln for ln in d.log_text().splitlines() if "cycle finished" in ln]
+            self.assertGreaterEqual(len(lines), 6, d.log_text()[-3000:])
+            counts = [int(re.search(r"not_converging=(\d+)", ln).group(1)) for ln in lines]
+            self.assertEqual(counts[0], 0, lines[0])
+            self.assertTrue(all(c > 0 for c in counts[1:6]), "\n".join(lines))
+            resent = [ln for ln in lines[1:6] if not re.search(r"assignments_added=0 ", ln) or
+                      not re.search(r"assignments_removed=0 ", ln)]
+            self.assertTrue(resent, "no re-send cycle among the first six:\n" + "\n".join(lines))
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+
 class IdentityFaults(Matrix):
     API = "identity"
     SKIP = IDN_SKIP

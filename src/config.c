@@ -1307,15 +1307,18 @@ static void parse_tenant(struct loader *ld, const struct ynode *k, const struct 
         err(ld, v, "tenant %s needs client_secret_file or client_secret_env", q(ld, k->val));
     }
 
-    unsigned ps = 0;
+    /* The largest page each platform serves (genesys pageSize 500, identity count 1000): a
+     * bigger one would pass --check and then fail every cycle with the platform's 400. */
+    unsigned ps = 0, ps_max = 1000;
     if (aux->api_ok && t->api == CFG_API_IDENTITY) {
         t->page_size_roles = 1000;
         t->page_size_users = 1000;
     } else {
         t->page_size_roles = 100;
         t->page_size_users = 500;
+        ps_max = aux->api_ok ? 500 : 1000;
     }
-    if (get_uint(ld, v, "page_size", 1, 10000, &ps) > 0)
+    if (get_uint(ld, v, "page_size", 1, ps_max, &ps) > 0)
         t->page_size_roles = t->page_size_users = ps;
 
     struct http_block hb;

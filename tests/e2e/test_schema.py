@@ -452,12 +452,20 @@ class SchemaMatchesLoader(unittest.TestCase):
     def test_uint_ranges(self):
         where = {"max_connections": ("http",), "max_attempts": ("http", "retry"),
                  "page_size": ("tenants", "*"), "max_deletes": ("jobs", "[]")}
-        calls = re.findall(r'get_uint\(ld, \w+, "(\w+)", (\d+), (\d+),', self.code)
+        calls = re.findall(r'get_uint\(ld, \w+, "(\w+)", (\d+), (\w+),', self.code)
         self.assertEqual({c[0] for c in calls}, set(where))
+        # page_size's ceiling depends on the api: 1000 (identity), 500 (genesys, an if/then)
+        self.assertIn("ps_max = aux->api_ok ? 500 : 1000", self.code)
+        ceilings = {"ps_max": 1000}
         for key, lo, hi in calls:
             node = self.v.at(where[key] + (key,))
             self.assertEqual(node["type"], "integer", key)
-            self.assertEqual((node["minimum"], node["maximum"]), (int(lo), int(hi)), key)
+            self.assertEqual((node["minimum"], node["maximum"]),
+                             (int(lo), ceilings[hi] if hi in ceilings else int(hi)), key)
+        tenant = load_schema()["definitions"]["tenant"]
+        genesys = [b["then"] for b in tenant["allOf"]
+                   if b["if"]["properties"]["api"]["const"] == "genesys"]
+        self.assertEqual(genesys[0]["properties"]["page_size"]["maximum"], 500)
 
     def test_duration_keys(self):
         loader = set(re.findall(r'get_duration\(ld, \w+, "(\w+)"', self.code))
@@ -608,8 +616,12 @@ CASES = [
     ("max_connections 1025", "  max_connections: 8", "  max_connections: 1025", False),
     ("max_connections 1024", "  max_connections: 8", "  max_connections: 1024", True),
     ("max_attempts 101", "max_attempts: 8", "max_attempts: 101", False),
-    ("page_size 10001", "page_size: 200", "page_size: 10001", False),
-    ("page_size 10000", "page_size: 200", "page_size: 10000", True),
+    ("genesys page_size 501", "page_size: 200", "page_size: 501", False),
+    ("genesys page_size 500", "page_size: 200", "page_size: 500", True),
+    ("identity page_size 1001", "    client_secret_env: RS_SCHEMA_TEST_SECRET\n",
+     "    client_secret_env: RS_SCHEMA_TEST_SECRET\n    page_size: 1001\n", False),
+    ("identity page_size 1000", "    client_secret_env: RS_SCHEMA_TEST_SECRET\n",
+     "    client_secret_env: RS_SCHEMA_TEST_SECRET\n    page_size: 1000\n", True),
     ("negative max_deletes", "max_deletes: 50", "max_deletes: -1", False),
     ("max_deletes 0", "max_deletes: 50", "max_deletes: 0", True),
     ("rate per day", "rate_limit: 300/min", "rate_limit: 300/day", False),

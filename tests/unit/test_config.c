@@ -640,9 +640,34 @@ static void test_bad_rates_and_ints(void **state)
                 "4:26: invalid value \"101\" for \"max_attempts\" (expected a whole number from 1 "
                 "to 100)",
                 "22:16: invalid value \"-1\" for \"page_size\" (expected a whole number from 1 to "
-                "10000)",
+                "1000)",
                 "27:18: invalid value \"12abc\" for \"max_deletes\" (expected a whole number from "
                 "0 to 1000000000)");
+}
+
+/* The largest page each platform serves: a bigger page_size passed --check and then failed
+ * every cycle with the platform's 400 (found by a black-box test). */
+static void test_page_size_limits(void **state)
+{
+    (void)state;
+    EXPECT_ERRS(TENANTS "    page_size: 1001\n" JOB,
+                "18:16: invalid value \"1001\" for \"page_size\" (expected a whole number from 1 "
+                "to 1000)");
+    EXPECT_ERRS("tenants:\n"
+                "  prod:\n"
+                "    api: genesys\n"
+                "    base_url: https://api.mypurecloud.com\n"
+                "    client_id: prod-client\n"
+                "    client_secret_file: prod.secret\n"
+                "    page_size: 501\n"
+                "  dev:\n"
+                "    api: genesys\n"
+                "    base_url: https://api.usw2.pure.cloud/\n"
+                "    client_id: dev-client\n"
+                "    client_secret_file: dev.secret\n"
+                "    page_size: 500\n" JOB,
+                "7:16: invalid value \"501\" for \"page_size\" (expected a whole number from 1 "
+                "to 500)");
 }
 
 static void test_delay_order(void **state)
@@ -1371,6 +1396,7 @@ int main(void)
         cmocka_unit_test_setup(test_bad_durations, setup),
         cmocka_unit_test_setup(test_interval_minimum, setup),
         cmocka_unit_test_setup(test_bad_rates_and_ints, setup),
+        cmocka_unit_test_setup(test_page_size_limits, setup),
         cmocka_unit_test_setup(test_delay_order, setup),
         cmocka_unit_test_setup(test_enums, setup),
         cmocka_unit_test_setup(test_match_by_mismatch, setup),

@@ -316,9 +316,12 @@ static void log_plan(struct dm_job *j)
         if (!nl)
             break;
     }
-    if (changes + notes > logged)
-        log_info(j->name, "plan lines not logged=%zu (see `rolesyncd --once --dry-run --job %s`)",
-                 changes + notes - logged, j->name);
+    if (changes + notes > logged) {
+        char hint[300], qh[700];
+        snprintf(hint, sizeof hint, "see rolesyncd --once --dry-run --job %s", j->name);
+        log_info(j->name, "plan lines not logged=%zu hint=%s", changes + notes - logged,
+                 log_quote(qh, sizeof qh, hint));
+    }
     free(j->plan_buf);
     j->plan_buf = NULL;
     j->plan_len = 0;
@@ -371,8 +374,8 @@ static void schedule_next(struct dm_job *j, const struct sync_result *r)
         if (r->auth_failed)
             log_error(j->name,
                       "authentication failed, trying again at the interval in=%s "
-                      "consecutive_failures=%u reason=%s: fix the client credentials on the "
-                      "platform, or update the secret and reload (systemctl reload rolesyncd)",
+                      "consecutive_failures=%u reason=%s hint=\"fix the client credentials on the "
+                      "platform, or update the secret and reload (systemctl reload rolesyncd)\"",
                       dur(delay, b, sizeof b), failures, log_quote(q, sizeof q, r->reason));
         else
             log_debug(j->name, "next cycle in=%s", dur(delay, b, sizeof b));
@@ -621,7 +624,7 @@ static void reload_failed(struct daemon *d, char **errors, size_t n)
 
     for (size_t i = 0; i < n; i++)
         log_error(NULL, "reload error=%s", log_quote(q, sizeof q, errors[i]));
-    log_error(NULL, "reload failed errors=%zu config=%s: still running the previous config", n,
+    log_error(NULL, "reload failed, still running the previous config errors=%zu config=%s", n,
               log_quote(q, sizeof q, d->config_path));
     status_reload_done(&d->st, util_now_ms(), false, d->config_path, all);
     free(all);

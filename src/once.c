@@ -143,9 +143,7 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
     pid_t owner = status_file_owner(cfg->state_dir);
     if (owner) {
         os.enabled = os.metrics = false; /* the daemon writes both */
-        log_info(NULL,
-                 "status.json is kept by the running daemon pid=%ld: this run leaves it alone",
-                 (long)owner);
+        log_info(NULL, "status.json left alone, the running daemon keeps it pid=%ld", (long)owner);
     } else if (status_ensure_dir(cfg->state_dir, err, sizeof err) != 0) {
         os.enabled = false;
         log_warning(NULL, "status file not written: %s", err);

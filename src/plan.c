@@ -179,8 +179,7 @@ struct plan *plan_build(struct diff *d, bool force)
             nput += put[i];
         /* Ties go to batches, which are incremental and so cannot overwrite a concurrent change
          * to other roles of the same user. */
-        if (d->tgt->api != CFG_API_GENESYS || p->cost_per_user < p->cost_mixed ||
-            nput == d->nusers)
+        if (d->tgt->api != CFG_API_GENESYS || p->cost_per_user < p->cost_mixed || nput == d->nusers)
             p->strategy = PLAN_STRATEGY_PER_USER;
         else
             p->strategy = nput ? PLAN_STRATEGY_MIXED : PLAN_STRATEGY_BATCH;

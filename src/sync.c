@@ -319,10 +319,14 @@ static void plan_and_apply(struct sync_run *run)
         snprintf(run->res.reason, sizeof run->res.reason, "%zu deletions exceed max_deletes %u",
                  c.deletions, run->job->max_deletes);
         char *cfgarg = run->opts.config_file ? shell_arg("-c", run->opts.config_file) : NULL;
+        char *hint = xasprintf("to apply it run `rolesyncd %s--once --force-deletes --job %s` or "
+                               "raise max_deletes",
+                               cfgarg ? cfgarg : "", run->job->name);
+        char qh[1400];
         log_error(run->job->name,
-                  "plan refused deletions=%zu max_deletes=%u: nothing was written; to apply it "
-                  "run `rolesyncd %s--once --force-deletes --job %s` or raise max_deletes",
-                  c.deletions, run->job->max_deletes, cfgarg ? cfgarg : "", run->job->name);
+                  "plan refused, nothing was written deletions=%zu max_deletes=%u hint=%s",
+                  c.deletions, run->job->max_deletes, log_quote(qh, sizeof qh, hint));
+        free(hint);
         free(cfgarg);
         finish(run);
         return;
@@ -603,16 +607,23 @@ static void finish(struct sync_run *run)
                  (r->outcome == SYNC_DRY_RUN && run->plan && plan_is_empty(run->plan));
     if (r->outcome == SYNC_OK && run->plan && r->failed_ops == 0)
         r->pending = 0;
+    /* The same figures as status.json's `changes`: what a dry run would do, else what was
+     * applied (sync_status_fill). */
+    bool dry = r->outcome == SYNC_DRY_RUN;
     log_info(run->job->name,
              "cycle finished result=%s in_sync=%s roles_created=%zu roles_updated=%zu "
              "roles_deleted=%zu assignments_added=%zu assignments_removed=%zu pending=%zu "
              "failed_ops=%zu not_converging=%zu unmatched_source_only=%zu "
              "unmatched_target_only=%zu requests=%llu retries=%llu duration_ms=%llu",
-             sync_outcome_name(r->outcome), r->in_sync ? "true" : "false", r->roles_created,
-             r->roles_updated, r->roles_deleted, r->assignments_added, r->assignments_removed,
-             r->pending, r->failed_ops, r->nnot_converging, r->unmatched_source_only,
-             r->unmatched_target_only, (unsigned long long)r->requests,
-             (unsigned long long)r->retries, (unsigned long long)(util_mono_ms() - run->t0));
+             sync_outcome_name(r->outcome), r->in_sync ? "true" : "false",
+             dry ? r->planned_roles_created : r->roles_created,
+             dry ? r->planned_roles_updated : r->roles_updated,
+             dry ? r->planned_roles_deleted : r->roles_deleted,
+             dry ? r->planned_assignments_added : r->assignments_added,
+             dry ? r->planned_assignments_removed : r->assignments_removed, r->pending,
+             r->failed_ops, r->nnot_converging, r->unmatched_source_only, r->unmatched_target_only,
+             (unsigned long long)r->requests, (unsigned long long)r->retries,
+             (unsigned long long)(util_mono_ms() - run->t0));
     run->cb(r, run->arg);
 
     for (size_t i = 0; i < r->nnot_converging; i++) {

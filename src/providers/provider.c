@@ -277,8 +277,8 @@ static void fetch_finish(struct prov_fetch *f)
         else if (st.unknown_refs > 0) {
             char q[2 * PJSON_MAX_ID + 8];
             log_warning(NULL,
-                        "users hold roles missing from the role listing tenant=%s refs=%zu "
-                        "roles=%zu example=%s (kept as-is)",
+                        "users hold roles missing from the role listing, kept as they are "
+                        "tenant=%s refs=%zu roles=%zu example=%s",
                         f->t.cfg->name, st.unknown_refs, st.unknown_ids,
                         log_quote(q, sizeof q, st.first_unknown));
         }

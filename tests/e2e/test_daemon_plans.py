@@ -5,7 +5,7 @@ converging in status.json and not re-sent.
 import unittest
 
 from daemon_fixture import Pair, log_lines
-from simlib import Daemon
+from simlib import Daemon, log_grammar_errors
 
 FINISHED = "job=j cycle finished"
 
@@ -28,6 +28,12 @@ class DaemonPlanTest(unittest.TestCase):
                                  run["pending"], run)
                 self.assertFalse(job["in_sync"])
                 self.assertIn("planned change=", d.log_text())
+                self.assertEqual(log_grammar_errors(d.log_text()), [])
+                # the summary line says the same as status.json (it said added=0: a
+                # black-box test found the two disagreeing)
+                line = [ln for ln in d.log_text().splitlines() if FINISHED in ln][-1]
+                self.assertIn(f" assignments_added={ch['assignments_added']} ", line)
+                self.assertIn(f" assignments_removed={ch['assignments_removed']} ", line)
             self.assertEqual(p.dst.stats()["writes"], 0)
 
     def test_not_converging_is_reported_not_resent(self):

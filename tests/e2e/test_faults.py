@@ -25,7 +25,7 @@ import time
 import unittest
 
 from rsconfig import (IDENTITY_ADMIN, IDENTITY_MEMBER, tenant_for, user_roles, write_config)
-from simlib import Daemon, Sim, gen, run_rolesyncd
+from simlib import Daemon, Sim, gen, log_grammar_errors, run_rolesyncd
 
 GEN_SKIP = ("employee", "admin")
 IDN_SKIP = (IDENTITY_MEMBER, IDENTITY_ADMIN)
@@ -114,6 +114,8 @@ class Matrix(unittest.TestCase):
     def once(self, cfg, expect, *extra, timeout=120):
         p = run_rolesyncd(["-c", cfg, "--once", *extra], timeout=timeout)
         self.assertGreaterEqual(p.returncode, 0, f"rolesyncd died of signal {-p.returncode}")
+        # every line `LEVEL job=NAME msg key=value ...`, whatever failed (product.md 6)
+        self.assertEqual(log_grammar_errors(p.stderr), [])
         if expect is not None:
             want = expect if isinstance(expect, tuple) else (expect,)
             self.assertIn(p.returncode, want,
@@ -456,6 +458,7 @@ class DaemonFaults(Matrix):
             self.assertLessEqual(tokens, cycles + 1, f"{tokens} token requests, {cycles} cycles")
             self.assertEqual(new.stats()["writes"], 0)
             self.assertNotIn("sim-secret", d.log_text())
+            self.assertEqual(log_grammar_errors(d.log_text()), [])
         finally:
             self.assertEqual(d.stop(), 0, d.log_text()[-3000:])
             if new:

@@ -10,7 +10,7 @@ import tempfile
 import unittest
 
 from rsconfig import custom_roles, policies_canon, tenant_for, user_roles, write_config
-from simlib import Daemon, Sim, gen, run_rolesyncd
+from simlib import Daemon, Sim, gen, log_grammar_errors, run_rolesyncd
 
 SKIP_GENESYS = ("employee", "admin")  # forced role, and admin (never revoked by a wildcard)
 
@@ -169,6 +169,8 @@ class GenesysToGenesys(OnceCase):
         self.assertIn("--force-deletes", p.stderr)
         # the advice names the config in use, so it can be pasted as it is
         self.assertIn(f"rolesyncd -c {cfg} --once --force-deletes --job job1", p.stderr)
+        # the advice is a hint="..." value, not free text after the pairs (black-box finding)
+        self.assertEqual(log_grammar_errors(p.stderr), [])
         self.assertEqual(dst.stats()["writes"], 0, "a refused plan wrote")
         self.once(cfg, "--force-deletes", expect=0)
         self.assert_mirrored(src, dst)
@@ -308,7 +310,7 @@ class GenesysToGenesys(OnceCase):
                     pass
                 time.sleep(0.05)
             p = self.once(cfg, expect=0)
-            self.assertIn("kept by the running daemon", p.stderr)
+            self.assertIn("status.json left alone, the running daemon keeps it", p.stderr)
             self.assertEqual(self.status()["daemon"]["pid"], d.pid)
 
     def test_lapsed_licence_policies_on_target_are_not_rewritten(self):

@@ -20,6 +20,7 @@ import base64
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -348,6 +349,29 @@ def write_secret(directory, name, value):
     finally:
         os.close(fd)
     return path
+
+
+_LOG_HEAD = re.compile(r"^(?:<[0-7]>|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z )"
+                       r"(?:ERROR|WARNING|INFO|DEBUG) (?:job=\S+ )?")
+_LOG_KV = r'[a-z_][a-z0-9_]*=(?:"(?:[^"\\]|\\.)*"|[^\s"]*)'
+_LOG_TAIL = re.compile(r"(?: " + _LOG_KV + r")*")
+
+
+def log_grammar_errors(text):
+    """Lines of a rolesyncd log that break product.md section 6's `LEVEL job=NAME msg
+    key=value ...`: after the message, nothing but key=value pairs (free text there would be
+    misread by a key=value parser). Returns the offending lines."""
+    bad = []
+    for line in text.splitlines():
+        head = _LOG_HEAD.match(line)
+        if not head:
+            bad.append(line)
+            continue
+        rest = line[head.end():]
+        first = re.search(r" [a-z_][a-z0-9_]*=", rest)
+        if first and not _LOG_TAIL.fullmatch(rest[first.start():]):
+            bad.append(line)
+    return bad
 
 
 def run_rolesyncd(args, env=None, timeout=120, input=None):

@@ -642,8 +642,8 @@ static void test_not_converging_role(void **state)
         if (resent[cycle - 2]) {
             assert_int_equal(p->diff->nupdates, 1);
             assert_int_equal(p->diff->report.nnot_converging, 1);
-            assert_non_null(strstr(p->diff->report.not_converging[0].reason,
-                                   "sent again this cycle"));
+            assert_non_null(
+                strstr(p->diff->report.not_converging[0].reason, "sent again this cycle"));
             plan_note_applied(p, mem, NULL, NULL);
             plan_free(p);
             continue;

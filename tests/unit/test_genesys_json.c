@@ -256,7 +256,8 @@ static void test_builtin_keys(void **state)
     mdl_snapshot_free(s);
     role_error("{'id':'a','name':'X','default':true}", "default role without a defaultRoleId");
     role_error("{'id':'a','name':'X','default':'yes'}", "default: expected boolean, got string");
-    role_error("{'id':'a','name':'X','defaultRoleId':'a\\u0007b'}", "defaultRoleId: id contains a control character");
+    role_error("{'id':'a','name':'X','defaultRoleId':'a\\u0007b'}",
+               "defaultRoleId: id contains a control character");
 }
 
 static void test_envelope_errors(void **state)
@@ -910,9 +911,10 @@ static void test_build_arrays_and_paths(void **state)
     char *seg = pjson_path_segment("0d5c3c5e-1f5a-4b6e-9a0e-000000000003", err, sizeof(err));
     assert_string_equal(seg, "0d5c3c5e-1f5a-4b6e-9a0e-000000000003");
     free(seg);
-    const char *odd[][2] = {{"a/b", "a%2Fb"},     {"..", "%2E%2E"},   {".", "%2E"},
-                            {"a..b", "a..b"},     {"a%20", "a%2520"}, {"a b", "a%20b"},
-                            {"a\"b", "a%22b"},    {"x?y=1#z", "x%3Fy%3D1%23z"},
+    const char *odd[][2] = {{"a/b", "a%2Fb"},       {"..", "%2E%2E"},
+                            {".", "%2E"},           {"a..b", "a..b"},
+                            {"a%20", "a%2520"},     {"a b", "a%20b"},
+                            {"a\"b", "a%22b"},      {"x?y=1#z", "x%3Fy%3D1%23z"},
                             {"\xc3\xbc", "%C3%BC"}, {"../../users", "..%2F..%2Fusers"}};
     for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
         seg = pjson_path_segment(odd[i][0], err, sizeof(err));

@@ -225,7 +225,8 @@ static void test_users_errors(void **state)
     users_error("[{'Id':'u','RoleIds':null}]", "[0].RoleIds: required field missing");
     users_error("[{'Id':'u','RoleIds':'r'}]", "[0].RoleIds: expected array, got string");
     users_error("[{'Id':'u','RoleIds':['r',5]}]", "[0].RoleIds[1]: expected string, got number");
-    users_error("[{'Id':'u','RoleIds':['r\\n']}]", "[0].RoleIds[0]: id contains a control character");
+    users_error("[{'Id':'u','RoleIds':['r\\n']}]",
+                "[0].RoleIds[0]: id contains a control character");
     users_error("[{'Id':'u','RoleIds':['']}]", "[0].RoleIds[0]: must not be empty");
     users_error("[{'RoleIds':[]}]", "[0].Id: required field missing");
     users_error("[{'Id':'u\\u009f','RoleIds':[]}]", "[0].Id: id contains a control character");

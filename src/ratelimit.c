@@ -65,8 +65,9 @@ uint64_t ratelimit_acquire(struct ratelimit *rl, uint64_t now_ms)
             double wait = ceil((1.0 - rl->tokens) * 1000.0 / rl->rate);
             return wait < 1 ? 1 : (uint64_t)wait;
         }
-        if (rl->per_second && rl->nstarts == rl->per_second && now_ms < rl->starts[rl->head] + 1000)
-            return rl->starts[rl->head] + 1000 - now_ms; /* the window is full */
+        uint64_t window_end = rl->starts[rl->head] + 1000 + RATELIMIT_WINDOW_GUARD_MS;
+        if (rl->per_second && rl->nstarts == rl->per_second && now_ms < window_end)
+            return window_end - now_ms; /* the window is full */
         rl->tokens -= 1.0;
         if (rl->per_second) {
             if (rl->nstarts == rl->per_second) {

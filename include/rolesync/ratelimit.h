@@ -10,6 +10,9 @@
  *     window of one second holds more than max(1, floor(rate)) starts (product.md 5: "at most
  *     rate_limit requests per second"; the last starts are kept for that, up to
  *     RATELIMIT_WINDOW_MAX of them — above that many per second only the bucket applies).
+ *     The window is RATELIMIT_WINDOW_GUARD_MS longer than a second: requests reach the server
+ *     a little later or earlier than they start here, and a start exactly one second after
+ *     another would arrive inside the same server second (costs 1 % of the rate).
  *  2. Pause: after a 429 (or any Retry-After), nothing starts before the given time; the whole
  *     tenant slows, not just the request that was refused (product.md §5).
  *  3. Server window: the server advertises `allowed` requests per window, `count` used so far and
@@ -29,6 +32,7 @@
 #include <stdint.h>
 
 #define RATELIMIT_WINDOW_MAX 1024
+#define RATELIMIT_WINDOW_GUARD_MS 10 /* added to the one-second window, see above */
 
 struct ratelimit {
     double rate;            /* tokens per second; 0 = no client-side limit */

@@ -20,8 +20,9 @@ static void test_default_burst(void **state)
 
 /* product.md 5: at most rate_limit requests per second. A greedy client on the default bucket,
  * asking again exactly when told, never has more than `rate` starts in any window of one
- * second (checked for every window starting at a start), and still gets the whole rate over
- * 20 s — also at rates whose spacing is no whole number of milliseconds (9/s, 90/s). */
+ * second plus the guard (checked for every window starting at a start; a black-box test saw
+ * rate + 1 arrivals in one second without the guard), and still gets the whole rate but the
+ * guard's 1 % over 20 s — also at rates whose spacing is no whole number of ms (9/s, 90/s). */
 static void test_default_bucket_per_second_window(void **state)
 {
     (void)state;
@@ -38,10 +39,10 @@ static void test_default_bucket_per_second_window(void **state)
             else
                 now += w;
         }
-        if ((double)n < rates[k] * 20 * 0.99)
+        if ((double)n < rates[k] * 20 * 0.985)
             fail_msg("%.0f/s: only %zu starts in 20 s", rates[k], n);
         for (size_t i = 0, j = 0; i < n; i++) {
-            while (j < n && starts[j] < starts[i] + 1000)
+            while (j < n && starts[j] <= starts[i] + 1000 + RATELIMIT_WINDOW_GUARD_MS - 1)
                 j++;
             if ((double)(j - i) > rates[k])
                 fail_msg("%.0f/s: %zu starts within one second", rates[k], j - i);

@@ -137,9 +137,15 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
     struct once_status os = {
         .enabled = true, .metrics = cfg->metrics_file != NULL, .cfg = cfg, .tenants = tenants};
     status_init(&os.st, ROLESYNC_VERSION, cfg->file, util_now_ms());
-    for (size_t i = 0; i < cfg->njobs; i++)
+    /* Jobs this run does not run (-j) keep what the last file said about them. */
+    struct status_prev *prev = njobs ? status_prev_read(cfg->state_dir) : NULL;
+    for (size_t i = 0; i < cfg->njobs; i++) {
         if (selected(&cfg->jobs[i], jobs, njobs))
             status_job_add(&os.st, cfg->jobs[i].name);
+        else
+            status_prev_add_job(&os.st, prev, cfg->jobs[i].name);
+    }
+    status_prev_free(prev);
     pid_t owner = status_file_owner(cfg->state_dir);
     if (owner) {
         os.enabled = os.metrics = false; /* the daemon writes both */

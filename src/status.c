@@ -924,6 +924,111 @@ pid_t status_file_owner(const char *state_dir)
     return owner;
 }
 
+/* ---- carrying jobs over -------------------------------------------------------------------- */
+
+struct status_prev {
+    struct json_object *root;
+};
+
+struct status_prev *status_prev_read(const char *state_dir)
+{
+    char *path = xasprintf("%s/%s", state_dir, STATUS_FILE_NAME);
+    struct json_object *root = access(path, F_OK) == 0 ? json_object_from_file(path) : NULL;
+    free(path);
+    if (!root || jint(root, "schema_version") != STATUS_SCHEMA_VERSION ||
+        !json_object_is_type(jget(root, "jobs"), json_type_object)) {
+        json_object_put(root);
+        return NULL;
+    }
+    struct status_prev *p = xcalloc(1, sizeof *p);
+    p->root = root;
+    return p;
+}
+
+void status_prev_free(struct status_prev *prev)
+{
+    if (!prev)
+        return;
+    json_object_put(prev->root);
+    free(prev);
+}
+
+/* RFC 3339 as written by this file -> epoch ms; 0 when absent or not parsable. */
+static int64_t prev_time(struct json_object *o, const char *key)
+{
+    int64_t t = parse_time(jstr(o, key));
+    return t < 0 ? 0 : t * 1000;
+}
+
+static uint64_t prev_count(struct json_object *o, const char *key)
+{
+    int64_t v = jint(o, key);
+    return v < 0 ? 0 : (uint64_t)v;
+}
+
+static void prev_run(struct status_run *run, struct json_object *o)
+{
+    struct json_object *ch = jget(o, "changes"), *um = jget(o, "unmatched_users");
+    const char *res = jstr(o, "result");
+    run->started_at_ms = prev_time(o, "started_at");
+    run->finished_at_ms = prev_time(o, "finished_at");
+    run->result = STATUS_RESULT_FAILED;
+    for (int r = 0; res && r < STATUS_RESULT_COUNT; r++)
+        if (strcmp(res, status_result_name((enum status_result)r)) == 0)
+            run->result = (enum status_result)r;
+    run->dry_run = jbool(o, "dry_run");
+    run->changes = (struct status_changes){
+        prev_count(ch, "roles_created"), prev_count(ch, "roles_updated"),
+        prev_count(ch, "roles_deleted"), prev_count(ch, "assignments_added"),
+        prev_count(ch, "assignments_removed")};
+    run->pending = prev_count(o, "pending");
+    run->failed_ops = prev_count(o, "failed_ops");
+    run->requests = prev_count(o, "requests");
+    run->retries = prev_count(o, "retries");
+    run->unmatched_source_only = prev_count(um, "source_only");
+    run->unmatched_target_only = prev_count(um, "target_only");
+    struct json_object *nc = jget(o, "not_converging"), *errs = jget(o, "errors");
+    for (size_t i = 0; nc && json_object_is_type(nc, json_type_array) &&
+                       i < json_object_array_length(nc);
+         i++) {
+        struct json_object *e = json_object_array_get_idx(nc, i);
+        status_run_add_not_converging(run, jstr(e, "kind"), jstr(e, "name"), jstr(e, "reason"));
+    }
+    for (size_t i = 0; errs && json_object_is_type(errs, json_type_array) &&
+                       i < json_object_array_length(errs);
+         i++) {
+        struct json_object *e = json_object_array_get_idx(errs, i);
+        status_run_add_error(run, jstr(e, "op"), jstr(e, "method"), jstr(e, "path"),
+                             (int)jint(e, "status"), jstr(e, "message"), jstr(e, "correlation_id"));
+    }
+}
+
+bool status_prev_add_job(struct status *st, const struct status_prev *prev, const char *name)
+{
+    struct json_object *o = prev ? jget(jget(prev->root, "jobs"), name) : NULL;
+    if (!o || !json_object_is_type(o, json_type_object) || status_job_find(st, name))
+        return false;
+    struct status_job *j = status_job_add(st, name);
+    const char *state = jstr(o, "state");
+    j->state = STATUS_JOB_IDLE;
+    for (int s = STATUS_JOB_WAITING_RETRY; state && s <= STATUS_JOB_FAILED; s++)
+        if (strcmp(state, status_job_state_name((enum status_job_state)s)) == 0)
+            j->state = (enum status_job_state)s;
+    j->in_sync = jbool(o, "in_sync");
+    const char *reason = jstr(o, "reason");
+    if (reason && j->state != STATUS_JOB_IDLE)
+        status_job_set_state(j, j->state, reason);
+    struct json_object *last = jget(o, "last_run");
+    if (last && json_object_is_type(last, json_type_object)) {
+        prev_run(&j->last_run, last);
+        j->has_last_run = true;
+    }
+    j->last_success_at_ms = prev_time(o, "last_success_at");
+    int64_t cf = jint(o, "consecutive_failures");
+    j->consecutive_failures = cf < 0 ? 0 : cf > 1000000 ? 1000000 : (unsigned)cf;
+    return true;
+}
+
 int status_print_human(const char *state_dir, FILE *out, char *err, size_t errlen)
 {
     char *path = xasprintf("%s/%s", state_dir, STATUS_FILE_NAME);

@@ -213,6 +213,20 @@ pid_t status_file_owner(const char *state_dir);
 /* `rolesyncd --status`: read {state_dir}/status.json and print it for humans. Returns 0, or -1
  * with a message in err when the file is missing or not a status file. */
 int status_print_human(const char *state_dir, FILE *out, char *err, size_t errlen);
+
+/* --- carrying jobs over from an earlier file ---------------------------------------------
+ * `--once -j A` writes a status file of its own; job B, which it does not run, keeps what the
+ * last file recorded for it instead of disappearing. status_prev_read() reads
+ * {state_dir}/status.json (NULL when it is missing, unreadable or of another schema);
+ * status_prev_add_job() adds job `name` to `st` as recorded there -- state (a recorded
+ * "running" becomes "idle": nothing runs it now), in_sync, reason, last run with its errors
+ * and not-converging items, last success, consecutive failures; next_run_at is dropped (no
+ * daemon schedules it) -- and returns false, adding nothing, when the file has no such job.
+ * Text is copied through the same checks as live data. */
+struct status_prev;
+struct status_prev *status_prev_read(const char *state_dir);
+bool status_prev_add_job(struct status *st, const struct status_prev *prev, const char *name);
+void status_prev_free(struct status_prev *prev);
 /* Same from a file path with an explicit "now" for relative times (tests). */
 int status_print_human_file(const char *path, FILE *out, int64_t now_ms, char *err, size_t errlen);
 

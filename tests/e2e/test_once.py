@@ -246,6 +246,34 @@ class GenesysToGenesys(OnceCase):
         self.assertIn("job1", p.stdout)
         self.assertIn("not running", p.stdout)
 
+    def test_once_with_job_keeps_the_other_jobs_status(self):
+        # Regression (src/once.c, status_prev_*; found by a black-box test): `--once -j B`
+        # rewrote status.json with job B alone, so job A's last run vanished from it and from
+        # `--status`. Jobs not run keep what the last file said; removed jobs go.
+        s = gen("genesys", 30, 3, seed=61)
+        src = self.sim("genesys", s)
+        dst = self.sim("genesys", gen("genesys", same_as=s, seed=62, drift=20))
+        tenants = {"src": tenant_for(src), "dst": tenant_for(dst)}
+        jobs = [{"name": "a", "source": "src", "target": "dst", "assignments": "off"},
+                {"name": "b", "source": "src", "target": "dst"}]
+        cfg = write_config(self.dir, tenants, jobs, http={"rate_limit": "0"})
+        self.once(cfg, "--job", "a", expect=0)
+        a_before = self.status()["jobs"]["a"]
+        self.once(cfg, "--job", "b", expect=0)
+        st = self.status()
+        self.assertEqual(list(st["jobs"]), ["a", "b"])
+        self.assertEqual(st["jobs"]["a"], a_before)
+        self.assertEqual(st["jobs"]["b"]["last_run"]["result"], "ok")
+        self.assertGreater(st["jobs"]["b"]["last_run"]["changes"]["assignments_added"] +
+                           st["jobs"]["b"]["last_run"]["changes"]["assignments_removed"], 0)
+        out = run_rolesyncd(["-c", cfg, "--status"]).stdout
+        self.assertIn("a", out)
+        self.assertIn("b", out)
+        # a job removed from the config is not carried over
+        cfg = write_config(self.dir, tenants, jobs[1:], http={"rate_limit": "0"})
+        self.once(cfg, "--job", "b", expect=0)
+        self.assertEqual(list(self.status()["jobs"]), ["b"])
+
     def test_once_writes_the_metrics_file(self):
         s = gen("genesys", 10, 1, seed=59)
         src, dst = self.sim("genesys", s), self.sim("genesys", gen("genesys", same_as=s, seed=60))

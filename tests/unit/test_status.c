@@ -670,6 +670,74 @@ static void assert_contains(const char *hay, const char *needle)
         fail_msg("expected \"%s\" in:\n%s", needle, hay);
 }
 
+/* --once -j A keeps job B as the last file recorded it (a black-box test saw B vanish). A job
+ * read back renders as it was written, but next_run_at (no daemon schedules it now); a job the
+ * file does not have is not added; a recorded "running" comes back "idle". */
+static void test_prev_jobs_carried_over(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir(), err[512] = "";
+    struct status st;
+    build_spec_example(&st);
+    struct status_job *qa = status_job_add(&st, "prod-to-qa");
+    struct status_run *run = status_job_run_begin(qa, T0 + 10 * SEC, true);
+    status_run_add_error(run, "role users add", "PUT", "/api/v2/users/u1/roles", 0,
+                         "connection refused", NULL);
+    status_run_add_error(run, "role users add", "PUT", "/api/v2/users/u2/roles", 403,
+                         "Forbidden", "c0ffee");
+    run->failed_ops = 2;
+    run->pending = 5;
+    status_run_add_not_converging(run, "role_definition", "Supervisor", "not licensed");
+    status_job_run_end(qa, T0 + 12 * SEC, STATUS_RESULT_PARTIAL);
+    status_job_set_state(qa, STATUS_JOB_FAILED, "authentication failed: 403 Forbidden");
+    qa->consecutive_failures = 3;
+    struct status_job *busy = status_job_add(&st, "busy");
+    status_job_run_begin(busy, T0 + 20 * SEC, false);
+    assert_int_equal(status_write(&st, dir, err, sizeof err), 0);
+
+    struct status_prev *prev = status_prev_read(dir);
+    assert_non_null(prev);
+    struct status again;
+    status_init(&again, "1.0.0", "/etc/rolesyncd/rolesyncd.yaml", T0);
+    assert_true(status_prev_add_job(&again, prev, "prod-to-dev"));
+    assert_true(status_prev_add_job(&again, prev, "prod-to-qa"));
+    assert_true(status_prev_add_job(&again, prev, "busy"));
+    assert_false(status_prev_add_job(&again, prev, "no-such-job"));
+    assert_false(status_prev_add_job(&again, prev, "prod-to-qa")); /* already there */
+    status_prev_free(prev);
+
+    struct json_object *a = render_parse(&st), *b = render_parse(&again);
+    struct json_object *ja = get(a, "jobs"), *jb = get(b, "jobs");
+    assert_int_equal(json_object_object_length(jb), 3);
+    for (int k = 0; k < 2; k++) {
+        const char *name = k ? "prod-to-qa" : "prod-to-dev";
+        struct json_object *x = get(ja, name), *y = get(jb, name);
+        json_object_object_add(x, "next_run_at", NULL);
+        if (!json_object_equal(x, y))
+            fail_msg("%s: %s != %s", name, json_object_to_json_string(x),
+                     json_object_to_json_string(y));
+    }
+    assert_string_equal(json_object_get_string(get(get(jb, "busy"), "state")), "idle");
+    json_object_put(a);
+    json_object_put(b);
+    status_free(&again);
+    status_free(&st);
+
+    /* no file, or not a status file: nothing to carry */
+    rm_tree(dir);
+    assert_null(status_prev_read(dir));
+    free(dir);
+    dir = make_tmpdir();
+    char *path = xasprintf("%s/%s", dir, STATUS_FILE_NAME);
+    FILE *f = fopen(path, "w");
+    fputs("{\"schema_version\": 2, \"jobs\": {}}", f);
+    fclose(f);
+    assert_null(status_prev_read(dir));
+    free(path);
+    rm_tree(dir);
+    free(dir);
+}
+
 static void test_human_output(void **state)
 {
     char *dir = make_tmpdir(), err[512] = "";
@@ -888,6 +956,7 @@ int main(void)
         cmocka_unit_test(test_write_mode_and_no_temp_left),
         cmocka_unit_test(test_write_failure_reported),
         cmocka_unit_test(test_reader_never_sees_partial_file),
+        cmocka_unit_test(test_prev_jobs_carried_over),
         cmocka_unit_test(test_human_output),
         cmocka_unit_test(test_human_missing_or_invalid),
     };

@@ -98,7 +98,13 @@ bool util_glob_match(const char *p, const char *s)
         if (*p == '*') {
             star_p = ++p;
             star_s = s;
-        } else if (*p == '?' || (*p && tolower((unsigned char)*p) == tolower((unsigned char)*s))) {
+        } else if (*p == '?') {
+            /* one character: a whole UTF-8 sequence, not one byte of it */
+            p++;
+            s++;
+            while ((*s & 0xC0) == 0x80)
+                s++;
+        } else if (*p && tolower((unsigned char)*p) == tolower((unsigned char)*s)) {
             p++;
             s++;
         } else if (star_p) {

@@ -521,10 +521,16 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
     cand_free(&by_name);
     cand_free(&by_key);
 
-    /* Unmapped report: in-scope roles only (out-of-scope ones are of no concern). */
+    /* Unmapped report: in-scope roles only (out-of-scope ones are of no concern), and not the
+     * source platform's forced role (genesys employee, identity Tenant Member): every user
+     * holds it and the daemon never grants or revokes such a role, so across apis its
+     * "unmapped" line would be noise on every cycle. */
+    const char *src_forced = forced_key(src->api);
     for (size_t s = 0; s < src->nroles; s++) {
         const struct diff_src_role *sr = &d->src_roles[s];
-        if (sr->status == DIFF_ROLE_UNMAPPED && sr->in_scope) {
+        const char *bk = src->roles[s].builtin_key;
+        if (sr->status == DIFF_ROLE_UNMAPPED && sr->in_scope &&
+            !(bk && strcasecmp(bk, src_forced) == 0)) {
             util_grow((void **)&d->report.unmapped, &d->priv->unmapped_cap, d->report.nunmapped + 1,
                       sizeof(uint32_t));
             d->report.unmapped[d->report.nunmapped++] = (uint32_t)s;

@@ -519,6 +519,8 @@ static const struct dcase cases[] = {
      {.mb = CFG_MATCH_EXTERNAL_ID},
      "+ user idp/42 role \"A\"\n"
      "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    /* the forced Employee role is not reported unmapped (noise on every cycle: a black-box
+     * test's finding); the admin role is, its assignments being skipped */
     {"genesys -> identity: only custom roles map; member and admin protected",
      G,
      G_BUILTINS ";o|Ops||",
@@ -529,12 +531,10 @@ static const struct dcase cases[] = {
      {.inc = "*"},
      "- user alice@x.com role \"Tenant Viewer\"\n"
      "+ user alice@x.com role \"ops\"\n"
-     "! unmapped: role \"Employee\": built-in roles do not map across apis; its assignments are "
-     "skipped\n"
      "! unmapped: role \"Master Admin\": built-in roles do not map across apis; its assignments "
      "are skipped\n"
-     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 1 to remove, 2 "
-     "unmapped roles\n"},
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 1 to remove, 1 "
+     "unmapped role\n"},
     {"identity forced member never added or removed",
      I,
      I_BUILTINS ";a|A||",

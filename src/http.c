@@ -126,6 +126,8 @@ struct http_tenant {
     struct auth_request tok_req;
     uint64_t auth_fail_until; /* loop time; new requests fail before it */
     char *auth_fail_msg;
+    long auth_fail_status; /* the refusing token reply's status (0: none) */
+    char *auth_fail_corr;  /* ... and its correlation id, or NULL */
 
     struct http_counters counters;
 };
@@ -916,6 +918,21 @@ static void token_drop(struct http_tenant *t)
     t->token = NULL;
 }
 
+/* A request failed because no token could be had: the request that failed is the token POST,
+ * not the call that waited for it, so the result names that one (status.json's error then says
+ * which URL answered what). */
+static void fail_for_token(struct http_tenant *t, struct http_request *r, enum http_outcome out,
+                           long status, const char *corr, const char *msg)
+{
+    free(r->method);
+    r->method = xstrdup("POST");
+    free(r->path);
+    r->path = xstrdup(t->token_url);
+    free(r->corr);
+    r->corr = corr && corr[0] ? xstrdup(corr) : NULL;
+    finish(r, out, status, msg);
+}
+
 /* Fail every request waiting for a token. `status`/`corr` describe the token reply, if any. */
 static void token_failed(struct http_tenant *t, const char *msg, bool refused, long status,
                          const char *corr)
@@ -928,6 +945,9 @@ static void token_failed(struct http_tenant *t, const char *msg, bool refused, l
         t->auth_fail_until = loop_now(t->e) + HTTP_AUTH_HOLD_MS;
         free(t->auth_fail_msg);
         t->auth_fail_msg = xstrdup(msg);
+        t->auth_fail_status = status;
+        free(t->auth_fail_corr);
+        t->auth_fail_corr = corr && corr[0] ? xstrdup(corr) : NULL;
     }
     log_warning(NULL,
                 "http token request failed tenant=%s method=POST path=%s status=%ld "
@@ -939,17 +959,7 @@ static void token_failed(struct http_tenant *t, const char *msg, bool refused, l
      * unreachable or kept failing is a transport problem the caller retries later. */
     DL_FOREACH_SAFE2(t->queue, r, tmp, qnext)
     {
-        /* The request that failed is the token POST, not the call that waited for it: the
-         * result names that one, so status.json's error says which URL answered what. */
-        if (status > 0 || (corr && corr[0])) {
-            free(r->method);
-            r->method = xstrdup("POST");
-            free(r->path);
-            r->path = xstrdup(t->token_url);
-            free(r->corr);
-            r->corr = corr && corr[0] ? xstrdup(corr) : NULL;
-        }
-        finish(r, refused ? HTTP_ERR_AUTH : HTTP_ERR_TRANSPORT, status, msg);
+        fail_for_token(t, r, refused ? HTTP_ERR_AUTH : HTTP_ERR_TRANSPORT, status, corr, msg);
     }
 }
 
@@ -1278,7 +1288,8 @@ static void on_pump(uv_timer_t *h)
                 struct http_request *r, *tmp;
                 DL_FOREACH_SAFE2(t->queue, r, tmp, qnext)
                 {
-                    finish(r, HTTP_ERR_AUTH, 0, t->auth_fail_msg);
+                    fail_for_token(t, r, HTTP_ERR_AUTH, t->auth_fail_status, t->auth_fail_corr,
+                                   t->auth_fail_msg);
                 }
                 return;
             }
@@ -1400,6 +1411,7 @@ static void on_tenant_handle_closed(uv_handle_t *h)
     free(t->corr_header);
     free(t->http.ca_file);
     free(t->auth_fail_msg);
+    free(t->auth_fail_corr);
     free(t);
     engine_maybe_finish(e);
 }

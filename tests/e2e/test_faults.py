@@ -459,6 +459,12 @@ class DaemonFaults(Matrix):
             self.assertEqual(new.stats()["writes"], 0)
             self.assertNotIn("sim-secret", d.log_text())
             self.assertEqual(log_grammar_errors(d.log_text()), [])
+            # later cycles fail on the held refusal without a token request, and still name
+            # the token request that was refused (they said GET <roles path>, status null)
+            err = self.status()["last_run"]["errors"][0]
+            self.assertEqual((err["method"], err["status"]), ("POST", 401), err)
+            self.assertTrue(err["path"].endswith("/oauth/token"), err)
+            self.assertRegex(err["correlation_id"] or "", r"^[0-9a-f-]{36}$")
         finally:
             self.assertEqual(d.stop(), 0, d.log_text()[-3000:])
             if new:

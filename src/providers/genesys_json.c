@@ -258,6 +258,9 @@ static const char *id_problem(const char *s, size_t len)
         clean = id_byte[(unsigned char)s[i]];
     if (clean)
         return NULL;
+    size_t bad;
+    if (!util_utf8_valid(s, len, &bad)) /* JSON bodies are checked whole; a Location is not */
+        return "id is not valid UTF-8";
     const char *p = text_problem(s, len, false);
     return p ? (memchr(s, '\0', len) ? "id contains a NUL character"
                                      : "id contains a control character")

@@ -348,6 +348,7 @@ static void test_location(void **state)
                          "/Roles/a%2",
                          "/Roles/a%zz",
                          "/Roles/a%01",
+                         "/Roles/a%FF",
                          "/Role/x",
                          "/api/v1/Roles"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {

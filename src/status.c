@@ -988,14 +988,13 @@ static void prev_run(struct status_run *run, struct json_object *o)
     run->unmatched_source_only = prev_count(um, "source_only");
     run->unmatched_target_only = prev_count(um, "target_only");
     struct json_object *nc = jget(o, "not_converging"), *errs = jget(o, "errors");
-    for (size_t i = 0; nc && json_object_is_type(nc, json_type_array) &&
-                       i < json_object_array_length(nc);
-         i++) {
+    for (size_t i = 0;
+         nc && json_object_is_type(nc, json_type_array) && i < json_object_array_length(nc); i++) {
         struct json_object *e = json_object_array_get_idx(nc, i);
         status_run_add_not_converging(run, jstr(e, "kind"), jstr(e, "name"), jstr(e, "reason"));
     }
-    for (size_t i = 0; errs && json_object_is_type(errs, json_type_array) &&
-                       i < json_object_array_length(errs);
+    for (size_t i = 0;
+         errs && json_object_is_type(errs, json_type_array) && i < json_object_array_length(errs);
          i++) {
         struct json_object *e = json_object_array_get_idx(errs, i);
         status_run_add_error(run, jstr(e, "op"), jstr(e, "method"), jstr(e, "path"),

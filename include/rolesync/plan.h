@@ -48,7 +48,7 @@ enum plan_assign_kind {
     PLAN_ASSIGN_ROLE_ADD = 0, /* genesys PUT /authorization/roles/{ref}/users/add, items = users */
     PLAN_ASSIGN_ROLE_REMOVE,  /* genesys PUT /authorization/roles/{ref}/users/remove */
     /* order in a plan: all ROLE_ADD, then USER_SET, then ROLE_REMOVE */
-    PLAN_ASSIGN_USER_SET,     /* PUT the user's full role set, items = role refs */
+    PLAN_ASSIGN_USER_SET, /* PUT the user's full role set, items = role refs */
 };
 
 enum plan_strategy {

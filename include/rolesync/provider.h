@@ -201,6 +201,15 @@ struct prov_tenant_req {
  * broken server's page) and the write counts as failed. */
 void prov_reply_empty_or_json(struct prov_tenant_req *req, const struct http_result *res);
 
+/* For an on_reply hook whose reply must read as a list of ids (genesys users/add|remove and
+ * user authorization, identity user roles): a 2xx reply that `parse` refuses cannot be trusted
+ * to mean the write happened, so it sets req->parse_error and the write counts as failed. */
+struct pjson_ids; /* provider_json.h */
+typedef int (*prov_ids_parser)(const char *body, size_t len, struct pjson_ids *out, char *err,
+                               size_t errlen);
+void prov_reply_check_ids(struct prov_tenant_req *req, const struct http_result *res,
+                          prov_ids_parser parse);
+
 /* Submit a write; takes ownership of nothing (body and path are copied by the engine). */
 void prov_submit(const struct prov_tenant *t, const char *op, const char *method, const char *path,
                  const char *body, prov_reply_fn on_reply, prov_done_cb cb, void *arg);

@@ -155,20 +155,12 @@ static void on_role_reply(struct prov_tenant_req *req, const struct http_result 
  * counts as failed and the next cycle's read decides what is left to do. */
 static void on_id_array_reply(struct prov_tenant_req *req, const struct http_result *res)
 {
-    struct pjson_ids got = {0};
-    char err[512];
-    if (gjs_parse_id_array(res->body, res->body_len, &got, err, sizeof err) != 0)
-        req->parse_error = xstrdup(err);
-    pjson_ids_free(&got);
+    prov_reply_check_ids(req, res, gjs_parse_id_array);
 }
 
 static void on_user_authorization_reply(struct prov_tenant_req *req, const struct http_result *res)
 {
-    struct pjson_ids got = {0};
-    char err[512];
-    if (gjs_parse_user_authorization(res->body, res->body_len, &got, err, sizeof err) != 0)
-        req->parse_error = xstrdup(err);
-    pjson_ids_free(&got);
+    prov_reply_check_ids(req, res, gjs_parse_user_authorization);
 }
 
 static void genesys_role_create(const struct prov_tenant *t, const struct mdl_role *src,

@@ -215,13 +215,7 @@ static void identity_role_delete(const struct prov_tenant *t, const struct mdl_r
  * was kept is the next cycle's read to judge (not-converging memory), like on genesys. */
 static void on_user_roles_reply(struct prov_tenant_req *req, const struct http_result *res)
 {
-    struct pjson_ids got = {0};
-    char err[512];
-    if (ijs_parse_role_ids(res->body, res->body_len, &got, err, sizeof err) != 0) {
-        req->parse_error = xstrdup(err);
-        return;
-    }
-    pjson_ids_free(&got);
+    prov_reply_check_ids(req, res, ijs_parse_role_ids);
 }
 
 static void identity_user_set_roles(const struct prov_tenant *t, const char *user_id,

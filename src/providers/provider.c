@@ -108,6 +108,16 @@ void prov_reply_empty_or_json(struct prov_tenant_req *req, const struct http_res
     json_object_put(v);
 }
 
+void prov_reply_check_ids(struct prov_tenant_req *req, const struct http_result *res,
+                          prov_ids_parser parse)
+{
+    struct pjson_ids got = {0};
+    char err[512];
+    if (parse(res->body, res->body_len, &got, err, sizeof err) != 0)
+        req->parse_error = xstrdup(err);
+    pjson_ids_free(&got);
+}
+
 void prov_submit(const struct prov_tenant *t, const char *op, const char *method, const char *path,
                  const char *body, prov_reply_fn on_reply, prov_done_cb cb, void *arg)
 {

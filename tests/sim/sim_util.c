@@ -221,24 +221,14 @@ char *sim_strlower(const char *s)
     return d;
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    return -1;
-}
-
 void sim_form_decode(char *s)
 {
     char *w = s;
     for (char *r = s; *r; r++) {
         if (*r == '+') {
             *w++ = ' ';
-        } else if (*r == '%' && hexval(r[1]) >= 0 && hexval(r[2]) >= 0) {
-            *w++ = (char)(hexval(r[1]) * 16 + hexval(r[2]));
+        } else if (*r == '%' && util_hex_value(r[1]) >= 0 && util_hex_value(r[2]) >= 0) {
+            *w++ = (char)(util_hex_value(r[1]) * 16 + util_hex_value(r[2]));
             r += 2;
         } else {
             *w++ = *r;
@@ -346,8 +336,8 @@ static size_t decode(char *out, const char *s, size_t n, bool keep_slash)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
-            (lo = hexval(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < n && (hi = util_hex_value(s[i + 1])) >= 0 &&
+            (lo = util_hex_value(s[i + 2])) >= 0) {
             int ch = hi << 4 | lo;
             if (!(keep_slash && (ch == '/' || ch == '%'))) {
                 out[o++] = (char)ch;

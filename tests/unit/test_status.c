@@ -683,8 +683,8 @@ static void test_prev_jobs_carried_over(void **state)
     struct status_run *run = status_job_run_begin(qa, T0 + 10 * SEC, true);
     status_run_add_error(run, "role users add", "PUT", "/api/v2/users/u1/roles", 0,
                          "connection refused", NULL);
-    status_run_add_error(run, "role users add", "PUT", "/api/v2/users/u2/roles", 403,
-                         "Forbidden", "c0ffee");
+    status_run_add_error(run, "role users add", "PUT", "/api/v2/users/u2/roles", 403, "Forbidden",
+                         "c0ffee");
     run->failed_ops = 2;
     run->pending = 5;
     status_run_add_not_converging(run, "role_definition", "Supervisor", "not licensed");

@@ -19,8 +19,10 @@ static void test_glob(void **state)
     assert_true(util_glob_match("Team ?ead", "team lead"));
     assert_true(util_glob_match("a*b*c", "aXXbYYc"));
     /* '?' is one character, also a non-ASCII one (it matched one byte of it) */
-    assert_true(util_glob_match("Gr??e", "Gr\xc3\xbc\xc3\x9f" "e"));
-    assert_false(util_glob_match("Gr???e", "Gr\xc3\xbc\xc3\x9f" "e"));
+    assert_true(util_glob_match("Gr??e", "Gr\xc3\xbc\xc3\x9f"
+                                         "e"));
+    assert_false(util_glob_match("Gr???e", "Gr\xc3\xbc\xc3\x9f"
+                                           "e"));
     assert_true(util_glob_match("?", "\xe2\x82\xac"));
     assert_true(util_glob_match("*?", "\xc3\xbc"));
     assert_true(util_glob_match("[EU] *", "[eu] Agents"));

@@ -381,9 +381,11 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
     }
 
     /* Pass 1: each source role's counterpart (also for out-of-scope roles: a target role takes
-     * its counterpart's scope, and prune must not delete a role a source role maps to). */
-    uint32_t *nmappers = xcalloc(tgt->nroles ? tgt->nroles : 1, sizeof(uint32_t));
-    uint32_t *mapper = xcalloc(tgt->nroles ? tgt->nroles : 1, sizeof(uint32_t));
+     * its counterpart's scope, and prune must not delete a role a source role maps to). An
+     * out-of-scope role never makes a conflict: it takes no part in the job (product.md 4.2). */
+    size_t nt = tgt->nroles ? tgt->nroles : 1;
+    uint32_t *nmappers = xcalloc(nt, sizeof(uint32_t)), *mapper = xcalloc(nt, sizeof(uint32_t));
+    uint32_t *nin = xcalloc(nt, sizeof(uint32_t)), *inmapper = xcalloc(nt, sizeof(uint32_t));
     for (size_t s = 0; s < src->nroles; s++) {
         const struct mdl_role *r = &src->roles[s];
         struct diff_src_role *sr = &d->src_roles[s];
@@ -404,6 +406,11 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
             c = cand_find(by_key, "", r->builtin_key);
         } else {
             c = cand_find(by_name, "", rename_forward(j, r->name));
+            if (c && c->n == 1 && tgt->roles[c->first].builtin_key && !sr->in_scope) {
+                sr->status = DIFF_ROLE_OUT_OF_SCOPE;
+                sr->reason = "out of scope";
+                continue;
+            }
             if (c && c->n == 1 && tgt->roles[c->first].builtin_key) {
                 sr->status = DIFF_ROLE_CONFLICT;
                 sr->reason = "target name belongs to a built-in role";
@@ -417,6 +424,11 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
                                         : "no role with that name on the target";
             continue;
         }
+        if (c->n > 1 && !sr->in_scope) {
+            sr->status = DIFF_ROLE_OUT_OF_SCOPE;
+            sr->reason = "out of scope";
+            continue;
+        }
         if (c->n > 1) {
             sr->status = DIFF_ROLE_CONFLICT;
             sr->reason = r->builtin_key ? "two target roles share the built-in key"
@@ -424,12 +436,38 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
             add_conflict(d, (uint32_t)s, MDL_NONE, c->first, c->second, sr->reason);
             /* both target roles are left alone */
             nmappers[c->first] = nmappers[c->second] = 2;
+            nin[c->first] = nin[c->second] = 2;
             continue;
         }
         sr->status = DIFF_ROLE_MAPPED;
         sr->map = c->first;
         if (nmappers[c->first]++ == 0)
             mapper[c->first] = (uint32_t)s;
+        if (sr->in_scope && nin[c->first]++ == 0)
+            inmapper[c->first] = (uint32_t)s;
+    }
+
+    /* Pass 1b: where an out-of-scope role maps to the same target role as others, it steps
+     * aside: the in-scope one keeps the target role (a rename onto an excluded role's name is
+     * not a conflict), and with none in scope the first one does (the target role is then out
+     * of scope, as its counterpart is). Only in-scope roles can still collide below. */
+    for (size_t s = 0; s < src->nroles; s++) {
+        struct diff_src_role *sr = &d->src_roles[s];
+        if (sr->status != DIFF_ROLE_MAPPED || nmappers[sr->map] < 2 || sr->in_scope)
+            continue;
+        uint32_t t = sr->map;
+        if (nin[t] == 0 && mapper[t] == s)
+            continue; /* the one that stays */
+        sr->status = DIFF_ROLE_OUT_OF_SCOPE;
+        sr->reason = "out of scope";
+        sr->map = MDL_NONE;
+    }
+    for (size_t t = 0; t < tgt->nroles; t++) {
+        if (nmappers[t] < 2)
+            continue;
+        nmappers[t] = nin[t] ? nin[t] : 1;
+        if (nin[t])
+            mapper[t] = inmapper[t];
     }
 
     /* Pass 2: two source roles mapping to one target role is a conflict as well. */
@@ -481,6 +519,8 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
      * managed only through its own key mapping. */
     free(nmappers);
     free(mapper);
+    free(nin);
+    free(inmapper);
 
     /* Creates: in-scope custom source roles without counterpart (definitions, same api). Two of
      * them wanting the same target name is a conflict (neither is created). */

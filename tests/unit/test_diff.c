@@ -223,6 +223,20 @@ static const struct dcase cases[] = {
      {.inc = "Supervisor", .rename = "Supervisor=Team Lead"},
      "- user bob@x.com role \"Team Lead\"\n"
      "job j: 0 roles to create, 0 to update, 0 to delete, 0 assignments to add, 1 to remove\n"},
+    /* found by a black-box test: the excluded "Old Beta" made a conflict with the in-scope
+     * role renamed onto its name, and the job synced nothing for it */
+    {"rename onto an excluded role's name: the excluded role steps aside",
+     G,
+     G_BUILTINS ";a|Alpha||d1|;b|Old Beta||d2|",
+     "s1|alice@x.com|a|Alpha;s2|bob@x.com|a|Old Beta",
+     G,
+     G_BUILTINS ";t|Old Beta||d0|",
+     "t1|alice@x.com|a|;t2|bob@x.com|a|Old Beta",
+     {.inc = "Alpha,Old Beta", .exc = "Old Beta", .rename = "Alpha=Old Beta", .defs = true},
+     "~ role \"Old Beta\" (description)\n"
+     "+ user alice@x.com role \"Old Beta\"\n"
+     "- user bob@x.com role \"Old Beta\"\n"
+     "job j: 0 roles to create, 1 to update, 0 to delete, 1 assignment to add, 1 to remove\n"},
     {"rename excluded by source name",
      G,
      G_BUILTINS ";s|Supervisor||",

@@ -361,7 +361,9 @@ struct omap {
 static void oracle_map(const struct cfg_job *j, const struct tenant *s, const struct tenant *t,
                        struct omap *o)
 {
-    int nmap[MAXR + 8] = {0};
+    /* in-scope / out-of-scope roles mapping to each target role (an out-of-scope role takes no
+     * part in conflicts: it steps aside for an in-scope one, product.md 4.2) */
+    int nin[MAXR + 8] = {0}, nout[MAXR + 8] = {0};
     for (int x = 0; x < t->nr; x++) {
         o->tconf[x] = false;
         o->tsrc[x] = -1;
@@ -371,6 +373,7 @@ static void oracle_map(const struct cfg_job *j, const struct tenant *s, const st
         const struct trole *sr = &s->r[a];
         if (sr->foreign || (sr->key && s->api != t->api))
             continue;
+        bool scoped = role_scope(j, sr->name);
         int c[MAXR + 8], nc = 0;
         for (int x = 0; x < t->nr; x++) {
             const struct trole *tr = &t->r[x];
@@ -380,21 +383,28 @@ static void oracle_map(const struct cfg_job *j, const struct tenant *s, const st
                         : !strcasecmp(tr->name, ren_fwd(j, sr->name)))
                 c[nc++] = x;
         }
-        if (nc > 1) {
+        if (nc > 1 && scoped) {
             for (int i = 0; i < nc; i++)
                 o->tconf[c[i]] = true;
         } else if (nc == 1 && !(t->r[c[0]].key && !sr->key)) {
             o->map[a] = c[0];
-            nmap[c[0]]++;
-            o->tsrc[c[0]] = a;
+            (scoped ? nin : nout)[c[0]]++;
         }
     }
-    for (int a = 0; a < s->nr; a++)
-        if (o->map[a] >= 0 && nmap[o->map[a]] > 1) {
-            o->tconf[o->map[a]] = true;
-            o->tsrc[o->map[a]] = -1;
+    for (int a = 0; a < s->nr; a++) {
+        int x = o->map[a];
+        if (x < 0)
+            continue;
+        bool scoped = role_scope(j, s->r[a].name);
+        if (!scoped && (nin[x] > 0 || o->tsrc[x] >= 0)) {
+            o->map[a] = -1; /* steps aside */
+        } else if (scoped && nin[x] > 1) {
+            o->tconf[x] = true;
             o->map[a] = -1;
+        } else {
+            o->tsrc[x] = a;
         }
+    }
     for (int x = 0; x < t->nr; x++) {
         const struct trole *tr = &t->r[x];
         const char *sname = o->tsrc[x] >= 0 ? s->r[o->tsrc[x]].name : ren_back(j, tr->name);

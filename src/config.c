@@ -1392,11 +1392,11 @@ static void parse_rename(struct loader *ld, const struct ynode *r, struct cfg_jo
         /* role names match case-insensitively, so "A" and "a" are the same source role */
         bool dup = false;
         for (size_t m = 0; m < j->nrename && !dup; m++) {
-            if (strcasecmp(j->rename[m].from, k->val) == 0) {
+            if (util_fold_cmp(j->rename[m].from, k->val) == 0) {
                 err(ld, k, "role %s is renamed twice (names are compared case-insensitively)",
                     q(ld, k->val));
                 dup = true;
-            } else if (strcasecmp(j->rename[m].to, v->val) == 0) {
+            } else if (util_fold_cmp(j->rename[m].to, v->val) == 0) {
                 err(ld, v, "roles %s and %s are both renamed to %s", q(ld, j->rename[m].from),
                     q(ld, k->val), q(ld, v->val));
                 dup = true;

@@ -16,12 +16,21 @@
 
 /* ---- hashing -------------------------------------------------------------------------------*/
 
-static uint64_t fnv1a(uint64_t h, const char *s, bool lower)
+static uint64_t fnv1a(uint64_t h, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-        h ^= lower ? (unsigned char)tolower(*p) : *p;
+        h ^= *p;
         h *= 0x100000001b3ULL;
     }
+    return h;
+}
+
+/* fnv1a of a name case-folded (util_fold_*): one identity for "Équipe" and "équipe". */
+static uint64_t fnv1a_folded(uint64_t h, const char *s)
+{
+    char *f = util_strdup_fold(s ? s : "");
+    h = fnv1a(h, f);
+    free(f);
     return h;
 }
 
@@ -231,7 +240,7 @@ static bool in_scope(const struct cfg_strlist *inc, const struct cfg_strlist *ex
 static const char *rename_forward(const struct cfg_job *j, const char *src_name)
 {
     for (size_t i = 0; i < j->nrename; i++)
-        if (strcasecmp(j->rename[i].from, src_name) == 0)
+        if (util_fold_cmp(j->rename[i].from, src_name) == 0)
             return j->rename[i].to;
     return src_name;
 }
@@ -239,7 +248,7 @@ static const char *rename_forward(const struct cfg_job *j, const char *src_name)
 static const char *rename_back(const struct cfg_job *j, const char *tgt_name)
 {
     for (size_t i = 0; i < j->nrename; i++)
-        if (strcasecmp(j->rename[i].to, tgt_name) == 0)
+        if (util_fold_cmp(j->rename[i].to, tgt_name) == 0)
             return j->rename[i].from;
     return tgt_name;
 }
@@ -280,11 +289,17 @@ struct cand {
     UT_hash_handle hh;
 };
 
+/* "prefix" + s, case-folded (util_fold_*): the key of a case-insensitive table. */
+static char *folded_key(const char *prefix, const char *s)
+{
+    char *raw = xasprintf("%s%s", prefix, s), *k = util_strdup_fold(raw);
+    free(raw);
+    return k;
+}
+
 static void cand_add(struct cand **h, const char *prefix, const char *s, uint32_t idx)
 {
-    char *k = xasprintf("%s%s", prefix, s);
-    for (char *c = k; *c; c++)
-        *c = (char)tolower((unsigned char)*c);
+    char *k = folded_key(prefix, s);
     struct cand *e;
     HASH_FIND_STR(*h, k, e);
     if (e) {
@@ -303,9 +318,7 @@ static void cand_add(struct cand **h, const char *prefix, const char *s, uint32_
 
 static const struct cand *cand_find(struct cand *h, const char *prefix, const char *s)
 {
-    char *k = xasprintf("%s%s", prefix, s);
-    for (char *c = k; *c; c++)
-        *c = (char)tolower((unsigned char)*c);
+    char *k = folded_key(prefix, s);
     struct cand *e;
     HASH_FIND_STR(h, k, e);
     free(k);
@@ -327,10 +340,7 @@ static void cand_free(struct cand **h)
 
 static char *role_mem_key(const char *tgt_name, const char *builtin_key)
 {
-    char *k = builtin_key ? xasprintf("k:%s", builtin_key) : xasprintf("n:%s", tgt_name);
-    for (char *c = k; *c; c++)
-        *c = (char)tolower((unsigned char)*c);
-    return k;
+    return builtin_key ? folded_key("k:", builtin_key) : folded_key("n:", tgt_name);
 }
 
 static uint64_t def_hash(const char *desc, const char *def, bool builtin)
@@ -338,9 +348,9 @@ static uint64_t def_hash(const char *desc, const char *def, bool builtin)
     /* What the core compares, hence what is written: built-ins only their definition. */
     uint64_t h = FNV_BASIS;
     if (!builtin)
-        h = fnv1a(h, desc ? desc : "", false);
-    h = fnv1a(h ^ 0xff, "|", false);
-    return fnv1a(h, def ? def : "", false);
+        h = fnv1a(h, desc ? desc : "");
+    h = fnv1a(h ^ 0xff, "|");
+    return fnv1a(h, def ? def : "");
 }
 
 #define HASH_DELETED 0x64656c6574656421ULL /* "deleted!" */
@@ -511,8 +521,8 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
         tr->admin_revocable = tr->admin && named_verbatim(&j->roles_include, tr->scope_name);
         tr->managed = tr->in_scope && !r->foreign && !tr->forced && !tr->conflict;
         tr->ident =
-            mix64(r->builtin_key ? fnv1a(fnv1a(FNV_BASIS, "k:", false), r->builtin_key, true)
-                                 : fnv1a(fnv1a(FNV_BASIS, "n:", false), r->name, true));
+            mix64(r->builtin_key ? fnv1a_folded(fnv1a(FNV_BASIS, "k:"), r->builtin_key)
+                                 : fnv1a_folded(fnv1a(FNV_BASIS, "n:"), r->name));
     }
     /* Conflicted source roles leave their (single) target alone too: a custom source role
      * whose name is a built-in's was recorded above without marking the built-in, which stays
@@ -683,7 +693,7 @@ static struct pair *match_users(struct diff *d, size_t *npairs)
         for (size_t i = 0; i < side[s]->nusers; i++) {
             const char *k = user_key(j, &side[s]->users[i]);
             if (k)
-                total += strlen(k) + 1;
+                total += util_fold_len(k) + 1;
         }
     char *buf = xmalloc(total ? total : 1), *bp = buf;
     struct ukey *ents = xcalloc(side[0]->nusers + side[1]->nusers + 1, sizeof(*ents));
@@ -706,9 +716,7 @@ static struct pair *match_users(struct diff *d, size_t *npairs)
                 rep->src_users_in_scope++;
             else
                 rep->tgt_users_in_scope++;
-            size_t len = strlen(k);
-            for (size_t c = 0; c <= len; c++)
-                bp[c] = (char)tolower((unsigned char)k[c]);
+            size_t len = util_fold_into(bp, k);
             struct ukey *e;
             unsigned hv; /* hashed once for both the lookup and the insert */
             HASH_VALUE(bp, len, hv);
@@ -824,7 +832,7 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
         ident[t] = d->tgt_roles[t].ident;
     for (size_t k = 0; k < d->ncreates; k++)
         ident[tgt->nroles + k] =
-            mix64(fnv1a(fnv1a(FNV_BASIS, "n:", false), d->role_ops[k].name, true));
+            mix64(fnv1a_folded(fnv1a(FNV_BASIS, "n:"), d->role_ops[k].name));
     struct uvec D = {0}, C = {0}, add = {0}, rem = {0};
     uint32_t stamp = 0;
 

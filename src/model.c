@@ -119,12 +119,11 @@ const char *mdl_strdup(struct mdl_snapshot *s, const char *str)
     return d;
 }
 
-static const char *arena_strdup_lower(struct mdl_snapshot *s, const char *str)
+/* Case-folded copy (util_fold_*) for the case-insensitive indexes. */
+static const char *arena_strdup_fold(struct mdl_snapshot *s, const char *str)
 {
-    size_t n = strlen(str) + 1;
-    char *d = arena_alloc(s->arena, n);
-    for (size_t i = 0; i < n; i++)
-        d[i] = (char)tolower((unsigned char)str[i]);
+    char *d = arena_alloc(s->arena, util_fold_len(str) + 1);
+    util_fold_into(d, str);
     return d;
 }
 
@@ -246,9 +245,9 @@ int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen)
             snprintf(err, errlen, "duplicate role id %s", r->id);
             goto fail;
         }
-        index_add(s, &s->role_by_name, arena_strdup_lower(s, r->name), (uint32_t)i);
+        index_add(s, &s->role_by_name, arena_strdup_fold(s, r->name), (uint32_t)i);
         if (r->builtin_key)
-            index_add(s, &s->role_by_key, arena_strdup_lower(s, r->builtin_key), (uint32_t)i);
+            index_add(s, &s->role_by_key, arena_strdup_fold(s, r->builtin_key), (uint32_t)i);
     }
     for (size_t i = 0; i < s->nusers; i++) {
         const struct mdl_user *u = &s->users[i];
@@ -281,9 +280,9 @@ static uint32_t index_find(const struct mdl_index *head, const char *key, bool l
     char stackbuf[256];
     char *k = (char *)key;
     if (lower) {
-        k = len < sizeof(stackbuf) ? stackbuf : xmalloc(len + 1);
-        for (size_t i = 0; i <= len; i++)
-            k[i] = (char)tolower((unsigned char)key[i]);
+        size_t flen = util_fold_len(key);
+        k = flen < sizeof(stackbuf) ? stackbuf : xmalloc(flen + 1);
+        len = util_fold_into(k, key);
     }
     struct mdl_index *e;
     HASH_FIND(hh, head, k, len, e);

@@ -2,11 +2,14 @@
 #include "rolesync/util.h"
 
 #include <ctype.h>
+#include <locale.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <wctype.h>
 
 static void oom(void)
 {
@@ -90,26 +93,151 @@ void util_free_secret(char *s)
     free(s);
 }
 
-bool util_glob_match(const char *p, const char *s)
+/* ---- case folding --------------------------------------------------------------------------*/
+
+/* glibc's C.UTF-8 ctype, opened once: immutable after that, so no state to protect. */
+static locale_t utf8_locale;
+static pthread_once_t utf8_once = PTHREAD_ONCE_INIT;
+
+static void utf8_open(void)
 {
-    const char *star_p = NULL, *star_s = NULL;
+    utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+#define NOT_UTF8 0x110000u /* + byte: a byte that starts no valid sequence, kept as it is */
+
+/* The next character of *p (advanced past it), folded. */
+static uint32_t fold_next(const unsigned char **p)
+{
+    const unsigned char *s = *p;
+    uint32_t cp;
+    size_t n;
+    if (s[0] < 0x80) {
+        *p = s + 1;
+        return (uint32_t)tolower(s[0]);
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, cp = s[0] & 0x07;
+    else
+        n = 0, cp = 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            n = 0;
+            break;
+        }
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (n == 0 || (n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff)) {
+        *p = s + 1;
+        return NOT_UTF8 + s[0];
+    }
+    *p = s + n;
+    pthread_once(&utf8_once, utf8_open);
+    if (utf8_locale != (locale_t)0) {
+        wint_t l = towlower_l((wint_t)cp, utf8_locale);
+        if (l != WEOF && l < 0x110000 && !(l >= 0xd800 && l <= 0xdfff))
+            cp = (uint32_t)l;
+    }
+    return cp;
+}
+
+/* UTF-8 of a folded character into out (4 bytes room); returns the bytes written. */
+static size_t fold_put(char *out, uint32_t cp)
+{
+    unsigned char *o = (unsigned char *)out;
+    if (cp >= NOT_UTF8) {
+        o[0] = (unsigned char)(cp - NOT_UTF8);
+        return 1;
+    }
+    if (cp < 0x80) {
+        o[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (unsigned char)(0xc0 | cp >> 6);
+        o[1] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (unsigned char)(0xe0 | cp >> 12);
+        o[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+        o[2] = (unsigned char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (unsigned char)(0xf0 | cp >> 18);
+    o[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+    o[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+    o[3] = (unsigned char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+size_t util_fold_len(const char *s)
+{
+    size_t n = 0;
+    char tmp[4];
+    for (const unsigned char *p = (const unsigned char *)s; *p;)
+        n += *p < 0x80 ? (p++, 1) : fold_put(tmp, fold_next(&p));
+    return n;
+}
+
+size_t util_fold_into(char *dst, const char *s)
+{
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        if (*p < 0x80)
+            dst[n++] = (char)tolower(*p++);
+        else
+            n += fold_put(dst + n, fold_next(&p));
+    }
+    dst[n] = '\0';
+    return n;
+}
+
+char *util_strdup_fold(const char *s)
+{
+    char *d = xmalloc(util_fold_len(s) + 1);
+    util_fold_into(d, s);
+    return d;
+}
+
+int util_fold_cmp(const char *a, const char *b)
+{
+    const unsigned char *p = (const unsigned char *)a, *q = (const unsigned char *)b;
+    while (*p && *q) {
+        uint32_t x = fold_next(&p), y = fold_next(&q);
+        if (x != y)
+            return x < y ? -1 : 1;
+    }
+    return *p ? 1 : *q ? -1 : 0;
+}
+
+bool util_glob_match(const char *pattern, const char *str)
+{
+    const unsigned char *p = (const unsigned char *)pattern, *s = (const unsigned char *)str;
+    const unsigned char *star_p = NULL, *star_s = NULL;
 
     while (*s) {
+        const unsigned char *pn = p, *sn = s;
         if (*p == '*') {
             star_p = ++p;
             star_s = s;
-        } else if (*p == '?') {
-            /* one character: a whole UTF-8 sequence, not one byte of it */
-            p++;
-            s++;
-            while ((*s & 0xC0) == 0x80)
-                s++;
-        } else if (*p && tolower((unsigned char)*p) == tolower((unsigned char)*s)) {
-            p++;
-            s++;
+            continue;
+        }
+        uint32_t sc = fold_next(&sn);
+        if (*p && (*p == '?' || fold_next(&pn) == sc)) {
+            p = *p == '?' ? p + 1 : pn;
+            s = sn;
         } else if (star_p) {
+            /* let the star take one more character */
             p = star_p;
-            s = ++star_s;
+            const unsigned char *t = star_s;
+            fold_next(&t);
+            s = star_s = t;
         } else {
             return false;
         }
@@ -117,14 +245,6 @@ bool util_glob_match(const char *p, const char *s)
     while (*p == '*')
         p++;
     return *p == '\0';
-}
-
-char *util_strdup_lower(const char *s)
-{
-    char *d = xstrdup(s);
-    for (char *p = d; p && *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    return d;
 }
 
 int64_t util_now_ms(void)

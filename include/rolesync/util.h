@@ -25,12 +25,23 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Overwrite then free a secret so it does not linger in freed heap memory. */
 void util_free_secret(char *s);
 
-/* Case-insensitive (ASCII) glob: '*' any run, '?' one character, '[...]' not supported
- * (matched literally). Used for role and user scope. */
-bool util_glob_match(const char *pattern, const char *s);
+/* Case folding for the contract's case-insensitive comparisons (role names, emails, globs):
+ * every character is replaced by its simple lowercase mapping (towlower in the C.UTF-8 locale,
+ * which glibc always has; ASCII only should that locale be missing), so "Équipe" and
+ * "équipe" are one name. Bytes that are not UTF-8 stay as they are. A folded text can be
+ * shorter or longer than the original (at most 3/2 as long).
+ *   util_fold_len   bytes of the folded text (without the NUL);
+ *   util_fold_into  writes it to dst, which has util_fold_len(s) + 1 bytes; returns the length;
+ *   util_strdup_fold  malloc'd copy, caller frees;
+ *   util_fold_cmp   <0, 0, >0 comparing the folded texts (0: equal ignoring case). */
+size_t util_fold_len(const char *s);
+size_t util_fold_into(char *dst, const char *s);
+char *util_strdup_fold(const char *s);
+int util_fold_cmp(const char *a, const char *b);
 
-/* ASCII lower-case copy, caller frees. */
-char *util_strdup_lower(const char *s);
+/* Case-insensitive glob (folded as above): '*' any run, '?' one character, '[...]' not
+ * supported (matched literally). Used for role and user scope. */
+bool util_glob_match(const char *pattern, const char *s);
 
 /* Wall clock in milliseconds since the epoch, and a monotonic clock in milliseconds. */
 int64_t util_now_ms(void);

@@ -26,7 +26,7 @@ static int opt_id(struct pjson_cur *c, struct json_object *obj, const char *key,
 
 static char *lower_dup(const char *s)
 {
-    return s ? util_strdup_lower(s) : NULL;
+    return s ? util_strdup_fold(s) : NULL;
 }
 
 /* ========================================================================================== */
@@ -193,7 +193,7 @@ static int i_user(struct pjson_cur *c, struct json_object *e, struct i_user_tmp 
     pjson_pop(c, mark);
     if (idp && ext) {
         char *k = xasprintf("%s/%s", idp, ext);
-        t->external_key = util_strdup_lower(k);
+        t->external_key = util_strdup_fold(k);
         free(k);
     }
     return 0;

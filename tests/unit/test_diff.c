@@ -237,6 +237,18 @@ static const struct dcase cases[] = {
      "+ user alice@x.com role \"Old Beta\"\n"
      "- user bob@x.com role \"Old Beta\"\n"
      "job j: 0 roles to create, 1 to update, 0 to delete, 1 assignment to add, 1 to remove\n"},
+    /* found by a black-box test: "case-insensitive" folded ASCII only, so the role was
+     * created a second time and the user was unmatched on both sides */
+    {"non-ASCII names and emails match case-insensitively",
+     G,
+     G_BUILTINS ";e|\xc3\x89quipe Nord||d|",
+     "s1|\xc3\xa9lodie@x.com|a|\xc3\x89quipe Nord",
+     G,
+     G_BUILTINS ";t|\xc3\xa9QUIPE nord||d|",
+     "t1|\xc3\x89LODIE@x.com|a|",
+     {.inc = "\xc3\xa9quipe*", .defs = true},
+     "+ user \xc3\x89LODIE@x.com role \"\xc3\xa9QUIPE nord\"\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
     {"rename excluded by source name",
      G,
      G_BUILTINS ";s|Supervisor||",

@@ -31,6 +31,36 @@ static void test_glob(void **state)
     assert_false(util_glob_match("", "x"));
 }
 
+/* "Case-insensitive" (product.md 4.3, 4.4) for any script, not ASCII only (a black-box test
+ * had "Équipe" and "équipe" as two roles, "élodie@" and "Élodie@" as two people). */
+static void test_fold(void **state)
+{
+    (void)state;
+    assert_int_equal(util_fold_cmp("\xc3\x89quipe", "\xc3\xa9QUIPE"), 0); /* Équipe, éQUIPE */
+    assert_true(util_fold_cmp("a", "b") < 0);
+    assert_true(util_fold_cmp("ab", "a") > 0);
+    assert_int_equal(util_fold_cmp("", ""), 0);
+    char *f = util_strdup_fold("\xc3\x80\xc3\x89 \xce\x91\xce\xa3 \xd0\x96 Ab"); /* ÀÉ ΑΣ Ж Ab */
+    assert_string_equal(f, "\xc3\xa0\xc3\xa9 \xce\xb1\xcf\x83 \xd0\xb6 ab");       /* àé ασ ж ab */
+    free(f);
+    /* the folded text may be longer (U+023A -> U+2C65) or shorter (U+212A KELVIN -> k) */
+    assert_int_equal(util_fold_len("\xc8\xba"), 3);
+    assert_int_equal(util_fold_len("\xe2\x84\xaa"), 1);
+    char buf[8];
+    assert_int_equal(util_fold_into(buf, "\xe2\x84\xaa"), 1);
+    assert_string_equal(buf, "k");
+    /* bytes that are not UTF-8 are kept, and differ from every character */
+    f = util_strdup_fold("A\xff" "B\xc3");
+    assert_string_equal(f, "a\xff" "b\xc3");
+    free(f);
+    assert_true(util_fold_cmp("\xff", "\xc3\xbf") != 0);
+    /* globs fold the same way */
+    assert_true(util_glob_match("\xc3\xa9quipe*", "\xc3\x89QUIPE Nord"));
+    assert_true(util_glob_match("?quipe", "\xc3\x89quipe"));
+    assert_true(util_glob_match("*@\xc3\xa9" "cole.fr", "anne@\xc3\x89" "COLE.FR"));
+    assert_false(util_glob_match("\xc3\xa9quipe", "equipe"));
+}
+
 static void test_pct_encode(void **state)
 {
     (void)state;
@@ -80,6 +110,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_glob),
+        cmocka_unit_test(test_fold),
         cmocka_unit_test(test_pct_encode),
         cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_rfc3339),

@@ -814,6 +814,35 @@ static void http_defaults(struct cfg_http *h)
     h->retry_max_delay_ms = 60000;
 }
 
+/* Why a ca_file cannot serve as trust anchors, or NULL: it must be a readable regular file
+ * holding at least one PEM certificate, else every TLS request would fail at run time while
+ * --check said OK. (The certificates themselves are left to the TLS library.) */
+#define CA_FILE_MAX (16u << 20)
+static const char *ca_file_problem(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return strerror(errno);
+    struct stat st;
+    const char *why = NULL;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if ((uint64_t)st.st_size > CA_FILE_MAX)
+        why = "larger than 16 MiB";
+    char *buf = why ? NULL : xmalloc((size_t)st.st_size + 1);
+    if (buf) {
+        ssize_t n = read(fd, buf, (size_t)st.st_size);
+        buf[n > 0 ? n : 0] = '\0';
+        if (n < 0)
+            why = strerror(errno);
+        else if (!strstr(buf, "-----BEGIN CERTIFICATE-----"))
+            why = "no PEM certificate in it (\"-----BEGIN CERTIFICATE-----\")";
+        free(buf);
+    }
+    close(fd);
+    return why;
+}
+
 static void parse_http_block(struct loader *ld, const struct ynode *h, struct http_block *b)
 {
     memset(b, 0, sizeof *b);
@@ -839,8 +868,9 @@ static void parse_http_block(struct loader *ld, const struct ynode *h, struct ht
 
     if (get_abspath(ld, h, "ca_file", &b->v.ca_file) > 0) {
         struct ynode *cv = map_get(h, "ca_file", NULL);
-        if (access(b->v.ca_file, R_OK) != 0) {
-            err(ld, cv, "cannot read ca_file %s: %s", q(ld, b->v.ca_file), strerror(errno));
+        const char *why = ca_file_problem(b->v.ca_file);
+        if (why) {
+            err(ld, cv, "cannot use ca_file %s: %s", q(ld, b->v.ca_file), why);
             free(b->v.ca_file);
             b->v.ca_file = NULL;
         } else {

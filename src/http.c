@@ -119,6 +119,7 @@ struct http_tenant {
     char *token;           /* current access token or NULL; wiped on replace */
     unsigned tok_gen;      /* bumped on every new token */
     uint64_t tok_renew_at; /* loop time after which the token is no longer used */
+    uint64_t tok_sent_at;  /* loop time the current token attempt was sent */
     bool tok_fetching;     /* token attempt on the multi */
     bool tok_backoff;      /* token_timer running */
     unsigned tok_attempts; /* attempts in the current token round */
@@ -986,6 +987,7 @@ static void token_fetch(struct http_tenant *t)
     }
     t->tok_attempts++;
     t->counters.token_requests++;
+    t->tok_sent_at = loop_now(t->e);
     if (xfer_start(t->e, t, &t->tok_x, "POST", t->token_url, t->tok_req.body, h, err,
                    sizeof(err)) != 0) {
         auth_request_clear(&t->tok_req);
@@ -1001,7 +1003,6 @@ static void token_attempt_done(struct http_tenant *t, CURLcode rc)
     struct xfer *x = &t->tok_x;
     long status = 0;
     char msg[2 * ERRMSG_LEN], detail[ERRMSG_LEN], corr[MAX_CORRELATION_LEN + 1] = "";
-    uint64_t now;
     const char *c;
 
     if (rc == CURLE_OK)
@@ -1014,7 +1015,6 @@ static void token_attempt_done(struct http_tenant *t, CURLcode rc)
         sanitize_into(corr, sizeof(corr), c, strlen(c));
     t->tok_fetching = false;
     auth_request_clear(&t->tok_req);
-    now = loop_now(e);
 
     if (!(rc == CURLE_OK && status == 200))
         redact_reply(t, x);
@@ -1024,7 +1024,10 @@ static void token_attempt_done(struct http_tenant *t, CURLcode rc)
             token_drop(t);
             t->token = tok.access_token; /* ownership moves to the tenant */
             t->tok_gen++;
-            t->tok_renew_at = now + tok.lifetime_ms - auth_renew_margin_ms(tok.lifetime_ms);
+            /* The server's clock for expires_in starts when it issued the token, which can be
+             * a whole round trip before the reply arrived: count from the request's start. */
+            t->tok_renew_at =
+                t->tok_sent_at + tok.lifetime_ms - auth_renew_margin_ms(tok.lifetime_ms);
             t->tok_attempts = 0;
             t->auth_fail_until = 0;
             xfer_clear_reply(x);

@@ -2,15 +2,49 @@
 with consecutive_failures counting, and it recovers by itself once the source is healthy;
 refused credentials make the job `failed` with the reason until a reload brings a good secret.
 """
+import shutil
 import signal
+import tempfile
+import time
 import unittest
 
 from daemon_fixture import Pair, log_lines, slurp
-from simlib import Daemon
+from rsconfig import tenant_for, write_config
+from simlib import Daemon, Sim, gen
 
 # Fail fast: one retry 100 ms later, so a failed cycle takes well under a second.
 FAST_HTTP = {"retry": {"max_attempts": 2, "initial_delay": "100ms", "max_delay": "200ms"},
              "timeout": "5s"}
+
+
+class TokenLifetimeTest(unittest.TestCase):
+    def test_token_renewed_before_the_server_expires_it(self):
+        # Regression (src/http.c tok_sent_at, found by a black-box test): the token's lifetime
+        # was counted from the reply's arrival, a round trip after the server started it, so
+        # with latency above 10 % of the lifetime requests went out on an expired token (401,
+        # renew, resend). Counted from the request, no API call meets a 401.
+        d = tempfile.mkdtemp(prefix="rs-token-")
+        s = gen("genesys", 60, 4, seed=3)
+        t = gen("genesys", same_as=s, seed=4)
+        ttl = ["--token-ttl", "2s"]
+        try:
+            with Sim("genesys", state=s, latency="400ms", extra_args=ttl) as src, \
+                    Sim("genesys", state=t, extra_args=ttl) as dst:
+                cfg = write_config(d, {"src": tenant_for(src, page_size=10),
+                                       "dst": tenant_for(dst, page_size=10)},
+                                   [{"name": "j", "source": "src", "target": "dst",
+                                     "interval": "1s"}],
+                                   http={"max_connections": 1, "rate_limit": "0"})
+                with Daemon(cfg) as dm:
+                    time.sleep(9)
+                    log = dm.log_text()
+                self.assertGreaterEqual(log.count("cycle finished"), 1, log)
+                self.assertGreaterEqual(src.stats()["by_route"].get("POST /oauth/token", 0), 3)
+                for sim in (src, dst):
+                    self.assertNotIn("401", sim.stats()["by_status"], log[-3000:])
+                self.assertNotIn("token rejected", log)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class DaemonRetryTest(unittest.TestCase):

@@ -49,6 +49,10 @@ static int group_setup(void **state)
         return -1;
     write_file(tmpdir, "prod.secret", "prod-s3cret\n", 0600);
     write_file(tmpdir, "dev.secret", "dev-s3cret\n\n  \n", 0600);
+    /* a ca_file must hold a PEM certificate; --check looks no further than its header */
+    write_file(tmpdir, "ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+               0644);
+    write_file(tmpdir, "not-a-ca.pem", "hello\n", 0644);
     return 0;
 }
 
@@ -303,10 +307,11 @@ static void test_http_merge(void **state)
 {
     (void)state;
     struct cfg_diags d = {0};
-    struct cfg_config *cfg = load_ok("http:\n"
+    char *ca = xasprintf("%s/ca.pem", tmpdir);
+    char *yaml = xasprintf("http:\n"
                                      "  timeout: 5s\n"
                                      "  rate_limit: 10/s\n"
-                                     "  ca_file: /dev/null\n"
+                                     "  ca_file: %s\n"
                                      "  retry: { max_attempts: 3, initial_delay: 250ms }\n"
                                      "tenants:\n"
                                      "  prod:\n"
@@ -325,9 +330,10 @@ static void test_http_merge(void **state)
                                      "      rate_limit: 0\n"
                                      "      connect_timeout: 2s\n"
                                      "      retry: { max_delay: 10s }\n" JOB,
-                                     &d);
+                                     ca);
+    struct cfg_config *cfg = load_ok(yaml, &d);
     assert_int_equal(cfg->http.timeout_ms, 5000);
-    assert_string_equal(cfg->http.ca_file, "/dev/null");
+    assert_string_equal(cfg->http.ca_file, ca);
     const struct cfg_tenant *p = cfg_find_tenant(cfg, "prod"), *v = cfg_find_tenant(cfg, "dev");
     assert_int_equal(p->http.timeout_ms, 5000);
     assert_int_equal(p->http.connect_timeout_ms, 10000);
@@ -336,7 +342,7 @@ static void test_http_merge(void **state)
     assert_int_equal(p->http.retry_max_attempts, 3);
     assert_int_equal(p->http.retry_initial_delay_ms, 250);
     assert_int_equal(p->http.retry_max_delay_ms, 60000);
-    assert_string_equal(p->http.ca_file, "/dev/null");
+    assert_string_equal(p->http.ca_file, ca);
     assert_int_equal(p->page_size_roles, 100);
     assert_int_equal(v->http.timeout_ms, 5000);
     assert_int_equal(v->http.connect_timeout_ms, 2000);
@@ -345,11 +351,34 @@ static void test_http_merge(void **state)
     assert_int_equal(v->http.retry_max_attempts, 3);
     assert_int_equal(v->http.retry_initial_delay_ms, 250);
     assert_int_equal(v->http.retry_max_delay_ms, 10000);
-    assert_string_equal(v->http.ca_file, "/dev/null");
+    assert_string_equal(v->http.ca_file, ca);
     assert_int_equal(v->page_size_roles, 250);
     assert_int_equal(v->page_size_users, 250);
     cfg_free(cfg);
     cfg_diags_free(&d);
+    free(yaml);
+    free(ca);
+}
+
+/* A ca_file that is a directory, not PEM, or missing is a --check error at its node: it
+ * passed, and then every TLS request failed at run time (found by a black-box test). */
+static void test_ca_file_checked(void **state)
+{
+    (void)state;
+    char *cases[][2] = {
+        {xasprintf("%s", tmpdir), "not a regular file"},
+        {xasprintf("%s/not-a-ca.pem", tmpdir),
+         "no PEM certificate in it (\"-----BEGIN CERTIFICATE-----\")"},
+        {xasprintf("%s/missing.pem", tmpdir), "No such file or directory"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *yaml = xasprintf("http:\n  ca_file: %s\n" TENANTS JOB, cases[i][0]);
+        char *want = xasprintf("2:12: cannot use ca_file \"%s\": %s", cases[i][0], cases[i][1]);
+        EXPECT_ERRS(yaml, want);
+        free(want);
+        free(yaml);
+        free(cases[i][0]);
+    }
 }
 
 static void test_token_url(void **state)
@@ -1397,6 +1426,7 @@ int main(void)
         cmocka_unit_test_setup(test_interval_minimum, setup),
         cmocka_unit_test_setup(test_bad_rates_and_ints, setup),
         cmocka_unit_test_setup(test_page_size_limits, setup),
+        cmocka_unit_test_setup(test_ca_file_checked, setup),
         cmocka_unit_test_setup(test_delay_order, setup),
         cmocka_unit_test_setup(test_enums, setup),
         cmocka_unit_test_setup(test_match_by_mismatch, setup),

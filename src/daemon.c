@@ -342,9 +342,11 @@ static void record(struct dm_job *j, const struct sync_result *r, int64_t now, b
         status_run_add_error(run, "shutdown", NULL, NULL, 0, "interrupted by shutdown", NULL);
 
     unsigned failures = sj->consecutive_failures;
-    status_job_run_end(sj, now, interrupted ? STATUS_RESULT_FAILED : sync_status_result(r));
+    status_job_run_end(sj, now, sync_status_result(r));
     if (interrupted) {
-        /* Not the tenant's fault: the next start begins a clean streak. */
+        /* Recorded with its own result (partial when something was applied, the log's summary
+         * says the same); but a cycle cut short is no failure of the tenant, so it does not
+         * count in consecutive_failures and the job is idle, not waiting to retry. */
         sj->consecutive_failures = failures;
         status_job_set_state(sj, STATUS_JOB_IDLE, "interrupted by shutdown");
     } else {

@@ -89,6 +89,14 @@ static void add_error(struct sync_run *run, const char *op, const char *method, 
 static void write_failed(struct sync_run *run, const char *op, const struct prov_result *r)
 {
     char q[600], p[300];
+    if (r->cancelled) {
+        /* The daemon is stopping: the write was not made, which is no failure of the target;
+         * it stays pending for the next start (the cycle is marked interrupted). */
+        run->res.cancelled_ops++;
+        log_info(run->job->name, "operation not sent, stopping op=\"%s\" method=%s path=%s", op,
+                 r->method ? r->method : "-", log_quote(p, sizeof p, r->path ? r->path : "-"));
+        return;
+    }
     run->res.failed_ops++;
     if (r->auth_failed)
         run->res.auth_failed = true;
@@ -593,7 +601,7 @@ static void finish(struct sync_run *run)
         size_t applied = r->roles_created + r->roles_updated + r->roles_deleted +
                          r->assignments_added + r->assignments_removed;
         r->pending = r->pending > applied ? r->pending - applied : 0;
-        if (r->failed_ops == 0)
+        if (r->failed_ops == 0 && r->cancelled_ops == 0)
             r->outcome = SYNC_OK;
         else if (run->ok_writes > 0)
             r->outcome = SYNC_PARTIAL;
@@ -602,6 +610,9 @@ static void finish(struct sync_run *run)
         if (r->failed_ops > 0)
             snprintf(r->reason, sizeof r->reason, "%zu operation(s) failed after retries",
                      r->failed_ops);
+        else if (r->cancelled_ops > 0)
+            snprintf(r->reason, sizeof r->reason,
+                     "interrupted by shutdown: %zu operation(s) not sent", r->cancelled_ops);
     }
     r->in_sync = (r->outcome == SYNC_OK) ||
                  (r->outcome == SYNC_DRY_RUN && run->plan && plan_is_empty(run->plan));

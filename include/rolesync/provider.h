@@ -59,6 +59,7 @@ typedef void (*prov_fetch_cb)(struct mdl_snapshot *snap, const struct prov_read_
 struct prov_result {
     bool ok;
     bool auth_failed; /* credentials refused (401 after renewal, 403, token refused) */
+    bool cancelled;   /* not sent, or cut short, because the daemon is stopping: no failure */
     const char *method;
     const char *path;           /* request path (ids percent-encoded) */
     long status;                /* 0 when there was no reply */

@@ -23,6 +23,10 @@
  *    (transport failure); "correlation_id" is null when the server sent none.
  *  - Timestamps are epoch milliseconds in memory (0 = unknown) and RFC 3339 UTC seconds with
  *    'Z' in the file, null when unknown.
+ *  - A run the daemon's stop cut short keeps its own result (partial when something was
+ *    applied; writes not sent count as pending, not as failed_ops) and an error "interrupted
+ *    by shutdown"; the job is then "idle" with that reason, and consecutive_failures is left
+ *    as it was: no failure of the tenant (daemon.c record()).
  *
  * Text that may come from a server (error fields, not_converging, reasons, the reload error) is
  * copied with invalid UTF-8 bytes and control characters (but the reload error's newlines)

@@ -70,6 +70,8 @@ struct sync_result {
     size_t planned_assignments_added, planned_assignments_removed;
     size_t pending;    /* changes planned but not applied (dry run, refused, failed) */
     size_t failed_ops; /* write requests that failed */
+    size_t cancelled_ops; /* writes not sent (or cut short) because the daemon stopped: they
+                             stay pending, they did not fail */
     size_t deletions;  /* the guard's figure for this plan */
     unsigned max_deletes;
     uint64_t requests, retries; /* HTTP attempts to both tenants during the cycle */

@@ -88,6 +88,7 @@ static void on_write_reply(const struct http_result *res, void *arg)
         r.message = msg;
         r.correlation_id = cid;
         r.auth_failed = result_is_auth_failure(res);
+        r.cancelled = res->outcome == HTTP_ERR_CANCELLED;
     }
     req->cb(&r, req->arg);
     free(req->id);

@@ -221,6 +221,9 @@ bool util_glob_match(const char *pattern, const char *str)
     const unsigned char *p = (const unsigned char *)pattern, *s = (const unsigned char *)str;
     const unsigned char *star_p = NULL, *star_s = NULL;
 
+    if (p[0] == '*' && p[1] == '\0')
+        return true; /* the default scope, asked once per user and role */
+
     while (*s) {
         const unsigned char *pn = p, *sn = s;
         if (*p == '*') {

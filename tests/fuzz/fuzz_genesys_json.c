@@ -2,9 +2,9 @@
  *
  * Every input goes through every genesys parser (the body is not NUL-terminated, so ASan sees
  * any over-read), and what parses is checked against the contract: a failed page adds nothing
- * and says why, accepted ids are valid path segments, def_json == def_canon, and a definition
- * written with the request builders reads back to the same def_canon (canonical form is a
- * fixed point). Violations abort, which libFuzzer reports as a crash. */
+ * and says why, accepted ids percent-encode into path segments that decode back to them,
+ * def_json == def_canon, and a definition written with the request builders reads back to
+ * the same def_canon (canonical form is a fixed point). Violations abort, which libFuzzer reports as a crash. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +26,26 @@ static void check_id(const char *id)
 {
     char err[128];
     CHECK(id && pjson_check_id(id, strlen(id), err, sizeof(err)) == 0);
+    /* Accepted ids may hold any printable text: the path segment is unreserved bytes and %XX
+     * only, never a dot segment, and decodes back to the id. */
     char *seg = pjson_path_segment(id, err, sizeof(err));
-    CHECK(seg && strcmp(seg, id) == 0); /* valid ids need no escaping */
+    CHECK(seg && strcmp(seg, ".") != 0 && strcmp(seg, "..") != 0);
+    char *dec = xmalloc(strlen(seg) + 1);
+    size_t n = 0;
+    for (const char *p = seg; *p; p++) {
+        if (*p == '%') {
+            CHECK(util_hex_value(p[1]) >= 0 && util_hex_value(p[2]) >= 0);
+            dec[n++] = (char)(util_hex_value(p[1]) * 16 + util_hex_value(p[2]));
+            p += 2;
+        } else {
+            CHECK((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                  *p == '-' || *p == '.' || *p == '_' || *p == '~');
+            dec[n++] = *p;
+        }
+    }
+    dec[n] = '\0';
+    CHECK(strcmp(dec, id) == 0);
+    free(dec);
     free(seg);
 }
 

@@ -286,10 +286,11 @@ static void job_disarm(struct dm_job *j)
 }
 
 /* Dry run: log the planned changes (capped) so "plan and report every cycle" reaches the
- * journal; the counts are in the summary line and the status file. */
+ * journal; the counts are in the summary line and the status file, and the report lines
+ * (conflicts, unmapped, not converging, refusal) are logged by sync.c every cycle. */
 static void log_plan(struct dm_job *j)
 {
-    size_t changes = 0, notes = 0, logged = 0;
+    size_t changes = 0, logged = 0;
     char q[1024];
 
     fclose(j->plan_f);
@@ -298,28 +299,20 @@ static void log_plan(struct dm_job *j)
         nl = strchr(line, '\n');
         if (nl)
             *nl = '\0';
-        bool change = (line[0] == '+' || line[0] == '-' || line[0] == '~') && line[1] == ' ';
-        bool note = line[0] == '!' && line[1] == ' ';
-        if (!change && !note)
-            continue; /* the per-job summary: sync.c logs its own */
-        if (change)
+        if ((line[0] == '+' || line[0] == '-' || line[0] == '~') && line[1] == ' ') {
             changes++;
-        else
-            notes++;
-        if (logged < DAEMON_PLAN_LOG_LINES) {
-            logged++;
-            if (change)
+            if (logged < DAEMON_PLAN_LOG_LINES) {
+                logged++;
                 log_info(j->name, "planned change=%s", log_quote(q, sizeof q, line));
-            else
-                log_info(j->name, "plan note=%s", log_quote(q, sizeof q, line + 2));
+            }
         }
         if (!nl)
             break;
     }
-    if (changes + notes > logged) {
+    if (changes > logged) {
         char hint[300], qh[700];
         snprintf(hint, sizeof hint, "see rolesyncd --once --dry-run --job %s", j->name);
-        log_info(j->name, "plan lines not logged=%zu hint=%s", changes + notes - logged,
+        log_info(j->name, "plan lines not logged=%zu hint=%s", changes - logged,
                  log_quote(qh, sizeof qh, hint));
     }
     free(j->plan_buf);

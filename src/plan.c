@@ -330,11 +330,52 @@ static const char *plural(size_t n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
-void plan_render(const struct plan *p, FILE *f)
+/* The "!" lines of the report: conflicts, unmapped roles, ambiguous users. */
+void plan_render_report(const struct plan *p, FILE *f)
 {
     const struct diff *d = p->diff;
     const struct diff_report *r = &d->report;
     const struct mdl_snapshot *src = d->src, *tgt = d->tgt;
+
+    for (size_t i = 0; i < r->nconflicts; i++) {
+        const struct diff_conflict *c = &r->conflicts[i];
+        fputs("! conflict:", f);
+        if (c->src_role != MDL_NONE) {
+            fputs(" source role ", f);
+            put_quoted(f, src->roles[c->src_role].name);
+        }
+        if (c->src_role2 != MDL_NONE) {
+            fputs(" and ", f);
+            put_quoted(f, src->roles[c->src_role2].name);
+        }
+        if (c->tgt_role != MDL_NONE) {
+            fputs(" -> target ", f);
+            put_quoted(f, tgt->roles[c->tgt_role].name);
+        }
+        if (c->tgt_role2 != MDL_NONE) {
+            fputs(" and ", f);
+            put_quoted(f, tgt->roles[c->tgt_role2].name);
+        }
+        fprintf(f, ": %s; left alone\n", c->reason);
+    }
+    for (size_t i = 0; i < r->nunmapped; i++) {
+        uint32_t s = r->unmapped[i];
+        fputs("! unmapped: role ", f);
+        put_quoted(f, src->roles[s].name);
+        fprintf(f, ": %s; its assignments are skipped\n", d->src_roles[s].reason);
+    }
+    for (size_t i = 0; i < r->nambiguous; i++) {
+        fprintf(f, "! ambiguous: %u %s users share the key ", r->ambiguous[i].count,
+                r->ambiguous[i].target ? "target" : "source");
+        put_plain(f, r->ambiguous[i].key);
+        fputs("; skipped\n", f);
+    }
+}
+
+void plan_render(const struct plan *p, FILE *f)
+{
+    const struct diff *d = p->diff;
+    const struct diff_report *r = &d->report;
 
     for (size_t i = 0; i < d->ncreates + d->nupdates; i++) {
         const struct diff_role_op *op = &d->role_ops[i];
@@ -370,39 +411,7 @@ void plan_render(const struct plan *p, FILE *f)
             put_plain(f, nc->name);
         fprintf(f, ": %s\n", nc->reason);
     }
-    for (size_t i = 0; i < r->nconflicts; i++) {
-        const struct diff_conflict *c = &r->conflicts[i];
-        fputs("! conflict:", f);
-        if (c->src_role != MDL_NONE) {
-            fputs(" source role ", f);
-            put_quoted(f, src->roles[c->src_role].name);
-        }
-        if (c->src_role2 != MDL_NONE) {
-            fputs(" and ", f);
-            put_quoted(f, src->roles[c->src_role2].name);
-        }
-        if (c->tgt_role != MDL_NONE) {
-            fputs(" -> target ", f);
-            put_quoted(f, tgt->roles[c->tgt_role].name);
-        }
-        if (c->tgt_role2 != MDL_NONE) {
-            fputs(" and ", f);
-            put_quoted(f, tgt->roles[c->tgt_role2].name);
-        }
-        fprintf(f, ": %s; left alone\n", c->reason);
-    }
-    for (size_t i = 0; i < r->nunmapped; i++) {
-        uint32_t s = r->unmapped[i];
-        fputs("! unmapped: role ", f);
-        put_quoted(f, src->roles[s].name);
-        fprintf(f, ": %s; its assignments are skipped\n", d->src_roles[s].reason);
-    }
-    for (size_t i = 0; i < r->nambiguous; i++) {
-        fprintf(f, "! ambiguous: %u %s users share the key ", r->ambiguous[i].count,
-                r->ambiguous[i].target ? "target" : "source");
-        put_plain(f, r->ambiguous[i].key);
-        fputs("; skipped\n", f);
-    }
+    plan_render_report(p, f);
     if (r->unmatched_source_only || r->unmatched_target_only)
         fprintf(f, "! unmatched users: %zu source only, %zu target only\n",
                 r->unmatched_source_only, r->unmatched_target_only);

@@ -287,6 +287,40 @@ static char *shell_arg(const char *opt, const char *word)
     return out;
 }
 
+/* Conflicts, unmapped roles and ambiguous users are "reported, not guessed" (product.md 4.3):
+ * one warning per item every cycle -- the daemon prints no plan, so the log is where an
+ * operator sees them -- at most SYNC_REPORT_LOG_LINES, then a count of the rest. */
+#define SYNC_REPORT_LOG_LINES 50
+static void log_report(struct sync_run *run)
+{
+    const struct diff_report *r = &run->plan->diff->report;
+    if (!r->nconflicts && !r->nunmapped && !r->nambiguous)
+        return;
+    char *buf = NULL, q[1024];
+    size_t len = 0, logged = 0, more = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return;
+    plan_render_report(run->plan, f);
+    fclose(f);
+    for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (strncmp(line, "! ", 2) != 0)
+            continue;
+        if (logged++ < SYNC_REPORT_LOG_LINES)
+            log_warning(run->job->name, "not applied item=%s", log_quote(q, sizeof q, line + 2));
+        else
+            more++;
+        if (!nl)
+            break;
+    }
+    if (more)
+        log_warning(run->job->name, "not applied more_items=%zu", more);
+    free(buf);
+}
+
 static void plan_and_apply(struct sync_run *run)
 {
     char err[512];
@@ -317,6 +351,7 @@ static void plan_and_apply(struct sync_run *run)
     run->res.planned_assignments_removed = c.assignments_removed;
     run->res.max_deletes = run->job->max_deletes;
     note_not_converging(run);
+    log_report(run);
     if (run->opts.plan_out) {
         plan_render(run->plan, run->opts.plan_out);
         fflush(run->opts.plan_out);

@@ -126,5 +126,8 @@ bool plan_is_empty(const struct plan *p);
 void plan_render(const struct plan *p, FILE *out);
 /* Same into a malloc'd string (caller frees). */
 char *plan_render_string(const struct plan *p);
+/* Only the report lines of the text: "! conflict: ...", "! unmapped: ...", "! ambiguous: ..."
+ * (what the daemon logs every cycle, whether or not it prints a plan). */
+void plan_render_report(const struct plan *p, FILE *out);
 
 #endif

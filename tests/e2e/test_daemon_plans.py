@@ -67,5 +67,32 @@ class DaemonPlanTest(unittest.TestCase):
             self.assertEqual(d.proc.returncode, 0)
 
 
+    def test_conflicts_unmapped_and_ambiguous_are_logged_every_cycle(self):
+        # Regression (src/sync.c log_report, found by a black-box test): these were printed
+        # in --once's plan only; the daemon prints no plan, so they reached no log at all.
+        with Pair(users=12, roles=3, drift=0) as p:
+            src, dst = p.src.state(), p.dst.state()
+            base = next(r for r in src["roles"] if not r.get("default"))
+            for name in ("Ops", "Unmapped Role"):
+                src["roles"].append(dict(base, id=f"c1000000-0000-4000-8000-00000000{len(name):04d}",
+                                         name=name))
+            tbase = next(r for r in dst["roles"] if not r.get("default"))
+            for i, name in enumerate(("ops", "OPS")):
+                dst["roles"].append(dict(tbase, id=f"d1000000-0000-4000-8000-00000000000{i}",
+                                         name=name))
+            src["users"][1]["email"] = src["users"][0]["email"].upper()  # two share a key
+            p.src.put_state(src)
+            p.dst.put_state(dst)
+            cfg = p.config([{"name": "j", "interval": "1s"}])
+            with Daemon(cfg) as d:
+                self.assertTrue(d.wait_for_log(FINISHED, 30, count=2), d.log_text())
+                log = d.log_text()
+            for what in ('item="conflict: source role \\"Ops\\"',
+                         'item="unmapped: role \\"Unmapped Role\\"',
+                         'item="ambiguous: 2 source users share the key'):
+                self.assertGreaterEqual(log.count("WARNING job=j not applied " + what), 2, log)
+            self.assertEqual(log_grammar_errors(log), [])
+            self.assertEqual(d.proc.returncode, 0)
+
 if __name__ == "__main__":
     unittest.main()

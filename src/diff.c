@@ -383,8 +383,10 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
 
     for (size_t t = 0; t < tgt->nroles; t++) {
         const struct mdl_role *r = &tgt->roles[t];
-        if (r->foreign)
+        if (r->foreign) {
+            cand_add(&by_name, "f:", r->name, (uint32_t)t); /* only to refuse a create */
             continue;
+        }
         cand_add(&by_name, "", r->name, (uint32_t)t);
         if (r->builtin_key)
             cand_add(&by_key, "", r->builtin_key, (uint32_t)t);
@@ -550,6 +552,15 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
         if (sr->status != DIFF_ROLE_UNMAPPED || !sr->in_scope || r->builtin_key || !defs)
             continue;
         const char *tname = rename_forward(j, r->name);
+        const struct cand *fc = cand_find(by_name, "f:", tname);
+        if (fc) {
+            /* The platform would answer with that role (identity 302) or refuse the name:
+             * creating it would end in granting a role the daemon must never touch. */
+            sr->status = DIFF_ROLE_CONFLICT;
+            sr->reason = "the target name belongs to a community or cluster role";
+            add_conflict(d, (uint32_t)s, MDL_NONE, fc->first, MDL_NONE, sr->reason);
+            continue;
+        }
         const struct cand *c = cand_find(create_names, "", tname);
         if (c && c->n > 1) {
             sr->status = DIFF_ROLE_CONFLICT;

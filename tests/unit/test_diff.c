@@ -249,6 +249,20 @@ static const struct dcase cases[] = {
      {.inc = "\xc3\xa9quipe*", .defs = true},
      "+ user \xc3\x89LODIE@x.com role \"\xc3\xa9QUIPE nord\"\n"
      "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+    /* found by a black-box test: the create was answered 302 with the community role, which
+     * was then granted, every cycle */
+    {"no create onto the name of a community role",
+     I,
+     I_BUILTINS ";b|Both||b|",
+     "s1|b@x.com|a|Both",
+     I,
+     I_BUILTINS ";tb|Both|!|b|",
+     "t1|b@x.com|a|Tenant Member",
+     {.defs = true},
+     "! conflict: source role \"Both\" -> target \"Both\": the target name belongs to a "
+     "community or cluster role; left alone\n"
+     "job j: 0 roles to create, 0 to update, 0 to delete, 0 assignments to add, 0 to remove, 1 "
+     "conflict\n"},
     {"rename excluded by source name",
      G,
      G_BUILTINS ";s|Supervisor||",

@@ -1557,6 +1557,10 @@ static void check_root(struct loader *ld, const struct ynode *root, struct cfg_c
             kind_name(root));
         return;
     }
+    if (ld->flags & CFG_LOAD_STATE_DIR_ONLY) {
+        get_abspath(ld, root, "state_dir", &cfg->state_dir);
+        return;
+    }
     check_keys(ld, root, "at top level", TOP_KEYS, false);
     get_abspath(ld, root, "state_dir", &cfg->state_dir);
     if (get_enum(ld, root, "log_level", LEVEL_NAMES, NULL, &e) > 0)

@@ -161,6 +161,14 @@ int main(int argc, char **argv)
     /* --status only needs state_dir: it must work for an operator who cannot read the
      * service's secrets. */
     cfg = load_config(o.config, o.status ? CFG_LOAD_NO_SECRETS : 0, o.check);
+    if (!cfg && o.status) {
+        /* A broken file is when the status (its failed reload recorded there) matters most:
+         * the errors are printed above; show the status of the state_dir the file names. */
+        cfg = load_config(o.config, CFG_LOAD_STATE_DIR_ONLY, false);
+        if (cfg)
+            fprintf(stderr, "rolesyncd: the configuration has errors (above); the status of its "
+                            "state_dir follows\n");
+    }
     if (!cfg)
         return 1;
     if (o.check) {

@@ -122,6 +122,9 @@ int cfg_load(const char *path, struct cfg_config **out, struct cfg_diags *diags)
  * (client_secret stays NULL) — for `--status`, which needs only state_dir and may be run by an
  * operator who cannot read the service's credentials. */
 #define CFG_LOAD_NO_SECRETS 0x1u
+/* CFG_LOAD_STATE_DIR_ONLY: read state_dir (and its defaults) and nothing else -- for
+ * `--status` when the file has errors, which is when its recorded failed reload matters. */
+#define CFG_LOAD_STATE_DIR_ONLY 0x2u
 int cfg_load_flags(const char *path, unsigned flags, struct cfg_config **out,
                    struct cfg_diags *diags);
 

@@ -58,5 +58,25 @@ class StatusCli(unittest.TestCase):
         self.assertIn(self.state, p.stderr)
 
 
+    def test_status_with_a_broken_config(self):
+        # Regression (src/main.c, found by a black-box test): a config with errors -- when
+        # the status file holds the refused reload -- made --status print nothing, exit 1.
+        # It now prints the errors, then the status of the state_dir the file names.
+        with open(os.path.join(self.state, "status.json"), "w", encoding="utf-8") as f:
+            json.dump(STATUS, f)
+        with open(self.cfg, "a", encoding="utf-8") as f:
+            f.write("  - {name: j2, source: a, target: nowhere}\nbogus_key: 1\n")
+        p = run_rolesyncd(["-c", self.cfg, "--status"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('unknown tenant "nowhere"', p.stderr)
+        self.assertIn("bogus_key", p.stderr)
+        self.assertIn("j1", p.stdout)
+        self.assertIn("refused", p.stdout)
+        # a file that is not even YAML has no state_dir to show
+        with open(self.cfg, "w", encoding="utf-8") as f:
+            f.write("state_dir: [unclosed\n")
+        self.assertEqual(run_rolesyncd(["-c", self.cfg, "--status"]).returncode, 1)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

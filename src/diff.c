@@ -522,9 +522,8 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
         tr->admin = r->builtin_key && strcasecmp(r->builtin_key, akey) == 0;
         tr->admin_revocable = tr->admin && named_verbatim(&j->roles_include, tr->scope_name);
         tr->managed = tr->in_scope && !r->foreign && !tr->forced && !tr->conflict;
-        tr->ident =
-            mix64(r->builtin_key ? fnv1a_folded(fnv1a(FNV_BASIS, "k:"), r->builtin_key)
-                                 : fnv1a_folded(fnv1a(FNV_BASIS, "n:"), r->name));
+        tr->ident = mix64(r->builtin_key ? fnv1a_folded(fnv1a(FNV_BASIS, "k:"), r->builtin_key)
+                                         : fnv1a_folded(fnv1a(FNV_BASIS, "n:"), r->name));
     }
     /* Conflicted source roles leave their (single) target alone too: a custom source role
      * whose name is a built-in's was recorded above without marking the built-in, which stays
@@ -842,8 +841,7 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
     for (size_t t = 0; t < tgt->nroles; t++)
         ident[t] = d->tgt_roles[t].ident;
     for (size_t k = 0; k < d->ncreates; k++)
-        ident[tgt->nroles + k] =
-            mix64(fnv1a_folded(fnv1a(FNV_BASIS, "n:"), d->role_ops[k].name));
+        ident[tgt->nroles + k] = mix64(fnv1a_folded(fnv1a(FNV_BASIS, "n:"), d->role_ops[k].name));
     struct uvec D = {0}, C = {0}, add = {0}, rem = {0};
     uint32_t stamp = 0;
 

@@ -37,7 +37,11 @@ struct sync_run {
 /* One write in flight. */
 struct op_ctx {
     struct sync_run *run;
-    size_t idx; /* into diff->role_ops (phases 1, 3) or plan->assign_ops (phase 2) */
+    size_t idx;   /* into diff->role_ops (phases 1, 3) or plan->assign_ops (phase 2) */
+    bool skipped; /* phase 2: not sent because a role change of this cycle failed: the
+                     changes stay pending (the failed role op is the failure reported) */
+    bool partial; /* phase 2, per-user set: sent without the adds of roles that could not be
+                     created and without its removals (they wait for the next cycle) */
 };
 
 static void phase_assign(struct sync_run *run);
@@ -519,19 +523,26 @@ static void on_assign_written(const struct prov_result *r, void *arg)
     const struct plan_assign_op *op = &run->plan->assign_ops[ctx->idx];
     const struct diff *d = run->plan->diff;
 
-    if (!r->ok) {
+    if (!r->ok && ctx->skipped) {
+        char q[600];
+        log_info(run->job->name, "assignment change not sent reason=%s",
+                 log_quote(q, sizeof q, r->message ? r->message : ""));
+    } else if (!r->ok) {
         write_failed(run,
                      op->kind == PLAN_ASSIGN_USER_SET   ? "user roles set"
                      : op->kind == PLAN_ASSIGN_ROLE_ADD ? "role users add"
                                                         : "role users remove",
                      r);
     } else {
-        run->assign_ok[ctx->idx] = true;
+        /* a partial set is not what the plan wanted: the memory must not note it */
+        run->assign_ok[ctx->idx] = !ctx->partial;
         run->ok_writes++;
         if (op->kind == PLAN_ASSIGN_USER_SET) {
             const struct diff_user_change *uc = user_change(d, op->tgt_user);
             for (uint32_t i = 0; uc && i < uc->n; i++) {
                 const struct diff_change *ch = &d->changes[uc->first + i];
+                if (ctx->partial && (!ch->add || !plan_ref_id(run->plan, ch->ref)))
+                    continue; /* not in what was sent: still pending */
                 if (ch->add)
                     run->res.assignments_added++;
                 else
@@ -569,9 +580,13 @@ static void phase_assign(struct sync_run *run)
     bool roles_failed = run->res.failed_ops > 0;
     for (size_t i = 0; i < n; i++) {
         const struct plan_assign_op *op = &ops[i];
-        struct op_ctx *ctx = xmalloc(sizeof *ctx);
-        const char **ids = xcalloc(op->nitems ? op->nitems : 1, sizeof(char *));
+        struct op_ctx *ctx = xcalloc(1, sizeof *ctx);
+        const struct diff_user_change *uc =
+            op->kind == PLAN_ASSIGN_USER_SET ? user_change(run->plan->diff, op->tgt_user) : NULL;
+        size_t cap = op->nitems + (uc ? uc->n : 0);
+        const char **ids = xcalloc(cap ? cap : 1, sizeof(char *));
         const char *missing = NULL;
+        size_t nids = 0;
 
         if (roles_failed && op->kind == PLAN_ASSIGN_ROLE_REMOVE) {
             /* A removal batch may be one half of a move to a role that could not be created or
@@ -580,6 +595,7 @@ static void phase_assign(struct sync_run *run)
              * needs is missing.) */
             ctx->idx = (size_t)(op - run->plan->assign_ops);
             ctx->run = run;
+            ctx->skipped = true;
             prov_fail_later(&run->tgt, "role users remove", "PUT", "",
                             "not sent: role changes of this cycle failed; removals wait for the "
                             "next cycle",
@@ -590,31 +606,51 @@ static void phase_assign(struct sync_run *run)
 
         ctx->run = run;
         ctx->idx = (size_t)(op - run->plan->assign_ops);
+        size_t usable = 0; /* per-user set: the user's changes that can be made now */
         if (op->kind == PLAN_ASSIGN_USER_SET) {
             for (uint32_t k = 0; k < op->nitems; k++) {
-                ids[k] = plan_ref_id(run->plan, op->items[k]);
-                if (!ids[k])
+                const char *id = plan_ref_id(run->plan, op->items[k]);
+                if (id)
+                    ids[nids++] = id;
+                else
                     missing = diff_ref_name(run->plan->diff, op->items[k]);
+            }
+            for (uint32_t k = 0; uc && k < uc->n; k++) {
+                const struct diff_change *ch = &run->plan->diff->changes[uc->first + k];
+                usable += ch->add && plan_ref_id(run->plan, ch->ref);
+            }
+            if (missing) {
+                /* A role this user gains could not be created: its assignments are skipped
+                 * (product.md 4.3), the user's other grants go out, and its removals wait for
+                 * the next cycle -- the set keeps the roles it would lose, so a user moving
+                 * to the missing role is never left with neither. */
+                for (uint32_t k = 0; uc && k < uc->n; k++) {
+                    const struct diff_change *ch = &run->plan->diff->changes[uc->first + k];
+                    if (!ch->add)
+                        ids[nids++] = plan_ref_id(run->plan, ch->ref);
+                }
+                ctx->partial = true;
             }
         } else {
             for (uint32_t k = 0; k < op->nitems; k++)
-                ids[k] = t->users[op->items[k]].id;
+                ids[nids++] = t->users[op->items[k]].id;
             if (!plan_ref_id(run->plan, op->ref))
                 missing = diff_ref_name(run->plan->diff, op->ref);
         }
-        if (missing) {
-            /* The role this write needs was not created: do not send a write that would
-             * half-apply the user's set; report it instead. */
+        if (missing && (op->kind != PLAN_ASSIGN_USER_SET || usable == 0)) {
+            /* Nothing of this write can be made: the role it needs was not created. Its
+             * changes stay pending; the failed create is the failure reported. */
             char msg[400];
-            snprintf(msg, sizeof msg, "not sent: role \"%s\" could not be created", missing);
+            snprintf(msg, sizeof msg, "role \"%s\" could not be created", missing);
+            ctx->skipped = true;
             prov_fail_later(&run->tgt, "assignment", "PUT", "", msg, on_assign_written, ctx);
         } else if (op->kind == PLAN_ASSIGN_USER_SET) {
-            run->tops->user_set_roles(&run->tgt, t->users[op->tgt_user].id, ids, op->nitems,
+            run->tops->user_set_roles(&run->tgt, t->users[op->tgt_user].id, ids, nids,
                                       on_assign_written, ctx);
         } else {
             run->tops->role_users(&run->tgt, plan_ref_id(run->plan, op->ref),
-                                  op->kind == PLAN_ASSIGN_ROLE_ADD, ids, op->nitems,
-                                  on_assign_written, ctx);
+                                  op->kind == PLAN_ASSIGN_ROLE_ADD, ids, nids, on_assign_written,
+                                  ctx);
         }
         free(ids);
     }

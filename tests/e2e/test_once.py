@@ -9,7 +9,8 @@ import shutil
 import tempfile
 import unittest
 
-from rsconfig import custom_roles, policies_canon, tenant_for, user_roles, write_config
+from rsconfig import (IDENTITY_ADMIN, IDENTITY_MEMBER, custom_roles, policies_canon, tenant_for,
+                      user_roles, write_config)
 from simlib import Daemon, Sim, gen, log_grammar_errors, run_rolesyncd
 
 SKIP_GENESYS = ("employee", "admin")  # forced role, and admin (never revoked by a wildcard)
@@ -454,6 +455,45 @@ class Identity(OnceCase):
         self.once(cfg, "--dry-run", expect=0)
         self.once(cfg, expect=0)
         self.assertEqual(dst.stats()["writes"], 0)
+
+    def test_failed_create_skips_only_its_assignments(self):
+        # Regression (src/sync.c phase_assign, found by a black-box test): when a role could
+        # not be created, every user who was to get it lost ALL of this cycle's changes (the
+        # whole per-user PUT was withheld, and counted as a failed operation). Now only the
+        # missing role's assignments are skipped (product.md 4.3): the user's other grants go
+        # out, its removals wait for the next cycle, and the unsent changes count as pending.
+        s = gen("identity", 6, 0, seed=41)
+        t = gen("identity", same_as=s, seed=42, no_custom_roles=True)
+
+        def role(state, rid, name):
+            return {"Id": rid, "Name": name, "Description": "d", "RoleScope": 1,
+                    "TenantId": state["tenant_id"], "CommunityId": None, "RoleTypeId": None}
+        ids = {n: f"0e0e0000-0000-4000-8000-00000000000{i}" for i, n in
+               enumerate(("New", "Ops", "Eng"))}
+        s["roles"] += [role(s, ids[n], n) for n in ("New", "Ops", "Eng")]
+        t["roles"] += [role(t, "0f0f0000-0000-4000-8000-000000000001", "Ops"),
+                       role(t, "0f0f0000-0000-4000-8000-000000000002", "Eng")]
+        s["users"][0]["RoleIds"] += [ids["New"], ids["Ops"]]
+        t["users"][0]["RoleIds"].append("0f0f0000-0000-4000-8000-000000000002")
+        src, dst = self.sim("identity", s), self.sim("identity", t)
+        dst.add_faults([{"method": "POST", "path": "/api/v1/Tenants/*/Roles", "times": 100,
+                         "action": "status", "status": 409}])
+        cfg = self.config(src, dst, roles={"definitions": True}, max_deletes=1000)
+        self.once(cfg, expect=3)
+        email = t["users"][0]["Email"].lower()
+        have = user_roles(dst.state(), (IDENTITY_MEMBER, IDENTITY_ADMIN))
+        self.assertEqual(have[email], frozenset({"ops", "eng"}))  # Ops granted, Eng kept
+        with open(os.path.join(self.dir, "state", "status.json"), encoding="utf-8") as f:
+            run = json.load(f)["jobs"]["job1"]["last_run"]
+        self.assertEqual(run["result"], "partial")
+        self.assertEqual(run["failed_ops"], 1, run)  # the create, nothing else
+        self.assertEqual(run["changes"]["assignments_added"], 1, run)
+        self.assertGreaterEqual(run["pending"], 2, run)  # New's grant and Eng's removal
+        # once the role can be created, the next run finishes the job
+        dst.clear_faults()
+        self.once(cfg, expect=0)
+        have = user_roles(dst.state(), (IDENTITY_MEMBER, IDENTITY_ADMIN))
+        self.assertEqual(have[email], frozenset({"ops", "new"}))
 
     def test_genesys_to_identity_assignments_by_name(self):
         s = gen("genesys", 60, 5, seed=23)

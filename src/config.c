@@ -1390,10 +1390,14 @@ static long job_tenant(struct loader *ld, const struct ynode *job, const char *k
         char list[512];
         size_t o = 0;
         list[0] = '\0';
+        /* only well-formed names: a malformed one (already an error of its own) could hold
+         * anything, a newline included, and a diagnostic is one line */
         for (size_t i = 0; i < cfg->ntenants && o < sizeof list - 1; i++)
-            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? ", " : "",
-                                  cfg->tenants[i].name);
-        err(ld, n, "unknown tenant %s (defined tenants: %s)", q(ld, s), list);
+            if (name_ok(cfg->tenants[i].name))
+                o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", o ? ", " : "",
+                                      cfg->tenants[i].name);
+        err(ld, n, "unknown tenant %s (defined tenants: %s)", q(ld, s),
+            o ? list : "none with a valid name");
     }
     return -1;
 }

@@ -699,6 +699,28 @@ static void test_page_size_limits(void **state)
                 "to 500)");
 }
 
+/* Found by fuzzing: the "defined tenants" list of an unknown-tenant error carried a malformed
+ * tenant name raw, newline and all, so one diagnostic became three lines. */
+static void test_diagnostics_stay_one_line(void **state)
+{
+    (void)state;
+    const char *yaml = "tenants:\n"
+                       "  \"a\\nb\": {api: genesys}\n"
+                       "  ok: {api: genesys}\n"
+                       "jobs:\n"
+                       "  - {name: j, source: nowhere, target: ok}\n";
+    struct cfg_diags d = {0};
+    struct cfg_config *cfg = NULL;
+    assert_int_equal(cfg_load_buffer(cfgpath, yaml, strlen(yaml), &cfg, &d), -1);
+    bool listed = false;
+    for (size_t i = 0; i < d.nerrors; i++) {
+        assert_null(strchr(d.errors[i], '\n'));
+        listed |= strstr(d.errors[i], "unknown tenant \"nowhere\" (defined tenants: ok)") != NULL;
+    }
+    assert_true(listed);
+    cfg_diags_free(&d);
+}
+
 static void test_delay_order(void **state)
 {
     (void)state;
@@ -1426,6 +1448,7 @@ int main(void)
         cmocka_unit_test_setup(test_interval_minimum, setup),
         cmocka_unit_test_setup(test_bad_rates_and_ints, setup),
         cmocka_unit_test_setup(test_page_size_limits, setup),
+        cmocka_unit_test_setup(test_diagnostics_stay_one_line, setup),
         cmocka_unit_test_setup(test_ca_file_checked, setup),
         cmocka_unit_test_setup(test_delay_order, setup),
         cmocka_unit_test_setup(test_enums, setup),

@@ -339,22 +339,20 @@ void plan_render_report(const struct plan *p, FILE *f)
 
     for (size_t i = 0; i < r->nconflicts; i++) {
         const struct diff_conflict *c = &r->conflicts[i];
+        const struct {
+            const char *label;
+            const struct mdl_snapshot *snap;
+            uint32_t role;
+        } part[] = {{" source role ", src, c->src_role},
+                    {" and ", src, c->src_role2},
+                    {" -> target ", tgt, c->tgt_role},
+                    {" and ", tgt, c->tgt_role2}};
         fputs("! conflict:", f);
-        if (c->src_role != MDL_NONE) {
-            fputs(" source role ", f);
-            put_quoted(f, src->roles[c->src_role].name);
-        }
-        if (c->src_role2 != MDL_NONE) {
-            fputs(" and ", f);
-            put_quoted(f, src->roles[c->src_role2].name);
-        }
-        if (c->tgt_role != MDL_NONE) {
-            fputs(" -> target ", f);
-            put_quoted(f, tgt->roles[c->tgt_role].name);
-        }
-        if (c->tgt_role2 != MDL_NONE) {
-            fputs(" and ", f);
-            put_quoted(f, tgt->roles[c->tgt_role2].name);
+        for (size_t k = 0; k < sizeof part / sizeof part[0]; k++) {
+            if (part[k].role == MDL_NONE)
+                continue;
+            fputs(part[k].label, f);
+            put_quoted(f, part[k].snap->roles[part[k].role].name);
         }
         fprintf(f, ": %s; left alone\n", c->reason);
     }

@@ -361,9 +361,9 @@ struct omap {
 static void oracle_map(const struct cfg_job *j, const struct tenant *s, const struct tenant *t,
                        struct omap *o)
 {
-    /* in-scope / out-of-scope roles mapping to each target role (an out-of-scope role takes no
+    /* in-scope roles mapping to each target role (an out-of-scope role takes no
      * part in conflicts: it steps aside for an in-scope one, product.md 4.2) */
-    int nin[MAXR + 8] = {0}, nout[MAXR + 8] = {0};
+    int nin[MAXR + 8] = {0};
     for (int x = 0; x < t->nr; x++) {
         o->tconf[x] = false;
         o->tsrc[x] = -1;
@@ -388,7 +388,7 @@ static void oracle_map(const struct cfg_job *j, const struct tenant *s, const st
                 o->tconf[c[i]] = true;
         } else if (nc == 1 && !(t->r[c[0]].key && !sr->key)) {
             o->map[a] = c[0];
-            (scoped ? nin : nout)[c[0]]++;
+            nin[c[0]] += scoped;
         }
     }
     for (int a = 0; a < s->nr; a++) {

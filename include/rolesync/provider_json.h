@@ -34,7 +34,12 @@
  * to the caller (free with free() / pjson_role_free() / pjson_ids_free()).
  *
  * Implementation: the shared part (pjson_*) and genesys (gjs_*) live in
- * src/providers/genesys_json.c, identity (ijs_*) in src/providers/identity_json.c.
+ * src/providers/genesys_json.c, identity (ijs_*) in src/providers/identity_json.c. The user
+ * listings (gjs_parse_users_page, ijs_parse_users_page: nearly all the bytes of a cycle) are
+ * read with jscan (jscan.h), without a tree; every other body with json-c. The rules above are
+ * the same for both, with one difference at the syntax level: jscan takes only RFC 8259 JSON,
+ * where json-c also takes NaN, Infinity, "1.", "00", raw tabs in strings and unpaired
+ * surrogates, and it refuses a member name holding U+0000.
  */
 #ifndef ROLESYNC_PROVIDER_JSON_H
 #define ROLESYNC_PROVIDER_JSON_H
@@ -43,6 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rolesync/jscan.h"
 #include "rolesync/model.h"
 
 #define PJSON_MAX_BODY (64u * 1024u * 1024u) /* bytes; product.md section 5 */
@@ -332,7 +338,59 @@ void pjson_copy_clean(char *dst, size_t n, const char *src);
 /* ASCII lower-case copy into the snapshot's arena. */
 const char *pjson_arena_lower(struct mdl_snapshot *s, const char *str);
 
-/* Record (user, role id) in refs; role_id already validated. */
+/* Record (user, role id) in refs; role_id already validated. The _n form takes a span
+ * (len bytes at role_id, no NUL needed). */
 void pjson_role_refs_add(struct pjson_role_refs *r, uint32_t user, const char *role_id);
+void pjson_role_refs_addn(struct pjson_role_refs *r, uint32_t user, const char *role_id,
+                          size_t len);
+
+/* ---- Pages read with jscan (the user listings; see jscan.h for why) ----
+ * Same rules and messages as the json-c helpers above, over values recorded while scanning
+ * (struct jscan_val, type JSCAN_NONE when the member was absent). The page parsers scan the
+ * whole body first, recording the members they use (the last one wins, as in json-c's
+ * objects), and check them afterwards in the json-c parsers' order, so a syntax error anywhere
+ * is reported before any field error, as pjson_parse() does. */
+/* pjson_parse()'s checks before any scanning (empty, size, NUL byte), then jscan_init() with
+ * PJSON_MAX_DEPTH. 0 or -1 + error. */
+int pjson_scan_init(struct pjson_cur *c, struct jscan *j, const char *body, size_t len);
+/* Word the reader's (syntax) error as pjson_parse() would, without a path. Returns -1. */
+int pjson_scan_fail(struct pjson_cur *c, const struct jscan *j);
+
+/* A string value's text: s[0..len) points into the body (unescaped strings) or into heap
+ * (NUL-terminated, escaped strings); s is NULL for an absent optional value. */
+struct pjson_sv {
+    const char *s;
+    size_t len;
+    char *heap;
+};
+void pjson_sv_free(struct pjson_sv *sv);
+/* The text NUL-terminated: sv->heap, or a copy into buf (bufsz > sv->len, which the kind's
+ * length limit guarantees for a buffer of PJSON_MAX_NAME + 1). NULL when absent. */
+const char *pjson_sv_cstr(const struct pjson_sv *sv, char *buf, size_t bufsz);
+/* pjson_check_string / pjson_get_string for a scanned value (`key` names it in the path). */
+int pjson_sv_check(struct pjson_cur *c, const struct jscan_val *v, enum pjson_kind kind,
+                   struct pjson_sv *out);
+int pjson_sv_get(struct pjson_cur *c, const struct jscan_val *v, const char *key,
+                 enum pjson_kind kind, bool required, struct pjson_sv *out);
+/* pjson_get_int for a scanned value. */
+int pjson_sv_int(struct pjson_cur *c, const struct jscan_val *v, const char *key, int64_t min,
+                 int64_t max, bool required, int64_t *out);
+/* pjson_get_object / pjson_get_array (with the element count it held) for a scanned value of
+ * type `t`: 1 when present and of the kind, 0 when absent or null and not required, -1. */
+int pjson_sv_object(struct pjson_cur *c, enum jscan_type t, const char *key, bool required);
+int pjson_sv_array(struct pjson_cur *c, enum jscan_type t, size_t count, const char *key,
+                   bool required);
+/* pjson_expect_object / pjson_expect_array for a scanned value of type `t`. */
+int pjson_sv_expect_object(struct pjson_cur *c, enum jscan_type t);
+int pjson_sv_expect_array(struct pjson_cur *c, enum jscan_type t, size_t count);
+/* pjson_role_refs_addn for a checked string value (escapes decoded first). */
+void pjson_role_refs_add_val(struct pjson_role_refs *r, uint32_t user, const struct jscan_val *id);
+/* jscan_value(), then for an object or array jscan_skip_rest(): *v keeps the type only. */
+int pjson_scan_flat(struct jscan *j, struct jscan_val *v);
+/* A member name equals the literal (escaped names compared after unescaping). */
+#define PJSON_KEY_IS(k, lit)                                                                       \
+    ((!(k)->escaped && (k)->len == sizeof(lit) - 1 &&                                              \
+      memcmp((k)->raw, lit, sizeof(lit) - 1) == 0) ||                                              \
+     ((k)->escaped && jscan_eq((k), lit)))
 
 #endif

@@ -57,9 +57,15 @@ size_t pjson_push_key(struct pjson_cur *c, const char *key)
 size_t pjson_push_idx(struct pjson_cur *c, size_t i)
 {
     size_t mark = c->plen;
-    char b[32];
-    snprintf(b, sizeof(b), "[%zu]", i);
-    path_append(c, b);
+    /* By hand: every element of every page passes here, and snprintf is most of the cost. */
+    char b[32], *q = b + sizeof(b);
+    *--q = '\0';
+    *--q = ']';
+    do
+        *--q = (char)('0' + i % 10);
+    while (i /= 10);
+    *--q = '[';
+    path_append(c, q);
     return mark;
 }
 
@@ -84,6 +90,8 @@ int pjson_fail(struct pjson_cur *c, const char *fmt, ...)
     }
     return -1;
 }
+
+static int body_checks(struct pjson_cur *c, const char *body, size_t len);
 
 static const char *type_name(struct json_object *v)
 {
@@ -170,18 +178,8 @@ static struct json_object *tokener_parse(struct pjson_cur *c, const char *body, 
 
 struct json_object *pjson_parse(struct pjson_cur *c, const char *body, size_t len)
 {
-    if (!body || len == 0) {
-        pjson_fail(c, "empty body where JSON was expected");
+    if (body_checks(c, body, len) < 0)
         return NULL;
-    }
-    if (len > PJSON_MAX_BODY) {
-        pjson_fail(c, "body of %zu bytes exceeds the %u byte limit", len, PJSON_MAX_BODY);
-        return NULL;
-    }
-    if (memchr(body, '\0', len)) {
-        pjson_fail(c, "body contains a NUL byte: not JSON");
-        return NULL;
-    }
     /* json-c's UTF-8 check looks at byte structure only: overlong forms and encoded surrogates
      * would reach names, logs and status.json. */
     size_t bad;
@@ -468,6 +466,218 @@ int pjson_expect_object(struct pjson_cur *c, struct json_object *v)
 }
 
 /* ========================================================================================== */
+/* Scanned pages (jscan): the same rules and messages over recorded values                   */
+
+static int body_checks(struct pjson_cur *c, const char *body, size_t len)
+{
+    if (!body || len == 0)
+        return pjson_fail(c, "empty body where JSON was expected");
+    if (len > PJSON_MAX_BODY)
+        return pjson_fail(c, "body of %zu bytes exceeds the %u byte limit", len, PJSON_MAX_BODY);
+    if (memchr(body, '\0', len))
+        return pjson_fail(c, "body contains a NUL byte: not JSON");
+    return 0;
+}
+
+int pjson_scan_init(struct pjson_cur *c, struct jscan *j, const char *body, size_t len)
+{
+    jscan_init(j, body ? body : "", body ? len : 0, PJSON_MAX_DEPTH);
+    return body_checks(c, body, len);
+}
+
+int pjson_scan_fail(struct pjson_cur *c, const struct jscan *j)
+{
+    size_t at;
+    const char *m = jscan_error(j, &at);
+    pjson_pop(c, 0); /* a syntax error has no path, as with pjson_parse() */
+    if (!m)
+        return pjson_fail(c, "not JSON");
+    if (jscan_truncated(j))
+        return pjson_fail(c, "truncated JSON (input ends inside a value)");
+    if (jscan_too_deep(j))
+        return pjson_fail(c, "JSON nested deeper than %d levels", PJSON_MAX_DEPTH);
+    if (jscan_trailing(j))
+        return pjson_fail(c, "trailing data after the JSON value at byte %zu", at);
+    return pjson_fail(c, "not JSON: %s at byte %zu", m, at);
+}
+
+void pjson_sv_free(struct pjson_sv *sv)
+{
+    free(sv->heap);
+    memset(sv, 0, sizeof(*sv));
+}
+
+const char *pjson_sv_cstr(const struct pjson_sv *sv, char *buf, size_t bufsz)
+{
+    if (!sv->s)
+        return NULL;
+    if (sv->heap)
+        return sv->heap;
+    if (sv->len >= bufsz) /* the kinds' limits make this unreachable; never cut silently */
+        abort();
+    memcpy(buf, sv->s, sv->len);
+    buf[sv->len] = '\0';
+    return buf;
+}
+
+int pjson_sv_check(struct pjson_cur *c, const struct jscan_val *v, enum pjson_kind kind,
+                   struct pjson_sv *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (v->type != JSCAN_STRING)
+        return pjson_fail(c, "expected string, got %s", jscan_type_name(v->type));
+    const char *s = v->raw;
+    size_t len = v->len;
+    if (v->escaped) {
+        out->heap = xmalloc(v->len + 1);
+        len = jscan_unescape(v, out->heap);
+        s = out->heap;
+    }
+    const char *p = NULL;
+    switch (kind) {
+    case PJSON_ID:
+        p = len == 0 ? "must not be empty" : id_problem(s, len);
+        break;
+    case PJSON_NAME:
+        if (len > PJSON_MAX_NAME) {
+            pjson_sv_free(out);
+            return pjson_fail(c, "longer than %d bytes (%zu)", PJSON_MAX_NAME, len);
+        }
+        p = text_problem(s, len, false);
+        break;
+    case PJSON_TEXT:
+        if (len > PJSON_MAX_TEXT) {
+            pjson_sv_free(out);
+            return pjson_fail(c, "longer than %d bytes (%zu)", PJSON_MAX_TEXT, len);
+        }
+        p = text_problem(s, len, true);
+        break;
+    }
+    if (p) {
+        pjson_sv_free(out);
+        return pjson_fail(c, "%s", p);
+    }
+    out->s = s;
+    out->len = len;
+    return 0;
+}
+
+int pjson_sv_get(struct pjson_cur *c, const struct jscan_val *v, const char *key,
+                 enum pjson_kind kind, bool required, struct pjson_sv *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t mark = pjson_push_key(c, key);
+    if (v->type == JSCAN_NONE || v->type == JSCAN_NULL) {
+        int rc = required ? pjson_fail(c, "required field missing") : 0;
+        if (rc == 0)
+            pjson_pop(c, mark);
+        return rc;
+    }
+    if (pjson_sv_check(c, v, kind, out) < 0)
+        return -1;
+    if (out->len == 0 && kind != PJSON_TEXT) {
+        pjson_sv_free(out);
+        if (required)
+            return pjson_fail(c, "must not be empty");
+        /* "" in an optional name reads as absent */
+    }
+    pjson_pop(c, mark);
+    return 0;
+}
+
+int pjson_sv_int(struct pjson_cur *c, const struct jscan_val *v, const char *key, int64_t min,
+                 int64_t max, bool required, int64_t *out)
+{
+    *out = 0;
+    size_t mark = pjson_push_key(c, key);
+    if (v->type == JSCAN_NONE || v->type == JSCAN_NULL) {
+        if (required)
+            return pjson_fail(c, "required field missing");
+        pjson_pop(c, mark);
+        return 0;
+    }
+    int64_t x;
+    if (!jscan_int64(v, &x))
+        return pjson_fail(c, "expected integer, got %s", jscan_type_name(v->type));
+    if (x < min || x > max)
+        return pjson_fail(c, "integer out of range %lld..%lld", (long long)min, (long long)max);
+    pjson_pop(c, mark);
+    *out = x;
+    return 0;
+}
+
+int pjson_sv_expect_object(struct pjson_cur *c, enum jscan_type t)
+{
+    if (t != JSCAN_OBJECT)
+        return pjson_fail(c, "expected object, got %s", jscan_type_name(t));
+    return 0;
+}
+
+int pjson_sv_expect_array(struct pjson_cur *c, enum jscan_type t, size_t count)
+{
+    if (t != JSCAN_ARRAY)
+        return pjson_fail(c, "expected array, got %s", jscan_type_name(t));
+    if (count > PJSON_MAX_LIST)
+        return pjson_fail(c, "array of %zu elements exceeds the limit of %d", count,
+                          PJSON_MAX_LIST);
+    return 0;
+}
+
+int pjson_sv_object(struct pjson_cur *c, enum jscan_type t, const char *key, bool required)
+{
+    size_t mark = pjson_push_key(c, key);
+    if (t == JSCAN_NONE || t == JSCAN_NULL) {
+        if (required)
+            return pjson_fail(c, "required field missing");
+        pjson_pop(c, mark);
+        return 0;
+    }
+    if (pjson_sv_expect_object(c, t) < 0)
+        return -1;
+    pjson_pop(c, mark);
+    return 1;
+}
+
+int pjson_sv_array(struct pjson_cur *c, enum jscan_type t, size_t count, const char *key,
+                   bool required)
+{
+    size_t mark = pjson_push_key(c, key);
+    if (t == JSCAN_NONE || t == JSCAN_NULL) {
+        if (required)
+            return pjson_fail(c, "required field missing");
+        pjson_pop(c, mark);
+        return 0;
+    }
+    if (pjson_sv_expect_array(c, t, count) < 0)
+        return -1;
+    pjson_pop(c, mark);
+    return 1;
+}
+
+void pjson_role_refs_add_val(struct pjson_role_refs *r, uint32_t user, const struct jscan_val *id)
+{
+    if (!id->escaped) {
+        pjson_role_refs_addn(r, user, id->raw, id->len);
+        return;
+    }
+    /* A checked id has at most PJSON_MAX_ID bytes of text, at most 6 escaped bytes each. */
+    char b[6 * PJSON_MAX_ID + 1];
+    if (id->len >= sizeof(b))
+        abort();
+    size_t n = jscan_unescape(id, b);
+    pjson_role_refs_addn(r, user, b, n);
+}
+
+int pjson_scan_flat(struct jscan *j, struct jscan_val *v)
+{
+    if (jscan_value(j, v) < 0)
+        return -1;
+    if (v->type == JSCAN_OBJECT || v->type == JSCAN_ARRAY)
+        return jscan_skip_rest(j);
+    return 0;
+}
+
+/* ========================================================================================== */
 /* Output                                                                                     */
 
 void pjson_buf_put(struct pjson_buf *b, const char *s, size_t n)
@@ -691,17 +901,23 @@ static unsigned recent_slot(const char *id, size_t len)
 
 void pjson_role_refs_add(struct pjson_role_refs *r, uint32_t user, const char *role_id)
 {
-    size_t len = strlen(role_id);
+    pjson_role_refs_addn(r, user, role_id, strlen(role_id));
+}
+
+void pjson_role_refs_addn(struct pjson_role_refs *r, uint32_t user, const char *role_id, size_t len)
+{
     unsigned slot = len ? recent_slot(role_id, len) : 0;
     uint32_t idx = r->recent[slot];
-    if (idx && strcmp(r->ids[idx - 1], role_id) == 0) {
+    /* strncmp stops at the stored id's NUL; validated ids hold no NUL, so a shorter stored id
+     * differs there and nothing past its end is read. */
+    if (idx && strncmp(r->ids[idx - 1], role_id, len) == 0 && r->ids[idx - 1][len] == '\0') {
         idx--;
     } else {
         struct ref_id *e = NULL;
         HASH_FIND(hh, r->by_id, role_id, len, e);
         if (!e) {
             util_grow((void **)&r->ids, &r->ids_cap, r->nids + 1, sizeof(char *));
-            r->ids[r->nids] = xstrdup(role_id);
+            r->ids[r->nids] = xstrndup(role_id, len);
             e = xcalloc(1, sizeof(*e));
             e->idx = (uint32_t)r->nids;
             const char *key = r->ids[r->nids];
@@ -1163,18 +1379,6 @@ int gjs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len,
     return rc;
 }
 
-struct g_user_tmp {
-    const char *id, *email, *username;
-    enum mdl_user_state state;
-    size_t first_ref, nrefs; /* the user's role ids: refs.v[first_ref .. first_ref + nrefs) */
-};
-
-/* Role ids referenced by one page's users (pointers into the page's JSON tree). */
-struct g_refs {
-    const char **v;
-    size_t n, cap;
-};
-
 /* Ids already validated on this page. A page's grant lists repeat the same few hundred role ids
  * (a large tenant has millions of grants), so each id is checked once and then recognised by a
  * compare; a collision only costs a fresh check. */
@@ -1199,112 +1403,304 @@ static bool id_ok_cached(struct id_seen *c, const char *s, size_t len)
     return true;
 }
 
-/* Array of objects each with a valid `id` (DomainRole / Role references); the ids are appended
- * to `out`. */
-static int check_role_refs(struct pjson_cur *c, struct json_object *arr, const char *idkey,
-                           struct id_seen *seen, struct g_refs *out)
+/* A users page is scanned whole first (jscan, no tree), recording per user the members the
+ * parser uses, then checked in the order and with the messages of the other page parsers. */
+
+/* One element of a user's authorization.roles. */
+struct g_ref_raw {
+    enum jscan_type type; /* of the element */
+    struct jscan_val id;  /* its "id" member; JSCAN_NONE when absent */
+};
+
+struct g_user_raw {
+    enum jscan_type type; /* of the entity */
+    struct jscan_val id, email, username, state;
+    enum jscan_type auth, roles; /* authorization and authorization.roles; NONE when absent */
+    size_t first_ref, nrefs;     /* its roles' elements: refs[first_ref .. first_ref + nrefs) */
+};
+
+struct g_users_raw {
+    enum jscan_type ents; /* "entities" */
+    struct jscan_val page_size, page_number, total, page_count;
+    struct g_user_raw *u;
+    size_t nu, ucap;
+    struct g_ref_raw *refs;
+    size_t nrefs, rcap;
+};
+
+/* Elements of authorization.roles, after its '['. */
+static int g_scan_roles(struct jscan *j, struct g_users_raw *pg)
 {
-    size_t n = json_object_array_length(arr);
-    util_grow((void **)&out->v, &out->cap, out->n + n, sizeof(*out->v));
-    for (size_t i = 0; i < n; i++) {
-        const char *id;
-        struct json_object *el = json_object_array_get_idx(arr, i), *v;
-        /* Hot path: a well-formed reference needs no error path; the full check below runs only
-         * to word the error. */
-        if (json_object_is_type(el, json_type_object) && json_object_object_get_ex(el, idkey, &v) &&
-            json_object_is_type(v, json_type_string) &&
-            id_ok_cached(seen, json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
-            out->v[out->n++] = json_object_get_string(v);
-            continue;
-        }
-        size_t mark = pjson_push_idx(c, i);
-        if (pjson_expect_object(c, el) < 0 ||
-            pjson_get_string(c, el, idkey, PJSON_ID, true, &id) < 0)
+    int r;
+    while ((r = jscan_element(j)) == 1) {
+        struct jscan_val el, k;
+        if (jscan_value(j, &el) < 0)
             return -1;
-        pjson_pop(c, mark);
-        out->v[out->n++] = id;
+        util_grow((void **)&pg->refs, &pg->rcap, pg->nrefs + 1, sizeof(*pg->refs));
+        struct g_ref_raw *x = &pg->refs[pg->nrefs++];
+        x->type = el.type;
+        x->id.type = JSCAN_NONE;
+        if (el.type == JSCAN_ARRAY)
+            r = jscan_skip_rest(j);
+        else if (el.type == JSCAN_OBJECT)
+            while ((r = jscan_member(j, &k)) == 1)
+                r = PJSON_KEY_IS(&k, "id") ? pjson_scan_flat(j, &x->id) : jscan_skip(j);
+        if (r < 0)
+            return -1;
     }
+    return r;
+}
+
+/* A user object's members, after its '{'. */
+static int g_scan_user(struct jscan *j, struct g_users_raw *pg, struct g_user_raw *u)
+{
+    struct jscan_val k, v;
+    int r;
+    while ((r = jscan_member(j, &k)) == 1) {
+        if (PJSON_KEY_IS(&k, "id")) {
+            r = pjson_scan_flat(j, &u->id);
+        } else if (PJSON_KEY_IS(&k, "email")) {
+            r = pjson_scan_flat(j, &u->email);
+        } else if (PJSON_KEY_IS(&k, "username")) {
+            r = pjson_scan_flat(j, &u->username);
+        } else if (PJSON_KEY_IS(&k, "state")) {
+            r = pjson_scan_flat(j, &u->state);
+        } else if (PJSON_KEY_IS(&k, "authorization")) {
+            /* A repeated member replaces the earlier one, as in json-c's objects. */
+            pg->nrefs = u->first_ref;
+            u->roles = JSCAN_NONE;
+            if ((r = jscan_value(j, &v)) < 0)
+                return -1;
+            u->auth = v.type;
+            if (v.type == JSCAN_ARRAY) {
+                r = jscan_skip_rest(j);
+            } else if (v.type == JSCAN_OBJECT) {
+                while ((r = jscan_member(j, &k)) == 1) {
+                    if (!PJSON_KEY_IS(&k, "roles")) {
+                        r = jscan_skip(j);
+                        continue;
+                    }
+                    pg->nrefs = u->first_ref;
+                    if ((r = jscan_value(j, &v)) < 0)
+                        return -1;
+                    u->roles = v.type;
+                    if (v.type == JSCAN_ARRAY)
+                        r = g_scan_roles(j, pg);
+                    else if (v.type == JSCAN_OBJECT)
+                        r = jscan_skip_rest(j);
+                }
+            }
+        } else {
+            r = jscan_skip(j);
+        }
+        if (r < 0)
+            return -1;
+    }
+    u->nrefs = pg->nrefs - u->first_ref;
+    return r;
+}
+
+/* The whole body: 0, or -1 with the reader's error. */
+static int g_scan_users_page(struct jscan *j, struct g_users_raw *pg, enum jscan_type *root)
+{
+    struct jscan_val v, k;
+    if (jscan_value(j, &v) < 0)
+        return -1;
+    *root = v.type;
+    if (v.type == JSCAN_ARRAY)
+        return jscan_skip_rest(j) < 0 ? -1 : jscan_end(j);
+    if (v.type != JSCAN_OBJECT)
+        return jscan_end(j);
+    int r;
+    while ((r = jscan_member(j, &k)) == 1) {
+        if (PJSON_KEY_IS(&k, "entities")) {
+            pg->nu = pg->nrefs = 0;
+            if (jscan_value(j, &v) < 0)
+                return -1;
+            pg->ents = v.type;
+            if (v.type == JSCAN_OBJECT) {
+                r = jscan_skip_rest(j);
+            } else if (v.type == JSCAN_ARRAY) {
+                while ((r = jscan_element(j)) == 1) {
+                    if (jscan_value(j, &v) < 0)
+                        return -1;
+                    util_grow((void **)&pg->u, &pg->ucap, pg->nu + 1, sizeof(*pg->u));
+                    struct g_user_raw *u = &pg->u[pg->nu++];
+                    memset(u, 0, sizeof(*u));
+                    u->type = v.type;
+                    u->first_ref = pg->nrefs;
+                    if (v.type == JSCAN_OBJECT)
+                        r = g_scan_user(j, pg, u);
+                    else if (v.type == JSCAN_ARRAY)
+                        r = jscan_skip_rest(j);
+                    if (r < 0)
+                        return -1;
+                }
+            }
+        } else if (PJSON_KEY_IS(&k, "pageSize")) {
+            r = pjson_scan_flat(j, &pg->page_size);
+        } else if (PJSON_KEY_IS(&k, "pageNumber")) {
+            r = pjson_scan_flat(j, &pg->page_number);
+        } else if (PJSON_KEY_IS(&k, "total")) {
+            r = pjson_scan_flat(j, &pg->total);
+        } else if (PJSON_KEY_IS(&k, "pageCount")) {
+            r = pjson_scan_flat(j, &pg->page_count);
+        } else {
+            r = jscan_skip(j);
+        }
+        if (r < 0)
+            return -1;
+    }
+    return r < 0 ? -1 : jscan_end(j);
+}
+
+/* g_envelope's checks over the recorded envelope. */
+static int g_envelope_raw(struct pjson_cur *c, enum jscan_type root, const struct g_users_raw *pg,
+                          struct gjs_page *out)
+{
+    int64_t total, pc, pn, ps;
+    memset(out, 0, sizeof(*out));
+    if (pjson_sv_expect_object(c, root) < 0 ||
+        pjson_sv_array(c, pg->ents, pg->nu, "entities", true) < 0 ||
+        pjson_sv_int(c, &pg->page_size, "pageSize", 0, 100000, true, &ps) < 0 ||
+        pjson_sv_int(c, &pg->page_number, "pageNumber", 1, 10000000, true, &pn) < 0 ||
+        pjson_sv_int(c, &pg->total, "total", 0, 1000000000, true, &total) < 0 ||
+        pjson_sv_int(c, &pg->page_count, "pageCount", 0, 10000000, true, &pc) < 0)
+        return -1;
+    size_t n = pg->nu;
+    if (n > (size_t)ps)
+        return pjson_fail(c, "entities: %zu elements exceed pageSize %lld", n, (long long)ps);
+    /* A pageCount that cannot hold `total` would make the caller stop early and read the
+     * missing entries as deleted. */
+    if ((uint64_t)pc * (uint64_t)ps < (uint64_t)total)
+        return pjson_fail(c, "pageCount %lld x pageSize %lld does not cover total %lld",
+                          (long long)pc, (long long)ps, (long long)total);
+    out->total = total;
+    out->page_count = (uint32_t)pc;
+    out->page_number = (uint32_t)pn;
+    out->page_size = (uint32_t)ps;
+    out->entities = n;
     return 0;
 }
 
-static int g_user(struct pjson_cur *c, struct json_object *e, struct g_user_tmp *t,
-                  struct id_seen *seen, struct g_refs *refs)
+/* One user checked, in the order of the fields' documentation; its texts in the sv's. */
+struct g_user_ok {
+    struct pjson_sv id, email, username;
+    enum mdl_user_state state;
+};
+
+static int g_check_user(struct pjson_cur *c, const struct g_users_raw *pg,
+                        const struct g_user_raw *u, struct id_seen *seen, struct g_user_ok *t)
 {
-    const char *state;
-    struct json_object *auth, *roles;
+    struct pjson_sv state = {0};
     memset(t, 0, sizeof(*t));
-    if (pjson_expect_object(c, e) < 0 || pjson_get_string(c, e, "id", PJSON_ID, true, &t->id) < 0 ||
-        pjson_get_string(c, e, "email", PJSON_NAME, false, &t->email) < 0 ||
-        pjson_get_string(c, e, "username", PJSON_NAME, false, &t->username) < 0 ||
-        pjson_get_string(c, e, "state", PJSON_NAME, true, &state) < 0)
+    if (pjson_sv_expect_object(c, u->type) < 0 ||
+        pjson_sv_get(c, &u->id, "id", PJSON_ID, true, &t->id) < 0 ||
+        pjson_sv_get(c, &u->email, "email", PJSON_NAME, false, &t->email) < 0 ||
+        pjson_sv_get(c, &u->username, "username", PJSON_NAME, false, &t->username) < 0 ||
+        pjson_sv_get(c, &u->state, "state", PJSON_NAME, true, &state) < 0)
         return -1;
-    if (strcmp(state, "active") == 0) {
+#define STATE_IS(lit) (state.len == sizeof(lit) - 1 && memcmp(state.s, lit, sizeof(lit) - 1) == 0)
+    if (STATE_IS("active")) {
         t->state = MDL_USER_ACTIVE;
-    } else if (strcmp(state, "inactive") == 0) {
+    } else if (STATE_IS("inactive")) {
         t->state = MDL_USER_INACTIVE;
-    } else if (strcmp(state, "deleted") == 0) {
+    } else if (STATE_IS("deleted")) {
         t->state = MDL_USER_DELETED;
     } else {
-        size_t mark = pjson_push_key(c, "state");
-        (void)mark;
+        pjson_sv_free(&state);
+        pjson_push_key(c, "state");
         return pjson_fail(c, "expected active, inactive or deleted");
     }
+#undef STATE_IS
+    pjson_sv_free(&state);
     /* Without the expansion the user's roles are unknown; reading them as "none" would make a
      * mirror revoke everything, so the page fails instead. */
-    if (pjson_get_object(c, e, "authorization", true, &auth) < 0)
+    if (pjson_sv_object(c, u->auth, "authorization", true) < 0)
         return -1;
     size_t mark = pjson_push_key(c, "authorization");
-    if (pjson_get_array(c, auth, "roles", true, &roles) < 0)
+    if (pjson_sv_array(c, u->roles, u->nrefs, "roles", true) < 0)
         return -1;
     pjson_push_key(c, "roles");
-    t->first_ref = refs->n;
-    if (check_role_refs(c, roles, "id", seen, refs) < 0)
-        return -1;
-    t->nrefs = refs->n - t->first_ref;
+    for (size_t i = 0; i < u->nrefs; i++) {
+        const struct g_ref_raw *x = &pg->refs[u->first_ref + i];
+        /* Hot path: a well-formed reference needs no error path; the full check below runs only
+         * to word the error. */
+        if (x->type == JSCAN_OBJECT && x->id.type == JSCAN_STRING && !x->id.escaped &&
+            id_ok_cached(seen, x->id.raw, x->id.len))
+            continue;
+        struct pjson_sv id;
+        size_t m2 = pjson_push_idx(c, i);
+        if (pjson_sv_expect_object(c, x->type) < 0 ||
+            pjson_sv_get(c, &x->id, "id", PJSON_ID, true, &id) < 0)
+            return -1;
+        pjson_sv_free(&id);
+        pjson_pop(c, m2);
+    }
     pjson_pop(c, mark);
     return 0;
+}
+
+static void g_user_ok_free(struct g_user_ok *t)
+{
+    pjson_sv_free(&t->id);
+    pjson_sv_free(&t->email);
+    pjson_sv_free(&t->username);
 }
 
 int gjs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
                          size_t len, struct gjs_page *page, char *err, size_t errlen)
 {
     struct pjson_cur c;
-    struct json_object *ents = NULL;
+    struct jscan j;
+    struct g_users_raw pg = {0};
+    enum jscan_type root = JSCAN_NONE;
     pjson_cur_init(&c, "genesys users page", err, errlen);
     memset(page, 0, sizeof(*page));
-    struct json_object *root = parse_root(&c, body, len);
-    if (!root)
+    if (pjson_scan_init(&c, &j, body, len) < 0)
         return -1;
-    if (g_envelope(&c, root, page, &ents) < 0) {
-        json_object_put(root);
-        return -1;
+    if (g_scan_users_page(&j, &pg, &root) < 0) {
+        pjson_scan_fail(&c, &j);
+        goto fail;
     }
-    size_t n = page->entities;
-    struct g_user_tmp *t = xcalloc(n ? n : 1, sizeof(*t));
-    struct id_seen seen_buf = {0}, *seen = &seen_buf;
-    struct g_refs ids = {0};
+    if (g_envelope_raw(&c, root, &pg, page) < 0)
+        goto fail;
+    size_t n = pg.nu;
+    struct g_user_ok *t = xcalloc(n ? n : 1, sizeof(*t));
+    struct id_seen seen = {0};
     int rc = 0;
     size_t mark = pjson_push_key(&c, "entities");
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t m2 = pjson_push_idx(&c, i);
-        rc = g_user(&c, json_object_array_get_idx(ents, i), &t[i], seen, &ids);
+        rc = g_check_user(&c, &pg, &pg.u[i], &seen, &t[i]);
         pjson_pop(&c, m2);
     }
     pjson_pop(&c, mark);
     /* Only a page that parsed whole reaches the snapshot (page parsers are atomic). */
     for (size_t i = 0; i < n && rc == 0; i++) {
-        struct mdl_user u = {
-            .id = t[i].id, .email = t[i].email, .username = t[i].username, .state = t[i].state};
+        char idb[PJSON_MAX_NAME + 1], eb[PJSON_MAX_NAME + 1], ub[PJSON_MAX_NAME + 1];
+        struct mdl_user u = {.id = pjson_sv_cstr(&t[i].id, idb, sizeof(idb)),
+                             .email = pjson_sv_cstr(&t[i].email, eb, sizeof(eb)),
+                             .username = pjson_sv_cstr(&t[i].username, ub, sizeof(ub)),
+                             .state = t[i].state};
         uint32_t ui = mdl_add_user(s, &u);
-        for (size_t k = 0; k < t[i].nrefs; k++)
-            pjson_role_refs_add(refs, ui, ids.v[t[i].first_ref + k]);
+        const struct g_user_raw *r = &pg.u[i];
+        for (size_t k = 0; k < r->nrefs; k++)
+            pjson_role_refs_add_val(refs, ui, &pg.refs[r->first_ref + k].id);
     }
-    free(ids.v);
+    for (size_t i = 0; i < n; i++)
+        g_user_ok_free(&t[i]);
     free(t);
-    json_object_put(root);
+    free(pg.u);
+    free(pg.refs);
     if (rc < 0)
         memset(page, 0, sizeof(*page));
     return rc;
+fail:
+    free(pg.u);
+    free(pg.refs);
+    memset(page, 0, sizeof(*page));
+    return -1;
 }
 
 int gjs_parse_permissions_page(struct mdl_snapshot *s, const char *body, size_t len,
@@ -1385,6 +1781,40 @@ int gjs_parse_role(const char *body, size_t len, struct pjson_role *out, char *e
     out->def_canon = t.canon;
     out->def_json = xstrdup(t.canon);
     json_object_put(root);
+    return 0;
+}
+
+/* Role ids of a reply (pointers into its JSON tree). */
+struct g_refs {
+    const char **v;
+    size_t n, cap;
+};
+
+/* Array of objects each with a valid `id` (DomainRole / Role references); the ids are appended
+ * to `out`. */
+static int check_role_refs(struct pjson_cur *c, struct json_object *arr, const char *idkey,
+                           struct id_seen *seen, struct g_refs *out)
+{
+    size_t n = json_object_array_length(arr);
+    util_grow((void **)&out->v, &out->cap, out->n + n, sizeof(*out->v));
+    for (size_t i = 0; i < n; i++) {
+        const char *id;
+        struct json_object *el = json_object_array_get_idx(arr, i), *v;
+        /* Hot path: a well-formed reference needs no error path; the full check below runs only
+         * to word the error. */
+        if (json_object_is_type(el, json_type_object) && json_object_object_get_ex(el, idkey, &v) &&
+            json_object_is_type(v, json_type_string) &&
+            id_ok_cached(seen, json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
+            out->v[out->n++] = json_object_get_string(v);
+            continue;
+        }
+        size_t mark = pjson_push_idx(c, i);
+        if (pjson_expect_object(c, el) < 0 ||
+            pjson_get_string(c, el, idkey, PJSON_ID, true, &id) < 0)
+            return -1;
+        pjson_pop(c, mark);
+        out->v[out->n++] = id;
+    }
     return 0;
 }
 

@@ -160,42 +160,141 @@ int ijs_parse_role_ids(const char *body, size_t len, struct pjson_ids *out, char
 /* ========================================================================================== */
 /* Users                                                                                      */
 
-struct i_user_tmp {
-    const char *id, *email;
-    char *external_key;        /* malloc'd, lower case; NULL unless both parts are present */
-    struct json_object *roles; /* validated array of ids */
+/* A users page is scanned whole first (jscan, no tree: this is the largest reply a cycle
+ * reads), recording per user the members the parser uses, then checked in the order and with
+ * the messages of the other parsers (see provider_json.h). */
+
+struct i_user_raw {
+    enum jscan_type type; /* of the element */
+    struct jscan_val id, email, contact, idp, ext;
+    enum jscan_type roles;   /* RoleIds; NONE when absent */
+    size_t first_ref, nrefs; /* its elements: refs[first_ref .. first_ref + nrefs) */
 };
 
-static int i_user(struct pjson_cur *c, struct json_object *e, struct i_user_tmp *t)
+struct i_users_raw {
+    struct i_user_raw *u;
+    size_t nu, ucap;
+    struct jscan_val *refs;
+    size_t nrefs, rcap;
+};
+
+static int i_scan_user(struct jscan *j, struct i_users_raw *pg, struct i_user_raw *u)
 {
-    const char *email, *contact, *idp, *ext;
-    memset(t, 0, sizeof(*t));
-    if (pjson_expect_object(c, e) < 0 || pjson_get_string(c, e, "Id", PJSON_ID, true, &t->id) < 0 ||
-        pjson_get_string(c, e, "Email", PJSON_NAME, false, &email) < 0 ||
-        pjson_get_string(c, e, "ContactEmail", PJSON_NAME, false, &contact) < 0 ||
-        opt_id(c, e, "IdentityProviderId", &idp) < 0 ||
-        pjson_get_string(c, e, "ExternalUserId", PJSON_NAME, false, &ext) < 0)
+    struct jscan_val k, v;
+    int r;
+    while ((r = jscan_member(j, &k)) == 1) {
+        if (PJSON_KEY_IS(&k, "Id")) {
+            r = pjson_scan_flat(j, &u->id);
+        } else if (PJSON_KEY_IS(&k, "Email")) {
+            r = pjson_scan_flat(j, &u->email);
+        } else if (PJSON_KEY_IS(&k, "ContactEmail")) {
+            r = pjson_scan_flat(j, &u->contact);
+        } else if (PJSON_KEY_IS(&k, "IdentityProviderId")) {
+            r = pjson_scan_flat(j, &u->idp);
+        } else if (PJSON_KEY_IS(&k, "ExternalUserId")) {
+            r = pjson_scan_flat(j, &u->ext);
+        } else if (PJSON_KEY_IS(&k, "RoleIds")) {
+            pg->nrefs = u->first_ref; /* a repeated member replaces the earlier one */
+            if (jscan_value(j, &v) < 0)
+                return -1;
+            u->roles = v.type;
+            if (v.type == JSCAN_OBJECT) {
+                r = jscan_skip_rest(j);
+            } else if (v.type == JSCAN_ARRAY) {
+                while ((r = jscan_element(j)) == 1) {
+                    util_grow((void **)&pg->refs, &pg->rcap, pg->nrefs + 1, sizeof(*pg->refs));
+                    if ((r = pjson_scan_flat(j, &pg->refs[pg->nrefs++])) < 0)
+                        return -1;
+                }
+            }
+        } else {
+            r = jscan_skip(j);
+        }
+        if (r < 0)
+            return -1;
+    }
+    u->nrefs = pg->nrefs - u->first_ref;
+    return r;
+}
+
+static int i_scan_users_page(struct jscan *j, struct i_users_raw *pg, enum jscan_type *root)
+{
+    struct jscan_val v;
+    if (jscan_value(j, &v) < 0)
         return -1;
-    /* A user who has not accepted the invitation has no Email yet (product.md 4.4). */
-    t->email = email ? email : contact;
+    *root = v.type;
+    if (v.type == JSCAN_OBJECT)
+        return jscan_skip_rest(j) < 0 ? -1 : jscan_end(j);
+    if (v.type != JSCAN_ARRAY)
+        return jscan_end(j);
+    int r;
+    while ((r = jscan_element(j)) == 1) {
+        if (jscan_value(j, &v) < 0)
+            return -1;
+        util_grow((void **)&pg->u, &pg->ucap, pg->nu + 1, sizeof(*pg->u));
+        struct i_user_raw *u = &pg->u[pg->nu++];
+        memset(u, 0, sizeof(*u));
+        u->type = v.type;
+        u->first_ref = pg->nrefs;
+        if (v.type == JSCAN_OBJECT)
+            r = i_scan_user(j, pg, u);
+        else if (v.type == JSCAN_ARRAY)
+            r = jscan_skip_rest(j);
+        if (r < 0)
+            return -1;
+    }
+    return r < 0 ? -1 : jscan_end(j);
+}
+
+/* opt_id for a scanned value: "" and null read as absent. */
+static int opt_id_sv(struct pjson_cur *c, const struct jscan_val *v, const char *key,
+                     struct pjson_sv *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (v->type == JSCAN_STRING && v->len == 0)
+        return 0;
+    return pjson_sv_get(c, v, key, PJSON_ID, false, out);
+}
+
+struct i_user_ok {
+    struct pjson_sv id, email, contact, idp, ext;
+};
+
+static void i_user_ok_free(struct i_user_ok *t)
+{
+    pjson_sv_free(&t->id);
+    pjson_sv_free(&t->email);
+    pjson_sv_free(&t->contact);
+    pjson_sv_free(&t->idp);
+    pjson_sv_free(&t->ext);
+}
+
+static int i_check_user(struct pjson_cur *c, const struct i_users_raw *pg,
+                        const struct i_user_raw *u, struct i_user_ok *t)
+{
+    memset(t, 0, sizeof(*t));
+    if (pjson_sv_expect_object(c, u->type) < 0 ||
+        pjson_sv_get(c, &u->id, "Id", PJSON_ID, true, &t->id) < 0 ||
+        pjson_sv_get(c, &u->email, "Email", PJSON_NAME, false, &t->email) < 0 ||
+        pjson_sv_get(c, &u->contact, "ContactEmail", PJSON_NAME, false, &t->contact) < 0 ||
+        opt_id_sv(c, &u->idp, "IdentityProviderId", &t->idp) < 0 ||
+        pjson_sv_get(c, &u->ext, "ExternalUserId", PJSON_NAME, false, &t->ext) < 0)
+        return -1;
     /* RoleIds is nullable in the schema, but every user holds Tenant Member: a user without
      * the list has unknown roles, which must fail the page rather than read as "none". */
-    if (pjson_get_array(c, e, "RoleIds", true, &t->roles) < 0)
+    if (pjson_sv_array(c, u->roles, u->nrefs, "RoleIds", true) < 0)
         return -1;
     size_t mark = pjson_push_key(c, "RoleIds");
-    size_t n = json_object_array_length(t->roles);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < u->nrefs; i++) {
+        const struct jscan_val *x = &pg->refs[u->first_ref + i];
+        struct pjson_sv id;
         size_t m2 = pjson_push_idx(c, i);
-        if (pjson_check_string(c, json_object_array_get_idx(t->roles, i), PJSON_ID) < 0)
+        if (pjson_sv_check(c, x, PJSON_ID, &id) < 0)
             return -1;
+        pjson_sv_free(&id);
         pjson_pop(c, m2);
     }
     pjson_pop(c, mark);
-    if (idp && ext) {
-        char *k = xasprintf("%s/%s", idp, ext);
-        t->external_key = util_strdup_fold(k);
-        free(k);
-    }
     return 0;
 }
 
@@ -203,40 +302,60 @@ int ijs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, c
                          size_t len, size_t *count, char *err, size_t errlen)
 {
     struct pjson_cur c;
+    struct jscan j;
+    struct i_users_raw pg = {0};
+    enum jscan_type root = JSCAN_NONE;
+    int rc = -1;
     *count = 0;
     pjson_cur_init(&c, "identity users page", err, errlen);
-    struct json_object *root = pjson_parse(&c, body, len);
-    if (!root)
+    if (pjson_scan_init(&c, &j, body, len) < 0)
         return -1;
-    if (pjson_expect_array(&c, root) < 0) {
-        json_object_put(root);
-        return -1;
+    if (i_scan_users_page(&j, &pg, &root) < 0) {
+        pjson_scan_fail(&c, &j);
+        goto out;
     }
-    size_t n = json_object_array_length(root);
-    struct i_user_tmp *t = xcalloc(n ? n : 1, sizeof(*t));
-    int rc = 0;
+    if (pjson_sv_expect_array(&c, root, pg.nu) < 0)
+        goto out;
+    size_t n = pg.nu;
+    struct i_user_ok *t = xcalloc(n ? n : 1, sizeof(*t));
+    rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t mark = pjson_push_idx(&c, i);
-        rc = i_user(&c, json_object_array_get_idx(root, i), &t[i]);
+        rc = i_check_user(&c, &pg, &pg.u[i], &t[i]);
         pjson_pop(&c, mark);
     }
+    /* Only a page that parsed whole reaches the snapshot (page parsers are atomic). */
     for (size_t i = 0; i < n && rc == 0; i++) {
-        struct mdl_user u = {.id = t[i].id,
-                             .email = t[i].email,
-                             .external_key = t[i].external_key,
+        char idb[PJSON_MAX_NAME + 1], eb[PJSON_MAX_NAME + 1], xb[PJSON_MAX_NAME + 1],
+            pb[PJSON_MAX_NAME + 1];
+        /* A user who has not accepted the invitation has no Email yet (product.md 4.4). */
+        const struct pjson_sv *mail = t[i].email.s ? &t[i].email : &t[i].contact;
+        const char *idp = pjson_sv_cstr(&t[i].idp, pb, sizeof(pb));
+        const char *ext = pjson_sv_cstr(&t[i].ext, xb, sizeof(xb));
+        char *key = NULL;
+        if (idp && ext) {
+            char *k = xasprintf("%s/%s", idp, ext);
+            key = util_strdup_fold(k);
+            free(k);
+        }
+        struct mdl_user u = {.id = pjson_sv_cstr(&t[i].id, idb, sizeof(idb)),
+                             .email = pjson_sv_cstr(mail, eb, sizeof(eb)),
+                             .external_key = key,
                              .state = MDL_USER_ACTIVE};
         uint32_t ui = mdl_add_user(s, &u);
-        size_t nr = json_object_array_length(t[i].roles);
-        for (size_t k = 0; k < nr; k++)
-            pjson_role_refs_add(refs, ui,
-                                json_object_get_string(json_object_array_get_idx(t[i].roles, k)));
+        free(key);
+        const struct i_user_raw *r = &pg.u[i];
+        for (size_t k = 0; k < r->nrefs; k++)
+            pjson_role_refs_add_val(refs, ui, &pg.refs[r->first_ref + k]);
     }
     if (rc == 0)
         *count = n;
     for (size_t i = 0; i < n; i++)
-        free(t[i].external_key);
+        i_user_ok_free(&t[i]);
     free(t);
-    json_object_put(root);
+out:
+    free(pg.u);
+    free(pg.refs);
     return rc;
 }
 

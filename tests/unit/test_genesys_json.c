@@ -674,6 +674,56 @@ static void test_users_errors(void **state)
                 "id contains a control character");
 }
 
+/* The users page is read by jscan (no tree) but keeps the json-c parsers' semantics: a repeated
+ * member replaces the earlier one (roles included), escapes are decoded in names and ids, a
+ * syntax error anywhere wins over a field error before it, and a member name holding U+0000 is
+ * refused (json-c cut it at the NUL and read a second "id"; the two readers disagreed). */
+static void test_users_page_scanned_semantics(void **state)
+{
+    (void)state;
+    char err[512];
+    struct mdl_snapshot *s = two_roles();
+    struct pjson_role_refs *refs = pjson_role_refs_new();
+    struct gjs_page pg;
+    const char *body =
+        J(ENVELOPE("{'id':'u1','id':'u\\u0032','email':'x@y','email':'\\u00c9lodie@example.com',"
+                   "'state':'active','authorization':{'roles':[{'id':'r-sup'}]},"
+                   "'authorization':{'roles':[{'id':'r1'}],'roles':[{'id':'r\\u002d\\u0065mp'},{'"
+                   "id':'r-sup'}]}}",
+                   1));
+    assert_int_equal(gjs_parse_users_page(s, refs, body, strlen(body), &pg, err, sizeof(err)), 0);
+    assert_int_equal(s->nusers, 1);
+    assert_string_equal(s->users[0].id, "u2");
+    assert_string_equal(s->users[0].email, "\xc3\x89lodie@example.com");
+    assert_int_equal(pjson_role_refs_count(refs), 2);
+    struct pjson_resolve_stats st;
+    assert_int_equal(pjson_role_refs_resolve(refs, s, false, &st, err, sizeof(err)), 0);
+    assert_int_equal(st.unknown_refs, 0);
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
+    assert_int_equal(s->users[0].nroles, 2);
+    pjson_role_refs_free(refs);
+    mdl_snapshot_free(s);
+
+    /* field error (state) first in the body, truncation later: the syntax error is reported */
+    s = two_roles();
+    refs = pjson_role_refs_new();
+    const char *cut = J("{'entities':[{'id':'u','state':'bogus','authorization':{'roles':[]}},"
+                        "{'id':'v'");
+    assert_int_equal(gjs_parse_users_page(s, refs, cut, strlen(cut), &pg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "truncated JSON"));
+    assert_int_equal(s->nusers, 0);
+
+    const char *nul = J(ENVELOPE("{'id':'u1','id\\u0000x':'u2','state':'active',"
+                                 "'authorization':{'roles':[]}}",
+                                 1));
+    assert_int_equal(gjs_parse_users_page(s, refs, nul, strlen(nul), &pg, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "not JSON: member name holds U+0000"));
+    assert_int_equal(s->nusers, 0);
+    assert_int_equal(pjson_role_refs_count(refs), 0);
+    pjson_role_refs_free(refs);
+    mdl_snapshot_free(s);
+}
+
 static void test_duplicate_ids(void **state)
 {
     (void)state;
@@ -952,6 +1002,7 @@ int main(void)
         cmocka_unit_test(test_strings),
         cmocka_unit_test(test_page_is_atomic),
         cmocka_unit_test(test_users_page),
+        cmocka_unit_test(test_users_page_scanned_semantics),
         cmocka_unit_test(test_role_refs_recent_cache_collision),
         cmocka_unit_test(test_users_keep_unknown),
         cmocka_unit_test(test_users_errors),

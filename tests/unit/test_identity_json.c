@@ -218,6 +218,31 @@ static void users_error(const char *json, const char *want)
         fail_msg("error \"%s\" lacks \"%s\"", err, want);
 }
 
+/* Read by jscan, with json-c's semantics: the last of repeated members wins, escapes are decoded,
+ * a syntax error anywhere wins over a field error before it, a U+0000 member name is refused. */
+static void test_users_page_scanned_semantics(void **state)
+{
+    (void)state;
+    char err[256];
+    struct mdl_snapshot *s = mdl_snapshot_new(CFG_API_IDENTITY);
+    struct pjson_role_refs *refs = pjson_role_refs_new();
+    size_t n;
+    const char *body = J("[{'Id':'u1','Id':'u\\u0032','RoleIds':['zz','yy'],"
+                         "'RoleIds':['r\\u0031'],'Email':'','ContactEmail':'c@x'}]");
+    assert_int_equal(ijs_parse_users_page(s, refs, body, strlen(body), &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 1);
+    assert_string_equal(s->users[0].id, "u2");
+    assert_string_equal(s->users[0].email, "c@x"); /* "" reads as absent: ContactEmail */
+    assert_int_equal(pjson_role_refs_count(refs), 1);
+    struct pjson_resolve_stats st;
+    assert_int_equal(pjson_role_refs_resolve(refs, s, false, &st, err, sizeof(err)), 0);
+    assert_string_equal(st.first_unknown, "r1");
+    pjson_role_refs_free(refs);
+    mdl_snapshot_free(s);
+    users_error("[{'Id':'u','Id\\u0000':'v','RoleIds':[]}]", "member name holds U+0000");
+    users_error("[{'Id':'u','RoleIds':[5]},{'Id'", "truncated JSON");
+}
+
 static void test_users_errors(void **state)
 {
     (void)state;
@@ -443,11 +468,17 @@ static void test_huge_inputs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roles_page),     cmocka_unit_test(test_roles_errors),
-        cmocka_unit_test(test_users_page),     cmocka_unit_test(test_users_errors),
-        cmocka_unit_test(test_total_count),    cmocka_unit_test(test_single_role_and_role_ids),
-        cmocka_unit_test(test_error_response), cmocka_unit_test(test_location),
-        cmocka_unit_test(test_builders),       cmocka_unit_test(test_huge_inputs),
+        cmocka_unit_test(test_roles_page),
+        cmocka_unit_test(test_roles_errors),
+        cmocka_unit_test(test_users_page),
+        cmocka_unit_test(test_users_errors),
+        cmocka_unit_test(test_users_page_scanned_semantics),
+        cmocka_unit_test(test_total_count),
+        cmocka_unit_test(test_single_role_and_role_ids),
+        cmocka_unit_test(test_error_response),
+        cmocka_unit_test(test_location),
+        cmocka_unit_test(test_builders),
+        cmocka_unit_test(test_huge_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_group);
 }

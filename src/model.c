@@ -97,7 +97,6 @@ void mdl_snapshot_free(struct mdl_snapshot *s)
     HASH_CLEAR(hh, s->role_by_id);
     HASH_CLEAR(hh, s->role_by_name);
     HASH_CLEAR(hh, s->role_by_key);
-    HASH_CLEAR(hh, s->user_by_id);
     free(s->roles);
     free(s->users);
     arena_free(s->arena);
@@ -213,6 +212,26 @@ static bool index_add(struct mdl_snapshot *s, struct mdl_index **head, const cha
     return true;
 }
 
+struct mdl_id_slot {
+    uint32_t hash; /* uthash's own function (HASH_FUNCTION) over the id */
+    uint32_t idx;
+};
+
+static uint32_t id_hash(const char *id)
+{
+    unsigned hv;
+    HASH_FUNCTION(id, strlen(id), hv);
+    return (uint32_t)hv;
+}
+
+static int cmp_slot(const void *a, const void *b)
+{
+    const struct mdl_id_slot *x = a, *y = b;
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
 int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen)
 {
     if (s->finished)
@@ -249,24 +268,37 @@ int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen)
         if (r->builtin_key)
             index_add(s, &s->role_by_key, arena_strdup_fold(s, r->builtin_key), (uint32_t)i);
     }
+    struct mdl_id_slot *ids = arena_alloc(s->arena, (s->nusers ? s->nusers : 1) * sizeof(*ids));
     for (size_t i = 0; i < s->nusers; i++) {
         const struct mdl_user *u = &s->users[i];
         if (!u->id) {
             snprintf(err, errlen, "user #%zu has no id", i);
             goto fail;
         }
-        if (!index_add(s, &s->user_by_id, u->id, (uint32_t)i)) {
-            snprintf(err, errlen, "duplicate user id %s", u->id);
-            goto fail;
-        }
+        ids[i].hash = id_hash(u->id);
+        ids[i].idx = (uint32_t)i;
     }
+    qsort(ids, s->nusers, sizeof(*ids), cmp_slot);
+    /* Equal ids have equal hashes: compare within each run of one hash. */
+    for (size_t a = 0; a < s->nusers;) {
+        size_t b = a + 1;
+        while (b < s->nusers && ids[b].hash == ids[a].hash)
+            b++;
+        for (size_t x = a; x + 1 < b; x++)
+            for (size_t y = x + 1; y < b; y++)
+                if (strcmp(s->users[ids[x].idx].id, s->users[ids[y].idx].id) == 0) {
+                    snprintf(err, errlen, "duplicate user id %s", s->users[ids[y].idx].id);
+                    goto fail;
+                }
+        a = b;
+    }
+    s->user_ids = ids;
     s->finished = true;
     return 0;
 fail:
     HASH_CLEAR(hh, s->role_by_id);
     HASH_CLEAR(hh, s->role_by_name);
     HASH_CLEAR(hh, s->role_by_key);
-    HASH_CLEAR(hh, s->user_by_id);
     return -1;
 }
 
@@ -312,7 +344,21 @@ uint32_t mdl_find_role_by_key(const struct mdl_snapshot *s, const char *builtin_
 
 uint32_t mdl_find_user_by_id(const struct mdl_snapshot *s, const char *id)
 {
-    return index_find(s->user_by_id, id, false, NULL);
+    if (!id || !s->user_ids)
+        return MDL_NONE;
+    uint32_t h = id_hash(id);
+    size_t lo = 0, hi = s->nusers;
+    while (lo < hi) { /* first slot with hash >= h */
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->user_ids[mid].hash < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < s->nusers && s->user_ids[lo].hash == h; lo++)
+        if (strcmp(s->users[s->user_ids[lo].idx].id, id) == 0)
+            return s->user_ids[lo].idx;
+    return MDL_NONE;
 }
 
 bool mdl_user_has_role(const struct mdl_user *u, uint32_t role)

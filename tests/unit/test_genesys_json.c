@@ -672,6 +672,16 @@ static void test_users_errors(void **state)
                 "email: expected string, got array");
     users_error("{'id':'u\\u00011','state':'active','authorization':{'roles':[]}}",
                 "id contains a control character");
+    /* text checks past the eight-byte fast path: DEL, C1 and a tab deep in a long name */
+    users_error("{'id':'u','state':'active','email':'abcdefghij\x7fklmnopqrstuvwx@x',"
+                "'authorization':{'roles':[]}}",
+                "email: contains a control character");
+    users_error("{'id':'u','state':'active','email':'abcdefghij\\u0085klmnopqrstuvwx@x',"
+                "'authorization':{'roles':[]}}",
+                "email: contains a control character");
+    users_error("{'id':'u','state':'active','username':'abcdefgh\\tijklmnop',"
+                "'authorization':{'roles':[]}}",
+                "username: contains a control character");
 }
 
 /* The users page is read by jscan (no tree) but keeps the json-c parsers' semantics: a repeated

@@ -327,12 +327,9 @@ static const char *text_problem(const char *s, size_t len, bool allow_newlines)
     return NULL;
 }
 
-int pjson_check_string(struct pjson_cur *c, struct json_object *v, enum pjson_kind kind)
+/* The rules of a kind for text s[0..len) (json-c's string or a decoded jscan string). */
+static int check_text(struct pjson_cur *c, const char *s, size_t len, enum pjson_kind kind)
 {
-    if (!json_object_is_type(v, json_type_string))
-        return pjson_fail(c, "expected string, got %s", type_name(v));
-    const char *s = json_object_get_string(v);
-    size_t len = (size_t)json_object_get_string_len(v);
     const char *p = NULL;
     switch (kind) {
     case PJSON_ID:
@@ -352,6 +349,13 @@ int pjson_check_string(struct pjson_cur *c, struct json_object *v, enum pjson_ki
     if (p)
         return pjson_fail(c, "%s", p);
     return 0;
+}
+
+int pjson_check_string(struct pjson_cur *c, struct json_object *v, enum pjson_kind kind)
+{
+    if (!json_object_is_type(v, json_type_string))
+        return pjson_fail(c, "expected string, got %s", type_name(v));
+    return check_text(c, json_object_get_string(v), (size_t)json_object_get_string_len(v), kind);
 }
 
 int pjson_get_string(struct pjson_cur *c, struct json_object *obj, const char *key,
@@ -545,29 +549,9 @@ int pjson_sv_check(struct pjson_cur *c, const struct jscan_val *v, enum pjson_ki
         len = jscan_unescape(v, out->heap);
         s = out->heap;
     }
-    const char *p = NULL;
-    switch (kind) {
-    case PJSON_ID:
-        p = len == 0 ? "must not be empty" : id_problem(s, len);
-        break;
-    case PJSON_NAME:
-        if (len > PJSON_MAX_NAME) {
-            pjson_sv_free(out);
-            return pjson_fail(c, "longer than %d bytes (%zu)", PJSON_MAX_NAME, len);
-        }
-        p = text_problem(s, len, false);
-        break;
-    case PJSON_TEXT:
-        if (len > PJSON_MAX_TEXT) {
-            pjson_sv_free(out);
-            return pjson_fail(c, "longer than %d bytes (%zu)", PJSON_MAX_TEXT, len);
-        }
-        p = text_problem(s, len, true);
-        break;
-    }
-    if (p) {
+    if (check_text(c, s, len, kind) < 0) {
         pjson_sv_free(out);
-        return pjson_fail(c, "%s", p);
+        return -1;
     }
     out->s = s;
     out->len = len;

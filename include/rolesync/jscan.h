@@ -22,7 +22,8 @@
  * jscan_member() / jscan_element() until they return 0, reading each member's value with
  * jscan_value() (or jscan_skip() to pass over it), and finally jscan_end(). Every call after the
  * first error returns -1 again (the error is sticky) and leaves the first message in place.
- * Nesting deeper than the limit given to jscan_init() is an error ("nested deeper than N").
+ * Nesting deeper than the limit given to jscan_init() (clamped to 1..JSCAN_DEPTH_CAP) is an
+ * error ("nested too deep", jscan_too_deep()).
  *
  * Ownership: the reader keeps pointers into the caller's buffer, which must outlive it and every
  * span taken from it. No function allocates.
@@ -82,14 +83,15 @@ int jscan_element(struct jscan *j);
 /* Pass over the next value, validating it like a read. 0 or -1. */
 int jscan_skip(struct jscan *j);
 
-/* Pass over the rest of the object or array whose opening bracket jscan_value() just read
- * (members or elements not yet read included), up to and including its closing bracket. */
+/* Pass over the rest of the innermost open object or array (members or elements not yet read
+ * included), up to and including its closing bracket. 0 or -1. */
 int jscan_skip_rest(struct jscan *j);
 
 /* Only white space left: 0; else -1 ("trailing data"). */
 int jscan_end(struct jscan *j);
 
-/* The first error: its message ("unexpected character", "truncated", ...) and byte offset. */
+/* The first error: its message ("unexpected character", "input ends inside a value", ...) and
+ * its byte offset; NULL while there is none. */
 const char *jscan_error(const struct jscan *j, size_t *at);
 
 /* True when j's error is that the input ended inside a value. */
@@ -110,9 +112,8 @@ size_t jscan_unescape(const struct jscan_val *v, char *out);
  * v is not an integer number. */
 bool jscan_int64(const struct jscan_val *v, int64_t *out);
 
-/* True when a string value's raw bytes equal the NUL-terminated `s` (an unescaped value only:
- * member names in the platforms' replies carry no escapes; an escaped one is compared after
- * unescaping). */
+/* True when a string value's text equals the NUL-terminated `s`: raw bytes for an unescaped
+ * value, decoded one escape at a time for an escaped one (no length limit, no allocation). */
 bool jscan_eq(const struct jscan_val *v, const char *s);
 
 /* "null", "boolean", "number", "string", "object", "array" — for messages. */

@@ -47,6 +47,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h> /* PJSON_KEY_IS */
 
 #include "rolesync/jscan.h"
 #include "rolesync/model.h"
@@ -345,7 +346,9 @@ void pjson_role_refs_addn(struct pjson_role_refs *r, uint32_t user, const char *
                           size_t len);
 
 /* ---- Pages read with jscan (the user listings; see jscan.h for why) ----
- * Same rules and messages as the json-c helpers above, over values recorded while scanning
+ * Same rules, and the same field-error messages, as the json-c helpers above (syntax errors are
+ * worded alike but come from jscan, so their byte offsets and which of two comes first may
+ * differ), over values recorded while scanning
  * (struct jscan_val, type JSCAN_NONE when the member was absent). The page parsers scan the
  * whole body first, recording the members they use (the last one wins, as in json-c's
  * objects), and check them afterwards in the json-c parsers' order, so a syntax error anywhere

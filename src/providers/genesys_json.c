@@ -296,7 +296,8 @@ char *pjson_path_segment(const char *id, char *err, size_t errlen)
     return util_pct_encode(id);
 }
 
-/* Text checks after UTF-8 validation by json-c: NUL, C0, DEL, C1 (U+0080..U+009F). */
+/* Text checks after UTF-8 validation (pjson_parse, or jscan while scanning): NUL, C0, DEL, C1
+ * (U+0080..U+009F). */
 static const char *text_problem(const char *s, size_t len, bool allow_newlines)
 {
     size_t i = 0;
@@ -529,8 +530,10 @@ const char *pjson_sv_cstr(const struct pjson_sv *sv, char *buf, size_t bufsz)
         return NULL;
     if (sv->heap)
         return sv->heap;
-    if (sv->len >= bufsz) /* the kinds' limits make this unreachable; never cut silently */
+    if (sv->len >= bufsz) { /* the kinds' limits make this unreachable; never cut silently */
+        fputs("<2>FATAL pjson_sv_cstr: checked text longer than its buffer\n", stderr);
         abort();
+    }
     memcpy(buf, sv->s, sv->len);
     buf[sv->len] = '\0';
     return buf;
@@ -658,8 +661,10 @@ void pjson_role_refs_add_val(struct pjson_role_refs *r, uint32_t user, const str
     }
     /* A checked id has at most PJSON_MAX_ID bytes of text, at most 6 escaped bytes each. */
     char b[6 * PJSON_MAX_ID + 1];
-    if (id->len >= sizeof(b))
+    if (id->len >= sizeof(b)) {
+        fputs("<2>FATAL pjson_role_refs_add_val: checked id longer than its buffer\n", stderr);
         abort();
+    }
     size_t n = jscan_unescape(id, b);
     pjson_role_refs_addn(r, user, b, n);
 }
@@ -1412,24 +1417,44 @@ struct g_user_raw {
     enum jscan_type type; /* of the entity */
     struct jscan_val id, email, username, state;
     enum jscan_type auth, roles; /* authorization and authorization.roles; NONE when absent */
-    size_t first_ref, nrefs;     /* its roles' elements: refs[first_ref .. first_ref + nrefs) */
+    size_t first_ref, nrefs;     /* recorded elements of roles: refs[first_ref .. + nrefs) */
+    size_t roles_count;          /* elements of roles, recorded or not */
 };
 
+/* Memory stays bounded on hostile pages: what is recorded stops where the checks are sure to
+ * stop. A user's roles are recorded up to the first element that must fail (not an object, or
+ * no string id) or PJSON_MAX_LIST of them; after a user that must fail (settled), and past
+ * PJSON_MAX_LIST users, elements are only counted: the checks stop at the first failure. */
 struct g_users_raw {
     enum jscan_type ents; /* "entities" */
     struct jscan_val page_size, page_number, total, page_count;
     struct g_user_raw *u;
-    size_t nu, ucap;
+    size_t nu, ucap; /* recorded users */
+    size_t count;    /* elements of entities, recorded or not */
+    bool settled;    /* a recorded user must fail: later ones are only counted */
     struct g_ref_raw *refs;
     size_t nrefs, rcap;
 };
 
-/* Elements of authorization.roles, after its '['. */
-static int g_scan_roles(struct jscan *j, struct g_users_raw *pg)
+/* A recorded role reference that the checks must refuse. */
+static bool g_ref_fails(const struct g_ref_raw *x)
+{
+    return x->type != JSCAN_OBJECT || x->id.type != JSCAN_STRING;
+}
+
+/* Elements of user u's authorization.roles, after its '['. */
+static int g_scan_roles(struct jscan *j, struct g_users_raw *pg, struct g_user_raw *u)
 {
     int r;
+    bool record = true;
     while ((r = jscan_element(j)) == 1) {
         struct jscan_val el, k;
+        u->roles_count++;
+        if (!record) {
+            if (jscan_skip(j) < 0)
+                return -1;
+            continue;
+        }
         if (jscan_value(j, &el) < 0)
             return -1;
         util_grow((void **)&pg->refs, &pg->rcap, pg->nrefs + 1, sizeof(*pg->refs));
@@ -1443,6 +1468,7 @@ static int g_scan_roles(struct jscan *j, struct g_users_raw *pg)
                 r = PJSON_KEY_IS(&k, "id") ? pjson_scan_flat(j, &x->id) : jscan_skip(j);
         if (r < 0)
             return -1;
+        record = !g_ref_fails(x) && pg->nrefs - u->first_ref <= PJSON_MAX_LIST;
     }
     return r;
 }
@@ -1464,6 +1490,7 @@ static int g_scan_user(struct jscan *j, struct g_users_raw *pg, struct g_user_ra
         } else if (PJSON_KEY_IS(&k, "authorization")) {
             /* A repeated member replaces the earlier one, as in json-c's objects. */
             pg->nrefs = u->first_ref;
+            u->roles_count = 0;
             u->roles = JSCAN_NONE;
             if ((r = jscan_value(j, &v)) < 0)
                 return -1;
@@ -1477,11 +1504,12 @@ static int g_scan_user(struct jscan *j, struct g_users_raw *pg, struct g_user_ra
                         continue;
                     }
                     pg->nrefs = u->first_ref;
+                    u->roles_count = 0;
                     if ((r = jscan_value(j, &v)) < 0)
                         return -1;
                     u->roles = v.type;
                     if (v.type == JSCAN_ARRAY)
-                        r = g_scan_roles(j, pg);
+                        r = g_scan_roles(j, pg, u);
                     else if (v.type == JSCAN_OBJECT)
                         r = jscan_skip_rest(j);
                 }
@@ -1510,7 +1538,8 @@ static int g_scan_users_page(struct jscan *j, struct g_users_raw *pg, enum jscan
     int r;
     while ((r = jscan_member(j, &k)) == 1) {
         if (PJSON_KEY_IS(&k, "entities")) {
-            pg->nu = pg->nrefs = 0;
+            pg->nu = pg->nrefs = pg->count = 0;
+            pg->settled = false;
             if (jscan_value(j, &v) < 0)
                 return -1;
             pg->ents = v.type;
@@ -1518,6 +1547,12 @@ static int g_scan_users_page(struct jscan *j, struct g_users_raw *pg, enum jscan
                 r = jscan_skip_rest(j);
             } else if (v.type == JSCAN_ARRAY) {
                 while ((r = jscan_element(j)) == 1) {
+                    pg->count++;
+                    if (pg->settled || pg->nu >= PJSON_MAX_LIST) {
+                        if (jscan_skip(j) < 0)
+                            return -1;
+                        continue;
+                    }
                     if (jscan_value(j, &v) < 0)
                         return -1;
                     util_grow((void **)&pg->u, &pg->ucap, pg->nu + 1, sizeof(*pg->u));
@@ -1531,6 +1566,8 @@ static int g_scan_users_page(struct jscan *j, struct g_users_raw *pg, enum jscan
                         r = jscan_skip_rest(j);
                     if (r < 0)
                         return -1;
+                    pg->settled = u->type != JSCAN_OBJECT || u->roles_count > PJSON_MAX_LIST ||
+                                  (u->nrefs && g_ref_fails(&pg->refs[u->first_ref + u->nrefs - 1]));
                 }
             }
         } else if (PJSON_KEY_IS(&k, "pageSize")) {
@@ -1556,14 +1593,16 @@ static int g_envelope_raw(struct pjson_cur *c, enum jscan_type root, const struc
 {
     int64_t total, pc, pn, ps;
     memset(out, 0, sizeof(*out));
+    if (root == JSCAN_NULL) /* pjson_parse's wording for a JSON null */
+        return pjson_fail(c, "expected object or array, got null");
     if (pjson_sv_expect_object(c, root) < 0 ||
-        pjson_sv_array(c, pg->ents, pg->nu, "entities", true) < 0 ||
+        pjson_sv_array(c, pg->ents, pg->count, "entities", true) < 0 ||
         pjson_sv_int(c, &pg->page_size, "pageSize", 0, 100000, true, &ps) < 0 ||
         pjson_sv_int(c, &pg->page_number, "pageNumber", 1, 10000000, true, &pn) < 0 ||
         pjson_sv_int(c, &pg->total, "total", 0, 1000000000, true, &total) < 0 ||
         pjson_sv_int(c, &pg->page_count, "pageCount", 0, 10000000, true, &pc) < 0)
         return -1;
-    size_t n = pg->nu;
+    size_t n = pg->count;
     if (n > (size_t)ps)
         return pjson_fail(c, "entities: %zu elements exceed pageSize %lld", n, (long long)ps);
     /* A pageCount that cannot hold `total` would make the caller stop early and read the
@@ -1615,7 +1654,7 @@ static int g_check_user(struct pjson_cur *c, const struct g_users_raw *pg,
     if (pjson_sv_object(c, u->auth, "authorization", true) < 0)
         return -1;
     size_t mark = pjson_push_key(c, "authorization");
-    if (pjson_sv_array(c, u->roles, u->nrefs, "roles", true) < 0)
+    if (pjson_sv_array(c, u->roles, u->roles_count, "roles", true) < 0)
         return -1;
     pjson_push_key(c, "roles");
     for (size_t i = 0; i < u->nrefs; i++) {
@@ -1672,6 +1711,9 @@ int gjs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, c
         pjson_pop(&c, m2);
     }
     pjson_pop(&c, mark);
+    /* Users go unrecorded only after one that fails, or past a limit the envelope refuses. */
+    if (rc == 0 && n != pg.count)
+        rc = pjson_fail(&c, "internal error: %zu of %zu users recorded", n, pg.count);
     /* Only a page that parsed whole reaches the snapshot (page parsers are atomic). */
     for (size_t i = 0; i < n && rc == 0; i++) {
         char idb[PJSON_MAX_NAME + 1], eb[PJSON_MAX_NAME + 1], ub[PJSON_MAX_NAME + 1];

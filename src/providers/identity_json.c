@@ -168,12 +168,18 @@ struct i_user_raw {
     enum jscan_type type; /* of the element */
     struct jscan_val id, email, contact, idp, ext;
     enum jscan_type roles;   /* RoleIds; NONE when absent */
-    size_t first_ref, nrefs; /* its elements: refs[first_ref .. first_ref + nrefs) */
+    size_t first_ref, nrefs; /* recorded elements: refs[first_ref .. first_ref + nrefs) */
+    size_t roles_count;      /* elements of RoleIds, recorded or not */
 };
 
+/* Recording stops where the checks are sure to stop (as for genesys, genesys_json.c): at a
+ * user's first RoleIds element that is not a string or past PJSON_MAX_LIST of them, and after
+ * a user that must fail or past PJSON_MAX_LIST users, elements are only counted. */
 struct i_users_raw {
     struct i_user_raw *u;
-    size_t nu, ucap;
+    size_t nu, ucap; /* recorded users */
+    size_t count;    /* elements of the page, recorded or not */
+    bool settled;    /* a recorded user must fail */
     struct jscan_val *refs;
     size_t nrefs, rcap;
 };
@@ -195,16 +201,26 @@ static int i_scan_user(struct jscan *j, struct i_users_raw *pg, struct i_user_ra
             r = pjson_scan_flat(j, &u->ext);
         } else if (PJSON_KEY_IS(&k, "RoleIds")) {
             pg->nrefs = u->first_ref; /* a repeated member replaces the earlier one */
+            u->roles_count = 0;
             if (jscan_value(j, &v) < 0)
                 return -1;
             u->roles = v.type;
             if (v.type == JSCAN_OBJECT) {
                 r = jscan_skip_rest(j);
             } else if (v.type == JSCAN_ARRAY) {
+                bool record = true;
                 while ((r = jscan_element(j)) == 1) {
+                    u->roles_count++;
+                    if (!record) {
+                        if ((r = jscan_skip(j)) < 0)
+                            return -1;
+                        continue;
+                    }
                     util_grow((void **)&pg->refs, &pg->rcap, pg->nrefs + 1, sizeof(*pg->refs));
-                    if ((r = pjson_scan_flat(j, &pg->refs[pg->nrefs++])) < 0)
+                    const struct jscan_val *x = &pg->refs[pg->nrefs++];
+                    if ((r = pjson_scan_flat(j, &pg->refs[pg->nrefs - 1])) < 0)
                         return -1;
+                    record = x->type == JSCAN_STRING && pg->nrefs - u->first_ref <= PJSON_MAX_LIST;
                 }
             }
         } else {
@@ -229,6 +245,12 @@ static int i_scan_users_page(struct jscan *j, struct i_users_raw *pg, enum jscan
         return jscan_end(j);
     int r;
     while ((r = jscan_element(j)) == 1) {
+        pg->count++;
+        if (pg->settled || pg->nu >= PJSON_MAX_LIST) {
+            if (jscan_skip(j) < 0)
+                return -1;
+            continue;
+        }
         if (jscan_value(j, &v) < 0)
             return -1;
         util_grow((void **)&pg->u, &pg->ucap, pg->nu + 1, sizeof(*pg->u));
@@ -242,6 +264,8 @@ static int i_scan_users_page(struct jscan *j, struct i_users_raw *pg, enum jscan
             r = jscan_skip_rest(j);
         if (r < 0)
             return -1;
+        pg->settled = u->type != JSCAN_OBJECT || u->roles_count > PJSON_MAX_LIST ||
+                      (u->nrefs && pg->refs[u->first_ref + u->nrefs - 1].type != JSCAN_STRING);
     }
     return r < 0 ? -1 : jscan_end(j);
 }
@@ -282,7 +306,7 @@ static int i_check_user(struct pjson_cur *c, const struct i_users_raw *pg,
         return -1;
     /* RoleIds is nullable in the schema, but every user holds Tenant Member: a user without
      * the list has unknown roles, which must fail the page rather than read as "none". */
-    if (pjson_sv_array(c, u->roles, u->nrefs, "RoleIds", true) < 0)
+    if (pjson_sv_array(c, u->roles, u->roles_count, "RoleIds", true) < 0)
         return -1;
     size_t mark = pjson_push_key(c, "RoleIds");
     for (size_t i = 0; i < u->nrefs; i++) {
@@ -314,7 +338,11 @@ int ijs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, c
         pjson_scan_fail(&c, &j);
         goto out;
     }
-    if (pjson_sv_expect_array(&c, root, pg.nu) < 0)
+    if (root == JSCAN_NULL) { /* pjson_parse's wording for a JSON null */
+        pjson_fail(&c, "expected object or array, got null");
+        goto out;
+    }
+    if (pjson_sv_expect_array(&c, root, pg.count) < 0)
         goto out;
     size_t n = pg.nu;
     struct i_user_ok *t = xcalloc(n ? n : 1, sizeof(*t));
@@ -324,6 +352,9 @@ int ijs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, c
         rc = i_check_user(&c, &pg, &pg.u[i], &t[i]);
         pjson_pop(&c, mark);
     }
+    /* Users go unrecorded only after one that fails, or past a limit already refused. */
+    if (rc == 0 && n != pg.count)
+        rc = pjson_fail(&c, "internal error: %zu of %zu users recorded", n, pg.count);
     /* Only a page that parsed whole reaches the snapshot (page parsers are atomic). */
     for (size_t i = 0; i < n && rc == 0; i++) {
         char idb[PJSON_MAX_NAME + 1], eb[PJSON_MAX_NAME + 1], xb[PJSON_MAX_NAME + 1],

@@ -224,10 +224,7 @@ static int scan_string(struct jscan *j, struct jscan_val *v)
 #if defined(__SSE2__)
     special:
 #endif
-        switch (str_class[(unsigned char)*p]) {
-        case 0:
-            p++;
-            break;
+        switch (str_class[(unsigned char)*p]) { /* never 0: both ways here stop on a special byte */
         case 1:
             v->type = JSCAN_STRING;
             v->raw = start;

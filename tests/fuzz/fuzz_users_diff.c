@@ -380,7 +380,11 @@ static void compare(struct side *n, struct side *o)
     if (skip_nul_keys && has_nul_key((const char *)cur_data, cur_size))
         return;
     if (n->rc < 0) {
-        /* NEW refusing is always allowed; optionally hold field errors to json-c's words. */
+        /* NEW may refuse more than json-c only at the syntax level (RFC 8259 strictness);
+         * a field error on a page json-c accepted is a real difference. */
+        if (o->rc == 0 && !is_syntax_message(n->err))
+            mismatch(n, o, "NEW refused with a field error a page OLD accepted");
+        /* Optionally hold field errors to json-c's words too. */
         if (messages && o->rc < 0 && !is_syntax_message(n->err) && !is_syntax_message(o->err) &&
             strcmp(n->err, o->err) != 0)
             mismatch(n, o, "both refused, with different messages");

@@ -734,6 +734,69 @@ static void test_users_page_scanned_semantics(void **state)
     mdl_snapshot_free(s);
 }
 
+/* A page body of many small elements: the counts in the messages are the real ones, while what
+ * is recorded stops at the first element sure to fail (memory stays bounded, as the review of
+ * the pull reader found it was not: 2.7 GB for a 32 MB page of zeros). */
+static char *repeated(const char *head, const char *item, size_t n, const char *tail)
+{
+    size_t hl = strlen(head), il = strlen(item), tl = strlen(tail);
+    char *b = xmalloc(hl + n * (il + 1) + tl + 1), *p = b;
+    memcpy(p, head, hl);
+    p += hl;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            *p++ = ',';
+        memcpy(p, item, il);
+        p += il;
+    }
+    memcpy(p, tail, tl + 1);
+    return b;
+}
+
+static void expect_users_body_error(char *body, const char *want)
+{
+    char err[512];
+    struct mdl_snapshot *s = mdl_snapshot_new(CFG_API_GENESYS);
+    struct pjson_role_refs *refs = pjson_role_refs_new();
+    struct gjs_page pg;
+    int rc = gjs_parse_users_page(s, refs, body, strlen(body), &pg, err, sizeof(err));
+    free(body);
+    assert_int_equal(rc, -1);
+    assert_int_equal(s->nusers, 0);
+    if (!strstr(err, want))
+        fail_msg("error \"%s\" lacks \"%s\"", err, want);
+    pjson_role_refs_free(refs);
+    mdl_snapshot_free(s);
+}
+
+static void test_users_page_counts_past_recording(void **state)
+{
+    (void)state;
+    expect_users_body_error(repeated("{\"entities\":[", "0", 150000,
+                                     "],\"pageSize\":500,\"pageNumber\":1,\"total\":1,"
+                                     "\"pageCount\":1}"),
+                            "entities: array of 150000 elements exceeds the limit of 100000");
+    expect_users_body_error(repeated("{\"entities\":[", "0", 300,
+                                     "],\"pageSize\":500,\"pageNumber\":1,\"total\":300,"
+                                     "\"pageCount\":1}"),
+                            "entities[0]: expected object, got number");
+    expect_users_body_error(repeated("{\"entities\":[{\"id\":\"u\",\"state\":\"active\","
+                                     "\"authorization\":{\"roles\":[",
+                                     "{\"id\":\"r\"}", 150000,
+                                     "]}}],\"pageSize\":500,\"pageNumber\":1,\"total\":1,"
+                                     "\"pageCount\":1}"),
+                            "authorization.roles: array of 150000 elements exceeds the limit");
+    /* the first failing reference is the one reported, however many follow it */
+    expect_users_body_error(repeated("{\"entities\":[{\"id\":\"u\",\"state\":\"active\","
+                                     "\"authorization\":{\"roles\":[{\"id\":\"r\"},",
+                                     "7", 1000,
+                                     "]}},{\"id\":\"v\"}],\"pageSize\":500,\"pageNumber\":1,"
+                                     "\"total\":2,\"pageCount\":1}"),
+                            "entities[0].authorization.roles[1]: expected object, got number");
+    /* a JSON null body is worded as pjson_parse words it */
+    expect_users_body_error(xstrdup("null"), "expected object or array, got null");
+}
+
 static void test_duplicate_ids(void **state)
 {
     (void)state;
@@ -1013,6 +1076,7 @@ int main(void)
         cmocka_unit_test(test_page_is_atomic),
         cmocka_unit_test(test_users_page),
         cmocka_unit_test(test_users_page_scanned_semantics),
+        cmocka_unit_test(test_users_page_counts_past_recording),
         cmocka_unit_test(test_role_refs_recent_cache_collision),
         cmocka_unit_test(test_users_keep_unknown),
         cmocka_unit_test(test_users_errors),

@@ -136,6 +136,7 @@ struct prov_listing {
     unsigned next;        /* next page number to request */
     unsigned end;         /* one past the last page number to request (0: not known yet) */
     unsigned outstanding; /* page requests of this listing in flight */
+    unsigned page_size;   /* entries per full page (genesys: page 1's pageSize; identity: count) */
     prov_request_fn request;
 };
 
@@ -176,6 +177,13 @@ void prov_fetch_fail(struct prov_fetch *f, bool auth, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Once the page range [next, end) is known: request pages up to the window. */
 void prov_fetch_more(struct prov_fetch *f, struct prov_listing *l);
+/* Check the entry count of page `index` (0-based) of a listing whose total and page_size are
+ * known: every page but the last is full, the last holds the rest, a page past the end is
+ * empty. Otherwise the read fails naming this page's request (call while handling its reply):
+ * the listing changed while it was read, or its total lies — and paging on would only ask for
+ * empty pages, up to the millions a lying total can claim. true when it matches. */
+bool prov_page_count_ok(struct prov_fetch *f, struct prov_listing *l, unsigned index, size_t count,
+                        const char *path);
 /* Mark one page done; requests more pages of its listing, and finishes the fetch (callback)
  * when nothing is left in flight. */
 void prov_fetch_page_done(struct prov_page *pg);

@@ -75,6 +75,7 @@ static void account_page(struct prov_page *pg, const struct gjs_page *page, cons
         }
         l->started = true;
         l->total = page->total;
+        l->page_size = page->page_size;
         l->next = 2;
         l->end = page->page_count + 1;
     } else if (page->total != l->total) {
@@ -84,6 +85,8 @@ static void account_page(struct prov_page *pg, const struct gjs_page *page, cons
                         path, l->what, (long long)l->total, (long long)page->total, pg->number);
         return;
     }
+    if (!prov_page_count_ok(f, l, pg->number - 1, page->entities, path))
+        return;
     l->seen += page->entities;
 }
 

@@ -37,9 +37,11 @@ static void request_page(struct prov_fetch *f, struct prov_listing *l, unsigned 
     free(base);
 }
 
-/* Page 0 carries Total-Count: the remaining pages are requested at once. Without the header
- * (the docs do not promise it everywhere) pages are read one after the other until a short
- * one. */
+/* Page 0 carries Total-Count: the remaining pages are requested at once, and each must hold
+ * what the count implies (prov_page_count_ok). The count is not trusted for the end either
+ * (identity.md: page until a short page): when it is a multiple of the page size the last
+ * page is full, so one more page is read, which must be empty. Without the header (the docs do
+ * not promise it everywhere) pages are read one after the other until a short one. */
 static void account_page(struct prov_page *pg, const struct http_result *res, size_t count)
 {
     struct prov_fetch *f = pg->f;
@@ -79,14 +81,20 @@ static void account_page(struct prov_page *pg, const struct http_result *res, si
         l->total = have_total ? (int64_t)total : -1;
         if (have_total) {
             /* The remaining pages, a window at a time (prov_fetch_more). */
+            l->page_size = size;
             l->next = 1;
             l->end = (unsigned)((total + size - 1) / size);
+            if (total > 0 && total % size == 0)
+                l->end++; /* the empty page that shows the last full one was the last */
+            (void)prov_page_count_ok(f, l, 0, count, res->path); /* fails the read if not */
             return;
         }
     } else if (have_total && l->total >= 0 && (int64_t)total != l->total) {
         prov_fetch_fail(f, false,
-                        "%s listing changed while it was read: Total-Count %lld, then %llu",
-                        l->what, (long long)l->total, (unsigned long long)total);
+                        "GET %s: %s listing changed while it was read: Total-Count %lld, then %llu",
+                        res->path, l->what, (long long)l->total, (unsigned long long)total);
+        return;
+    } else if (!prov_page_count_ok(f, l, pg->number, count, res->path)) {
         return;
     }
     if (l->total < 0 && count == size)

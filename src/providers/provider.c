@@ -314,6 +314,25 @@ static void fetch_finish(struct prov_fetch *f)
     free(f);
 }
 
+bool prov_page_count_ok(struct prov_fetch *f, struct prov_listing *l, unsigned index, size_t count,
+                        const char *path)
+{
+    if (l->total < 0 || l->page_size == 0)
+        return true;
+    uint64_t before = (uint64_t)index * l->page_size;
+    uint64_t expect = (uint64_t)l->total > before ? (uint64_t)l->total - before : 0;
+    if (expect > l->page_size)
+        expect = l->page_size;
+    if (count == expect)
+        return true;
+    prov_fetch_fail(f, false,
+                    "GET %s: %s page %u holds %zu entries, where a listing of %lld in pages of %u "
+                    "holds %llu: the listing changed while it was read",
+                    path, l->what, index + 1, count, (long long)l->total, l->page_size,
+                    (unsigned long long)expect);
+    return false;
+}
+
 void prov_fetch_more(struct prov_fetch *f, struct prov_listing *l)
 {
     while (!f->failed && l->next < l->end && l->outstanding < PROV_PAGE_WINDOW)

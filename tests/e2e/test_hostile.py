@@ -312,11 +312,12 @@ class FakeSourceCase(unittest.TestCase):
         return t
 
     def run_case(self, routes, fake_side="src", expect=1, path_hint=None, rss_cap=None,
-                 timeout=RUN_TIMEOUT, rss_kill=2048 * MiB):
+                 timeout=RUN_TIMEOUT, rss_kill=2048 * MiB, tenant_extra=None):
         with FakePlatform(self.api, **routes) as fake:
-            tenants = {"src": self.fake_tenant(fake), "dst": tenant_for(self.sim)}
+            ft = dict(self.fake_tenant(fake), **(tenant_extra or {}))
+            tenants = {"src": ft, "dst": tenant_for(self.sim)}
             if fake_side == "dst":
-                tenants = {"src": tenant_for(self.sim), "dst": self.fake_tenant(fake)}
+                tenants = {"src": tenant_for(self.sim), "dst": ft}
             cfg = write_config(self.dir, tenants,
                                [{"name": "j", "source": "src", "target": "dst"}],
                                log_level="info",
@@ -459,6 +460,20 @@ class GenesysBodies(FakeSourceCase):
         self.run_case({"users": Reply(page)}, path_hint=self.USERS, timeout=10,
                       rss_cap=256 * MiB, rss_kill=512 * MiB)
 
+    # Regression (src/providers/provider.c prov_page_count_ok): a self-consistent envelope
+    # claiming 3,000,000 users one per page, whose pages after the first came back empty, was
+    # paged through at full speed (a black-box tester counted 220 empty pages before killing
+    # it). The first short page ends the read, and the error names it.
+    def test_lying_total_stops_at_the_first_short_page(self):
+        def page(q):
+            n = int(q.get("pageNumber", 1))
+            return g_page(g_user_entities() if n == 1 else [], number=n, size=1, total=3000000)
+        err = self.run_case({"users": Reply(page)}, timeout=10, path_hint="GET " + self.USERS)
+        # pages go out a window at a time: whichever empty one answers first ends the read
+        self.assertRegex(err, r'path="/api/v2/users\?[^"]*pageNumber=(\d+)[^"]*" status=200 .*'
+                              r'users page \1 holds 0 entries')
+        self.assertRegex(err, r"requests=\d{1,2} ")
+
     # Regression (fixed in src/providers/genesys.c account_page): a wrong pageNumber error must
     # name the request like every other read failure (product.md section 5).
     def test_wrong_page_number_names_the_request(self):
@@ -579,6 +594,36 @@ class IdentityBodies(FakeSourceCase):
         self.run_case({"users": Reply([], headers={"Total-Count": "999999999"})},
                       path_hint=self.BASE + "/Users", timeout=10, rss_cap=256 * MiB,
                       rss_kill=512 * MiB)
+
+    # Regression (src/providers/identity.c account_page): with Total-Count 1 and a full first
+    # page (page size 1) the read ended there, so the listing's second user was never seen and
+    # the job said "in sync" (identity.md: do not depend on Total-Count; page until a short
+    # page). A count that is a multiple of the page size is now confirmed by one more page.
+    def test_total_count_lower_than_the_listing_is_caught(self):
+        u2 = dict(i_users()[0], Id="d0000000-0000-4000-8000-000000000002",
+                  Email="u2@example.com", ContactEmail="u2@example.com", ExternalUserId="u2")
+        listing = {"users": i_users() + [u2], "roles": i_roles()}
+
+        def slice_of(key):
+            return lambda q: listing[key][int(q.get("skip", 0)):int(q.get("skip", 0)) + 1]
+        err = self.run_case({"users": Reply(slice_of("users"), headers={"Total-Count": "1"}),
+                             "roles": Reply(slice_of("roles"), headers={"Total-Count": "2"})},
+                            tenant_extra={"page_size": 1}, path_hint=self.BASE + "/Users")
+        self.assertIn("Users?skip=1&count=1", err)
+        self.assertIn("users page 2 holds 1 entries", err)
+
+    # The same listing told truthfully (Total-Count 2) reads every page, the empty one after
+    # the last full page included, and syncs.
+    def test_full_last_page_is_confirmed_by_an_empty_one(self):
+        u2 = dict(i_users()[0], Id="d0000000-0000-4000-8000-000000000002",
+                  Email="u2@example.com", ContactEmail="u2@example.com", ExternalUserId="u2")
+        listing = {"users": i_users() + [u2], "roles": i_roles()}
+
+        def slice_of(key):
+            return lambda q: listing[key][int(q.get("skip", 0)):int(q.get("skip", 0)) + 1]
+        self.run_case({"users": Reply(slice_of("users"), headers={"Total-Count": "2"}),
+                       "roles": Reply(slice_of("roles"), headers={"Total-Count": "2"})},
+                      tenant_extra={"page_size": 1}, expect=0)
 
     def test_echoed_credentials_are_masked(self):
         self.assert_echoed_credentials_are_masked()

@@ -1285,18 +1285,11 @@ static int opt_id(struct pjson_cur *c, struct json_object *obj, const char *key,
     return pjson_get_string(c, obj, key, PJSON_ID, false, out);
 }
 
-static int g_envelope(struct pjson_cur *c, struct json_object *root, struct gjs_page *pg,
-                      struct json_object **ents)
+/* The envelope's checks once its fields are read (json-c tree or scanned page): n entities,
+ * pageSize ps, pageNumber pn, total, pageCount pc. Fills *pg. */
+static int g_envelope_fill(struct pjson_cur *c, size_t n, int64_t ps, int64_t pn, int64_t total,
+                           int64_t pc, struct gjs_page *pg)
 {
-    int64_t total, pc, pn, ps;
-    memset(pg, 0, sizeof(*pg));
-    if (pjson_expect_object(c, root) < 0 || pjson_get_array(c, root, "entities", true, ents) < 0 ||
-        pjson_get_int(c, root, "pageSize", 0, 100000, true, &ps, NULL) < 0 ||
-        pjson_get_int(c, root, "pageNumber", 1, 10000000, true, &pn, NULL) < 0 ||
-        pjson_get_int(c, root, "total", 0, 1000000000, true, &total, NULL) < 0 ||
-        pjson_get_int(c, root, "pageCount", 0, 10000000, true, &pc, NULL) < 0)
-        return -1;
-    size_t n = json_object_array_length(*ents);
     if (n > (size_t)ps)
         return pjson_fail(c, "entities: %zu elements exceed pageSize %lld", n, (long long)ps);
     /* A pageCount that cannot hold `total` would make the caller stop early and read the
@@ -1310,6 +1303,21 @@ static int g_envelope(struct pjson_cur *c, struct json_object *root, struct gjs_
     pg->page_size = (uint32_t)ps;
     pg->entities = n;
     return 0;
+}
+
+static int g_envelope(struct pjson_cur *c, struct json_object *root, struct gjs_page *pg,
+                      struct json_object **ents)
+{
+    int64_t total, pc, pn, ps;
+    memset(pg, 0, sizeof(*pg));
+    if (pjson_expect_object(c, root) < 0 || pjson_get_array(c, root, "entities", true, ents) < 0 ||
+        pjson_get_int(c, root, "pageSize", 0, 100000, true, &ps, NULL) < 0 ||
+        pjson_get_int(c, root, "pageNumber", 1, 10000000, true, &pn, NULL) < 0 ||
+        pjson_get_int(c, root, "total", 0, 1000000000, true, &total, NULL) < 0 ||
+        pjson_get_int(c, root, "pageCount", 0, 10000000, true, &pc, NULL) < 0)
+        return -1;
+    size_t n = json_object_array_length(*ents);
+    return g_envelope_fill(c, n, ps, pn, total, pc, pg);
 }
 
 struct g_role_tmp {
@@ -1603,19 +1611,7 @@ static int g_envelope_raw(struct pjson_cur *c, enum jscan_type root, const struc
         pjson_sv_int(c, &pg->page_count, "pageCount", 0, 10000000, true, &pc) < 0)
         return -1;
     size_t n = pg->count;
-    if (n > (size_t)ps)
-        return pjson_fail(c, "entities: %zu elements exceed pageSize %lld", n, (long long)ps);
-    /* A pageCount that cannot hold `total` would make the caller stop early and read the
-     * missing entries as deleted. */
-    if ((uint64_t)pc * (uint64_t)ps < (uint64_t)total)
-        return pjson_fail(c, "pageCount %lld x pageSize %lld does not cover total %lld",
-                          (long long)pc, (long long)ps, (long long)total);
-    out->total = total;
-    out->page_count = (uint32_t)pc;
-    out->page_number = (uint32_t)pn;
-    out->page_size = (uint32_t)ps;
-    out->entities = n;
-    return 0;
+    return g_envelope_fill(c, n, ps, pn, total, pc, out);
 }
 
 /* One user checked, in the order of the fields' documentation; its texts in the sv's. */

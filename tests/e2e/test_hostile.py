@@ -474,6 +474,16 @@ class GenesysBodies(FakeSourceCase):
                               r'users page \1 holds 0 entries')
         self.assertRegex(err, r"requests=\d{1,2} ")
 
+    # Regression (src/providers/genesys_json.c, bounded recording): a 32 MB users page of
+    # scalar entities took 2.7 GB while the scanned parser recorded every element before the
+    # list-length check; it is refused with the real count, in bounded memory.
+    def test_page_of_scalars_is_refused_in_bounded_memory(self):
+        body = b'{"pageSize":1,"pageNumber":1,"total":1,"pageCount":1,"entities":[' + \
+            b"0," * (16 << 20) + b"0]}"
+        err = self.run_case({"users": Reply(body)}, path_hint="GET " + self.USERS, timeout=30,
+                            rss_cap=BIG_BODY_RSS_CAP, rss_kill=1024 * MiB)
+        self.assertIn("array of 16777217 elements exceeds the limit", err)
+
     # Regression (fixed in src/providers/genesys.c account_page): a wrong pageNumber error must
     # name the request like every other read failure (product.md section 5).
     def test_wrong_page_number_names_the_request(self):
@@ -624,6 +634,15 @@ class IdentityBodies(FakeSourceCase):
         self.run_case({"users": Reply(slice_of("users"), headers={"Total-Count": "2"}),
                        "roles": Reply(slice_of("roles"), headers={"Total-Count": "2"})},
                       tenant_extra={"page_size": 1}, expect=0)
+
+    # Regression (src/providers/identity_json.c, bounded recording): as for genesys, a 32 MB
+    # users page of scalars (3.2 GB before) is refused in bounded memory.
+    def test_page_of_scalars_is_refused_in_bounded_memory(self):
+        body = b"[" + b"0," * (16 << 20) + b"0]"
+        err = self.run_case({"users": Reply(body, headers={"Total-Count": "1"})},
+                            path_hint=self.BASE + "/Users", timeout=30,
+                            rss_cap=BIG_BODY_RSS_CAP, rss_kill=1024 * MiB)
+        self.assertIn("array of 16777217 elements exceeds the limit", err)
 
     def test_echoed_credentials_are_masked(self):
         self.assert_echoed_credentials_are_masked()

@@ -154,6 +154,7 @@ struct http_engine {
     struct sock *socks;
     uint64_t rng;       /* splitmix64 state for jitter */
     unsigned in_flight; /* transfers on the multi (API + token) */
+    long max_conns;     /* connections the live tenants may keep open (CURLMOPT_MAXCONNECTS) */
     bool draining, closing, finished;
     http_drained_cb drain_cb;
     void *drain_arg;
@@ -1508,6 +1509,12 @@ struct http_tenant *http_tenant_new(struct http_engine *e, const struct http_ten
     t->token_timer.data = t;
     t->open_handles = 2;
     DL_APPEND(e->tenants, t);
+    /* libcurl sizes its connection cache to 4 x the transfers on the multi unless told: each
+     * lull (the tail of a listing before the writes) would close pooled connections, and the
+     * next burst would open new ones, a TLS handshake each. A tenant needs its own
+     * max_connections plus one for its token. */
+    e->max_conns += (long)t->http.max_connections + 1;
+    curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, e->max_conns);
     return t;
 }
 
@@ -1516,6 +1523,8 @@ void http_tenant_free(struct http_tenant *t)
     if (!t || t->closing)
         return;
     t->closing = true;
+    t->e->max_conns -= (long)t->http.max_connections + 1;
+    curl_multi_setopt(t->e->multi, CURLMOPT_MAXCONNECTS, t->e->max_conns > 0 ? t->e->max_conns : 1);
     tenant_cancel_all(t, "cancelled");
     uv_timer_stop(&t->pump_timer);
     tenant_maybe_finish(t);

@@ -442,6 +442,32 @@ class GenesysToGenesys(OnceCase):
 
 
 class Identity(OnceCase):
+    def test_connections_are_reused_across_phases(self):
+        # Regression: libcurl's connection cache defaults to 4 x the transfers on the multi, so
+        # as a listing's last pages came in, pooled connections were closed, and the writes that
+        # follow the reads opened new ones: against a real platform, a TLS handshake each. A
+        # tenant never needs more than max_connections connections.
+        for api in ("genesys", "identity"):
+            with self.subTest(api=api):
+                s = gen(api, 1200, 8, seed=31)
+                src = self.sim(api, s, latency="5ms")
+                dst = self.sim(api, gen(api, same_as=s, seed=32, no_custom_roles=True),
+                               latency="5ms")
+                cfg = write_config(self.dir, {"src": tenant_for(src, page_size=50),
+                                              "dst": tenant_for(dst, page_size=50)},
+                                   [{"name": "job1", "source": "src", "target": "dst",
+                                     "roles": {"definitions": True}}],
+                                   log_level="info",
+                                   http={"rate_limit": "0", "max_connections": 8})
+                for sim in (src, dst):
+                    sim.reset_stats()
+                self.once(cfg, expect=0)
+                for sim in (src, dst):
+                    st = sim.stats()
+                    # + 1: the connection of this stats request itself
+                    self.assertLessEqual(st["connections"], 8 + 1, st)
+                self.assertGreater(dst.stats()["writes"], 8)
+
     def test_identity_to_identity(self):
         s = gen("identity", 90, 6, seed=21)
         src = self.sim("identity", s)

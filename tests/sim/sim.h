@@ -38,6 +38,7 @@ typedef struct sim_sb {
 
 void sb_putn(sim_sb *sb, const char *s, size_t n);
 void sb_puts(sim_sb *sb, const char *s);
+#define sb_putl(sb, lit) sb_putn((sb), "" lit, sizeof(lit) - 1) /* a string literal */
 void sb_putc(sim_sb *sb, char c);
 void sb_printf(sim_sb *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_json_str(sim_sb *sb, const char *s); /* quoted, escaped JSON string; NULL -> null */
@@ -85,7 +86,9 @@ typedef struct sim_role {
     json_object *obj; /* the role in state-JSON form; touched only under the write lock */
     char *api;        /* cached API JSON of the role without its closing '}' */
     size_t api_len;
-    char *policies;         /* genesys: cached JSON of permissionPolicies without the brackets */
+    char *policies; /* genesys: cached JSON of permissionPolicies without the brackets */
+    char *ref;      /* genesys: cached {"id":..,"name":..} for users' authorization */
+    size_t ref_len;
     size_t user_count;      /* users holding the role */
     size_t idx;             /* position in sim_tenant.roles */
     bool in_name_index;     /* false for a (loaded) duplicate name that lost the index slot */
@@ -269,6 +272,7 @@ typedef struct sim_ctx {
     sim_count *st_route, *st_status;
     atomic_long in_flight;
     long max_in_flight;
+    long st_connections; /* TCP connections accepted (each new one a handshake for a client) */
     /* faults */
     pthread_mutex_t f_mu;
     sim_fault *faults;

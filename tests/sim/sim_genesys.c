@@ -123,11 +123,7 @@ static void envelope_end(sim_sb *b, sim_req *rq, long size, long num, size_t tot
 
 static void role_ref(sim_sb *b, const sim_role *r)
 {
-    sb_puts(b, "{\"id\":");
-    sb_json_str(b, r->id);
-    sb_puts(b, ",\"name\":");
-    sb_json_str(b, r->name);
-    sb_putc(b, '}');
+    sb_putn(b, r->ref, r->ref_len);
 }
 
 static sim_role *find_role_or_404(sim_req *rq, sim_reply *rp, const char *id)
@@ -149,7 +145,7 @@ static sim_user *find_user_or_404(sim_req *rq, sim_reply *rp, const char *id)
 /* UserAuthorization of one user: roles, unusedRoles, permissions, permissionPolicies. */
 static void user_authorization(sim_sb *b, const sim_user *u, bool full)
 {
-    sb_puts(b, "{\"roles\":[");
+    sb_putl(b, "{\"roles\":[");
     for (size_t i = 0; i < u->nroles; i++) {
         if (i)
             sb_putc(b, ',');
@@ -199,7 +195,7 @@ static void user_json(sim_sb *b, const sim_user *u, bool expand_auth)
 {
     sb_putn(b, u->api, u->api_len);
     if (expand_auth) {
-        sb_puts(b, ",\"authorization\":");
+        sb_putl(b, ",\"authorization\":");
         user_authorization(b, u, false);
     }
     sb_putc(b, '}');

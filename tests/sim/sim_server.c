@@ -671,7 +671,8 @@ static void stats_json(sim_ctx *ctx, sim_sb *b)
         sb_json_str(b, c->key);
         sb_printf(b, ":%ld", c->n);
     }
-    sb_printf(b, "},\"max_in_flight\":%ld}", ctx->max_in_flight);
+    sb_printf(b, "},\"max_in_flight\":%ld,\"connections\":%ld}", ctx->max_in_flight,
+              ctx->st_connections);
     pthread_mutex_unlock(&ctx->st_mu);
 }
 
@@ -746,7 +747,7 @@ static void control_route(sim_req *rq, sim_reply *rp)
         stats_json(ctx, &rp->body);
     } else if (strcmp(p, "/_sim/stats") == 0 && strcmp(m, "DELETE") == 0) {
         pthread_mutex_lock(&ctx->st_mu);
-        ctx->st_total = ctx->st_writes = 0;
+        ctx->st_total = ctx->st_writes = ctx->st_connections = 0;
         count_clear(&ctx->st_route);
         count_clear(&ctx->st_status);
         ctx->max_in_flight = atomic_load(&ctx->in_flight);
@@ -1112,6 +1113,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return handle(ctx, c, url, method, cr);
 }
 
+/* Counts the connections clients open, so tests can see whether they are reused. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    sim_ctx *ctx = cls;
+    (void)c;
+    (void)socket_context;
+    if (code != MHD_CONNECTION_NOTIFY_STARTED)
+        return;
+    pthread_mutex_lock(&ctx->st_mu);
+    ctx->st_connections++;
+    pthread_mutex_unlock(&ctx->st_mu);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -1239,6 +1254,7 @@ struct MHD_Daemon *sim_server_start(sim_ctx *ctx, const char *listen, const char
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, ctx},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, ctx},
         {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_keep_slash, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, 4096, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL},

@@ -118,8 +118,24 @@ static json_object *shallow_copy(json_object *src)
     return o;
 }
 
+/* A user's reference to the role, as a users listing with expand=authorization repeats it for
+ * every holder: rendered once here rather than escaped again for each of them. */
+static void role_ref_refresh(sim_role *r)
+{
+    sim_sb sb = {0};
+    sb_puts(&sb, "{\"id\":");
+    sb_json_str(&sb, r->id);
+    sb_puts(&sb, ",\"name\":");
+    sb_json_str(&sb, r->name);
+    sb_putc(&sb, '}');
+    free(r->ref);
+    r->ref_len = sb.len;
+    r->ref = sb_steal(&sb);
+}
+
 void sim_role_refresh(sim_tenant *t, sim_role *r)
 {
+    role_ref_refresh(r);
     json_object *tmp = shallow_copy(r->obj);
     if (t->api == SIM_GENESYS) {
         char *enc = util_pct_encode(r->id);
@@ -280,6 +296,7 @@ static void role_free(sim_role *r)
     free(r->kind);
     free(r->api);
     free(r->policies);
+    free(r->ref);
     json_object_put(r->obj);
     free(r);
 }
@@ -313,6 +330,7 @@ void sim_role_set_name(sim_tenant *t, sim_role *r, const char *name)
     name_index_add(t, r);
     json_object_object_add(r->obj, t->api == SIM_GENESYS ? "name" : "Name",
                            json_object_new_string(name));
+    role_ref_refresh(r);
 }
 
 /* ---- loading ----------------------------------------------------------------------------- */

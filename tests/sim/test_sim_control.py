@@ -108,6 +108,24 @@ class StateAndStats(unittest.TestCase):
         self.sim.reset_stats()
         self.assertEqual(self.sim.stats()["total"], 0)
 
+    def test_stats_count_connections(self):
+        tok = self.sim.fetch_token()
+        self.sim.reset_stats()
+        conn = http.client.HTTPConnection("127.0.0.1", self.sim.port, timeout=10)
+        try:
+            for _ in range(3):  # one keep-alive connection
+                conn.request("GET", "/api/v2/authorization/roles",
+                             headers={"Authorization": f"Bearer {tok}"})
+                self.assertEqual(conn.getresponse().read()[:1], b"{")
+        finally:
+            conn.close()
+        self.sim.request("GET", "/api/v2/authorization/roles", token=tok)  # a second one
+        s = self.sim.stats()  # and the stats request's own
+        self.assertEqual(s["total"], 4)
+        self.assertEqual(s["connections"], 3)
+        self.sim.reset_stats()
+        self.assertEqual(self.sim.stats()["connections"], 1)
+
     def test_concurrent_requests_overlap(self):
         with Sim("genesys", latency="50ms") as sim:
             tok = sim.fetch_token()

@@ -384,6 +384,66 @@ const char *http_result_header(const struct http_result *res, const char *name)
     return v;
 }
 
+struct kept_result {
+    struct http_result res; /* first: http_result_free casts back */
+    char *body, *corr, *error, *method, *path;
+    struct http_header *hdrs;
+    char *hdr_block; /* every header's "name\0value\0", back to back */
+};
+
+struct http_result *http_result_keep(const struct http_result *res)
+{
+    struct kept_result *k = xcalloc(1, sizeof *k);
+    struct http_request *r = res->owner_;
+
+    k->res = *res;
+    k->res.owner_ = NULL;
+    if (r && r->x.body && res->body == r->x.body) {
+        /* Moved: the request frees nothing it no longer holds. Request bodies are never secret
+         * (only token replies are, and those are not delivered here). */
+        k->body = r->x.body;
+        r->x.body = NULL;
+        r->x.len = r->x.cap = 0;
+    } else {
+        k->body = xmalloc(res->body_len + 1);
+        memcpy(k->body, res->body, res->body_len);
+        k->body[res->body_len] = '\0';
+    }
+    k->res.body = k->body;
+    k->res.correlation_id = k->corr = xstrdup(res->correlation_id ? res->correlation_id : "");
+    k->res.error = k->error = res->error ? xstrdup(res->error) : NULL;
+    k->res.method = k->method = res->method ? xstrdup(res->method) : NULL;
+    k->res.path = k->path = res->path ? xstrdup(res->path) : NULL;
+    size_t bytes = 0;
+    for (size_t i = 0; i < res->nheaders; i++)
+        bytes += strlen(res->headers[i].name) + strlen(res->headers[i].value) + 2;
+    k->hdrs = xcalloc(res->nheaders ? res->nheaders : 1, sizeof *k->hdrs);
+    char *at = k->hdr_block = xmalloc(bytes ? bytes : 1);
+    for (size_t i = 0; i < res->nheaders; i++) {
+        size_t nn = strlen(res->headers[i].name) + 1, nv = strlen(res->headers[i].value) + 1;
+        k->hdrs[i].name = memcpy(at, res->headers[i].name, nn);
+        k->hdrs[i].value = memcpy(at + nn, res->headers[i].value, nv);
+        at += nn + nv;
+    }
+    k->res.headers = k->hdrs;
+    return &k->res;
+}
+
+void http_result_free(struct http_result *kept)
+{
+    if (!kept)
+        return;
+    struct kept_result *k = (struct kept_result *)kept;
+    free(k->body);
+    free(k->corr);
+    free(k->error);
+    free(k->method);
+    free(k->path);
+    free(k->hdrs);
+    free(k->hdr_block);
+    free(k);
+}
+
 /* ---- transfers ---------------------------------------------------------------------------- */
 
 static void xfer_clear_reply(struct xfer *x)
@@ -853,6 +913,7 @@ static void deliver(struct http_request *r)
         .path = r->path,
         .headers = r->x.hdrs,
         .nheaders = r->x.nhdrs,
+        .owner_ = r,
     };
 
     r->state = REQ_DELIVERED;

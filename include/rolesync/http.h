@@ -103,7 +103,7 @@ struct http_header {
 };
 
 /* What a callback receives. Everything it points to lives until the callback returns: copy what
- * you keep. */
+ * you keep, or keep all of it with http_result_keep. */
 struct http_result {
     enum http_outcome outcome;
     long status;                /* HTTP status of the last attempt; 0 when there was no reply */
@@ -117,6 +117,7 @@ struct http_result {
     const char *path;           /* as submitted (path or absolute URL) */
     const struct http_header *headers; /* reply headers of the last attempt */
     size_t nheaders;
+    void *owner_; /* private to http.c (lets http_result_keep take the body instead of copying) */
 };
 
 typedef void (*http_done_cb)(const struct http_result *res, void *arg);
@@ -198,6 +199,12 @@ struct json_object *http_parse_json(const char *body, size_t len, char *err, siz
 
 /* The value of reply header `name` (case-insensitive; the last one if repeated), or NULL. */
 const char *http_result_header(const struct http_result *res, const char *name);
+
+/* Inside a callback: a copy of `res` that outlives it, for work finished later (a page parsed
+ * on a worker thread). The body is moved, not copied, so after this call `res->body` must not
+ * be read again. Free with http_result_free (any thread). */
+struct http_result *http_result_keep(const struct http_result *res);
+void http_result_free(struct http_result *kept);
 
 /* The server's own message from an error body (genesys `message`, identity `Error` + `Reason`,
  * OAuth `error` + `error_description`), else the start of a printable body, else "". Written

@@ -25,6 +25,7 @@
 #include "rolesync/config.h"
 #include "rolesync/http.h"
 #include "rolesync/model.h"
+#include "rolesync/provider_json.h"
 
 /* A tenant as the providers see it: its config and its HTTP engine tenant (both borrowed). */
 struct prov_tenant {
@@ -157,6 +158,11 @@ struct prov_fetch {
     long err_status;
     prov_fetch_cb cb;
     void *arg;
+    /* The end of the read, on libuv's thread pool (see fetch_resolve in provider.c). */
+    uv_work_t finish_work;
+    int resolve_rc, finish_rc;
+    struct pjson_resolve_stats resolve_stats;
+    char finish_err[512];
 };
 
 /* One page request of a fetch. */
@@ -164,13 +170,25 @@ struct prov_page {
     struct prov_fetch *f;
     struct prov_listing *l;
     unsigned number; /* genesys pageNumber (1-based) / identity page index (0-based) */
+    void *prepared;  /* pages read with a prov_page_parser: what its prepare returned */
+};
+
+/* A page whose parsing is split so that the costly half runs off the event loop (the users
+ * listings: nearly all the bytes and CPU of a cycle). `prepare` runs on libuv's thread pool and
+ * must touch nothing shared: it reads and checks the body (which stays alive until the page is
+ * done) and returns an owned result. The page's `on_page` then runs on the loop as usual, with
+ * pg->prepared set, and must consume it; if the read has failed meanwhile, `discard` frees it
+ * instead. */
+struct prov_page_parser {
+    void *(*prepare)(const char *body, size_t len);
+    void (*discard)(void *prepared);
 };
 
 struct prov_fetch *prov_fetch_new(const struct prov_tenant *t, enum cfg_api api, prov_fetch_cb cb,
                                   void *arg);
-/* Submit a page GET; `on_page` parses it. */
+/* Submit a page GET; `on_page` parses it, after `parser`'s prepare when `parser` is not NULL. */
 void prov_fetch_page(struct prov_fetch *f, struct prov_listing *l, unsigned number,
-                     const char *path,
+                     const char *path, const struct prov_page_parser *parser,
                      void (*on_page)(struct prov_page *pg, const struct http_result *res));
 /* Record a read failure (first one wins). */
 void prov_fetch_fail(struct prov_fetch *f, bool auth, const char *fmt, ...)

@@ -114,6 +114,10 @@ struct pjson_role_refs;
 struct pjson_role_refs *pjson_role_refs_new(void);
 void pjson_role_refs_free(struct pjson_role_refs *r);          /* NULL-safe */
 size_t pjson_role_refs_count(const struct pjson_role_refs *r); /* references recorded */
+/* Append src's references to dst, src's user i becoming user_base + i; ids are interned into
+ * dst in src's order, so merging pages in turn records what adding their users would have. */
+void pjson_role_refs_merge(struct pjson_role_refs *dst, const struct pjson_role_refs *src,
+                           uint32_t user_base);
 
 struct pjson_resolve_stats {
     size_t refs;                          /* references resolved (incl. unknown ones) */
@@ -175,6 +179,17 @@ int gjs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len,
  * fails the page rather than revoke everything). */
 int gjs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
                          size_t len, struct gjs_page *page, char *err, size_t errlen);
+
+/* gjs_parse_users_page in two halves, so the costly one can run off the event loop.
+ * gjs_users_prepare reads and checks the page and touches nothing shared (any thread); it
+ * never returns NULL, and what it returns points into `body`, which must outlive it.
+ * gjs_users_commit appends it to `s` and `refs` exactly as gjs_parse_users_page would (the
+ * same result, *page and message) and frees it; gjs_users_discard only frees it. */
+struct gjs_users_prep;
+struct gjs_users_prep *gjs_users_prepare(const char *body, size_t len);
+int gjs_users_commit(struct gjs_users_prep *p, struct mdl_snapshot *s, struct pjson_role_refs *refs,
+                     struct gjs_page *page, char *err, size_t errlen);
+void gjs_users_discard(struct gjs_users_prep *p);
 
 /* GET /api/v2/authorization/permissions page (a listing of DomainPermissionCollection) ->
  * each entity's `domain` (or, lacking one, its `id`) is added to s->licensed_domains
@@ -242,6 +257,13 @@ int ijs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len, s
  * are unknown must fail the page, not read as holding none). username NULL, state ACTIVE. */
 int ijs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
                          size_t len, size_t *count, char *err, size_t errlen);
+
+/* ijs_parse_users_page in two halves, as gjs_users_prepare / _commit / _discard. */
+struct ijs_users_prep;
+struct ijs_users_prep *ijs_users_prepare(const char *body, size_t len);
+int ijs_users_commit(struct ijs_users_prep *p, struct mdl_snapshot *s, struct pjson_role_refs *refs,
+                     size_t *count, char *err, size_t errlen);
+void ijs_users_discard(struct ijs_users_prep *p);
 
 /* Total-Count header value: decimal digits only, 0..10^9. */
 int ijs_parse_total_count(const char *value, uint64_t *out, char *err, size_t errlen);

@@ -19,6 +19,19 @@ static void roles_page(struct prov_page *pg, const struct http_result *res);
 static void users_page(struct prov_page *pg, const struct http_result *res);
 static void perms_page(struct prov_page *pg, const struct http_result *res);
 
+static void *users_prepare(const char *body, size_t len)
+{
+    return gjs_users_prepare(body, len);
+}
+
+static void users_discard(void *p)
+{
+    gjs_users_discard(p);
+}
+
+/* Users pages are parsed off the loop (provider.h, struct prov_page_parser). */
+static const struct prov_page_parser users_parser = {users_prepare, users_discard};
+
 static void request_page(struct prov_fetch *f, struct prov_listing *l, unsigned number)
 {
     const struct cfg_tenant *c = f->t.cfg;
@@ -27,7 +40,7 @@ static void request_page(struct prov_fetch *f, struct prov_listing *l, unsigned 
     if (l == &f->roles) {
         snprintf(path, sizeof path, GEN_ROLES "?pageSize=%u&pageNumber=%u&userCount=false",
                  c->page_size_roles, number);
-        prov_fetch_page(f, l, number, path, roles_page);
+        prov_fetch_page(f, l, number, path, NULL, roles_page);
     } else if (l == &f->users) {
         /* state=any: inactive users are matched like active ones; deleted ones are read so the
          * core can ignore them explicitly. expand=authorization brings each user's roles in the
@@ -35,10 +48,10 @@ static void request_page(struct prov_fetch *f, struct prov_listing *l, unsigned 
         snprintf(path, sizeof path,
                  GEN_USERS "?pageSize=%u&pageNumber=%u&expand=authorization&state=any",
                  c->page_size_users, number);
-        prov_fetch_page(f, l, number, path, users_page);
+        prov_fetch_page(f, l, number, path, &users_parser, users_page);
     } else {
         snprintf(path, sizeof path, GEN_PERMS "?pageSize=%u&pageNumber=%u", GEN_PERMS_PAGE, number);
-        prov_fetch_page(f, l, number, path, perms_page);
+        prov_fetch_page(f, l, number, path, NULL, perms_page);
     }
 }
 
@@ -104,8 +117,7 @@ static void users_page(struct prov_page *pg, const struct http_result *res)
 {
     struct gjs_page page;
     char err[512];
-    if (gjs_parse_users_page(pg->f->snap, pg->f->refs, res->body, res->body_len, &page, err,
-                             sizeof err) != 0)
+    if (gjs_users_commit(pg->prepared, pg->f->snap, pg->f->refs, &page, err, sizeof err) != 0)
         prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
     else
         account_page(pg, &page, res->path);

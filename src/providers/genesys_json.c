@@ -934,6 +934,27 @@ void pjson_role_refs_addn(struct pjson_role_refs *r, uint32_t user, const char *
     r->npairs++;
 }
 
+void pjson_role_refs_merge(struct pjson_role_refs *dst, const struct pjson_role_refs *src,
+                           uint32_t user_base)
+{
+    if (!src || src->npairs == 0)
+        return;
+    uint32_t *map = xmalloc(src->nids * sizeof(*map));
+    for (size_t i = 0; i < src->nids; i++) {
+        /* Interning through addn appends a pair: take its index and drop the pair. */
+        pjson_role_refs_addn(dst, 0, src->ids[i], strlen(src->ids[i]));
+        map[i] = dst->pairs[--dst->npairs].ref;
+    }
+    util_grow((void **)&dst->pairs, &dst->pairs_cap, dst->npairs + src->npairs,
+              sizeof(struct ref_pair));
+    for (size_t i = 0; i < src->npairs; i++) {
+        dst->pairs[dst->npairs].user = user_base + src->pairs[i].user;
+        dst->pairs[dst->npairs].ref = map[src->pairs[i].ref];
+        dst->npairs++;
+    }
+    free(map);
+}
+
 struct role_ent {
     UT_hash_handle hh;
     uint32_t idx;
@@ -1679,62 +1700,106 @@ static void g_user_ok_free(struct g_user_ok *t)
     pjson_sv_free(&t->username);
 }
 
-int gjs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
-                         size_t len, struct gjs_page *page, char *err, size_t errlen)
+/* A page read and checked, not yet in a snapshot (gjs_users_prepare). */
+struct gjs_users_prep {
+    int rc;
+    char err[512];
+    struct gjs_page page;
+    struct g_users_raw pg;
+    struct g_user_ok *t;          /* pg.nu of them when rc == 0 */
+    struct pjson_role_refs *refs; /* the page's references, by page user index (rc == 0) */
+};
+
+void gjs_users_discard(struct gjs_users_prep *p)
 {
+    if (!p)
+        return;
+    for (size_t i = 0; p->t && i < p->pg.nu; i++)
+        g_user_ok_free(&p->t[i]);
+    free(p->t);
+    free(p->pg.u);
+    free(p->pg.refs);
+    pjson_role_refs_free(p->refs);
+    free(p);
+}
+
+struct gjs_users_prep *gjs_users_prepare(const char *body, size_t len)
+{
+    struct gjs_users_prep *p = xcalloc(1, sizeof(*p));
     struct pjson_cur c;
     struct jscan j;
-    struct g_users_raw pg = {0};
     enum jscan_type root = JSCAN_NONE;
-    pjson_cur_init(&c, "genesys users page", err, errlen);
-    memset(page, 0, sizeof(*page));
+    p->rc = -1;
+    pjson_cur_init(&c, "genesys users page", p->err, sizeof(p->err));
     if (pjson_scan_init(&c, &j, body, len) < 0)
-        return -1;
-    if (g_scan_users_page(&j, &pg, &root) < 0) {
+        return p;
+    if (g_scan_users_page(&j, &p->pg, &root) < 0) {
         pjson_scan_fail(&c, &j);
-        goto fail;
+        return p;
     }
-    if (g_envelope_raw(&c, root, &pg, page) < 0)
-        goto fail;
-    size_t n = pg.nu;
-    struct g_user_ok *t = xcalloc(n ? n : 1, sizeof(*t));
+    if (g_envelope_raw(&c, root, &p->pg, &p->page) < 0)
+        return p;
+    size_t n = p->pg.nu;
+    p->t = xcalloc(n ? n : 1, sizeof(*p->t));
     struct id_seen seen = {0};
     int rc = 0;
     size_t mark = pjson_push_key(&c, "entities");
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t m2 = pjson_push_idx(&c, i);
-        rc = g_check_user(&c, &pg, &pg.u[i], &seen, &t[i]);
+        rc = g_check_user(&c, &p->pg, &p->pg.u[i], &seen, &p->t[i]);
         pjson_pop(&c, m2);
     }
     pjson_pop(&c, mark);
     /* Users go unrecorded only after one that fails, or past a limit the envelope refuses. */
-    if (rc == 0 && n != pg.count)
-        rc = pjson_fail(&c, "internal error: %zu of %zu users recorded", n, pg.count);
-    /* Only a page that parsed whole reaches the snapshot (page parsers are atomic). */
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        char idb[PJSON_MAX_NAME + 1], eb[PJSON_MAX_NAME + 1], ub[PJSON_MAX_NAME + 1];
-        struct mdl_user u = {.id = pjson_sv_cstr(&t[i].id, idb, sizeof(idb)),
-                             .email = pjson_sv_cstr(&t[i].email, eb, sizeof(eb)),
-                             .username = pjson_sv_cstr(&t[i].username, ub, sizeof(ub)),
-                             .state = t[i].state};
-        uint32_t ui = mdl_add_user(s, &u);
-        const struct g_user_raw *r = &pg.u[i];
-        for (size_t k = 0; k < r->nrefs; k++)
-            pjson_role_refs_add_val(refs, ui, &pg.refs[r->first_ref + k].id);
+    if (rc == 0 && n != p->pg.count)
+        rc = pjson_fail(&c, "internal error: %zu of %zu users recorded", n, p->pg.count);
+    if (rc == 0) {
+        /* Interned here, off the loop: the commit then maps a page's few distinct role ids
+         * instead of its thousands of references. */
+        p->refs = pjson_role_refs_new();
+        for (size_t i = 0; i < n; i++) {
+            const struct g_user_raw *r = &p->pg.u[i];
+            for (size_t k = 0; k < r->nrefs; k++)
+                pjson_role_refs_add_val(p->refs, (uint32_t)i, &p->pg.refs[r->first_ref + k].id);
+        }
     }
-    for (size_t i = 0; i < n; i++)
-        g_user_ok_free(&t[i]);
-    free(t);
-    free(pg.u);
-    free(pg.refs);
-    if (rc < 0)
-        memset(page, 0, sizeof(*page));
-    return rc;
-fail:
-    free(pg.u);
-    free(pg.refs);
+    p->rc = rc;
+    return p;
+}
+
+int gjs_users_commit(struct gjs_users_prep *p, struct mdl_snapshot *s, struct pjson_role_refs *refs,
+                     struct gjs_page *page, char *err, size_t errlen)
+{
+    int rc = p->rc;
     memset(page, 0, sizeof(*page));
-    return -1;
+    if (rc != 0) {
+        snprintf(err, errlen, "%s", p->err);
+        gjs_users_discard(p);
+        return -1;
+    }
+    /* Only a page that parsed whole reaches the snapshot (page parsers are atomic). */
+    uint32_t base = 0;
+    for (size_t i = 0; i < p->pg.nu; i++) {
+        const struct g_user_ok *t = &p->t[i];
+        char idb[PJSON_MAX_NAME + 1], eb[PJSON_MAX_NAME + 1], ub[PJSON_MAX_NAME + 1];
+        struct mdl_user u = {.id = pjson_sv_cstr(&t->id, idb, sizeof(idb)),
+                             .email = pjson_sv_cstr(&t->email, eb, sizeof(eb)),
+                             .username = pjson_sv_cstr(&t->username, ub, sizeof(ub)),
+                             .state = t->state};
+        uint32_t ui = mdl_add_user(s, &u);
+        if (i == 0)
+            base = ui; /* a page's users get consecutive indexes */
+    }
+    pjson_role_refs_merge(refs, p->refs, base);
+    *page = p->page;
+    gjs_users_discard(p);
+    return 0;
+}
+
+int gjs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
+                         size_t len, struct gjs_page *page, char *err, size_t errlen)
+{
+    return gjs_users_commit(gjs_users_prepare(body, len), s, refs, page, err, errlen);
 }
 
 int gjs_parse_permissions_page(struct mdl_snapshot *s, const char *body, size_t len,

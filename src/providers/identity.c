@@ -21,6 +21,19 @@ static char *tenant_base(const struct prov_tenant *t)
 static void roles_page(struct prov_page *pg, const struct http_result *res);
 static void users_page(struct prov_page *pg, const struct http_result *res);
 
+static void *users_prepare(const char *body, size_t len)
+{
+    return ijs_users_prepare(body, len);
+}
+
+static void users_discard(void *p)
+{
+    ijs_users_discard(p);
+}
+
+/* Users pages are parsed off the loop (provider.h, struct prov_page_parser). */
+static const struct prov_page_parser users_parser = {users_prepare, users_discard};
+
 static unsigned page_size(const struct prov_fetch *f, const struct prov_listing *l)
 {
     return l == &f->roles ? f->t.cfg->page_size_roles : f->t.cfg->page_size_users;
@@ -32,7 +45,10 @@ static void request_page(struct prov_fetch *f, struct prov_listing *l, unsigned 
     char *base = tenant_base(&f->t);
     char *path = xasprintf("%s/%s?skip=%llu&count=%u", base, l == &f->roles ? "Roles" : "Users",
                            (unsigned long long)index * count, count);
-    prov_fetch_page(f, l, index, path, l == &f->roles ? roles_page : users_page);
+    if (l == &f->roles)
+        prov_fetch_page(f, l, index, path, NULL, roles_page);
+    else
+        prov_fetch_page(f, l, index, path, &users_parser, users_page);
     free(path);
     free(base);
 }
@@ -115,8 +131,7 @@ static void users_page(struct prov_page *pg, const struct http_result *res)
 {
     size_t count;
     char err[512];
-    if (ijs_parse_users_page(pg->f->snap, pg->f->refs, res->body, res->body_len, &count, err,
-                             sizeof err) != 0)
+    if (ijs_users_commit(pg->prepared, pg->f->snap, pg->f->refs, &count, err, sizeof err) != 0)
         prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
     else
         account_page(pg, res, count);

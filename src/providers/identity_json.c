@@ -322,72 +322,115 @@ static int i_check_user(struct pjson_cur *c, const struct i_users_raw *pg,
     return 0;
 }
 
-int ijs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
-                         size_t len, size_t *count, char *err, size_t errlen)
+/* A page read and checked, not yet in a snapshot (ijs_users_prepare). */
+struct ijs_users_prep {
+    int rc;
+    char err[512];
+    struct i_users_raw pg;
+    struct i_user_ok *t;          /* pg.nu of them when rc == 0 */
+    struct pjson_role_refs *refs; /* the page's references, by page user index (rc == 0) */
+};
+
+void ijs_users_discard(struct ijs_users_prep *p)
 {
+    if (!p)
+        return;
+    for (size_t i = 0; p->t && i < p->pg.nu; i++)
+        i_user_ok_free(&p->t[i]);
+    free(p->t);
+    free(p->pg.u);
+    free(p->pg.refs);
+    pjson_role_refs_free(p->refs);
+    free(p);
+}
+
+struct ijs_users_prep *ijs_users_prepare(const char *body, size_t len)
+{
+    struct ijs_users_prep *p = xcalloc(1, sizeof(*p));
     struct pjson_cur c;
     struct jscan j;
-    struct i_users_raw pg = {0};
     enum jscan_type root = JSCAN_NONE;
-    int rc = -1;
-    *count = 0;
-    pjson_cur_init(&c, "identity users page", err, errlen);
+    p->rc = -1;
+    pjson_cur_init(&c, "identity users page", p->err, sizeof(p->err));
     if (pjson_scan_init(&c, &j, body, len) < 0)
-        return -1;
-    if (i_scan_users_page(&j, &pg, &root) < 0) {
+        return p;
+    if (i_scan_users_page(&j, &p->pg, &root) < 0) {
         pjson_scan_fail(&c, &j);
-        goto out;
+        return p;
     }
     if (root == JSCAN_NULL) { /* pjson_parse's wording for a JSON null */
         pjson_fail(&c, "expected object or array, got null");
-        goto out;
+        return p;
     }
-    if (pjson_sv_expect_array(&c, root, pg.count) < 0)
-        goto out;
-    size_t n = pg.nu;
-    struct i_user_ok *t = xcalloc(n ? n : 1, sizeof(*t));
-    rc = 0;
+    if (pjson_sv_expect_array(&c, root, p->pg.count) < 0)
+        return p;
+    size_t n = p->pg.nu;
+    p->t = xcalloc(n ? n : 1, sizeof(*p->t));
+    int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         size_t mark = pjson_push_idx(&c, i);
-        rc = i_check_user(&c, &pg, &pg.u[i], &t[i]);
+        rc = i_check_user(&c, &p->pg, &p->pg.u[i], &p->t[i]);
         pjson_pop(&c, mark);
     }
     /* Users go unrecorded only after one that fails, or past a limit already refused. */
-    if (rc == 0 && n != pg.count)
-        rc = pjson_fail(&c, "internal error: %zu of %zu users recorded", n, pg.count);
+    if (rc == 0 && n != p->pg.count)
+        rc = pjson_fail(&c, "internal error: %zu of %zu users recorded", n, p->pg.count);
+    if (rc == 0) { /* interned off the loop, as in gjs_users_prepare */
+        p->refs = pjson_role_refs_new();
+        for (size_t i = 0; i < n; i++) {
+            const struct i_user_raw *r = &p->pg.u[i];
+            for (size_t k = 0; k < r->nrefs; k++)
+                pjson_role_refs_add_val(p->refs, (uint32_t)i, &p->pg.refs[r->first_ref + k]);
+        }
+    }
+    p->rc = rc;
+    return p;
+}
+
+int ijs_users_commit(struct ijs_users_prep *p, struct mdl_snapshot *s, struct pjson_role_refs *refs,
+                     size_t *count, char *err, size_t errlen)
+{
+    *count = 0;
+    if (p->rc != 0) {
+        snprintf(err, errlen, "%s", p->err);
+        ijs_users_discard(p);
+        return -1;
+    }
     /* Only a page that parsed whole reaches the snapshot (page parsers are atomic). */
-    for (size_t i = 0; i < n && rc == 0; i++) {
+    uint32_t base = 0;
+    for (size_t i = 0; i < p->pg.nu; i++) {
+        const struct i_user_ok *t = &p->t[i];
         char idb[PJSON_MAX_NAME + 1], eb[PJSON_MAX_NAME + 1], xb[PJSON_MAX_NAME + 1],
             pb[PJSON_MAX_NAME + 1];
         /* A user who has not accepted the invitation has no Email yet (product.md 4.4). */
-        const struct pjson_sv *mail = t[i].email.s ? &t[i].email : &t[i].contact;
-        const char *idp = pjson_sv_cstr(&t[i].idp, pb, sizeof(pb));
-        const char *ext = pjson_sv_cstr(&t[i].ext, xb, sizeof(xb));
+        const struct pjson_sv *mail = t->email.s ? &t->email : &t->contact;
+        const char *idp = pjson_sv_cstr(&t->idp, pb, sizeof(pb));
+        const char *ext = pjson_sv_cstr(&t->ext, xb, sizeof(xb));
         char *key = NULL;
         if (idp && ext) {
             char *k = xasprintf("%s/%s", idp, ext);
             key = util_strdup_fold(k);
             free(k);
         }
-        struct mdl_user u = {.id = pjson_sv_cstr(&t[i].id, idb, sizeof(idb)),
+        struct mdl_user u = {.id = pjson_sv_cstr(&t->id, idb, sizeof(idb)),
                              .email = pjson_sv_cstr(mail, eb, sizeof(eb)),
                              .external_key = key,
                              .state = MDL_USER_ACTIVE};
         uint32_t ui = mdl_add_user(s, &u);
         free(key);
-        const struct i_user_raw *r = &pg.u[i];
-        for (size_t k = 0; k < r->nrefs; k++)
-            pjson_role_refs_add_val(refs, ui, &pg.refs[r->first_ref + k]);
+        if (i == 0)
+            base = ui; /* a page's users get consecutive indexes */
     }
-    if (rc == 0)
-        *count = n;
-    for (size_t i = 0; i < n; i++)
-        i_user_ok_free(&t[i]);
-    free(t);
-out:
-    free(pg.u);
-    free(pg.refs);
-    return rc;
+    pjson_role_refs_merge(refs, p->refs, base);
+    *count = p->pg.nu;
+    ijs_users_discard(p);
+    return 0;
+}
+
+int ijs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
+                         size_t len, size_t *count, char *err, size_t errlen)
+{
+    return ijs_users_commit(ijs_users_prepare(body, len), s, refs, count, err, errlen);
 }
 
 int ijs_parse_total_count(const char *value, uint64_t *out, char *err, size_t errlen)

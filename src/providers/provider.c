@@ -195,8 +195,58 @@ struct prov_fetch *prov_fetch_new(const struct prov_tenant *t, enum cfg_api api,
 
 struct page_req {
     struct prov_page pg;
+    const struct prov_page_parser *parser; /* NULL: on_page parses on the loop */
     void (*on_page)(struct prov_page *pg, const struct http_result *res);
+    uv_work_t work;
+    struct http_result *kept; /* the reply, while `parser` prepares it */
 };
+
+/* The reply of a page, parsed and accounted on the loop. */
+static void page_handle(struct page_req *pr, const struct http_result *res)
+{
+    struct prov_fetch *f = pr->pg.f;
+    f->reply = res;
+    pr->on_page(&pr->pg, res);
+    if (!f->failed && pr->pg.l->seen > PROV_MAX_ENTITIES)
+        prov_fetch_fail(f, false, "GET %s: the %s listing exceeds %d entries", res->path,
+                        pr->pg.l->what, PROV_MAX_ENTITIES);
+    f->reply = NULL;
+}
+
+static void page_finish(struct page_req *pr)
+{
+    struct prov_page pg = pr->pg;
+    http_result_free(pr->kept);
+    free(pr);
+    prov_fetch_page_done(&pg);
+}
+
+static void page_prepare(uv_work_t *w)
+{
+    struct page_req *pr = UTIL_CONTAINER_OF(w, struct page_req, work);
+    pr->pg.prepared = pr->parser->prepare(pr->kept->body, pr->kept->body_len);
+}
+
+static void page_prepared(uv_work_t *w, int status)
+{
+    struct page_req *pr = UTIL_CONTAINER_OF(w, struct page_req, work);
+    struct prov_fetch *f = pr->pg.f;
+
+    /* status is UV_ECANCELED only after uv_cancel, which nothing calls; a page that was not
+     * prepared must still never count as read. */
+    if (f->failed || status != 0 || !pr->pg.prepared) {
+        if (pr->pg.prepared)
+            pr->parser->discard(pr->pg.prepared);
+        if (!f->failed) {
+            f->reply = pr->kept;
+            prov_fetch_fail(f, false, "GET %s: the page was not parsed", pr->kept->path);
+            f->reply = NULL;
+        }
+    } else {
+        page_handle(pr, pr->kept);
+    }
+    page_finish(pr);
+}
 
 static void on_page_reply(const struct http_result *res, void *arg)
 {
@@ -207,27 +257,30 @@ static void on_page_reply(const struct http_result *res, void *arg)
         /* Another page already failed the read: this one only needs accounting. */
     } else if (res->outcome != HTTP_OK) {
         prov_fetch_fail_result(f, res);
+    } else if (pr->parser) {
+        /* The page stays outstanding (its listing's window and f->pending) until prepared and
+         * handled, which bounds the bodies held at once. */
+        pr->kept = http_result_keep(res);
+        if (uv_queue_work(f->t.loop, &pr->work, page_prepare, page_prepared) != 0) {
+            page_prepare(&pr->work); /* cannot happen (only a NULL work_cb is refused) */
+            page_prepared(&pr->work, 0);
+        }
+        return;
     } else {
-        f->reply = res;
-        pr->on_page(&pr->pg, res);
-        if (!f->failed && pr->pg.l->seen > PROV_MAX_ENTITIES)
-            prov_fetch_fail(f, false, "GET %s: the %s listing exceeds %d entries", res->path,
-                            pr->pg.l->what, PROV_MAX_ENTITIES);
-        f->reply = NULL;
+        page_handle(pr, res);
     }
-    struct prov_page pg = pr->pg;
-    free(pr);
-    prov_fetch_page_done(&pg);
+    page_finish(pr);
 }
 
 void prov_fetch_page(struct prov_fetch *f, struct prov_listing *l, unsigned number,
-                     const char *path,
+                     const char *path, const struct prov_page_parser *parser,
                      void (*on_page)(struct prov_page *pg, const struct http_result *res))
 {
     struct page_req *pr = xcalloc(1, sizeof *pr);
     pr->pg.f = f;
     pr->pg.l = l;
     pr->pg.number = number;
+    pr->parser = parser;
     pr->on_page = on_page;
     f->pending++;
     l->outstanding++;
@@ -266,36 +319,35 @@ void prov_fetch_fail_result(struct prov_fetch *f, const struct http_result *res)
     f->reply = outer;
 }
 
-static void fetch_finish(struct prov_fetch *f)
+/* The end of a read, off the loop: resolving the users' role references and finishing the
+ * snapshot (sorting and indexing 10^5 users) touch only this fetch's own data, and the source's
+ * and the target's reads, which end together, then finish side by side. */
+static void fetch_resolve(uv_work_t *w)
 {
-    struct prov_listing *ls[] = {&f->roles, &f->users, &f->perms};
-    struct mdl_snapshot *snap = NULL;
-    char err[512];
+    struct prov_fetch *f = UTIL_CONTAINER_OF(w, struct prov_fetch, finish_work);
+    f->resolve_rc = pjson_role_refs_resolve(f->refs, f->snap, true, &f->resolve_stats,
+                                            f->finish_err, sizeof f->finish_err);
+    if (f->resolve_rc == 0)
+        f->finish_rc = mdl_snapshot_finish(f->snap, f->finish_err, sizeof f->finish_err);
+}
 
-    for (size_t i = 0; !f->failed && i < UTIL_ARRAY_LEN(ls); i++) {
-        struct prov_listing *l = ls[i];
-        /* The first page's total is the contract: fewer (or more) entities means the listing
-         * changed while it was read, and a short listing must never look like deletions. */
-        if (l->started && l->total >= 0 && (int64_t)l->seen != l->total)
-            prov_fetch_fail(f, false,
-                            "%s listing changed while it was read: expected %lld, got %zu", l->what,
-                            (long long)l->total, l->seen);
+static void fetch_resolved(uv_work_t *w, int status)
+{
+    struct prov_fetch *f = UTIL_CONTAINER_OF(w, struct prov_fetch, finish_work);
+    struct mdl_snapshot *snap = NULL;
+
+    if (status != 0) /* only after uv_cancel, which nothing calls */
+        prov_fetch_fail(f, false, "the read was not finished");
+    else if (f->resolve_rc != 0 || f->finish_rc != 0)
+        prov_fetch_fail(f, false, "%s", f->finish_err);
+    else if (f->resolve_stats.unknown_refs > 0) {
+        char q[2 * PJSON_MAX_ID + 8];
+        log_warning(NULL,
+                    "users hold roles missing from the role listing, kept as they are "
+                    "tenant=%s refs=%zu roles=%zu example=%s",
+                    f->t.cfg->name, f->resolve_stats.unknown_refs, f->resolve_stats.unknown_ids,
+                    log_quote(q, sizeof q, f->resolve_stats.first_unknown));
     }
-    if (!f->failed) {
-        struct pjson_resolve_stats st;
-        if (pjson_role_refs_resolve(f->refs, f->snap, true, &st, err, sizeof err) != 0)
-            prov_fetch_fail(f, false, "%s", err);
-        else if (st.unknown_refs > 0) {
-            char q[2 * PJSON_MAX_ID + 8];
-            log_warning(NULL,
-                        "users hold roles missing from the role listing, kept as they are "
-                        "tenant=%s refs=%zu roles=%zu example=%s",
-                        f->t.cfg->name, st.unknown_refs, st.unknown_ids,
-                        log_quote(q, sizeof q, st.first_unknown));
-        }
-    }
-    if (!f->failed && mdl_snapshot_finish(f->snap, err, sizeof err) != 0)
-        prov_fetch_fail(f, false, "%s", err);
     if (!f->failed) {
         snap = f->snap;
         f->snap = NULL;
@@ -312,6 +364,29 @@ static void fetch_finish(struct prov_fetch *f)
     mdl_snapshot_free(f->snap);
     pjson_role_refs_free(f->refs);
     free(f);
+}
+
+static void fetch_finish(struct prov_fetch *f)
+{
+    struct prov_listing *ls[] = {&f->roles, &f->users, &f->perms};
+
+    for (size_t i = 0; !f->failed && i < UTIL_ARRAY_LEN(ls); i++) {
+        struct prov_listing *l = ls[i];
+        /* The first page's total is the contract: fewer (or more) entities means the listing
+         * changed while it was read, and a short listing must never look like deletions. */
+        if (l->started && l->total >= 0 && (int64_t)l->seen != l->total)
+            prov_fetch_fail(f, false,
+                            "%s listing changed while it was read: expected %lld, got %zu", l->what,
+                            (long long)l->total, l->seen);
+    }
+    if (f->failed) {
+        fetch_resolved(&f->finish_work, 0);
+        return;
+    }
+    if (uv_queue_work(f->t.loop, &f->finish_work, fetch_resolve, fetch_resolved) != 0) {
+        fetch_resolve(&f->finish_work); /* cannot happen (only a NULL work_cb is refused) */
+        fetch_resolved(&f->finish_work, 0);
+    }
 }
 
 bool prov_page_count_ok(struct prov_fetch *f, struct prov_listing *l, unsigned index, size_t count,

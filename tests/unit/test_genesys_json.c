@@ -582,6 +582,44 @@ static void test_users_page(void **state)
     mdl_snapshot_free(s);
 }
 
+/* A page's references are interned per page (off the loop) and merged into the fetch's list:
+ * users of a later page must get its roles at their own snapshot indexes, and ids shared with
+ * an earlier page must map to one entry. */
+static void test_users_pages_merge_references(void **state)
+{
+    (void)state;
+    char err[256];
+    struct mdl_snapshot *s = two_roles();
+    struct pjson_role_refs *refs = pjson_role_refs_new();
+    struct gjs_page pg;
+    const char *a = J(USERS_PAGE);
+    const char *b = J("{'entities':["
+                      "{'id':'u-dd','state':'active','email':'dd@x','authorization':{'roles':"
+                      "[{'id':'r-new2'},{'id':'r-sup'}]}},"
+                      "{'id':'u-ee','state':'active','email':'ee@x','authorization':{'roles':"
+                      "[{'id':'r-gone'},{'id':'r-emp'}]}}"
+                      "],'pageSize':2,'pageNumber':2,'total':5,'pageCount':3}");
+    assert_int_equal(gjs_parse_users_page(s, refs, a, strlen(a), &pg, err, sizeof(err)), 0);
+    assert_int_equal(gjs_parse_users_page(s, refs, b, strlen(b), &pg, err, sizeof(err)), 0);
+    assert_int_equal(s->nusers, 5);
+    assert_int_equal(pjson_role_refs_count(refs), 9);
+    struct pjson_resolve_stats st;
+    assert_int_equal(pjson_role_refs_resolve(refs, s, false, &st, err, sizeof(err)), 0);
+    assert_int_equal(st.refs, 9);
+    assert_int_equal(st.unknown_refs, 3); /* r-gone twice, r-new2 once */
+    assert_int_equal(st.unknown_ids, 2);
+    assert_string_equal(st.first_unknown, "r-gone"); /* first seen, as when read in one go */
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
+    uint32_t dd = mdl_find_user_by_id(s, "u-dd"), ee = mdl_find_user_by_id(s, "u-ee");
+    assert_int_equal(s->users[dd].nroles, 1);
+    assert_true(mdl_user_has_role(&s->users[dd], 1)); /* r-sup */
+    assert_int_equal(s->users[ee].nroles, 1);
+    assert_true(mdl_user_has_role(&s->users[ee], 0)); /* r-emp */
+    assert_int_equal(s->users[0].nroles, 2);          /* page 1's users unchanged */
+    pjson_role_refs_free(refs);
+    mdl_snapshot_free(s);
+}
+
 /* Ids that share a slot of the recent-id cache stay apart, and a shorter cached id is never
  * read past its end (the fuzzer found a memcmp over the longer id's length; ASan in CI). */
 static void test_role_refs_recent_cache_collision(void **state)
@@ -1077,6 +1115,7 @@ int main(void)
         cmocka_unit_test(test_users_page),
         cmocka_unit_test(test_users_page_scanned_semantics),
         cmocka_unit_test(test_users_page_counts_past_recording),
+        cmocka_unit_test(test_users_pages_merge_references),
         cmocka_unit_test(test_role_refs_recent_cache_collision),
         cmocka_unit_test(test_users_keep_unknown),
         cmocka_unit_test(test_users_errors),

@@ -663,9 +663,9 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
 
 struct ukey {
     const char *key; /* lower-cased, in the key buffer */
+    uint32_t len, hash;
     uint32_t nsrc, ntgt;
     uint32_t src, tgt; /* first user of each side */
-    UT_hash_handle hh;
 };
 
 static const char *user_key(const struct cfg_job *j, const struct mdl_user *u)
@@ -706,9 +706,17 @@ static struct pair *match_users(struct diff *d, size_t *npairs)
                 total += util_fold_len(k) + 1;
         }
     char *buf = xmalloc(total ? total : 1), *bp = buf;
-    struct ukey *ents = xcalloc(side[0]->nusers + side[1]->nusers + 1, sizeof(*ents));
-    struct ukey *h = NULL;
+    size_t maxent = side[0]->nusers + side[1]->nusers;
+    struct ukey *ents = xcalloc(maxent + 1, sizeof(*ents));
     struct ukey **tgt_ent = xcalloc(side[1]->nusers + 1, sizeof(*tgt_ent));
+    /* Keys by hash: open addressing with linear probing, at most half full, slots holding an
+     * entry index + 1 (0 = empty). Sized once, so never rehashed; a uthash table of 10^5 keys
+     * spent its time in bucket chains and expansions, in the step that ends every read. */
+    size_t nslots = 16;
+    while (nslots < 2 * maxent)
+        nslots *= 2;
+    uint32_t *slots = xcalloc(nslots, sizeof(*slots));
+    const size_t mask = nslots - 1;
 
     for (int s = 0; s < 2; s++) {
         for (size_t i = 0; i < side[s]->nusers; i++) {
@@ -727,16 +735,25 @@ static struct pair *match_users(struct diff *d, size_t *npairs)
             else
                 rep->tgt_users_in_scope++;
             size_t len = util_fold_into(bp, k);
-            struct ukey *e;
-            unsigned hv; /* hashed once for both the lookup and the insert */
+            unsigned hv;
             HASH_VALUE(bp, len, hv);
-            HASH_FIND_BYHASHVALUE(hh, h, bp, len, hv, e);
+            struct ukey *e = NULL;
+            size_t at = hv & mask;
+            for (; slots[at]; at = (at + 1) & mask) {
+                struct ukey *c = &ents[slots[at] - 1];
+                if (c->hash == hv && c->len == len && memcmp(c->key, bp, len) == 0) {
+                    e = c;
+                    break;
+                }
+            }
             if (!e) {
                 e = &ents[nent++];
                 e->key = bp;
+                e->len = (uint32_t)len;
+                e->hash = hv;
                 e->src = e->tgt = MDL_NONE;
                 bp += len + 1;
-                HASH_ADD_KEYPTR_BYHASHVALUE(hh, h, e->key, len, hv, e);
+                slots[at] = (uint32_t)nent;
             }
             if (s == 0) {
                 if (e->nsrc++ == 0)
@@ -776,7 +793,7 @@ static struct pair *match_users(struct diff *d, size_t *npairs)
             pairs[np++] = (struct pair){e->src, (uint32_t)i};
     }
     rep->matched_users = np;
-    HASH_CLEAR(hh, h);
+    free(slots);
     free(tgt_ent);
     free(ents);
     free(buf);

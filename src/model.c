@@ -224,12 +224,44 @@ static uint32_t id_hash(const char *id)
     return (uint32_t)hv;
 }
 
-static int cmp_slot(const void *a, const void *b)
+/* Slots by (hash, idx): an LSD radix sort on the hash, stable, over slots filled in index
+ * order. qsort with a comparison callback was most of the time of finishing a snapshot of 10^5
+ * users, a step nothing else can overlap at the end of a read. */
+static void sort_slots(struct mdl_id_slot *v, size_t n)
 {
-    const struct mdl_id_slot *x = a, *y = b;
-    if (x->hash != y->hash)
-        return x->hash < y->hash ? -1 : 1;
-    return x->idx < y->idx ? -1 : x->idx > y->idx;
+    if (n < 2)
+        return;
+    struct mdl_id_slot *tmp = xmalloc(n * sizeof(*tmp)), *a = v, *b = tmp;
+    for (unsigned shift = 0; shift < 32; shift += 8) {
+        size_t count[257] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[((a[i].hash >> shift) & 0xff) + 1]++;
+        for (size_t k = 1; k < 257; k++)
+            count[k] += count[k - 1];
+        for (size_t i = 0; i < n; i++)
+            b[count[(a[i].hash >> shift) & 0xff]++] = a[i];
+        struct mdl_id_slot *t = a;
+        a = b;
+        b = t;
+    }
+    /* Four passes: the result is back in v. */
+    free(tmp);
+}
+
+/* A user's role indexes, sorted: most users hold a handful, where insertion sort beats qsort's
+ * setup and its callback. */
+static void sort_roles(uint32_t *a, uint32_t n)
+{
+    if (n > 16) {
+        qsort(a, n, sizeof(uint32_t), cmp_u32);
+        return;
+    }
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t v = a[i], k = i;
+        for (; k > 0 && a[k - 1] > v; k--)
+            a[k] = a[k - 1];
+        a[k] = v;
+    }
 }
 
 int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen)
@@ -246,7 +278,7 @@ int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen)
             }
         }
         if (u->nroles > 1) {
-            qsort(u->roles, u->nroles, sizeof(uint32_t), cmp_u32);
+            sort_roles(u->roles, u->nroles);
             uint32_t w = 1;
             for (uint32_t r = 1; r < u->nroles; r++)
                 if (u->roles[r] != u->roles[w - 1])
@@ -278,7 +310,7 @@ int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen)
         ids[i].hash = id_hash(u->id);
         ids[i].idx = (uint32_t)i;
     }
-    qsort(ids, s->nusers, sizeof(*ids), cmp_slot);
+    sort_slots(ids, s->nusers);
     /* Equal ids have equal hashes: compare within each run of one hash. */
     for (size_t a = 0; a < s->nusers;) {
         size_t b = a + 1;

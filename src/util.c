@@ -107,6 +107,13 @@ static void utf8_open(void)
 #define NOT_UTF8 0x110000u /* + byte: a byte that starts no valid sequence, kept as it is */
 
 /* The next character of *p (advanced past it), folded. */
+/* ASCII A-Z -> a-z by arithmetic: every key of a cycle (10^5 emails) passes here, and tolower()
+ * is a call through the locale tables per byte (and locale-dependent, which keys must not be). */
+static inline unsigned char ascii_lower(unsigned char c)
+{
+    return (unsigned char)(c + (((unsigned)(c - 'A') < 26u) << 5));
+}
+
 static uint32_t fold_next(const unsigned char **p)
 {
     const unsigned char *s = *p;
@@ -114,7 +121,7 @@ static uint32_t fold_next(const unsigned char **p)
     size_t n;
     if (s[0] < 0x80) {
         *p = s + 1;
-        return (uint32_t)tolower(s[0]);
+        return ascii_lower(s[0]);
     }
     if (s[0] >= 0xc2 && s[0] <= 0xdf)
         n = 2, cp = s[0] & 0x1f;
@@ -176,21 +183,51 @@ static size_t fold_put(char *out, uint32_t cp)
     return 4;
 }
 
+/* Eight ASCII bytes at a time (no byte >= 0x80): the common case of every key. */
+#define FOLD_ONES 0x0101010101010101ull
+#define FOLD_HIGH 0x8080808080808080ull
+
 size_t util_fold_len(const char *s)
 {
-    size_t n = 0;
+    const size_t len = strlen(s);
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & FOLD_HIGH)
+            break;
+    }
+    size_t n = i;
     char tmp[4];
-    for (const unsigned char *p = (const unsigned char *)s; *p;)
-        n += *p < 0x80 ? (p++, 1) : fold_put(tmp, fold_next(&p));
+    for (const unsigned char *p = (const unsigned char *)s + i; *p;) {
+        if (*p < 0x80) {
+            p++;
+            n++;
+        } else {
+            n += fold_put(tmp, fold_next(&p));
+        }
+    }
     return n;
 }
 
 size_t util_fold_into(char *dst, const char *s)
 {
+    const size_t len = strlen(s);
     size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    for (; n + 8 <= len; n += 8) {
+        uint64_t w;
+        memcpy(&w, s + n, 8);
+        if (w & FOLD_HIGH)
+            break;
+        /* A byte's high bit is free (all < 0x80): set it where the byte is >= 'A' and clear it
+         * where it is > 'Z', then move what is left to bit 5, the case bit. */
+        uint64_t upper = (w + FOLD_ONES * (0x80 - 'A')) & ~(w + FOLD_ONES * (0x80 - 'Z' - 1));
+        w |= (upper & FOLD_HIGH) >> 2;
+        memcpy(dst + n, &w, 8);
+    }
+    for (const unsigned char *p = (const unsigned char *)s + n; *p;) {
         if (*p < 0x80)
-            dst[n++] = (char)tolower(*p++);
+            dst[n++] = (char)ascii_lower(*p++);
         else
             n += fold_put(dst + n, fold_next(&p));
     }

@@ -95,6 +95,54 @@ static void test_user_with_initial_roles(void **state)
     mdl_snapshot_free(s);
 }
 
+/* finish sorts users by the hash of their id (a radix sort) and each user's roles (insertion
+ * sort up to 16, qsort beyond): every id is found at its own index, a duplicate among many is
+ * named, and role sets come out sorted and unique on both paths. (Lookups are a binary search:
+ * an unsorted array would lose ids.) */
+static void test_finish_sorts(void **state)
+{
+    (void)state;
+    char err[128], id[32];
+    struct mdl_snapshot *s = mdl_snapshot_new(CFG_API_GENESYS);
+    for (int r = 0; r < 40; r++) {
+        snprintf(id, sizeof id, "r%d", r);
+        add_role(s, id, id, NULL);
+    }
+    for (int i = 0; i < 20000; i++) {
+        snprintf(id, sizeof id, "%08x-user-%d", (unsigned)(i * 2654435761u), i);
+        add_user(s, id, NULL);
+    }
+    for (uint32_t r = 40; r-- > 0;) { /* 40 roles, descending, each twice: the qsort path */
+        mdl_user_add_role(s, 7, r);
+        mdl_user_add_role(s, 7, r);
+    }
+    for (uint32_t r = 12; r-- > 0;) /* 12 descending + a repeat: the insertion path */
+        mdl_user_add_role(s, 8, r);
+    mdl_user_add_role(s, 8, 5);
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
+    for (int i = 0; i < 20000; i++) {
+        snprintf(id, sizeof id, "%08x-user-%d", (unsigned)(i * 2654435761u), i);
+        assert_int_equal(mdl_find_user_by_id(s, id), (uint32_t)i);
+    }
+    assert_int_equal(s->users[7].nroles, 40);
+    assert_int_equal(s->users[8].nroles, 12);
+    for (uint32_t r = 0; r < 40; r++)
+        assert_int_equal(s->users[7].roles[r], r);
+    for (uint32_t r = 0; r < 12; r++)
+        assert_int_equal(s->users[8].roles[r], r);
+    mdl_snapshot_free(s);
+
+    s = mdl_snapshot_new(CFG_API_GENESYS);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(id, sizeof id, "u%d", i);
+        add_user(s, id, NULL);
+    }
+    add_user(s, "u1234", NULL);
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), -1);
+    assert_string_equal(err, "duplicate user id u1234");
+    mdl_snapshot_free(s);
+}
+
 static void test_finish_errors(void **state)
 {
     (void)state;
@@ -139,9 +187,8 @@ static void test_empty(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lookups),
-        cmocka_unit_test(test_user_with_initial_roles),
-        cmocka_unit_test(test_finish_errors),
+        cmocka_unit_test(test_lookups),      cmocka_unit_test(test_user_with_initial_roles),
+        cmocka_unit_test(test_finish_sorts), cmocka_unit_test(test_finish_errors),
         cmocka_unit_test(test_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

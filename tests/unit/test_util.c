@@ -44,6 +44,32 @@ static void test_fold(void **state)
     assert_string_equal(f, "\xc3\xa0\xc3\xa9 \xce\xb1\xcf\x83 \xd0\xb6 ab");       /* àé ασ ж ab */
     free(f);
     /* the folded text may be longer (U+023A -> U+2C65) or shorter (U+212A KELVIN -> k) */
+    /* ASCII: exactly A-Z change (the neighbours '@', '[', '`', '{' stay) */
+    for (int c = 1; c < 0x80; c++) {
+        char in[2] = {(char)c, 0}, out[8];
+        assert_int_equal(util_fold_into(out, in), 1);
+        assert_int_equal((unsigned char)out[0], c >= 'A' && c <= 'Z' ? c + 32 : c);
+        assert_int_equal(util_fold_len(in), 1);
+        assert_int_equal(util_fold_cmp(in, out), 0);
+    }
+    /* ... and in words of eight, at every alignment and around non-ASCII text */
+    char all[128], low[128 * 2];
+    for (int c = 1; c < 0x80; c++)
+        all[c - 1] = (char)c;
+    all[127] = '\0';
+    for (size_t off = 0; off < 16; off++) {
+        assert_int_equal(util_fold_len(all + off), 127 - off);
+        assert_int_equal(util_fold_into(low, all + off), 127 - off);
+        for (size_t i = 0; i + off < 127; i++) {
+            int c = (unsigned char)all[off + i];
+            assert_int_equal((unsigned char)low[i], c >= 'A' && c <= 'Z' ? c + 32 : c);
+        }
+    }
+    assert_int_equal(util_fold_into(low, "ABCDEFGH\xc3\x80XYZ@[`{"), 17);
+    assert_string_equal(low, "abcdefgh\xc3\xa0xyz@[`{");
+    assert_int_equal(util_fold_into(low, "ABC\xc3\x80" "DEFGHIJKLMNOP"), 18);
+    assert_string_equal(low, "abc\xc3\xa0" "defghijklmnop");
+    assert_int_equal(util_fold_len("ABCDEFGHIJ\xc8\xba"), 13);
     assert_int_equal(util_fold_len("\xc8\xba"), 3);
     assert_int_equal(util_fold_len("\xe2\x84\xaa"), 1);
     char buf[8];

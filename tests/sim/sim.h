@@ -263,6 +263,11 @@ typedef struct sim_ctx {
     /* tenant */
     pthread_rwlock_t lock;
     sim_tenant *t;
+    unsigned long gen; /* bumped whenever the write lock is taken (under it) */
+    /* rendered listing pages of the current gen (sim_page_cached) */
+    pthread_mutex_t cache_mu;
+    struct sim_page *pages;
+    size_t pages_bytes;
     /* tokens */
     pthread_mutex_t tok_mu;
     sim_token *tokens;
@@ -282,6 +287,17 @@ typedef struct sim_ctx {
     pthread_cond_t stop_cv;
     bool stopping;
 } sim_ctx;
+
+/* A rendered listing page, reused until the tenant next changes: a benchmark's steady-state
+ * cycle reads the same pages again, and rendering them (10^5 users) was most of the
+ * simulators' CPU, taken from the two cores the daemon under test runs on. The reply is
+ * byte-identical. Call both with the read lock held: sim_page_cached appends the page to `out`
+ * and returns true when it is cached for this state; sim_page_keep stores it. The key must
+ * determine the body (path and every argument). */
+bool sim_page_cached(sim_req *rq, const char *key, sim_sb *out);
+void sim_page_keep(sim_req *rq, const char *key, const char *body, size_t len);
+/* The tenant's exclusive lock without the drop_write machinery (state load, dumps). */
+void sim_lock_exclusive(sim_ctx *ctx);
 
 /* Sleep ms milliseconds unless the server is stopping (then return early). */
 void sim_sleep(sim_ctx *ctx, int64_t ms);

@@ -765,7 +765,7 @@ static bool policy_in(json_object *p, json_object *arr)
 static void compare(sim_req *rq, sim_reply *rp, char **p, json_object *unsaved)
 {
     /* Serialises stored objects: exclusive lock (no state change, so no drop_write snapshot). */
-    pthread_rwlock_wrlock(&rq->ctx->lock);
+    sim_lock_exclusive(rq->ctx);
     sim_tenant *t = rq->ctx->t;
     sim_role *left = find_role_or_404(rq, rp, p[0]);
     sim_role *right = NULL;
@@ -1118,8 +1118,24 @@ static void users_list(sim_req *rq, sim_reply *rp, char **p)
     size_t nids = req_arg_list(rq, "id", &ids);
     ok(rp, 200);
     sim_sb *b = &rp->body;
-    sb_puts(b, "{\"entities\":[");
+    /* The page is a function of the tenant and the arguments (in order: they shape the URIs). */
+    sim_sb key = {0};
+    sb_puts(&key, rq->path);
+    for (size_t k = 0; k < rq->nargs; k++) { /* encoded: no two argument lists share a key */
+        char *ek = util_pct_encode(rq->args[k].key);
+        char *ev = util_pct_encode(rq->args[k].val ? rq->args[k].val : "");
+        sb_printf(&key, "&%s=%s", ek, ev);
+        free(ek);
+        free(ev);
+    }
     sim_rdlock(rq);
+    if (sim_page_cached(rq, key.buf, b)) {
+        sim_rdunlock(rq);
+        sb_free(&key);
+        sim_free_list(ids, nids);
+        return;
+    }
+    sb_puts(b, "{\"entities\":[");
     sim_tenant *t = rq->ctx->t;
     size_t start = (size_t)(num - 1) * (size_t)size, total = 0, emitted = 0;
     if (nids) {
@@ -1144,8 +1160,10 @@ static void users_list(sim_req *rq, sim_reply *rp, char **p)
             user_json(b, v[i], auth);
         }
     }
-    sim_rdunlock(rq);
     envelope_end(b, rq, size, num, total, true);
+    sim_page_keep(rq, key.buf, b->buf, b->len);
+    sim_rdunlock(rq);
+    sb_free(&key);
     sim_free_list(ids, nids);
 }
 

@@ -127,9 +127,81 @@ void sim_rdunlock(sim_req *rq)
     pthread_rwlock_unlock(&rq->ctx->lock);
 }
 
+void sim_lock_exclusive(sim_ctx *ctx)
+{
+    pthread_rwlock_wrlock(&ctx->lock);
+    ctx->gen++; /* every cached page is stale from here on */
+}
+
+struct sim_page {
+    char *key;
+    unsigned long gen;
+    char *body;
+    size_t len;
+    UT_hash_handle hh;
+};
+
+/* Cached pages beyond this are dropped, all at once. */
+#define SIM_PAGES_MAX_BYTES (512u << 20)
+
+static void pages_clear(sim_ctx *ctx)
+{
+    struct sim_page *e, *tmp;
+    HASH_ITER(hh, ctx->pages, e, tmp)
+    {
+        HASH_DEL(ctx->pages, e);
+        free(e->key);
+        free(e->body);
+        free(e);
+    }
+    ctx->pages_bytes = 0;
+}
+
+bool sim_page_cached(sim_req *rq, const char *key, sim_sb *out)
+{
+    sim_ctx *ctx = rq->ctx;
+    struct sim_page *e = NULL;
+    bool hit = false;
+    pthread_mutex_lock(&ctx->cache_mu);
+    HASH_FIND_STR(ctx->pages, key, e);
+    if (e && e->gen == ctx->gen) {
+        sb_putn(out, e->body, e->len);
+        hit = true;
+    }
+    pthread_mutex_unlock(&ctx->cache_mu);
+    return hit;
+}
+
+void sim_page_keep(sim_req *rq, const char *key, const char *body, size_t len)
+{
+    sim_ctx *ctx = rq->ctx;
+    pthread_mutex_lock(&ctx->cache_mu);
+    struct sim_page *e = NULL;
+    HASH_FIND_STR(ctx->pages, key, e);
+    if (e) {
+        HASH_DEL(ctx->pages, e);
+        ctx->pages_bytes -= e->len;
+        free(e->key);
+        free(e->body);
+        free(e);
+    }
+    if (ctx->pages_bytes + len > SIM_PAGES_MAX_BYTES)
+        pages_clear(ctx);
+    e = xcalloc(1, sizeof *e);
+    e->key = xstrdup(key);
+    e->gen = ctx->gen;
+    e->body = xmalloc(len + 1);
+    memcpy(e->body, body, len);
+    e->body[len] = '\0';
+    e->len = len;
+    ctx->pages_bytes += len;
+    HASH_ADD_KEYPTR(hh, ctx->pages, e->key, strlen(e->key), e);
+    pthread_mutex_unlock(&ctx->cache_mu);
+}
+
 void sim_wrlock(sim_req *rq)
 {
-    pthread_rwlock_wrlock(&rq->ctx->lock);
+    sim_lock_exclusive(rq->ctx);
     if (rq->drop_write && !rq->snapshot)
         rq->snapshot = sim_tenant_dump(rq->ctx->t);
 }
@@ -713,7 +785,7 @@ static void control_route(sim_req *rq, sim_reply *rp)
     sim_ctx *ctx = rq->ctx;
     const char *m = rq->method, *p = rq->path;
     if (strcmp(p, "/_sim/state") == 0 && strcmp(m, "GET") == 0) {
-        pthread_rwlock_wrlock(&ctx->lock); /* dumping reads json-c objects: exclusive */
+        sim_lock_exclusive(ctx); /* dumping reads json-c objects: exclusive */
         json_object *st = sim_tenant_dump(ctx->t);
         pthread_rwlock_unlock(&ctx->lock);
         rp->status = 200;
@@ -731,7 +803,7 @@ static void control_route(sim_req *rq, sim_reply *rp)
         else if (!nt)
             sim_msg(rp, 400, err);
         else {
-            pthread_rwlock_wrlock(&ctx->lock);
+            sim_lock_exclusive(ctx);
             sim_tenant *old = ctx->t;
             ctx->t = nt;
             pthread_rwlock_unlock(&ctx->lock);
@@ -1155,6 +1227,7 @@ void sim_ctx_init(sim_ctx *ctx)
     pthread_rwlock_init(&ctx->lock, &ra);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&ctx->tok_mu, NULL);
+    pthread_mutex_init(&ctx->cache_mu, NULL);
     pthread_mutex_init(&ctx->st_mu, NULL);
     pthread_mutex_init(&ctx->f_mu, NULL);
     pthread_mutex_init(&ctx->stop_mu, NULL);
@@ -1170,6 +1243,7 @@ void sim_ctx_free(sim_ctx *ctx)
 {
     sim_tenant_free(ctx->t);
     ctx->t = NULL;
+    pages_clear(ctx);
     sim_token *tk, *tmp;
     HASH_ITER(hh, ctx->tokens, tk, tmp)
     {
@@ -1189,6 +1263,7 @@ void sim_ctx_free(sim_ctx *ctx)
     free(ctx->tenant_id_opt);
     pthread_rwlock_destroy(&ctx->lock);
     pthread_mutex_destroy(&ctx->tok_mu);
+    pthread_mutex_destroy(&ctx->cache_mu);
     pthread_mutex_destroy(&ctx->st_mu);
     pthread_mutex_destroy(&ctx->f_mu);
     pthread_mutex_destroy(&ctx->stop_mu);

@@ -535,6 +535,48 @@ class Users(GenesysBase):
         self.assertEqual([x["id"] for x in p["entities"]], [user_id(5)])
         self.assertNotIn("nextUri", p)
 
+    def test_users_listing_follows_every_change(self):
+        # The simulator reuses a rendered users page until the tenant changes: every kind of
+        # change must show on the next read, and a page is never served for other arguments.
+        q = "/api/v2/users?pageSize=25&expand=authorization&state=any"
+
+        def roles_of(page, uid):
+            return [(r["id"], r["name"]) for u in page["entities"] if u["id"] == uid
+                    for r in u["authorization"]["roles"]]
+
+        first = self.sim.request("GET", q)
+        self.assertEqual(first[0], 200)
+        self.assertEqual(self.sim.request("GET", q)[2], first[2])  # same state, same bytes
+        self.call("PUT", f"/api/v2/users/{user_id(2)}/roles", [R3])
+        _, _, p = self.call("GET", q)
+        self.assertEqual(roles_of(p, user_id(2)), [(EMP, "Employee"), (R3, "Reporting")])
+        st, _, r = self.call("GET", f"/api/v2/authorization/roles/{R3}")
+        r["name"] = "Reporting Two"
+        self.assertEqual(self.call("PUT", f"/api/v2/authorization/roles/{R3}", r)[0], 200)
+        _, _, p = self.call("GET", q)
+        self.assertEqual(roles_of(p, user_id(2)), [(EMP, "Employee"), (R3, "Reporting Two")])
+        self.assertEqual(self.call("DELETE", f"/api/v2/authorization/roles/{R3}")[0], 204)
+        _, _, p = self.call("GET", q)
+        self.assertEqual(roles_of(p, user_id(2)), [(EMP, "Employee")])
+        # a write the server drops changes nothing, on the next read as well
+        self.sim.add_faults([{"method": "PUT", "path": "/api/v2/users/*/roles",
+                              "action": "drop_write", "times": 1}])
+        self.call("PUT", f"/api/v2/users/{user_id(2)}/roles", [R1])
+        _, _, p = self.call("GET", q)
+        self.assertEqual(roles_of(p, user_id(2)), [(EMP, "Employee")])
+        # a loaded state replaces everything
+        state = make_state()
+        state["users"][1]["email"] = "changed@example.com"
+        self.sim.put_state(state)
+        _, _, p = self.call("GET", q)
+        self.assertEqual([u["email"] for u in p["entities"] if u["id"] == user_id(2)],
+                         ["changed@example.com"])
+        # the same arguments in another order: their own page (the URIs follow the order)
+        _, _, p2 = self.call("GET", "/api/v2/users?state=any&expand=authorization&pageSize=25")
+        self.assertEqual(p2["entities"], p["entities"])
+        self.assertTrue(p2["selfUri"].endswith("&state=any&expand=authorization"), p2["selfUri"])
+        self.assertTrue(p["selfUri"].endswith("&expand=authorization&state=any"), p["selfUri"])
+
     def test_id_filter(self):
         st, _, p = self.call("GET", f"/api/v2/users?id={user_id(3)},{user_id(6)}")
         self.assertEqual([u["id"] for u in p["entities"]], [user_id(3), user_id(6)])

@@ -114,10 +114,6 @@ struct pjson_role_refs;
 struct pjson_role_refs *pjson_role_refs_new(void);
 void pjson_role_refs_free(struct pjson_role_refs *r);          /* NULL-safe */
 size_t pjson_role_refs_count(const struct pjson_role_refs *r); /* references recorded */
-/* Append src's references to dst, src's user i becoming user_base + i; ids are interned into
- * dst in src's order, so merging pages in turn records what adding their users would have. */
-void pjson_role_refs_merge(struct pjson_role_refs *dst, const struct pjson_role_refs *src,
-                           uint32_t user_base);
 
 struct pjson_resolve_stats {
     size_t refs;                          /* references resolved (incl. unknown ones) */

@@ -850,7 +850,8 @@ struct ref_pair {
 struct pjson_role_refs {
     struct ref_id *by_id; /* intern table; key = ids[idx] */
     char **ids;
-    size_t nids, ids_cap;
+    size_t *lens; /* strlen of each id */
+    size_t nids, ids_cap, lens_cap;
     struct ref_pair *pairs;
     size_t npairs, pairs_cap;
     /* A tenant's millions of grants name the same few hundred roles: a direct-mapped cache of
@@ -875,6 +876,7 @@ static void refs_clear(struct pjson_role_refs *r)
     for (size_t i = 0; i < r->nids; i++)
         free(r->ids[i]);
     free(r->ids);
+    free(r->lens);
     free(r->pairs);
     memset(r, 0, sizeof(*r));
 }
@@ -895,9 +897,15 @@ size_t pjson_role_refs_count(const struct pjson_role_refs *r)
 /* Cheap slot of an id in the recent-id cache: its length and three of its bytes. */
 static unsigned recent_slot(const char *id, size_t len)
 {
-    unsigned char a = (unsigned char)id[0], b = (unsigned char)id[len / 2],
-                  z = (unsigned char)id[len - 1];
-    return (unsigned)(len * 31u + a * 7u + b + z * 13u) & (REFS_RECENT - 1);
+    /* The first and the last eight bytes, mixed: role ids are GUIDs, whose single bytes are
+     * sixteen hex digits and whose middle byte is always '-', so a slot taken from a few bytes
+     * sent a tenant's couple of hundred roles into a few dozen slots. */
+    uint64_t head = 0, tail = 0;
+    memcpy(&head, id, len < 8 ? len : 8);
+    if (len > 8)
+        memcpy(&tail, id + len - 8, 8);
+    uint64_t h = (head ^ (tail * 0x9E3779B97F4A7C15ull) ^ len) * 0xD6E8FEB86659FD93ull;
+    return (unsigned)(h >> 56) & (REFS_RECENT - 1);
 }
 
 void pjson_role_refs_add(struct pjson_role_refs *r, uint32_t user, const char *role_id)
@@ -905,54 +913,42 @@ void pjson_role_refs_add(struct pjson_role_refs *r, uint32_t user, const char *r
     pjson_role_refs_addn(r, user, role_id, strlen(role_id));
 }
 
+/* The index of an id, interned on first sight (the slow path of pjson_role_refs_addn). */
+static uint32_t refs_intern(struct pjson_role_refs *r, const char *role_id, size_t len)
+{
+    struct ref_id *e = NULL;
+    HASH_FIND(hh, r->by_id, role_id, len, e);
+    if (!e) {
+        util_grow((void **)&r->ids, &r->ids_cap, r->nids + 1, sizeof(char *));
+        util_grow((void **)&r->lens, &r->lens_cap, r->nids + 1, sizeof(size_t));
+        r->ids[r->nids] = xstrndup(role_id, len);
+        r->lens[r->nids] = len;
+        e = xcalloc(1, sizeof(*e));
+        e->idx = (uint32_t)r->nids;
+        const char *key = r->ids[r->nids];
+        r->nids++;
+        HASH_ADD_KEYPTR(hh, r->by_id, key, len, e);
+    }
+    return e->idx;
+}
+
 void pjson_role_refs_addn(struct pjson_role_refs *r, uint32_t user, const char *role_id, size_t len)
 {
+    /* Hot: once per grant of every user read (10^6 a cycle at scale). A cache hit costs a
+     * length compare and a memcmp of the id. */
     unsigned slot = len ? recent_slot(role_id, len) : 0;
     uint32_t idx = r->recent[slot];
-    /* strncmp stops at the stored id's NUL; validated ids hold no NUL, so a shorter stored id
-     * differs there and nothing past its end is read. */
-    if (idx && strncmp(r->ids[idx - 1], role_id, len) == 0 && r->ids[idx - 1][len] == '\0') {
+    if (idx && r->lens[idx - 1] == len && memcmp(r->ids[idx - 1], role_id, len) == 0) {
         idx--;
     } else {
-        struct ref_id *e = NULL;
-        HASH_FIND(hh, r->by_id, role_id, len, e);
-        if (!e) {
-            util_grow((void **)&r->ids, &r->ids_cap, r->nids + 1, sizeof(char *));
-            r->ids[r->nids] = xstrndup(role_id, len);
-            e = xcalloc(1, sizeof(*e));
-            e->idx = (uint32_t)r->nids;
-            const char *key = r->ids[r->nids];
-            r->nids++;
-            HASH_ADD_KEYPTR(hh, r->by_id, key, len, e);
-        }
-        idx = e->idx;
+        idx = refs_intern(r, role_id, len);
         r->recent[slot] = idx + 1;
     }
-    util_grow((void **)&r->pairs, &r->pairs_cap, r->npairs + 1, sizeof(struct ref_pair));
+    if (r->npairs == r->pairs_cap)
+        util_grow((void **)&r->pairs, &r->pairs_cap, r->npairs + 1, sizeof(struct ref_pair));
     r->pairs[r->npairs].user = user;
     r->pairs[r->npairs].ref = idx;
     r->npairs++;
-}
-
-void pjson_role_refs_merge(struct pjson_role_refs *dst, const struct pjson_role_refs *src,
-                           uint32_t user_base)
-{
-    if (!src || src->npairs == 0)
-        return;
-    uint32_t *map = xmalloc(src->nids * sizeof(*map));
-    for (size_t i = 0; i < src->nids; i++) {
-        /* Interning through addn appends a pair: take its index and drop the pair. */
-        pjson_role_refs_addn(dst, 0, src->ids[i], strlen(src->ids[i]));
-        map[i] = dst->pairs[--dst->npairs].ref;
-    }
-    util_grow((void **)&dst->pairs, &dst->pairs_cap, dst->npairs + src->npairs,
-              sizeof(struct ref_pair));
-    for (size_t i = 0; i < src->npairs; i++) {
-        dst->pairs[dst->npairs].user = user_base + src->pairs[i].user;
-        dst->pairs[dst->npairs].ref = map[src->pairs[i].ref];
-        dst->npairs++;
-    }
-    free(map);
 }
 
 struct role_ent {
@@ -1706,8 +1702,7 @@ struct gjs_users_prep {
     char err[512];
     struct gjs_page page;
     struct g_users_raw pg;
-    struct g_user_ok *t;          /* pg.nu of them when rc == 0 */
-    struct pjson_role_refs *refs; /* the page's references, by page user index (rc == 0) */
+    struct g_user_ok *t; /* pg.nu of them when rc == 0 */
 };
 
 void gjs_users_discard(struct gjs_users_prep *p)
@@ -1719,7 +1714,6 @@ void gjs_users_discard(struct gjs_users_prep *p)
     free(p->t);
     free(p->pg.u);
     free(p->pg.refs);
-    pjson_role_refs_free(p->refs);
     free(p);
 }
 
@@ -1753,16 +1747,6 @@ struct gjs_users_prep *gjs_users_prepare(const char *body, size_t len)
     /* Users go unrecorded only after one that fails, or past a limit the envelope refuses. */
     if (rc == 0 && n != p->pg.count)
         rc = pjson_fail(&c, "internal error: %zu of %zu users recorded", n, p->pg.count);
-    if (rc == 0) {
-        /* Interned here, off the loop: the commit then maps a page's few distinct role ids
-         * instead of its thousands of references. */
-        p->refs = pjson_role_refs_new();
-        for (size_t i = 0; i < n; i++) {
-            const struct g_user_raw *r = &p->pg.u[i];
-            for (size_t k = 0; k < r->nrefs; k++)
-                pjson_role_refs_add_val(p->refs, (uint32_t)i, &p->pg.refs[r->first_ref + k].id);
-        }
-    }
     p->rc = rc;
     return p;
 }
@@ -1778,7 +1762,6 @@ int gjs_users_commit(struct gjs_users_prep *p, struct mdl_snapshot *s, struct pj
         return -1;
     }
     /* Only a page that parsed whole reaches the snapshot (page parsers are atomic). */
-    uint32_t base = 0;
     for (size_t i = 0; i < p->pg.nu; i++) {
         const struct g_user_ok *t = &p->t[i];
         char idb[PJSON_MAX_NAME + 1], eb[PJSON_MAX_NAME + 1], ub[PJSON_MAX_NAME + 1];
@@ -1787,10 +1770,10 @@ int gjs_users_commit(struct gjs_users_prep *p, struct mdl_snapshot *s, struct pj
                              .username = pjson_sv_cstr(&t->username, ub, sizeof(ub)),
                              .state = t->state};
         uint32_t ui = mdl_add_user(s, &u);
-        if (i == 0)
-            base = ui; /* a page's users get consecutive indexes */
+        const struct g_user_raw *r = &p->pg.u[i];
+        for (size_t k = 0; k < r->nrefs; k++)
+            pjson_role_refs_add_val(refs, ui, &p->pg.refs[r->first_ref + k].id);
     }
-    pjson_role_refs_merge(refs, p->refs, base);
     *page = p->page;
     gjs_users_discard(p);
     return 0;

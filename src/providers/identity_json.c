@@ -327,8 +327,7 @@ struct ijs_users_prep {
     int rc;
     char err[512];
     struct i_users_raw pg;
-    struct i_user_ok *t;          /* pg.nu of them when rc == 0 */
-    struct pjson_role_refs *refs; /* the page's references, by page user index (rc == 0) */
+    struct i_user_ok *t; /* pg.nu of them when rc == 0 */
 };
 
 void ijs_users_discard(struct ijs_users_prep *p)
@@ -340,7 +339,6 @@ void ijs_users_discard(struct ijs_users_prep *p)
     free(p->t);
     free(p->pg.u);
     free(p->pg.refs);
-    pjson_role_refs_free(p->refs);
     free(p);
 }
 
@@ -375,14 +373,6 @@ struct ijs_users_prep *ijs_users_prepare(const char *body, size_t len)
     /* Users go unrecorded only after one that fails, or past a limit already refused. */
     if (rc == 0 && n != p->pg.count)
         rc = pjson_fail(&c, "internal error: %zu of %zu users recorded", n, p->pg.count);
-    if (rc == 0) { /* interned off the loop, as in gjs_users_prepare */
-        p->refs = pjson_role_refs_new();
-        for (size_t i = 0; i < n; i++) {
-            const struct i_user_raw *r = &p->pg.u[i];
-            for (size_t k = 0; k < r->nrefs; k++)
-                pjson_role_refs_add_val(p->refs, (uint32_t)i, &p->pg.refs[r->first_ref + k]);
-        }
-    }
     p->rc = rc;
     return p;
 }
@@ -397,7 +387,6 @@ int ijs_users_commit(struct ijs_users_prep *p, struct mdl_snapshot *s, struct pj
         return -1;
     }
     /* Only a page that parsed whole reaches the snapshot (page parsers are atomic). */
-    uint32_t base = 0;
     for (size_t i = 0; i < p->pg.nu; i++) {
         const struct i_user_ok *t = &p->t[i];
         char idb[PJSON_MAX_NAME + 1], eb[PJSON_MAX_NAME + 1], xb[PJSON_MAX_NAME + 1],
@@ -418,10 +407,10 @@ int ijs_users_commit(struct ijs_users_prep *p, struct mdl_snapshot *s, struct pj
                              .state = MDL_USER_ACTIVE};
         uint32_t ui = mdl_add_user(s, &u);
         free(key);
-        if (i == 0)
-            base = ui; /* a page's users get consecutive indexes */
+        const struct i_user_raw *r = &p->pg.u[i];
+        for (size_t k = 0; k < r->nrefs; k++)
+            pjson_role_refs_add_val(refs, ui, &p->pg.refs[r->first_ref + k]);
     }
-    pjson_role_refs_merge(refs, p->refs, base);
     *count = p->pg.nu;
     ijs_users_discard(p);
     return 0;

@@ -188,6 +188,30 @@ static size_t decode_escape(const char **pp, const char *end, char *o)
     }
 }
 
+#if defined(__SSE2__)
+/* The common string: plain ASCII up to its closing quote, with at least sixteen bytes of input
+ * after each block looked at. With p at the opening quote, returns the length of the text, or
+ * SIZE_MAX when anything else comes first (an escape, a control or non-ASCII byte) or the end
+ * of the input is near: scan_string then reads the string from the start, with every check. */
+static inline size_t plain_string(const char *p, const char *end)
+{
+    const char *q = p + 1;
+    while (end - q >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                                              _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+                                 _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+        unsigned mask = (unsigned)_mm_movemask_epi8(m);
+        if (mask) {
+            q += __builtin_ctz(mask);
+            return *q == '"' ? (size_t)(q - (p + 1)) : SIZE_MAX;
+        }
+        q += 16;
+    }
+    return SIZE_MAX;
+}
+#endif
+
 /* A string starting at j->p (the opening quote). */
 static int scan_string(struct jscan *j, struct jscan_val *v)
 {
@@ -381,9 +405,22 @@ int jscan_value(struct jscan *j, struct jscan_val *v)
         j->p = p + 1;
         j->first = true;
         return 0;
-    case '"':
+    case '"': {
+#if defined(__SSE2__)
+        size_t n = plain_string(p, j->end);
+        if (n != SIZE_MAX) {
+            v->type = JSCAN_STRING;
+            v->raw = p + 1;
+            v->len = n;
+            v->escaped = v->integer = false;
+            j->p = p + n + 2;
+            j->first = false;
+            return 0;
+        }
+#endif
         j->p = p;
         return scan_string(j, v);
+    }
     case 't':
         return scan_literal(j, p, "true", JSCAN_TRUE, v);
     case 'f':
@@ -439,12 +476,28 @@ int jscan_member(struct jscan *j, struct jscan_val *key)
     }
     if (*p != '"')
         return fail(j, p, M_KEY);
+#if defined(__SSE2__)
+    /* Names are half of all the strings of a users page: the plain ones are read here. */
+    size_t n = plain_string(p, j->end);
+    if (n != SIZE_MAX) {
+        key->type = JSCAN_STRING;
+        key->raw = p + 1;
+        key->len = n;
+        key->escaped = false;
+        key->integer = false;
+        p = skip_ws(p + n + 2, j->end);
+        goto colon;
+    }
+#endif
     j->p = p;
     if (scan_string(j, key) < 0)
         return -1;
     if (key->escaped && has_nul(key))
         return fail(j, p, M_NULNAME);
     p = skip_ws(j->p, j->end);
+#if defined(__SSE2__)
+colon:
+#endif
     if (p >= j->end)
         return fail(j, p, M_TRUNC);
     if (*p != ':')

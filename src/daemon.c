@@ -905,7 +905,9 @@ void daemon_free(struct daemon *d)
 
 int daemon_run(struct cfg_config *cfg, const char *config_path)
 {
-    uv_loop_t loop;
+    /* Static: after a forced exit (the backstop) the loop is never closed, and libuv's worker
+     * threads, joined at process exit, may still post a finished page to it. */
+    static uv_loop_t loop;
     char err[1024];
     struct daemon_opts o = {.config_path = config_path, .signals = true};
     int code;

@@ -119,6 +119,9 @@ struct pjson_role_refs;
 /* Most page requests of one listing queued at once: the rest are requested as pages come
  * back, so a listing that claims a million pages costs a window of requests, not a million. */
 #define PROV_PAGE_WINDOW 32u
+/* Most reply bytes a read keeps waiting for the thread pool; a page beyond it is prepared on
+ * the loop at once, so memory stays bounded by bytes (one 64 MiB body) and not by the window. */
+#define PROV_HELD_MAX (64u << 20)
 /* Most entities a listing may claim (a Genesys org or identity tenant is far smaller; identity
  * caps tenants at 50,000 users). Beyond it the read fails instead of growing without bound. */
 #define PROV_MAX_ENTITIES 5000000
@@ -147,7 +150,8 @@ struct prov_fetch {
     struct mdl_snapshot *snap;
     struct pjson_role_refs *refs;
     struct prov_listing roles, users, perms;
-    unsigned pending; /* page requests in flight */
+    unsigned pending;  /* page requests in flight */
+    size_t held_bytes; /* bodies of pages waiting for or on the thread pool */
     bool failed, auth_failed;
     char err[512];
     /* The request whose reply failed the read (see struct prov_read_error); `reply` is the

@@ -199,6 +199,7 @@ struct page_req {
     void (*on_page)(struct prov_page *pg, const struct http_result *res);
     uv_work_t work;
     struct http_result *kept; /* the reply, while `parser` prepares it */
+    bool queued;              /* on the thread pool: its body counts in f->held_bytes */
 };
 
 /* The reply of a page, parsed and accounted on the loop. */
@@ -232,6 +233,11 @@ static void page_prepared(uv_work_t *w, int status)
     struct page_req *pr = UTIL_CONTAINER_OF(w, struct page_req, work);
     struct prov_fetch *f = pr->pg.f;
 
+    if (pr->queued) {
+        f->held_bytes -= pr->kept->body_len;
+        pr->queued = false;
+    }
+
     /* status is UV_ECANCELED only after uv_cancel, which nothing calls; a page that was not
      * prepared must still never count as read. */
     if (f->failed || status != 0 || !pr->pg.prepared) {
@@ -261,10 +267,16 @@ static void on_page_reply(const struct http_result *res, void *arg)
         /* The page stays outstanding (its listing's window and f->pending) until prepared and
          * handled, which bounds the bodies held at once. */
         pr->kept = http_result_keep(res);
-        if (uv_queue_work(f->t.loop, &pr->work, page_prepare, page_prepared) != 0) {
-            page_prepare(&pr->work); /* cannot happen (only a NULL work_cb is refused) */
-            page_prepared(&pr->work, 0);
+        bool room = f->held_bytes == 0 || f->held_bytes + res->body_len <= PROV_HELD_MAX;
+        if (room && uv_queue_work(f->t.loop, &pr->work, page_prepare, page_prepared) == 0) {
+            pr->queued = true;
+            f->held_bytes += res->body_len;
+            return;
         }
+        /* Enough bodies wait already (or the pool refused, which only a NULL callback can
+         * cause): this page is prepared here and now. */
+        page_prepare(&pr->work);
+        page_prepared(&pr->work, 0);
         return;
     } else {
         page_handle(pr, res);
@@ -336,17 +348,19 @@ static void fetch_resolved(uv_work_t *w, int status)
     struct prov_fetch *f = UTIL_CONTAINER_OF(w, struct prov_fetch, finish_work);
     struct mdl_snapshot *snap = NULL;
 
-    if (status != 0) /* only after uv_cancel, which nothing calls */
+    if (status != 0) { /* only after uv_cancel, which nothing calls */
         prov_fetch_fail(f, false, "the read was not finished");
-    else if (f->resolve_rc != 0 || f->finish_rc != 0)
-        prov_fetch_fail(f, false, "%s", f->finish_err);
-    else if (f->resolve_stats.unknown_refs > 0) {
-        char q[2 * PJSON_MAX_ID + 8];
-        log_warning(NULL,
-                    "users hold roles missing from the role listing, kept as they are "
-                    "tenant=%s refs=%zu roles=%zu example=%s",
-                    f->t.cfg->name, f->resolve_stats.unknown_refs, f->resolve_stats.unknown_ids,
-                    log_quote(q, sizeof q, f->resolve_stats.first_unknown));
+    } else if (!f->failed) {
+        if (f->resolve_rc == 0 && f->resolve_stats.unknown_refs > 0) {
+            char q[2 * PJSON_MAX_ID + 8];
+            log_warning(NULL,
+                        "users hold roles missing from the role listing, kept as they are "
+                        "tenant=%s refs=%zu roles=%zu example=%s",
+                        f->t.cfg->name, f->resolve_stats.unknown_refs, f->resolve_stats.unknown_ids,
+                        log_quote(q, sizeof q, f->resolve_stats.first_unknown));
+        }
+        if (f->resolve_rc != 0 || f->finish_rc != 0)
+            prov_fetch_fail(f, false, "%s", f->finish_err);
     }
     if (!f->failed) {
         snap = f->snap;

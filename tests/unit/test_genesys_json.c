@@ -648,6 +648,44 @@ static void test_role_refs_recent_cache_collision(void **state)
     mdl_snapshot_free(s);
 }
 
+/* Ids that differ only between their first and last eight bytes share a cache slot (the slot
+ * mixes those), so the compare itself must tell them apart, wherever they differ. */
+static void test_role_refs_same_slot_guids(void **state)
+{
+    (void)state;
+    char err[256];
+    struct mdl_snapshot *s = two_roles();
+    struct mdl_user u = {.id = "u1", .email = "u1@x", .state = MDL_USER_ACTIVE};
+    uint32_t ui = mdl_add_user(s, &u);
+    struct pjson_role_refs *refs = pjson_role_refs_new();
+    /* a GUID, and a longer id, changed at places the slot does not see */
+    const char *base[] = {"2a06b24d-db98-4cf5-a0af-f109ae4ef029",
+                          "2a06b24d-db98-4cf5-a0af-f109ae4ef029-0123456789"};
+    const size_t at[] = {8, 15, 16, 19, 20, 27, 33, 38};
+    size_t added = 0;
+    for (size_t b = 0; b < 2; b++) {
+        size_t n = strlen(base[b]);
+        pjson_role_refs_add(refs, ui, base[b]);
+        added++;
+        for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+            if (at[i] + 8 >= n)
+                continue;
+            char id[64];
+            memcpy(id, base[b], n + 1);
+            id[at[i]] = id[at[i]] == 'x' ? 'y' : 'x';
+            pjson_role_refs_add(refs, ui, id);
+            pjson_role_refs_add(refs, ui, base[b]);
+            added++;
+        }
+    }
+    struct pjson_resolve_stats st;
+    assert_int_equal(pjson_role_refs_resolve(refs, s, false, &st, err, sizeof(err)), 0);
+    assert_int_equal(st.unknown_ids, added); /* every neighbour apart from its base */
+    assert_int_equal(added, 2 + 6 + 8);
+    pjson_role_refs_free(refs);
+    mdl_snapshot_free(s);
+}
+
 static void test_users_keep_unknown(void **state)
 {
     (void)state;
@@ -1097,6 +1135,20 @@ static void test_build_arrays_and_paths(void **state)
     assert_int_equal(pjson_check_id("a\0b", 3, err, sizeof(err)), -1);
     assert_string_equal(err, "invalid id: id contains a NUL character");
     assert_int_equal(pjson_check_id("employee", 8, err, sizeof(err)), 0);
+    /* Every byte at every position of a 40-byte id (the first 32 are checked sixteen at a time,
+     * the rest one by one): only printable ASCII passes, alone in otherwise clean text. */
+    char g[41];
+    for (int c = 1; c < 256; c++) {
+        for (size_t at = 0; at < 40; at++) {
+            memcpy(g, "2a06b24d-db98-4cf5-a0af-f109ae4ef029.x_~", 40);
+            g[at] = (char)c;
+            bool want = c >= 0x20 && c < 0x7f;
+            assert_int_equal(pjson_check_id(g, 40, err, sizeof(err)), want ? 0 : -1);
+        }
+    }
+    for (size_t n = 1; n <= 40; n++) /* clean ids of every length */
+        assert_int_equal(
+            pjson_check_id("2a06b24d-db98-4cf5-a0af-f109ae4ef029.x_~", n, err, sizeof(err)), 0);
 }
 
 int main(void)
@@ -1117,6 +1169,7 @@ int main(void)
         cmocka_unit_test(test_users_page_counts_past_recording),
         cmocka_unit_test(test_users_pages_merge_references),
         cmocka_unit_test(test_role_refs_recent_cache_collision),
+        cmocka_unit_test(test_role_refs_same_slot_guids),
         cmocka_unit_test(test_users_keep_unknown),
         cmocka_unit_test(test_users_errors),
         cmocka_unit_test(test_duplicate_ids),

@@ -3,6 +3,7 @@
 #include "rolesync/daemon.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -543,6 +544,11 @@ static void on_reap(uv_timer_t *t)
             }
             gen_unref(d, g);
         }
+    }
+    if (d->nrunning == 0 && !d->stopping) {
+        /* Idle until the next cycle: hand the cycle's memory back to the system. Pages were
+         * parsed on libuv's worker threads, whose malloc arenas keep what they freed. */
+        malloc_trim(0);
     }
     if (d->stopping && d->drained && d->nrunning == 0 && !d->finished)
         finish_stop(d);

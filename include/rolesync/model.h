@@ -7,7 +7,8 @@
  *
  * Life cycle: mdl_snapshot_new() -> mdl_add_role()/mdl_add_user()/mdl_user_add_role() ->
  * mdl_snapshot_finish() (builds the hash indexes, sorts and de-duplicates role sets) -> lookups.
- * Adding after finish is not allowed. Indexes are uthash tables over the role/user arrays.
+ * Adding after finish is not allowed. Role indexes are uthash tables over the role array; users
+ * are found by id through a hash-sorted array (user_ids).
  */
 #ifndef ROLESYNC_MODEL_H
 #define ROLESYNC_MODEL_H

@@ -114,8 +114,6 @@ enum http_auth prov_auth_style(enum cfg_api api);
 
 /* ---- shared machinery for provider files (provider.c); not for other modules ---- */
 
-struct pjson_role_refs;
-
 /* Most page requests of one listing queued at once: the rest are requested as pages come
  * back, so a listing that claims a million pages costs a window of requests, not a million. */
 #define PROV_PAGE_WINDOW 32u

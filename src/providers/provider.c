@@ -265,7 +265,7 @@ static void on_page_reply(const struct http_result *res, void *arg)
         prov_fetch_fail_result(f, res);
     } else if (pr->parser) {
         /* The page stays outstanding (its listing's window and f->pending) until prepared and
-         * handled, which bounds the bodies held at once. */
+         * handled; the bodies waiting meanwhile are bounded by PROV_HELD_MAX. */
         pr->kept = http_result_keep(res);
         bool room = f->held_bytes == 0 || f->held_bytes + res->body_len <= PROV_HELD_MAX;
         if (room && uv_queue_work(f->t.loop, &pr->work, page_prepare, page_prepared) == 0) {

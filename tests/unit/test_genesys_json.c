@@ -585,7 +585,7 @@ static void test_users_page(void **state)
 /* Pages are prepared apart (on worker threads) and committed in turn: users of a later page
  * must get its roles at their own snapshot indexes, and ids shared with an earlier page must
  * map to one entry. */
-static void test_users_pages_merge_references(void **state)
+static void test_users_pages_committed_in_turn(void **state)
 {
     (void)state;
     char err[256];
@@ -1167,7 +1167,7 @@ int main(void)
         cmocka_unit_test(test_users_page),
         cmocka_unit_test(test_users_page_scanned_semantics),
         cmocka_unit_test(test_users_page_counts_past_recording),
-        cmocka_unit_test(test_users_pages_merge_references),
+        cmocka_unit_test(test_users_pages_committed_in_turn),
         cmocka_unit_test(test_role_refs_recent_cache_collision),
         cmocka_unit_test(test_role_refs_same_slot_guids),
         cmocka_unit_test(test_users_keep_unknown),

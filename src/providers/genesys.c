@@ -5,7 +5,8 @@
 
 #include "rolesync/provider.h"
 #include "rolesync/log.h"
-#include "rolesync/provider_json.h"
+#include "providers/genesys_json.h"
+#include "providers/internal.h"
 #include "rolesync/util.h"
 
 #define GEN_ROLES "/api/v2/authorization/roles"

@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "rolesync/provider.h"
-#include "rolesync/provider_json.h"
+#include "providers/identity_json.h"
+#include "providers/internal.h"
 #include "rolesync/util.h"
 
 /* "/api/v1/Tenants/{tenantId}" (tenant id percent-encoded). Caller frees. */

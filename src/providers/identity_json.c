@@ -1,9 +1,9 @@
 /* identity_json.c — the AVEVA CONNECT / OCS Identity API's JSON boundary (ijs_*): Role[] and
  * User[] pages into the model, single Role replies, ErrorResponse, Total-Count, Location, and
- * request bodies. Contract in include/rolesync/provider_json.h; the shared strict-parsing
- * machinery (pjson_*) is in genesys_json.c.
+ * request bodies. Contract in identity_json.h; the shared strict-parsing
+ * machinery (pjson_*) is in provider_json.c.
  */
-#include "rolesync/provider_json.h"
+#include "providers/identity_json.h"
 
 #include <json-c/json.h>
 #include <stdio.h>

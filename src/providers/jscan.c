@@ -1,11 +1,11 @@
-/* jscan.c — strict JSON pull reader (contract in include/rolesync/jscan.h).
+/* jscan.c — strict JSON pull reader (contract in jscan.h).
  *
  * Hot loop: the bytes of strings (most of a page is ids and names). Strings are scanned sixteen
  * (SSE2, every x86-64) or eight (elsewhere) bytes at a time until a byte needs a look (quote,
  * backslash, control character, non-ASCII); that byte is then handled alone. Containers are tracked
  * with one byte per level (object or array), so skipping needs no recursion.
  */
-#include "rolesync/jscan.h"
+#include "providers/jscan.h"
 
 #include <string.h>
 #if defined(__SSE2__)

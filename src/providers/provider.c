@@ -1,5 +1,5 @@
 /* provider.c — what both providers share: write submission, result shaping, paged reads. */
-#include "rolesync/provider.h"
+#include "providers/internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -9,7 +9,8 @@
 #include <json-c/json.h>
 
 #include "rolesync/log.h"
-#include "rolesync/provider_json.h"
+#include "providers/genesys_json.h"
+#include "providers/identity_json.h"
 #include "rolesync/util.h"
 
 const struct prov_ops *prov_for_api(enum cfg_api api)

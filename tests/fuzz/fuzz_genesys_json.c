@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "rolesync/model.h"
-#include "rolesync/provider_json.h"
+#include "providers/genesys_json.h"
 #include "rolesync/util.h"
 
 #define CHECK(cond)                                                                                \

@@ -27,9 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rolesync/jscan.h"
+#include "providers/jscan.h"
 #include "rolesync/model.h"
-#include "rolesync/provider_json.h"
+#include "providers/identity_json.h"
 #include "rolesync/util.h"
 
 /* ========================================================================================== */

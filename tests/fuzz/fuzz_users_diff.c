@@ -30,7 +30,7 @@
 #include <string.h>
 
 #include "rolesync/model.h"
-#include "rolesync/provider_json.h"
+#include "providers/genesys_json.h"
 #include "rolesync/util.h"
 
 /* ========================================================================================== */

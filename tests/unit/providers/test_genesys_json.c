@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "rolesync/model.h"
-#include "rolesync/provider_json.h"
+#include "providers/genesys_json.h"
 #include "rolesync/util.h"
 
 /* JSON written with single quotes for readability: J("{'a':1}") -> {"a":1}. The returned

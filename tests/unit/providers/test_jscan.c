@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "rolesync/jscan.h"
+#include "providers/jscan.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 

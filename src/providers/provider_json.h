@@ -33,8 +33,9 @@
  * a builder, and the contents of struct pjson_role / struct pjson_ids, are malloc'd and belong
  * to the caller (free with free() / pjson_role_free() / pjson_ids_free()).
  *
- * Implementation: the shared part (pjson_*) and genesys (gjs_*) live in
- * src/providers/genesys_json.c, identity (ijs_*) in src/providers/identity_json.c. The user
+ * This header is private to the providers (src/providers/); the platform parsers are declared
+ * in genesys_json.h (gjs_*) and identity_json.h (ijs_*). Implementation: the shared part
+ * (pjson_*) in provider_json.c, genesys in genesys_json.c, identity in identity_json.c. The user
  * listings (gjs_parse_users_page, ijs_parse_users_page: nearly all the bytes of a cycle) are
  * read with jscan (jscan.h), without a tree; every other body with json-c. The rules above are
  * the same for both, with one difference at the syntax level: jscan takes only RFC 8259 JSON,
@@ -49,7 +50,7 @@
 #include <stdint.h>
 #include <string.h> /* PJSON_KEY_IS */
 
-#include "rolesync/jscan.h"
+#include "providers/jscan.h"
 #include "rolesync/model.h"
 
 #define PJSON_MAX_BODY (64u * 1024u * 1024u) /* bytes; product.md section 5 */
@@ -133,166 +134,7 @@ int pjson_role_refs_resolve(struct pjson_role_refs *r, struct mdl_snapshot *s, b
                             struct pjson_resolve_stats *st, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Genesys Cloud (api/genesys.md sections 4-7)                                                */
-
-/* Envelope of a genesys listing page. total is bounded to 0..10^9, pageSize to 0..100000,
- * pageNumber to 1..10^7, pageCount to 0..10^7; pageCount * pageSize must cover total (else
- * pages could be missed) and entities must not exceed pageSize. The caller checks pageNumber
- * and total against what it asked for and what page 1 said. */
-struct gjs_page {
-    int64_t total;
-    uint32_t page_count;
-    uint32_t page_number;
-    uint32_t page_size;
-    size_t entities; /* elements in this page's `entities` */
-};
-
-/* GET /api/v2/authorization/roles page (OrganizationRoleEntityListing) -> roles appended to
- * `s`. Per DomainOrganizationRole: id (required id), name (required name), description
- * (optional text), defaultRoleId -> builtin_key, permissions[] and permissionPolicies[].
- * A role is built-in when `default` is true or defaultRoleId is non-empty; its key is the
- * defaultRoleId, and `default: true` without a defaultRoleId is an error (a default role that
- * cannot be keyed would be taken for a custom role, and could be pruned).
- *
- * def_canon = def_json = compact JSON, byte-for-byte canonical:
- *   {"permissions":[sorted unique strings],
- *    "permissionPolicies":[sorted unique policies]}
- * each policy {"domain","entityName","actionSet":[sorted unique],"allowConditions":bool,
- *   "namedResources":[sorted unique] (only when non-empty),
- *   "resourceConditionNode":{keys sorted, null members dropped} (only when present)}.
- * policyName/policyDescription are dropped (the platform derives them; type-checked only).
- * Absent permissions/permissionPolicies read as empty (the platform omits empty fields).
- * Wildcards are kept as written: actionSet ["*"] and its expansion differ, as do policies that
- * a platform splits or merges; a target that rewrites what it is sent shows up as
- * "not converging" in the core, which is the honest report. */
-int gjs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len,
-                         struct gjs_page *page, char *err, size_t errlen);
-
-/* GET /api/v2/users?expand=authorization page (UserEntityListing) -> users appended to `s`,
- * their role ids recorded in `refs`. Per User: id (required), email, username (optional
- * names; "" reads as absent), state (required: active|inactive|deleted), authorization.roles
- * [{id}] (required: a user without the expansion would read as holding no roles, so it
- * fails the page rather than revoke everything). */
-int gjs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
-                         size_t len, struct gjs_page *page, char *err, size_t errlen);
-
-/* gjs_parse_users_page in two halves, so the costly one can run off the event loop.
- * gjs_users_prepare reads and checks the page and touches nothing shared (any thread); it
- * never returns NULL, and what it returns points into `body`, which must outlive it.
- * gjs_users_commit appends it to `s` and `refs` exactly as gjs_parse_users_page would (the
- * same result, *page and message) and frees it; gjs_users_discard only frees it. */
-struct gjs_users_prep;
-struct gjs_users_prep *gjs_users_prepare(const char *body, size_t len);
-int gjs_users_commit(struct gjs_users_prep *p, struct mdl_snapshot *s, struct pjson_role_refs *refs,
-                     struct gjs_page *page, char *err, size_t errlen);
-void gjs_users_discard(struct gjs_users_prep *p);
-
-/* GET /api/v2/authorization/permissions page (a listing of DomainPermissionCollection) ->
- * each entity's `domain` (or, lacking one, its `id`) is added to s->licensed_domains
- * (sorted, unique across pages). */
-int gjs_parse_permissions_page(struct mdl_snapshot *s, const char *body, size_t len,
-                               struct gjs_page *page, char *err, size_t errlen);
-
-/* POST/PUT /api/v2/authorization/roles[/{id}] reply (DomainOrganizationRole) -> *out, with
- * def_canon computed as above (for the "not converging" check). */
-int gjs_parse_role(const char *body, size_t len, struct pjson_role *out, char *err, size_t errlen);
-
-/* GET/PUT /api/v2/users/{id}/roles reply (UserAuthorization) -> role ids of `roles`. */
-int gjs_parse_user_authorization(const char *body, size_t len, struct pjson_ids *out, char *err,
-                                 size_t errlen);
-
-/* PUT /api/v2/authorization/roles/{id}/users/add|remove reply: a JSON array of ids. */
-int gjs_parse_id_array(const char *body, size_t len, struct pjson_ids *out, char *err,
-                       size_t errlen);
-
-/* ErrorBody {message, code, status, contextId}. Returns 0 when the body is a JSON object with
- * at least `message` or `code`, else -1 (out is still zeroed). Never fails loudly: it only
- * decorates an HTTP error the caller already has. */
-int gjs_parse_error(const char *body, size_t len, struct pjson_error_info *out);
-
-/* Request bodies (caller frees; NULL + err on invalid input). `def_json` is a role's def_json
- * from a genesys snapshot (or NULL = no permissions, no policies); it is re-validated.
- *  create: DomainOrganizationRoleCreate {name, description?, permissions, permissionPolicies}
- *  update: DomainOrganizationRoleUpdate {name (required), description, permissions,
- *          permissionPolicies} — all always sent, PUT replaces (description NULL -> "")
- *  default-role update: the target's own name and description (a default role is never
- *          renamed) with the source's permissions and policies. */
-char *gjs_build_role_create(const char *name, const char *description, const char *def_json,
-                            char *err, size_t errlen);
-char *gjs_build_role_update(const char *name, const char *description, const char *def_json,
-                            char *err, size_t errlen);
-char *gjs_build_default_role_update(const struct mdl_role *target, const char *source_def_json,
-                                    char *err, size_t errlen);
-
-/* Licensing: an org silently drops permission policies whose domain it does not license
- * (api/genesys.md section 7), so a definition copied from another org would be re-sent every
- * cycle. Remove from `def_json` (a canonical definition as above) the policies whose domain is
- * not in `licensed` (sorted, unique, e.g. snapshot->licensed_domains). Returns the filtered
- * canonical definition (caller frees); *dropped is NULL when nothing was removed, else the
- * removed domains joined by ", " (caller frees). NULL + err when def_json is invalid. */
-char *gjs_def_filter_domains(const char *def_json, const char *const *licensed, size_t n,
-                             char **dropped, char *err, size_t errlen);
-
-/* ------------------------------------------------------------------------------------------ */
-/* Identity (api/identity.md sections 2-6, 9)                                                 */
-
-/* GET /api/v1/Tenants/{t}/Roles page (Role[]) -> roles appended to `s`; *count = elements.
- * Per Role: Id (required id), Name (required name), Description (optional text; it is the
- * whole definition, def_canon/def_json stay NULL), RoleScope (integer 0..1000 or null),
- * TenantId, CommunityId (optional ids), RoleTypeId (optional id, lower-cased -> builtin_key).
- * A role with RoleScope != 1 or a non-empty CommunityId is `foreign`. The listing has no
- * envelope: the caller pages with skip/count, stops on a short page, and may compare with
- * the Total-Count header (ijs_parse_total_count). */
-int ijs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len, size_t *count,
-                         char *err, size_t errlen);
-
-/* GET /api/v1/Tenants/{t}/Users page (User[]) -> users appended to `s`, role ids recorded in
- * `refs`; *count = elements. Per User: Id (required), Email else ContactEmail -> email
- * ("" reads as absent), IdentityProviderId + ExternalUserId -> external_key
- * "idp/ext" lower-cased when both are non-empty, RoleIds (required array: a user whose roles
- * are unknown must fail the page, not read as holding none). username NULL, state ACTIVE. */
-int ijs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
-                         size_t len, size_t *count, char *err, size_t errlen);
-
-/* ijs_parse_users_page in two halves, as gjs_users_prepare / _commit / _discard. */
-struct ijs_users_prep;
-struct ijs_users_prep *ijs_users_prepare(const char *body, size_t len);
-int ijs_users_commit(struct ijs_users_prep *p, struct mdl_snapshot *s, struct pjson_role_refs *refs,
-                     size_t *count, char *err, size_t errlen);
-void ijs_users_discard(struct ijs_users_prep *p);
-
-/* Total-Count header value: decimal digits only, 0..10^9. */
-int ijs_parse_total_count(const char *value, uint64_t *out, char *err, size_t errlen);
-
-/* POST (201) / PUT (200) .../Roles[/{id}] reply (Role) -> *out. A 302 reply to POST (a role
- * with that name exists) has no body: do not call this; take the id from Location with
- * ijs_role_id_from_location(), or re-list. */
-int ijs_parse_role(const char *body, size_t len, struct pjson_role *out, char *err, size_t errlen);
-
-/* Last path segment of a Location such as "/api/v1/Tenants/{t}/Roles/{id}" (absolute URLs,
- * query and fragment allowed), validated as an id. Caller frees. NULL + err otherwise. */
-char *ijs_role_id_from_location(const char *location, char *err, size_t errlen);
-
-/* PUT .../Users/{id}/Roles reply (Role[]) -> the Ids (each element must carry a valid Id). */
-int ijs_parse_role_ids(const char *body, size_t len, struct pjson_ids *out, char *err,
-                       size_t errlen);
-
-/* ErrorResponse {OperationId, Error, Reason, Resolution}: message = Reason (else Error),
- * then " Resolution" when present, code = Error, correlation_id = OperationId. Same contract as
- * gjs_parse_error (0 when at least one of Error/Reason is present). */
-int ijs_parse_error(const char *body, size_t len, struct pjson_error_info *out);
-
-/* Request bodies (caller frees; NULL + err when name/id is missing or empty).
- *  create: {"Name","Description","RoleScope":1}   (Description null when NULL)
- *  update: {"Id","Name","Description","RoleScope":1}
- *  user roles: [{"Id":"..."}, ...] (PUT .../Users/{id}/Roles replaces the whole set) */
-char *ijs_build_role_create(const char *name, const char *description, char *err, size_t errlen);
-char *ijs_build_role_update(const char *id, const char *name, const char *description, char *err,
-                            size_t errlen);
-char *ijs_build_user_roles(const char *const *ids, size_t n);
-
-/* ------------------------------------------------------------------------------------------ */
-/* Internal: shared by genesys_json.c and identity_json.c (implemented in genesys_json.c).
+/* Internal: shared by genesys_json.c and identity_json.c (implemented in provider_json.c).
  * Not for other modules: they must not see json-c objects.                                   */
 
 struct json_object;
@@ -350,6 +192,13 @@ void pjson_buf_put(struct pjson_buf *b, const char *s, size_t n);
 void pjson_buf_puts(struct pjson_buf *b, const char *s);
 void pjson_buf_put_string(struct pjson_buf *b, const char *s); /* JSON-escaped, quoted */
 char *pjson_buf_take(struct pjson_buf *b);                     /* NUL-terminated; caller frees */
+
+/* NULL when s[0..len) is a usable id (see pjson_check_id) / text of a kind (allow_newlines:
+ * PJSON_TEXT), else a short description of the problem (static text). */
+const char *pjson_id_problem(const char *s, size_t len);
+const char *pjson_text_problem(const char *s, size_t len, bool allow_newlines);
+/* Eight bits of an id (len >= 1) for direct-mapped caches of recently seen ids. */
+unsigned pjson_id_slot8(const char *id, size_t len);
 
 /* Copy src into dst (size n): truncated on a UTF-8 boundary, control characters -> '?'. */
 void pjson_copy_clean(char *dst, size_t n, const char *src);

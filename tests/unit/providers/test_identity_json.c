@@ -10,7 +10,7 @@
 #include <cmocka.h>
 
 #include "rolesync/model.h"
-#include "rolesync/provider_json.h"
+#include "providers/identity_json.h"
 #include "rolesync/util.h"
 
 static char *ring[128];

@@ -1,0 +1,110 @@
+/* genesys_json.h — Genesys Cloud response parsers and request builders (gjs_*) (private to
+ * src/providers/). The rules every parser follows (validation, messages, ownership) are in
+ * provider_json.h. */
+#ifndef ROLESYNC_GENESYS_JSON_H
+#define ROLESYNC_GENESYS_JSON_H
+
+#include "providers/provider_json.h"
+
+/* ------------------------------------------------------------------------------------------ */
+/* Genesys Cloud (api/genesys.md sections 4-7)                                                */
+
+/* Envelope of a genesys listing page. total is bounded to 0..10^9, pageSize to 0..100000,
+ * pageNumber to 1..10^7, pageCount to 0..10^7; pageCount * pageSize must cover total (else
+ * pages could be missed) and entities must not exceed pageSize. The caller checks pageNumber
+ * and total against what it asked for and what page 1 said. */
+struct gjs_page {
+    int64_t total;
+    uint32_t page_count;
+    uint32_t page_number;
+    uint32_t page_size;
+    size_t entities; /* elements in this page's `entities` */
+};
+
+/* GET /api/v2/authorization/roles page (OrganizationRoleEntityListing) -> roles appended to
+ * `s`. Per DomainOrganizationRole: id (required id), name (required name), description
+ * (optional text), defaultRoleId -> builtin_key, permissions[] and permissionPolicies[].
+ * A role is built-in when `default` is true or defaultRoleId is non-empty; its key is the
+ * defaultRoleId, and `default: true` without a defaultRoleId is an error (a default role that
+ * cannot be keyed would be taken for a custom role, and could be pruned).
+ *
+ * def_canon = def_json = compact JSON, byte-for-byte canonical:
+ *   {"permissions":[sorted unique strings],
+ *    "permissionPolicies":[sorted unique policies]}
+ * each policy {"domain","entityName","actionSet":[sorted unique],"allowConditions":bool,
+ *   "namedResources":[sorted unique] (only when non-empty),
+ *   "resourceConditionNode":{keys sorted, null members dropped} (only when present)}.
+ * policyName/policyDescription are dropped (the platform derives them; type-checked only).
+ * Absent permissions/permissionPolicies read as empty (the platform omits empty fields).
+ * Wildcards are kept as written: actionSet ["*"] and its expansion differ, as do policies that
+ * a platform splits or merges; a target that rewrites what it is sent shows up as
+ * "not converging" in the core, which is the honest report. */
+int gjs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len,
+                         struct gjs_page *page, char *err, size_t errlen);
+
+/* GET /api/v2/users?expand=authorization page (UserEntityListing) -> users appended to `s`,
+ * their role ids recorded in `refs`. Per User: id (required), email, username (optional
+ * names; "" reads as absent), state (required: active|inactive|deleted), authorization.roles
+ * [{id}] (required: a user without the expansion would read as holding no roles, so it
+ * fails the page rather than revoke everything). */
+int gjs_parse_users_page(struct mdl_snapshot *s, struct pjson_role_refs *refs, const char *body,
+                         size_t len, struct gjs_page *page, char *err, size_t errlen);
+
+/* gjs_parse_users_page in two halves, so the costly one can run off the event loop.
+ * gjs_users_prepare reads and checks the page and touches nothing shared (any thread); it
+ * never returns NULL, and what it returns points into `body`, which must outlive it.
+ * gjs_users_commit appends it to `s` and `refs` exactly as gjs_parse_users_page would (the
+ * same result, *page and message) and frees it; gjs_users_discard only frees it. */
+struct gjs_users_prep;
+struct gjs_users_prep *gjs_users_prepare(const char *body, size_t len);
+int gjs_users_commit(struct gjs_users_prep *p, struct mdl_snapshot *s, struct pjson_role_refs *refs,
+                     struct gjs_page *page, char *err, size_t errlen);
+void gjs_users_discard(struct gjs_users_prep *p);
+
+/* GET /api/v2/authorization/permissions page (a listing of DomainPermissionCollection) ->
+ * each entity's `domain` (or, lacking one, its `id`) is added to s->licensed_domains
+ * (sorted, unique across pages). */
+int gjs_parse_permissions_page(struct mdl_snapshot *s, const char *body, size_t len,
+                               struct gjs_page *page, char *err, size_t errlen);
+
+/* POST/PUT /api/v2/authorization/roles[/{id}] reply (DomainOrganizationRole) -> *out, with
+ * def_canon computed as above (for the "not converging" check). */
+int gjs_parse_role(const char *body, size_t len, struct pjson_role *out, char *err, size_t errlen);
+
+/* GET/PUT /api/v2/users/{id}/roles reply (UserAuthorization) -> role ids of `roles`. */
+int gjs_parse_user_authorization(const char *body, size_t len, struct pjson_ids *out, char *err,
+                                 size_t errlen);
+
+/* PUT /api/v2/authorization/roles/{id}/users/add|remove reply: a JSON array of ids. */
+int gjs_parse_id_array(const char *body, size_t len, struct pjson_ids *out, char *err,
+                       size_t errlen);
+
+/* ErrorBody {message, code, status, contextId}. Returns 0 when the body is a JSON object with
+ * at least `message` or `code`, else -1 (out is still zeroed). Never fails loudly: it only
+ * decorates an HTTP error the caller already has. */
+int gjs_parse_error(const char *body, size_t len, struct pjson_error_info *out);
+
+/* Request bodies (caller frees; NULL + err on invalid input). `def_json` is a role's def_json
+ * from a genesys snapshot (or NULL = no permissions, no policies); it is re-validated.
+ *  create: DomainOrganizationRoleCreate {name, description?, permissions, permissionPolicies}
+ *  update: DomainOrganizationRoleUpdate {name (required), description, permissions,
+ *          permissionPolicies} — all always sent, PUT replaces (description NULL -> "")
+ *  default-role update: the target's own name and description (a default role is never
+ *          renamed) with the source's permissions and policies. */
+char *gjs_build_role_create(const char *name, const char *description, const char *def_json,
+                            char *err, size_t errlen);
+char *gjs_build_role_update(const char *name, const char *description, const char *def_json,
+                            char *err, size_t errlen);
+char *gjs_build_default_role_update(const struct mdl_role *target, const char *source_def_json,
+                                    char *err, size_t errlen);
+
+/* Licensing: an org silently drops permission policies whose domain it does not license
+ * (api/genesys.md section 7), so a definition copied from another org would be re-sent every
+ * cycle. Remove from `def_json` (a canonical definition as above) the policies whose domain is
+ * not in `licensed` (sorted, unique, e.g. snapshot->licensed_domains). Returns the filtered
+ * canonical definition (caller frees); *dropped is NULL when nothing was removed, else the
+ * removed domains joined by ", " (caller frees). NULL + err when def_json is invalid. */
+char *gjs_def_filter_domains(const char *def_json, const char *const *licensed, size_t n,
+                             char **dropped, char *err, size_t errlen);
+
+#endif

@@ -25,6 +25,7 @@
 #include <uthash.h>
 #include <yaml.h>
 
+#include "rolesync/provider.h"
 #include "rolesync/util.h"
 
 #define CFG_MAX_FILE (1024 * 1024) /* a real config is a few KiB; this bounds hostile input */
@@ -1046,17 +1047,6 @@ static int check_url(struct loader *ld, const struct ynode *v, const char *key, 
     return 1;
 }
 
-/* product.md section 3: genesys api.X -> login.X + /oauth/token; identity + /identity/... */
-static char *derive_token_url(enum cfg_api api, const char *base)
-{
-    if (api == CFG_API_IDENTITY)
-        return xasprintf("%s/identity/connect/token", base);
-    const char *sep = strstr(base, "://");
-    if (sep && strncasecmp(sep, "://api.", 7) == 0)
-        return xasprintf("%.*s://login.%s/oauth/token", (int)(sep - base), base, sep + 7);
-    return xasprintf("%s/oauth/token", base);
-}
-
 /* ---------------------------------------------------------------------------------------- */
 /* Secrets                                                                                  */
 
@@ -1295,7 +1285,7 @@ static void parse_tenant(struct loader *ld, const struct ynode *k, const struct 
     if (rc > 0)
         check_url(ld, n, "token_url", &t->token_url);
     else if (rc == 0 && t->base_url && aux->api_ok)
-        t->token_url = derive_token_url(t->api, t->base_url);
+        t->token_url = prov_for_api(t->api)->token_url(t->base_url); /* product.md section 3 */
 
     struct ynode *tk = NULL, *tv = map_get(v, "tenant_id", &tk);
     if (aux->api_ok && t->api == CFG_API_GENESYS && tv) {
@@ -1337,17 +1327,17 @@ static void parse_tenant(struct loader *ld, const struct ynode *k, const struct 
         err(ld, v, "tenant %s needs client_secret_file or client_secret_env", q(ld, k->val));
     }
 
-    /* The largest page each platform serves (genesys pageSize 500, identity count 1000): a
-     * bigger one would pass --check and then fail every cycle with the platform's 400. */
-    unsigned ps = 0, ps_max = 1000;
-    if (aux->api_ok && t->api == CFG_API_IDENTITY) {
-        t->page_size_roles = 1000;
-        t->page_size_users = 1000;
-    } else {
-        t->page_size_roles = 100;
-        t->page_size_users = 500;
-        ps_max = aux->api_ok ? 500 : 1000;
-    }
+    /* The largest page the platform serves: a bigger one would pass --check and then fail
+     * every cycle with the platform's 400. Without a valid api, the largest of any. */
+    unsigned ps = 0, ps_max = 0;
+    for (int a = CFG_API_GENESYS; a <= CFG_API_IDENTITY; a++)
+        if (prov_for_api((enum cfg_api)a)->page_size_max > ps_max)
+            ps_max = prov_for_api((enum cfg_api)a)->page_size_max;
+    const struct prov_ops *ops = prov_for_api(aux->api_ok ? t->api : CFG_API_GENESYS);
+    t->page_size_roles = ops->page_size_roles;
+    t->page_size_users = ops->page_size_users;
+    if (aux->api_ok)
+        ps_max = ops->page_size_max;
     if (get_uint(ld, v, "page_size", 1, ps_max, &ps) > 0)
         t->page_size_roles = t->page_size_users = ps;
 
@@ -1360,9 +1350,7 @@ static void parse_tenant(struct loader *ld, const struct ynode *k, const struct 
 
 static bool match_by_ok(enum cfg_api api, int m)
 {
-    if (m == CFG_MATCH_EMAIL)
-        return true;
-    return api == CFG_API_GENESYS ? m == CFG_MATCH_USERNAME : m == CFG_MATCH_EXTERNAL_ID;
+    return prov_for_api(api)->match_by & PROV_MATCH(m);
 }
 
 /* Resolve `source` / `target`; returns the tenant index or -1 (reported). */
@@ -1533,8 +1521,7 @@ static void parse_job(struct loader *ld, const struct ynode *v, struct cfg_confi
                     continue;
                 err(ld, mn, "match_by %s does not work with %s tenant %s (api %s supports: %s)",
                     q(ld, MATCH_NAMES[e]), i ? "target" : "source", q(ld, side[i]->name),
-                    cfg_api_name(side[i]->api),
-                    side[i]->api == CFG_API_GENESYS ? "email, username" : "email, external_id");
+                    cfg_api_name(side[i]->api), prov_for_api(side[i]->api)->match_by_names);
             }
         }
         get_strlist(ld, users, "include", &j->users_include);

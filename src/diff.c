@@ -266,16 +266,6 @@ static bool named_verbatim(const struct cfg_strlist *inc, const char *name)
     return false;
 }
 
-static const char *forced_key(enum cfg_api api)
-{
-    return api == CFG_API_GENESYS ? MDL_GENESYS_EMPLOYEE : MDL_IDENTITY_TENANT_MEMBER;
-}
-
-static const char *admin_key(enum cfg_api api)
-{
-    return api == CFG_API_GENESYS ? MDL_GENESYS_ADMIN : MDL_IDENTITY_TENANT_ADMIN;
-}
-
 static bool streq0(const char *a, const char *b)
 {
     return strcmp(a ? a : "", b ? b : "") == 0;
@@ -503,7 +493,6 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
     }
 
     /* Target role facts. */
-    const char *fkey = forced_key(tgt->api), *akey = admin_key(tgt->api);
     for (size_t t = 0; t < tgt->nroles; t++) {
         const struct mdl_role *r = &tgt->roles[t];
         struct diff_tgt_role *tr = &d->tgt_roles[t];
@@ -518,8 +507,8 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
             tr->in_scope = d->src_roles[tr->src].in_scope;
         else
             tr->in_scope = in_scope(&j->roles_include, &j->roles_exclude, tr->scope_name);
-        tr->forced = r->builtin_key && strcasecmp(r->builtin_key, fkey) == 0;
-        tr->admin = r->builtin_key && strcasecmp(r->builtin_key, akey) == 0;
+        tr->forced = r->forced;
+        tr->admin = r->admin;
         tr->admin_revocable = tr->admin && named_verbatim(&j->roles_include, tr->scope_name);
         tr->managed = tr->in_scope && !r->foreign && !tr->forced && !tr->conflict;
         tr->ident = mix64(r->builtin_key ? fnv1a_folded(fnv1a(FNV_BASIS, "k:"), r->builtin_key)
@@ -585,12 +574,9 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
      * source platform's forced role (genesys employee, identity Tenant Member): every user
      * holds it and the daemon never grants or revokes such a role, so across apis its
      * "unmapped" line would be noise on every cycle. */
-    const char *src_forced = forced_key(src->api);
     for (size_t s = 0; s < src->nroles; s++) {
         const struct diff_src_role *sr = &d->src_roles[s];
-        const char *bk = src->roles[s].builtin_key;
-        if (sr->status == DIFF_ROLE_UNMAPPED && sr->in_scope &&
-            !(bk && strcasecmp(bk, src_forced) == 0)) {
+        if (sr->status == DIFF_ROLE_UNMAPPED && sr->in_scope && !src->roles[s].forced) {
             util_grow((void **)&d->report.unmapped, &d->priv->unmapped_cap, d->report.nunmapped + 1,
                       sizeof(uint32_t));
             d->report.unmapped[d->report.nunmapped++] = (uint32_t)s;
@@ -612,8 +598,9 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
         unsigned f = 0;
         bool builtin = r->builtin_key != NULL;
         if (builtin) {
-            /* genesys default roles: policies and permissions only; identity built-ins: never */
-            if (tgt->api == CFG_API_GENESYS && !streq0(r->def_canon, t->def_canon))
+            /* built-ins: their definition where the platform lets it be written (genesys
+             * default roles: policies and permissions), never name or description */
+            if ((tgt->caps & MDL_CAP_BUILTIN_DEFINITIONS) && !streq0(r->def_canon, t->def_canon))
                 f = DIFF_F_DEFINITION;
         } else {
             if (!streq0(r->description, t->description))

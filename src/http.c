@@ -97,8 +97,11 @@ struct http_tenant {
     size_t base_len;
     char *token_url;
     char *client_id;
-    char *client_secret;  /* wiped on free */
-    char *corr_header;    /* or NULL */
+    char *client_secret; /* wiped on free */
+    char *corr_header;   /* or NULL */
+    /* the platform's hooks (http_tenant_opts) */
+    void (*error_message)(const char *body, size_t len, char *buf, size_t n);
+    bool (*rate_window)(const struct http_header *h, size_t n, struct http_rate_window *w);
     struct cfg_http http; /* copy; ca_file owned */
     size_t max_body;
     struct backoff_policy policy;
@@ -338,20 +341,12 @@ const char *http_error_message(const char *body, size_t len, char *buf, size_t n
         return buf;
     o = http_parse_json(body, len, perr, sizeof(perr));
     if (o && json_object_is_type(o, json_type_object)) {
-        const char *msg = jstr(o, "message");                     /* genesys ErrorBody */
-        const char *a = jstr(o, "Error"), *b = jstr(o, "Reason"); /* identity ErrorResponse */
-        const char *oe = jstr(o, "error");                        /* OAuth */
+        const char *oe = jstr(o, "error"); /* OAuth (RFC 6749 section 5.2) */
         const char *od = jstr(o, "error_description");
         char tmp[1024];
         if (!od)
             od = jstr(o, "description");
-        if (msg)
-            snprintf(tmp, sizeof(tmp), "%s", msg);
-        else if (a && b)
-            snprintf(tmp, sizeof(tmp), "%s (%s)", a, b);
-        else if (a)
-            snprintf(tmp, sizeof(tmp), "%s", a);
-        else if (oe && od)
+        if (oe && od)
             snprintf(tmp, sizeof(tmp), "%s: %s", oe, od);
         else if (oe)
             snprintf(tmp, sizeof(tmp), "%s", oe);
@@ -361,6 +356,7 @@ const char *http_error_message(const char *body, size_t len, char *buf, size_t n
         json_object_put(o);
         if (buf[0])
             return buf;
+        /* a JSON object in no known shape: the start of its text, as for any other body */
     } else if (o) {
         json_object_put(o);
     }
@@ -375,13 +371,24 @@ const char *http_error_message(const char *body, size_t len, char *buf, size_t n
     return buf;
 }
 
-const char *http_result_header(const struct http_result *res, const char *name)
+const char *http_clean_line(char *buf, size_t n, const char *s, size_t len)
+{
+    sanitize_into(buf, n, s, len);
+    return buf;
+}
+
+const char *http_header_find(const struct http_header *h, size_t n, const char *name)
 {
     const char *v = NULL;
-    for (size_t i = 0; i < res->nheaders; i++)
-        if (strcasecmp(res->headers[i].name, name) == 0)
-            v = res->headers[i].value;
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(h[i].name, name) == 0)
+            v = h[i].value;
     return v;
+}
+
+const char *http_result_header(const struct http_result *res, const char *name)
+{
+    return http_header_find(res->headers, res->nheaders, name);
 }
 
 struct kept_result {
@@ -549,11 +556,7 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *ud)
 
 static const char *xfer_header(const struct xfer *x, const char *name)
 {
-    const char *v = NULL;
-    for (size_t i = 0; i < x->nhdrs; i++)
-        if (strcasecmp(x->hdrs[i].name, name) == 0)
-            v = x->hdrs[i].value;
-    return v;
+    return http_header_find(x->hdrs, x->nhdrs, name);
 }
 
 static int on_close_socket(void *clientp, curl_socket_t s);
@@ -712,10 +715,14 @@ static void redact_reply(const struct http_tenant *t, struct xfer *x)
     auth_request_clear(&form);
 }
 
-static void status_error_text(long status, const struct xfer *x, char *buf, size_t n)
+static void status_error_text(const struct http_tenant *t, long status, const struct xfer *x,
+                              char *buf, size_t n)
 {
-    char msg[300];
-    http_error_message(x->body, x->len, msg, sizeof(msg));
+    char msg[300] = "";
+    if (t->error_message && x->len > 0)
+        t->error_message(x->body, x->len, msg, sizeof(msg));
+    if (!msg[0])
+        http_error_message(x->body, x->len, msg, sizeof(msg));
     if (msg[0])
         snprintf(buf, n, "HTTP %ld: %s", status, msg);
     else
@@ -1111,7 +1118,7 @@ static void token_attempt_done(struct http_tenant *t, CURLcode rc)
         transport_error_text(rc, x, detail, sizeof(detail));
         retryable = curl_retryable(rc);
     } else {
-        status_error_text(status, x, detail, sizeof(detail));
+        status_error_text(t, status, x, detail, sizeof(detail));
         retryable = backoff_status_retryable(status);
     }
     uint64_t ra = rc == CURLE_OK ? reply_retry_after(x) : 0;
@@ -1194,28 +1201,12 @@ static void start_attempt(struct http_request *r)
     r->state = REQ_RUNNING;
 }
 
-/* Feed genesys' advertised window into the limiter (ratelimit.h). */
+/* Feed the platform's advertised window into the limiter (ratelimit.h). */
 static void apply_server_window(struct http_tenant *t, const struct xfer *x, uint64_t now)
 {
-    const char *a = xfer_header(x, "inin-ratelimit-allowed");
-    const char *c = xfer_header(x, "inin-ratelimit-count");
-    const char *s = xfer_header(x, "inin-ratelimit-reset");
-    char *end;
-    long allowed, count, reset;
-
-    if (!a || !c || !s)
-        return;
-    errno = 0;
-    allowed = strtol(a, &end, 10);
-    if (errno || *end)
-        return;
-    count = strtol(c, &end, 10);
-    if (errno || *end)
-        return;
-    reset = strtol(s, &end, 10);
-    if (errno || *end || reset < 0 || reset > 3600)
-        return;
-    ratelimit_server_window(&t->rl, allowed, count, (uint64_t)reset * 1000, t->in_flight, now);
+    struct http_rate_window w;
+    if (t->rate_window && t->rate_window(x->hdrs, x->nhdrs, &w))
+        ratelimit_server_window(&t->rl, w.allowed, w.count, w.reset_ms, t->in_flight, now);
 }
 
 static void api_attempt_done(struct http_request *r, CURLcode rc)
@@ -1280,7 +1271,7 @@ static void api_attempt_done(struct http_request *r, CURLcode rc)
         transport_error_text(rc, x, err, sizeof(err));
         retryable = curl_retryable(rc);
     } else {
-        status_error_text(status, x, err, sizeof(err));
+        status_error_text(t, status, x, err, sizeof(err));
         retryable = backoff_status_retryable(status);
         ra = reply_retry_after(x);
     }
@@ -1547,6 +1538,8 @@ struct http_tenant *http_tenant_new(struct http_engine *e, const struct http_ten
         t->client_secret = xstrdup(o->client_secret);
     }
     t->corr_header = xstrdup(o->correlation_header);
+    t->error_message = o->error_message;
+    t->rate_window = o->rate_window;
     t->http = *o->http;
     t->http.ca_file = xstrdup(o->http->ca_file);
     if (t->http.max_connections < 1)

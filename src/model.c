@@ -142,6 +142,8 @@ uint32_t mdl_add_role(struct mdl_snapshot *s, const struct mdl_role *r)
     d->def_json = mdl_strdup(s, r->def_json);
     d->def_canon_read = NULL; /* only adapt_definitions sets it, on a finished snapshot */
     d->foreign = r->foreign;
+    d->forced = r->forced;
+    d->admin = r->admin;
     return (uint32_t)s->nroles++;
 }
 

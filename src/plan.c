@@ -172,14 +172,15 @@ struct plan *plan_build(struct diff *d, bool force)
     if (d->nchanges > 0) {
         p->cost_per_user = d->nusers;
         unsigned char *put = xcalloc(d->nusers + 1, 1);
-        if (d->tgt->api == CFG_API_GENESYS)
+        bool batches = d->tgt->caps & MDL_CAP_ROLE_BATCHES;
+        if (batches)
             p->cost_mixed = choose_mix(d, nrefs, put, &p->cost_batch);
         size_t nput = 0;
         for (size_t i = 0; i < d->nusers; i++)
             nput += put[i];
         /* Ties go to batches, which are incremental and so cannot overwrite a concurrent change
          * to other roles of the same user. */
-        if (d->tgt->api != CFG_API_GENESYS || p->cost_per_user < p->cost_mixed || nput == d->nusers)
+        if (!batches || p->cost_per_user < p->cost_mixed || nput == d->nusers)
             p->strategy = PLAN_STRATEGY_PER_USER;
         else
             p->strategy = nput ? PLAN_STRATEGY_MIXED : PLAN_STRATEGY_BATCH;

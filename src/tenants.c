@@ -34,15 +34,18 @@ static bool same_connection(const struct cfg_tenant *a, const struct cfg_tenant 
 static struct tnt_conn *conn_new(struct http_engine *engine, const struct cfg_tenant *ct, char *err,
                                  size_t errlen)
 {
+    const struct prov_ops *ops = prov_for_api(ct->api);
     struct http_tenant_opts o = {
         .name = ct->name,
-        .auth = prov_auth_style(ct->api),
+        .auth = ops->auth,
         .base_url = ct->base_url,
         .token_url = ct->token_url,
         .client_id = ct->client_id,
         .client_secret = ct->client_secret,
-        .correlation_header = prov_correlation_header(ct->api),
+        .correlation_header = ops->correlation_header,
         .http = &ct->http,
+        .error_message = ops->error_message,
+        .rate_window = ops->rate_window,
     };
     struct http_tenant *h = http_tenant_new(engine, &o, err, errlen);
     if (!h)

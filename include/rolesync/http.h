@@ -58,6 +58,7 @@
 #ifndef ROLESYNC_HTTP_H
 #define ROLESYNC_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -123,6 +124,13 @@ struct http_result {
 typedef void (*http_done_cb)(const struct http_result *res, void *arg);
 typedef void (*http_drained_cb)(void *arg);
 
+/* A rate-limit window a server advertises in its replies' headers: `allowed` requests per
+ * window, `count` of them used, the window ends in `reset_ms`. */
+struct http_rate_window {
+    long allowed, count;
+    uint64_t reset_ms;
+};
+
 struct http_tenant_opts {
     const char *name; /* for logs and counters */
     enum http_auth auth;
@@ -133,6 +141,13 @@ struct http_tenant_opts {
     const char *correlation_header; /* "ININ-Correlation-Id", "Operation-Id", or NULL */
     const struct cfg_http *http;    /* limits; copied (ca_file too) */
     size_t max_response_bytes;      /* 0 = HTTP_MAX_RESPONSE_BYTES */
+    /* The platform's reading of an error body (its own message field), written into buf as
+     * one line, "" when the body says nothing; NULL = none. It comes before the generic
+     * reading of http_error_message() in the engine's error texts. */
+    void (*error_message)(const char *body, size_t len, char *buf, size_t n);
+    /* The rate-limit window the platform advertises in a reply's headers: true and *w filled
+     * when they hold one (the limiter then stays under it, ratelimit.h); NULL = none. */
+    bool (*rate_window)(const struct http_header *h, size_t n, struct http_rate_window *w);
 };
 
 /* Per-tenant counters, monotonically increasing for the tenant's life. */
@@ -206,9 +221,15 @@ const char *http_result_header(const struct http_result *res, const char *name);
 struct http_result *http_result_keep(const struct http_result *res);
 void http_result_free(struct http_result *kept);
 
-/* The server's own message from an error body (genesys `message`, identity `Error` + `Reason`,
- * OAuth `error` + `error_description`), else the start of a printable body, else "". Written
- * into buf (single line, bounded); returns buf. */
+/* The server's own message from an error body in the shapes every platform shares (an OAuth
+ * token endpoint's `error` + `error_description`), else the start of a printable body, else "".
+ * Written into buf (single line, control characters replaced, bounded); returns buf. A
+ * platform's own error shape is read by its tenant's `error_message` hook. */
 const char *http_error_message(const char *body, size_t len, char *buf, size_t n);
+/* Copy s into buf as one bounded line: control characters become '?', cut on a UTF-8 boundary
+ * (for error_message hooks). Returns buf. */
+const char *http_clean_line(char *buf, size_t n, const char *s, size_t len);
+/* The value of header `name` in h[0..n) (case-insensitive; the last one if repeated), or NULL. */
+const char *http_header_find(const struct http_header *h, size_t n, const char *name);
 
 #endif

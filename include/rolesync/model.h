@@ -23,11 +23,14 @@
 
 enum mdl_user_state { MDL_USER_ACTIVE = 0, MDL_USER_INACTIVE = 1, MDL_USER_DELETED = 2 };
 
-/* Built-in role keys with a meaning to the core (product.md section 4 points 3 and 6). */
-#define MDL_GENESYS_EMPLOYEE "employee"
-#define MDL_GENESYS_ADMIN "admin"
-#define MDL_IDENTITY_TENANT_MEMBER "7ad2b9ef-5386-4ead-ac9f-ad99c5c5b977"
-#define MDL_IDENTITY_TENANT_ADMIN "2dc742ab-39ea-4fc0-a39e-2bcb71c26a5f"
+/* What a tenant's API can write, set by its provider (prov_ops.caps) on each snapshot it reads;
+ * the pure core reads these instead of knowing platforms. */
+#define MDL_CAP_ROLE_BATCHES                                                                       \
+    0x1u /* grant or revoke one role for many users in one request                                 \
+            (at most PLAN_BATCH_MAX, plan.h) */
+#define MDL_CAP_BUILTIN_DEFINITIONS                                                                \
+    0x2u /* a built-in role's definition (def_canon) may be                                        \
+            written; never its name or description */
 
 struct mdl_role {
     const char *id; /* platform id, opaque to the core */
@@ -44,6 +47,11 @@ struct mdl_role {
                                 org can keep (prov_ops.adapt_definitions): def_canon as read */
     bool foreign;               /* not a tenant role the daemon may manage (identity community or
                                    cluster roles): never created, changed, deleted, granted or revoked */
+    /* Marks the provider sets (product.md section 4 point 6): */
+    bool forced; /* the platform gives it to every user (genesys employee, identity Tenant
+                    Member): never added or removed */
+    bool admin;  /* the platform's administrator role (genesys admin, identity Tenant
+                    Administrator): revoked only by a job that names it verbatim */
 };
 
 struct mdl_user {
@@ -62,7 +70,8 @@ struct mdl_index; /* opaque uthash index */
 struct mdl_id_slot;
 
 struct mdl_snapshot {
-    enum cfg_api api;
+    enum cfg_api api; /* an identity only: built-in keys map between snapshots of one api */
+    unsigned caps;    /* MDL_CAP_* */
     struct mdl_role *roles;
     size_t nroles, roles_cap;
     struct mdl_user *users;

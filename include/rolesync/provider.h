@@ -69,9 +69,35 @@ struct prov_result {
 };
 typedef void (*prov_done_cb)(const struct prov_result *r, void *arg);
 
+struct pjson_error_info; /* providers/provider_json.h */
+
+/* Write capabilities and conventions of a platform, copied into each snapshot it reads
+ * (mdl_snapshot.caps), where the pure core reads them. */
+#define PROV_MATCH(m) (1u << (m)) /* bit of a cfg_match_by in prov_ops.match_by */
+
 struct prov_ops {
     enum cfg_api api;
     const char *name;
+
+    /* ---- platform facts: what the config loader and the HTTP engine must know ---- */
+    enum http_auth auth;            /* how the token is requested */
+    const char *correlation_header; /* the request id header of replies */
+    /* The token endpoint when the config names none (product.md section 3); malloc'd. */
+    char *(*token_url)(const char *base_url);
+    unsigned page_size_roles, page_size_users; /* default page sizes of the listings */
+    unsigned page_size_max;                    /* the largest page the platform serves */
+    unsigned match_by;                         /* PROV_MATCH() bits of the usable match keys */
+    const char *match_by_names;                /* the same for messages: "email, username" */
+    unsigned caps;                             /* MDL_CAP_* of its snapshots (model.h) */
+    /* The engine's hooks (http.h http_tenant_opts): the platform's error body as one line, and
+     * the rate-limit window its replies advertise (NULL: none). */
+    void (*error_message)(const char *body, size_t len, char *buf, size_t n);
+    bool (*rate_window)(const struct http_header *h, size_t n, struct http_rate_window *w);
+    /* The platform's error body for results and status.json (message, code, correlation id):
+     * 0 when the body is one, -1 otherwise. */
+    int (*parse_error)(const char *body, size_t len, struct pjson_error_info *out);
+
+    /* ---- reads and writes ---- */
     void (*fetch)(const struct prov_tenant *t, const struct prov_fetch_opts *o, prov_fetch_cb cb,
                   void *arg);
     /* Create a custom role named `name` with `src`'s description and definition (same api). */
@@ -105,11 +131,6 @@ struct prov_ops {
 const struct prov_ops *prov_for_api(enum cfg_api api);
 extern const struct prov_ops prov_genesys;
 extern const struct prov_ops prov_identity;
-
-/* Correlation header of an api's replies. */
-const char *prov_correlation_header(enum cfg_api api);
-/* http.h auth style of an api. */
-enum http_auth prov_auth_style(enum cfg_api api);
 
 /* Report a failure without a request (bad input detected before sending), from the loop. */
 void prov_fail_later(const struct prov_tenant *t, const char *op, const char *method,

@@ -1,7 +1,9 @@
 /* genesys.c — the Genesys Cloud Platform API v2 provider (api/genesys.md): URLs and paging. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rolesync/provider.h"
 #include "rolesync/log.h"
@@ -320,9 +322,60 @@ static void genesys_adapt_definitions(struct mdl_snapshot *src, struct mdl_snaps
         free(filter_role(tgt, &tgt->roles[i], tgt, false));
 }
 
+/* ---- platform facts ---- */
+
+/* product.md section 3: https://api.X -> https://login.X/oauth/token; a host without the api.
+ * prefix (a gateway, a simulator) serves the token beside the API, as the SDKs' gateway mode
+ * expects (api/genesys.md section 1). */
+static char *genesys_token_url(const char *base)
+{
+    const char *sep = strstr(base, "://");
+    if (sep && strncasecmp(sep, "://api.", 7) == 0)
+        return xasprintf("%.*s://login.%s/oauth/token", (int)(sep - base), base, sep + 7);
+    return xasprintf("%s/oauth/token", base);
+}
+
+/* The window every reply advertises (api/genesys.md section 3): inin-ratelimit-allowed,
+ * -count (used in the window) and -reset (seconds to its end). */
+static bool genesys_rate_window(const struct http_header *h, size_t n, struct http_rate_window *w)
+{
+    const char *a = http_header_find(h, n, "inin-ratelimit-allowed");
+    const char *c = http_header_find(h, n, "inin-ratelimit-count");
+    const char *s = http_header_find(h, n, "inin-ratelimit-reset");
+    char *end;
+    long allowed, count, reset;
+
+    if (!a || !c || !s)
+        return false;
+    errno = 0;
+    allowed = strtol(a, &end, 10);
+    if (errno || *end)
+        return false;
+    count = strtol(c, &end, 10);
+    if (errno || *end)
+        return false;
+    reset = strtol(s, &end, 10);
+    if (errno || *end || reset < 0 || reset > 3600)
+        return false;
+    *w = (struct http_rate_window){allowed, count, (uint64_t)reset * 1000};
+    return true;
+}
+
 const struct prov_ops prov_genesys = {
     .api = CFG_API_GENESYS,
     .name = "genesys",
+    .auth = HTTP_AUTH_BASIC_FORM,
+    .correlation_header = "ININ-Correlation-Id",
+    .token_url = genesys_token_url,
+    .page_size_roles = 100,
+    .page_size_users = 500,
+    .page_size_max = 500, /* a bigger pageSize is the platform's 400 */
+    .match_by = PROV_MATCH(CFG_MATCH_EMAIL) | PROV_MATCH(CFG_MATCH_USERNAME),
+    .match_by_names = "email, username",
+    .caps = MDL_CAP_ROLE_BATCHES | MDL_CAP_BUILTIN_DEFINITIONS,
+    .error_message = gjs_error_line,
+    .rate_window = genesys_rate_window,
+    .parse_error = gjs_parse_error,
     .fetch = genesys_fetch,
     .role_create = genesys_role_create,
     .role_update = genesys_role_update,

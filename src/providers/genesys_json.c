@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "rolesync/http.h"
 #include "rolesync/util.h"
 
 /* ========================================================================================== */
@@ -376,7 +378,9 @@ int gjs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len,
                              .description = t[i].desc,
                              .builtin_key = t[i].key,
                              .def_canon = t[i].canon,
-                             .def_json = t[i].canon};
+                             .def_json = t[i].canon,
+                             .forced = t[i].key && strcasecmp(t[i].key, GJS_FORCED_ROLE) == 0,
+                             .admin = t[i].key && strcasecmp(t[i].key, GJS_ADMIN_ROLE) == 0};
         mdl_add_role(s, &r);
     }
     for (size_t i = 0; i < n; i++)
@@ -954,12 +958,21 @@ int gjs_parse_id_array(const char *body, size_t len, struct pjson_ids *out, char
 }
 
 /* Member `key` as a string, or NULL (any other type, absent). For error decoration only. */
-static const char *loose_string(struct json_object *obj, const char *key)
+void gjs_error_line(const char *body, size_t len, char *buf, size_t n)
 {
-    struct json_object *v = NULL;
-    if (json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
+    char e[160];
+    struct pjson_cur c;
+    if (n == 0)
+        return;
+    buf[0] = '\0';
+    pjson_cur_init(&c, "genesys error body", e, sizeof(e));
+    struct json_object *root = pjson_parse(&c, body, len);
+    if (root && json_object_is_type(root, json_type_object)) {
+        const char *m = pjson_loose_string(root, "message");
+        if (m && *m)
+            http_clean_line(buf, n, m, strlen(m));
+    }
+    json_object_put(root);
 }
 
 int gjs_parse_error(const char *body, size_t len, struct pjson_error_info *out)
@@ -975,10 +988,10 @@ int gjs_parse_error(const char *body, size_t len, struct pjson_error_info *out)
         json_object_put(root);
         return -1;
     }
-    pjson_copy_clean(out->message, sizeof(out->message), loose_string(root, "message"));
-    pjson_copy_clean(out->code, sizeof(out->code), loose_string(root, "code"));
+    pjson_copy_clean(out->message, sizeof(out->message), pjson_loose_string(root, "message"));
+    pjson_copy_clean(out->code, sizeof(out->code), pjson_loose_string(root, "code"));
     pjson_copy_clean(out->correlation_id, sizeof(out->correlation_id),
-                     loose_string(root, "contextId"));
+                     pjson_loose_string(root, "contextId"));
     struct json_object *st = NULL;
     if (json_object_object_get_ex(root, "status", &st) && json_object_is_type(st, json_type_int)) {
         int64_t x = json_object_get_int64(st);

@@ -9,6 +9,12 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Genesys Cloud (api/genesys.md sections 4-7)                                                */
 
+/* defaultRoleIds with a meaning to the core (product.md section 4 point 6): every user holds
+ * `employee` (it cannot be removed); `admin` is the organisation's administrator role. The
+ * roles parsers mark them (mdl_role.forced / .admin). */
+#define GJS_FORCED_ROLE "employee"
+#define GJS_ADMIN_ROLE "admin"
+
 /* Envelope of a genesys listing page. total is bounded to 0..10^9, pageSize to 0..100000,
  * pageNumber to 1..10^7, pageCount to 0..10^7; pageCount * pageSize must cover total (else
  * pages could be missed) and entities must not exceed pageSize. The caller checks pageNumber
@@ -83,6 +89,9 @@ int gjs_parse_id_array(const char *body, size_t len, struct pjson_ids *out, char
  * at least `message` or `code`, else -1 (out is still zeroed). Never fails loudly: it only
  * decorates an HTTP error the caller already has. */
 int gjs_parse_error(const char *body, size_t len, struct pjson_error_info *out);
+/* The one line the HTTP engine puts in its error texts and logs for such a body (the
+ * ErrorBody: its `message`); "" when it is none. For http_tenant_opts.error_message. */
+void gjs_error_line(const char *body, size_t len, char *buf, size_t n);
 
 /* Request bodies (caller frees; NULL + err on invalid input). `def_json` is a role's def_json
  * from a genesys snapshot (or NULL = no permissions, no policies); it is re-validated.

@@ -181,7 +181,8 @@ static void identity_role_create(const struct prov_tenant *t, const struct mdl_r
     if (!body)
         prov_fail_later(t, "role create", "POST", path, err, cb, arg);
     else
-        prov_submit(t, "role create", "POST", path, body, on_role_reply, cb, arg);
+        /* 302 + Location: an identical role exists already (api/identity.md section 9) */
+        prov_submit_accepting(t, "role create", "POST", path, body, 302, on_role_reply, cb, arg);
     free(body);
     free(path);
     free(base);
@@ -255,9 +256,28 @@ static void identity_user_set_roles(const struct prov_tenant *t, const char *use
     free(path);
 }
 
+/* ---- platform facts ---- */
+
+static char *identity_token_url(const char *base)
+{
+    return xasprintf("%s/identity/connect/token", base);
+}
+
 const struct prov_ops prov_identity = {
     .api = CFG_API_IDENTITY,
     .name = "identity",
+    .auth = HTTP_AUTH_POST_FORM,
+    .correlation_header = "Operation-Id",
+    .token_url = identity_token_url,
+    .page_size_roles = 1000,
+    .page_size_users = 1000,
+    .page_size_max = 1000, /* `count` above 1000 is a 400 */
+    .match_by = PROV_MATCH(CFG_MATCH_EMAIL) | PROV_MATCH(CFG_MATCH_EXTERNAL_ID),
+    .match_by_names = "email, external_id",
+    .caps = 0, /* one PUT of a user's whole role set; built-ins are never written */
+    .error_message = ijs_error_line,
+    .rate_window = NULL, /* no published limit, no advertised window */
+    .parse_error = ijs_parse_error,
     .fetch = identity_fetch,
     .role_create = identity_role_create,
     .role_update = identity_role_update,

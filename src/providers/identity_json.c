@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "rolesync/http.h"
 #include "rolesync/util.h"
 
 /* Optional id member; "" and null read as absent. */
@@ -84,7 +85,9 @@ int ijs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len, s
                              .name = t[i].name,
                              .description = t[i].desc,
                              .builtin_key = key,
-                             .foreign = t[i].foreign};
+                             .foreign = t[i].foreign,
+                             .forced = key && strcasecmp(key, IJS_TENANT_MEMBER) == 0,
+                             .admin = key && strcasecmp(key, IJS_TENANT_ADMIN) == 0};
         mdl_add_role(s, &r);
         free(key);
     }
@@ -458,12 +461,25 @@ int ijs_parse_total_count(const char *value, uint64_t *out, char *err, size_t er
 /* ========================================================================================== */
 /* Errors, Location                                                                           */
 
-static const char *loose_string(struct json_object *obj, const char *key)
+void ijs_error_line(const char *body, size_t len, char *buf, size_t n)
 {
-    struct json_object *v = NULL;
-    if (json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
+    char e[160];
+    struct pjson_cur c;
+    if (n == 0)
+        return;
+    buf[0] = '\0';
+    pjson_cur_init(&c, "identity error body", e, sizeof(e));
+    struct json_object *root = pjson_parse(&c, body, len);
+    if (root && json_object_is_type(root, json_type_object)) {
+        const char *a = pjson_loose_string(root, "Error"), *b = pjson_loose_string(root, "Reason");
+        char tmp[1024] = "";
+        if (a && *a && b && *b)
+            snprintf(tmp, sizeof tmp, "%s (%s)", a, b);
+        else if (a && *a)
+            snprintf(tmp, sizeof tmp, "%s", a);
+        http_clean_line(buf, n, tmp, strlen(tmp));
+    }
+    json_object_put(root);
 }
 
 int ijs_parse_error(const char *body, size_t len, struct pjson_error_info *out)
@@ -479,9 +495,9 @@ int ijs_parse_error(const char *body, size_t len, struct pjson_error_info *out)
         json_object_put(root);
         return -1;
     }
-    const char *error = loose_string(root, "Error");
-    const char *reason = loose_string(root, "Reason");
-    const char *resolution = loose_string(root, "Resolution");
+    const char *error = pjson_loose_string(root, "Error");
+    const char *reason = pjson_loose_string(root, "Reason");
+    const char *resolution = pjson_loose_string(root, "Resolution");
     char *msg = xasprintf("%s%s%s", reason ? reason : (error ? error : ""),
                           (resolution && *resolution && (reason || error)) ? " " : "",
                           resolution ? resolution : "");
@@ -489,7 +505,7 @@ int ijs_parse_error(const char *body, size_t len, struct pjson_error_info *out)
     free(msg);
     pjson_copy_clean(out->code, sizeof(out->code), error);
     pjson_copy_clean(out->correlation_id, sizeof(out->correlation_id),
-                     loose_string(root, "OperationId"));
+                     pjson_loose_string(root, "OperationId"));
     int rc = (error && *error) || (reason && *reason) ? 0 : -1; /* before the strings go */
     json_object_put(root);
     return rc;

@@ -9,6 +9,12 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Identity (api/identity.md sections 2-6, 9)                                                 */
 
+/* RoleTypeIds (lower case) with a meaning to the core (api/identity.md section 5): Tenant
+ * Member, which every user and client holds, and Tenant Administrator. The roles parser marks
+ * them (mdl_role.forced / .admin). */
+#define IJS_TENANT_MEMBER "7ad2b9ef-5386-4ead-ac9f-ad99c5c5b977"
+#define IJS_TENANT_ADMIN "2dc742ab-39ea-4fc0-a39e-2bcb71c26a5f"
+
 /* GET /api/v1/Tenants/{t}/Roles page (Role[]) -> roles appended to `s`; *count = elements.
  * Per Role: Id (required id), Name (required name), Description (optional text; it is the
  * whole definition, def_canon/def_json stay NULL), RoleScope (integer 0..1000 or null),
@@ -54,6 +60,10 @@ int ijs_parse_role_ids(const char *body, size_t len, struct pjson_ids *out, char
  * then " Resolution" when present, code = Error, correlation_id = OperationId. Same contract as
  * gjs_parse_error (0 when at least one of Error/Reason is present). */
 int ijs_parse_error(const char *body, size_t len, struct pjson_error_info *out);
+/* The one line the HTTP engine puts in its error texts and logs for such a body (the
+ * ErrorResponse: "Error (Reason)", else Error); "" when it is none. For
+ * http_tenant_opts.error_message. */
+void ijs_error_line(const char *body, size_t len, char *buf, size_t n);
 
 /* Request bodies (caller frees; NULL + err when name/id is missing or empty).
  *  create: {"Name","Description","RoleScope":1}   (Description null when NULL)

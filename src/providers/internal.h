@@ -118,6 +118,7 @@ struct prov_tenant_req {
     prov_done_cb cb;
     void *arg;
     prov_reply_fn on_reply; /* provider hook run on 2xx before the callback; may set fields */
+    long accept_status;     /* a non-2xx status on_reply handles as success (0: none) */
     char *id;               /* filled by on_reply for creates */
     char *parse_error;      /* set by on_reply when a 2xx reply is unreadable */
 };
@@ -139,5 +140,10 @@ void prov_reply_check_ids(struct prov_tenant_req *req, const struct http_result 
 /* Submit a write; takes ownership of nothing (body and path are copied by the engine). */
 void prov_submit(const struct prov_tenant *t, const char *op, const char *method, const char *path,
                  const char *body, prov_reply_fn on_reply, prov_done_cb cb, void *arg);
+/* The same, where the reply status `accept_status` is success too when on_reply sets req->id
+ * (identity's 302 to a create of an existing identical role). */
+void prov_submit_accepting(const struct prov_tenant *t, const char *op, const char *method,
+                           const char *path, const char *body, long accept_status,
+                           prov_reply_fn on_reply, prov_done_cb cb, void *arg);
 
 #endif

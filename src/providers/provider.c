@@ -9,23 +9,11 @@
 #include <json-c/json.h>
 
 #include "rolesync/log.h"
-#include "providers/genesys_json.h"
-#include "providers/identity_json.h"
 #include "rolesync/util.h"
 
 const struct prov_ops *prov_for_api(enum cfg_api api)
 {
     return api == CFG_API_GENESYS ? &prov_genesys : &prov_identity;
-}
-
-const char *prov_correlation_header(enum cfg_api api)
-{
-    return api == CFG_API_GENESYS ? "ININ-Correlation-Id" : "Operation-Id";
-}
-
-enum http_auth prov_auth_style(enum cfg_api api)
-{
-    return api == CFG_API_GENESYS ? HTTP_AUTH_BASIC_FORM : HTTP_AUTH_POST_FORM;
 }
 
 /* The server's message for a failed reply: the platform's error body when it has one. */
@@ -37,8 +25,7 @@ static void result_message(enum cfg_api api, const struct http_result *res, char
 
     snprintf(cid, cidn, "%s", res->correlation_id ? res->correlation_id : "");
     if (res->outcome == HTTP_ERR_STATUS && res->body_len > 0) {
-        have = api == CFG_API_GENESYS ? gjs_parse_error(res->body, res->body_len, &info)
-                                      : ijs_parse_error(res->body, res->body_len, &info);
+        have = prov_for_api(api)->parse_error(res->body, res->body_len, &info);
     }
     if (have == 0 && info.message[0]) {
         snprintf(buf, n, "HTTP %ld: %s%s%s%s", res->status, info.message, info.code[0] ? " (" : "",
@@ -67,10 +54,11 @@ static void on_write_reply(const struct http_result *res, void *arg)
     r.status = res->status;
     r.message = "";
     r.correlation_id = res->correlation_id ? res->correlation_id : "";
-    /* identity answers a create of an identical existing role with 302 + Location: the provider
-     * hook turns that into success (it sets req->id); any other non-2xx is a failure. */
-    bool redirect = res->outcome == HTTP_ERR_STATUS && res->status == 302 && req->on_reply &&
-                    req->api == CFG_API_IDENTITY && strcmp(req->op, "role create") == 0;
+    /* A status the provider reads as success besides 2xx (identity answers the create of an
+     * identical existing role with 302 + Location): its hook must then set req->id; any other
+     * non-2xx is a failure. */
+    bool redirect = res->outcome == HTTP_ERR_STATUS && req->accept_status &&
+                    res->status == req->accept_status && req->on_reply;
     if (res->outcome == HTTP_OK || redirect) {
         if (req->on_reply)
             req->on_reply(req, res);
@@ -123,7 +111,15 @@ void prov_reply_check_ids(struct prov_tenant_req *req, const struct http_result 
 void prov_submit(const struct prov_tenant *t, const char *op, const char *method, const char *path,
                  const char *body, prov_reply_fn on_reply, prov_done_cb cb, void *arg)
 {
+    prov_submit_accepting(t, op, method, path, body, 0, on_reply, cb, arg);
+}
+
+void prov_submit_accepting(const struct prov_tenant *t, const char *op, const char *method,
+                           const char *path, const char *body, long accept_status,
+                           prov_reply_fn on_reply, prov_done_cb cb, void *arg)
+{
     struct prov_tenant_req *req = xcalloc(1, sizeof *req);
+    req->accept_status = accept_status;
 
     req->api = t->cfg->api;
     req->op = op;
@@ -184,6 +180,7 @@ struct prov_fetch *prov_fetch_new(const struct prov_tenant *t, enum cfg_api api,
     struct prov_fetch *f = xcalloc(1, sizeof *f);
     f->t = *t;
     f->snap = mdl_snapshot_new(api);
+    f->snap->caps = prov_for_api(api)->caps;
     f->refs = pjson_role_refs_new();
     f->roles.what = "roles";
     f->users.what = "users";

@@ -842,6 +842,14 @@ const char *pjson_arena_lower(struct mdl_snapshot *s, const char *str)
 /* ========================================================================================== */
 /* Ids, roles                                                                                 */
 
+const char *pjson_loose_string(struct json_object *obj, const char *key)
+{
+    struct json_object *v = NULL;
+    if (json_object_object_get_ex(obj, key, &v) && json_object_is_type(v, json_type_string))
+        return json_object_get_string(v);
+    return NULL;
+}
+
 void pjson_ids_free(struct pjson_ids *ids)
 {
     if (!ids)

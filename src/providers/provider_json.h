@@ -179,6 +179,9 @@ int pjson_get_array(struct pjson_cur *c, struct json_object *obj, const char *ke
 /* Member as an object; absent/null: *out = NULL (error when required). */
 int pjson_get_object(struct pjson_cur *c, struct json_object *obj, const char *key, bool required,
                      struct json_object **out);
+/* Member `key` as a string when it is one, else NULL; no checks (for error bodies, which only
+ * decorate a failure the caller already has). */
+const char *pjson_loose_string(struct json_object *obj, const char *key);
 /* Top-level value must be an array / object. */
 int pjson_expect_array(struct pjson_cur *c, struct json_object *v);
 int pjson_expect_object(struct pjson_cur *c, struct json_object *v);

@@ -454,9 +454,14 @@ class SchemaMatchesLoader(unittest.TestCase):
                  "page_size": ("tenants", "*"), "max_deletes": ("jobs", "[]")}
         calls = re.findall(r'get_uint\(ld, \w+, "(\w+)", (\d+), (\w+),', self.code)
         self.assertEqual({c[0] for c in calls}, set(where))
-        # page_size's ceiling depends on the api: 1000 (identity), 500 (genesys, an if/then)
-        self.assertIn("ps_max = aux->api_ok ? 500 : 1000", self.code)
-        ceilings = {"ps_max": 1000}
+        # page_size's ceiling is the provider's page_size_max: the largest of them without an
+        # api (the schema's base maximum), the genesys one in the schema's if/then
+        maxima = {}
+        for api in ("genesys", "identity"):
+            with open(os.path.join(SRC, "src", "providers", api + ".c"), encoding="utf-8") as f:
+                maxima[api] = int(re.search(r"\.page_size_max = (\d+)", f.read()).group(1))
+        self.assertIn("ps_max = ops->page_size_max;", self.code)
+        ceilings = {"ps_max": max(maxima.values())}
         for key, lo, hi in calls:
             node = self.v.at(where[key] + (key,))
             self.assertEqual(node["type"], "integer", key)
@@ -465,7 +470,7 @@ class SchemaMatchesLoader(unittest.TestCase):
         tenant = load_schema()["definitions"]["tenant"]
         genesys = [b["then"] for b in tenant["allOf"]
                    if b["if"]["properties"]["api"]["const"] == "genesys"]
-        self.assertEqual(genesys[0]["properties"]["page_size"]["maximum"], 500)
+        self.assertEqual(genesys[0]["properties"]["page_size"]["maximum"], maxima["genesys"])
 
     def test_duration_keys(self):
         loader = set(re.findall(r'get_duration\(ld, \w+, "(\w+)"', self.code))

@@ -17,6 +17,7 @@
 #include "rolesync/auth.h"
 #include "rolesync/http.h"
 #include "rolesync/log.h"
+#include "rolesync/provider.h"
 #include "rolesync/util.h"
 
 #define ROLES "/api/v2/authorization/roles"
@@ -140,6 +141,9 @@ static void fx_tenant(struct fx *f, enum http_auth auth, const char *secret, siz
         .correlation_header = identity ? "Operation-Id" : "ININ-Correlation-Id",
         .http = &f->http,
         .max_response_bytes = max_body,
+        /* the platform's hooks, as tenants.c wires them */
+        .error_message = (identity ? &prov_identity : &prov_genesys)->error_message,
+        .rate_window = (identity ? &prov_identity : &prov_genesys)->rate_window,
     };
     f->t = http_tenant_new(f->e, &o, err, sizeof(err));
     assert_non_null(f->t);
@@ -275,15 +279,15 @@ static void test_parse_json(void **state)
     assert_null(http_parse_json(buf, strlen(buf), err, sizeof(err)));
 }
 
+/* The generic reading (a platform's own error shape is its provider's hook, tested there). */
 static void test_error_message(void **state)
 {
     (void)state;
     char buf[128];
     const char *g = "{\"message\":\"Rate limit exceeded\",\"code\":\"too.many.requests\","
                     "\"status\":429}";
-    assert_string_equal(http_error_message(g, strlen(g), buf, sizeof(buf)), "Rate limit exceeded");
-    const char *i = "{\"OperationId\":\"x\",\"Error\":\"Not found\",\"Reason\":\"No role\"}";
-    assert_string_equal(http_error_message(i, strlen(i), buf, sizeof(buf)), "Not found (No role)");
+    /* not a shape every platform shares: the start of the text */
+    assert_string_equal(http_error_message(g, strlen(g), buf, sizeof(buf)), g);
     const char *a = "{\"error\":\"invalid_client\",\"error_description\":\"bad secret\"}";
     assert_string_equal(http_error_message(a, strlen(a), buf, sizeof(buf)),
                         "invalid_client: bad secret");

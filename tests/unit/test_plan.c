@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fx_platform.h"
 #include "rolesync/diff.h"
 #include "rolesync/plan.h"
 
@@ -39,7 +40,7 @@ static const char *fx_nz(const char *s)
 
 static struct mdl_snapshot *fx_snap(enum cfg_api api, const char *roles, const char *users)
 {
-    struct mdl_snapshot *s = mdl_snapshot_new(api);
+    struct mdl_snapshot *s = fx_snapshot_new(api);
     char *rbuf = strdup(roles ? roles : ""), *rp = rbuf;
     while (rp && *rp) {
         char *item = fx_field(&rp, ';'), *ip = item;
@@ -52,6 +53,7 @@ static struct mdl_snapshot *fx_snap(enum cfg_api api, const char *roles, const c
             r.foreign = true;
         else
             r.builtin_key = fx_nz(key);
+        fx_mark_role(api, &r);
         mdl_add_role(s, &r);
     }
     free(rbuf);

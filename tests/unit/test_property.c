@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fx_platform.h"
 #include "rolesync/diff.h"
 #include "rolesync/plan.h"
 #include "rolesync/util.h"
@@ -73,16 +74,6 @@ static const char *DEFS[] = {"", "p1", "p1,p2"};
 static const char *EMAILS[] = {"ann@a.com", "bob@a.com", "cat@a.com", "dan@b.com", "eve@b.com",
                                "fay@a.com", "gus@b.com", "hal@a.com", "ivy@a.com", "jon@b.com"};
 
-static const char *forced_key(enum cfg_api a)
-{
-    return a == CFG_API_GENESYS ? MDL_GENESYS_EMPLOYEE : MDL_IDENTITY_TENANT_MEMBER;
-}
-
-static const char *admin_key(enum cfg_api a)
-{
-    return a == CFG_API_GENESYS ? MDL_GENESYS_ADMIN : MDL_IDENTITY_TENANT_ADMIN;
-}
-
 static int add_role(struct tenant *t, const char *name, const char *key, bool foreign)
 {
     struct trole *r = &t->r[t->nr];
@@ -102,12 +93,12 @@ static void gen_tenant(struct tenant *t, enum cfg_api api, bool target)
     memset(t, 0, sizeof(*t));
     t->api = api;
     if (api == CFG_API_GENESYS) {
-        add_role(t, "Employee", MDL_GENESYS_EMPLOYEE, false);
-        add_role(t, rnd(4) ? "Master Admin" : "Admin", MDL_GENESYS_ADMIN, false);
+        add_role(t, "Employee", GJS_FORCED_ROLE, false);
+        add_role(t, rnd(4) ? "Master Admin" : "Admin", GJS_ADMIN_ROLE, false);
         add_role(t, "Trusted", "trusteduser", false);
     } else {
-        add_role(t, "Tenant Member", MDL_IDENTITY_TENANT_MEMBER, false);
-        add_role(t, "Tenant Administrator", MDL_IDENTITY_TENANT_ADMIN, false);
+        add_role(t, "Tenant Member", IJS_TENANT_MEMBER, false);
+        add_role(t, "Tenant Administrator", IJS_TENANT_ADMIN, false);
         add_role(t, "Tenant Viewer", "e6cbf91e-0be8-4858-92b5-f88ecafd5574", false);
         if (target && rnd(2))
             add_role(t, "Community", NULL, true);
@@ -132,7 +123,7 @@ static void gen_tenant(struct tenant *t, enum cfg_api api, bool target)
                    : api == CFG_API_GENESYS && sv == 1 ? MDL_USER_INACTIVE
                                                        : MDL_USER_ACTIVE;
         for (int r = 0; r < t->nr; r++)
-            if (rnd(3) == 0 || (t->r[r].key && strcmp(t->r[r].key, forced_key(api)) == 0))
+            if (rnd(3) == 0 || (t->r[r].key && strcmp(t->r[r].key, fx_forced_key(api)) == 0))
                 u->roles |= 1u << r;
         if (rnd(15) == 0) { /* a second user with the same key in another case */
             struct tuser *v = &t->u[t->nu++];
@@ -145,7 +136,7 @@ static void gen_tenant(struct tenant *t, enum cfg_api api, bool target)
 
 static struct mdl_snapshot *snap(struct tenant *t)
 {
-    struct mdl_snapshot *s = mdl_snapshot_new(t->api);
+    struct mdl_snapshot *s = fx_snapshot_new(t->api);
     int idx_of[MAXR + 8];
     for (int i = 0; i < t->nr; i++) {
         idx_of[i] = -1;
@@ -157,6 +148,7 @@ static struct mdl_snapshot *snap(struct tenant *t)
                              .description = t->r[i].desc[0] ? t->r[i].desc : NULL,
                              .def_canon = t->r[i].def[0] ? t->r[i].def : NULL,
                              .foreign = t->r[i].foreign};
+        fx_mark_role(t->api, &r);
         idx_of[i] = (int)mdl_add_role(s, &r);
         t->slot_of[idx_of[i]] = i;
     }
@@ -254,7 +246,7 @@ static int slot_by_id(const struct tenant *t, const char *id)
 
 static bool is_forced(const struct tenant *t, int slot)
 {
-    return t->r[slot].key && strcmp(t->r[slot].key, forced_key(t->api)) == 0;
+    return t->r[slot].key && strcmp(t->r[slot].key, fx_forced_key(t->api)) == 0;
 }
 
 static void apply(struct tenant *t, struct plan *p, const struct mdl_snapshot *src)
@@ -413,7 +405,7 @@ static void oracle_map(const struct cfg_job *j, const struct tenant *s, const st
             (o->tsrc[x] >= 0 ? role_scope(j, s->r[o->tsrc[x]].name) : role_scope(j, sname));
         o->managed[x] = o->tscope[x] && !o->tconf[x] && !is_forced(t, x);
         o->revocable[x] = true;
-        if (tr->key && !strcmp(tr->key, admin_key(t->api))) {
+        if (tr->key && !strcmp(tr->key, fx_admin_key(t->api))) {
             o->revocable[x] = false;
             for (size_t i = 0; i < j->roles_include.n; i++)
                 if (!strpbrk(j->roles_include.v[i], "*?") && !strcmp(j->roles_include.v[i], sname))
@@ -610,14 +602,15 @@ static void test_scale(void **state)
 {
     (void)state;
     enum { NU = 100000, NR = 300 };
-    struct mdl_snapshot *s = mdl_snapshot_new(CFG_API_GENESYS),
-                        *t = mdl_snapshot_new(CFG_API_GENESYS);
+    struct mdl_snapshot *s = fx_snapshot_new(CFG_API_GENESYS),
+                        *t = fx_snapshot_new(CFG_API_GENESYS);
     char name[32], id[32], email[48];
     for (int side = 0; side < 2; side++) {
         struct mdl_snapshot *x = side ? t : s;
         mdl_add_role(x, &(struct mdl_role){.id = side ? "te" : "se",
                                            .name = "Employee",
-                                           .builtin_key = MDL_GENESYS_EMPLOYEE});
+                                           .builtin_key = GJS_FORCED_ROLE,
+                                           .forced = true});
         for (int r = 1; r < NR; r++) {
             snprintf(name, sizeof(name), "Role %d", r);
             snprintf(id, sizeof(id), "%c%d", side ? 't' : 's', r);

@@ -1027,6 +1027,18 @@ static void test_error_body(void **state)
     assert_string_equal(e.code, "");
     assert_int_equal(gjs_parse_error("<html>", 6, &e), -1);
     assert_string_equal(e.message, "");
+    /* the engine's one line (prov_genesys.error_message): the message, control characters
+     * collapsed; nothing for other shapes (the engine then reads it generically) */
+    char line[128];
+    gjs_error_line(b429, strlen(b429), line, sizeof line);
+    assert_string_equal(line, "Rate limit exceeded the maximum. Retry the request in [42] seconds");
+    gjs_error_line(ctl, strlen(ctl), line, sizeof line);
+    assert_string_equal(line, "line1 line2");
+    const char *oauth = J("{'error':'invalid_client','description':'x'}");
+    gjs_error_line(oauth, strlen(oauth), line, sizeof line);
+    assert_string_equal(line, "");
+    gjs_error_line("<html>", 6, line, sizeof line);
+    assert_string_equal(line, "");
     assert_int_equal(gjs_parse_error("[]", 2, &e), -1);
     assert_int_equal(gjs_parse_error("{}", 2, &e), -1);
     assert_int_equal(gjs_parse_error(NULL, 0, &e), -1);

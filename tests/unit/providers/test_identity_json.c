@@ -96,12 +96,12 @@ static void test_roles_page(void **state)
     const struct mdl_role *r = s->roles;
     assert_string_equal(r[0].id, "a1000000-0000-4000-8000-000000000001");
     assert_string_equal(r[0].name, "Tenant Administrator");
-    assert_string_equal(r[0].builtin_key, MDL_IDENTITY_TENANT_ADMIN); /* lower-cased */
+    assert_string_equal(r[0].builtin_key, IJS_TENANT_ADMIN); /* lower-cased */
     assert_string_equal(r[0].description, "Full control");
     assert_null(r[0].def_canon);
     assert_null(r[0].def_json);
     assert_false(r[0].foreign);
-    assert_string_equal(r[1].builtin_key, MDL_IDENTITY_TENANT_MEMBER);
+    assert_string_equal(r[1].builtin_key, IJS_TENANT_MEMBER);
     assert_null(r[1].description);
     assert_null(r[2].builtin_key);
     assert_false(r[2].foreign);
@@ -109,7 +109,7 @@ static void test_roles_page(void **state)
     assert_true(r[4].foreign); /* RoleScope 1 but a CommunityId */
     assert_true(r[5].foreign); /* scope unknown: leave it alone */
     assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
-    assert_int_equal(mdl_find_role_by_key(s, MDL_IDENTITY_TENANT_MEMBER), 1);
+    assert_int_equal(mdl_find_role_by_key(s, IJS_TENANT_MEMBER), 1);
     mdl_snapshot_free(s);
 
     s = roles("[]", err, sizeof(err));
@@ -345,6 +345,14 @@ static void test_error_response(void **state)
     assert_int_equal(ijs_parse_error("{}", 2, &e), -1);
     assert_int_equal(ijs_parse_error("not json", 8, &e), -1);
     assert_string_equal(e.message, "");
+    /* the engine's one line (prov_identity.error_message): "Error (Reason)", else Error */
+    char line[128];
+    ijs_error_line(b, strlen(b), line, sizeof line);
+    assert_string_equal(line, "The role could not be found. (No role with that Id.)");
+    ijs_error_line(only, strlen(only), line, sizeof line);
+    assert_string_equal(line, "Bad request");
+    ijs_error_line("", 0, line, sizeof line);
+    assert_string_equal(line, "");
 }
 
 static void test_location(void **state)

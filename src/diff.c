@@ -790,10 +790,31 @@ static struct pair *match_users(struct diff *d, size_t *npairs)
 
 /* ---- assignments ---------------------------------------------------------------------------*/
 
-static void sort_small(uint32_t *a, size_t n)
+/* Append up to 3 role names (of grant keys, see gkey) to a reason string. */
+static void names_text(const struct diff *d, char *buf, size_t len, const uint64_t *keys, size_t n)
+{
+    size_t off = strlen(buf);
+    for (size_t i = 0; i < n && i < 3 && off < len; i++) {
+        int w = snprintf(buf + off, len - off, "%s\"%s\"", i ? ", " : "",
+                         diff_ref_name(d, (uint32_t)(keys[i] >> 32)));
+        if (w < 0)
+            return;
+        off += (size_t)w;
+    }
+    if (n > 3 && off < len)
+        snprintf(buf + off, len - off, " and %zu more", n - 3);
+}
+
+/* A grant as one sortable number: role reference, then qualifier. */
+static uint64_t gkey(uint32_t ref, uint32_t qual)
+{
+    return (uint64_t)ref << 32 | qual;
+}
+
+static void sort_keys(uint64_t *a, size_t n)
 {
     for (size_t i = 1; i < n; i++) {
-        uint32_t v = a[i];
+        uint64_t v = a[i];
         size_t k = i;
         while (k > 0 && a[k - 1] > v) {
             a[k] = a[k - 1];
@@ -803,31 +824,42 @@ static void sort_small(uint32_t *a, size_t n)
     }
 }
 
-/* Append up to 3 role names to a reason string. */
-static void names_text(const struct diff *d, char *buf, size_t len, const uint32_t *refs, size_t n)
-{
-    size_t off = strlen(buf);
-    for (size_t i = 0; i < n && i < 3 && off < len; i++) {
-        int w =
-            snprintf(buf + off, len - off, "%s\"%s\"", i ? ", " : "", diff_ref_name(d, refs[i]));
-        if (w < 0)
-            return;
-        off += (size_t)w;
-    }
-    if (n > 3 && off < len)
-        snprintf(buf + off, len - off, " and %zu more", n - 3);
-}
-
-struct uvec {
-    uint32_t *v;
+struct kvec {
+    uint64_t *v;
     size_t n, cap;
 };
 
-static void uvec_push(struct uvec *u, uint32_t x)
+static void kvec_push(struct kvec *u, uint64_t x)
 {
     if (u->n == u->cap)
-        util_grow((void **)&u->v, &u->cap, u->n + 1, sizeof(uint32_t));
+        util_grow((void **)&u->v, &u->cap, u->n + 1, sizeof(uint64_t));
     u->v[u->n++] = x;
+}
+
+/* Sort and drop duplicates (two source qualifiers may map to one target qualifier). */
+static void kvec_sort_unique(struct kvec *u)
+{
+    sort_keys(u->v, u->n);
+    size_t w = 0;
+    for (size_t i = 0; i < u->n; i++)
+        if (w == 0 || u->v[w - 1] != u->v[i])
+            u->v[w++] = u->v[i];
+    u->n = w;
+}
+
+/* Which qualifiers take part: the two home qualifiers map to each other, nothing else does. */
+static void map_quals(struct diff *d)
+{
+    d->src_quals[0] = (struct diff_src_qual){true, 0, NULL};
+    d->tgt_quals[0].in_scope = true;
+    for (size_t q = 1; q < d->src->nquals; q++)
+        d->src_quals[q] = (struct diff_src_qual){false, MDL_NONE, NULL};
+}
+
+/* Cross-cycle identity of a target qualifier for the memory's set hashes (0 for home). */
+static uint64_t qual_ident(const struct mdl_snapshot *t, uint32_t q)
+{
+    return q == 0 ? 0 : mix64(fnv1a(fnv1a(FNV_BASIS, "q:"), t->quals[q].id));
 }
 
 static void plan_assignments(struct diff *d, struct diff_memory *mem, const struct pair *pairs,
@@ -839,62 +871,65 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
         return;
     bool mirror = j->assignments == CFG_ASSIGN_MIRROR;
     size_t nrefs = tgt->nroles + d->ncreates;
-    uint32_t *des_mark = xcalloc(nrefs + 1, sizeof(uint32_t));
-    uint32_t *cur_mark = xcalloc(nrefs + 1, sizeof(uint32_t));
     uint64_t *ident = xmalloc((nrefs + 1) * sizeof(uint64_t));
     for (size_t t = 0; t < tgt->nroles; t++)
         ident[t] = d->tgt_roles[t].ident;
     for (size_t k = 0; k < d->ncreates; k++)
         ident[tgt->nroles + k] = mix64(fnv1a_folded(fnv1a(FNV_BASIS, "n:"), d->role_ops[k].name));
-    struct uvec D = {0}, C = {0}, add = {0}, rem = {0};
-    uint32_t stamp = 0;
+    uint64_t *qident = xmalloc((tgt->nquals + 1) * sizeof(uint64_t));
+    for (size_t q = 0; q < tgt->nquals; q++)
+        qident[q] = qual_ident(tgt, (uint32_t)q);
+    struct kvec D = {0}, C = {0}, add = {0}, rem = {0};
 
     for (size_t p = 0; p < npairs; p++) {
         const struct mdl_user *su = &src->users[pairs[p].src], *tu = &tgt->users[pairs[p].tgt];
-        stamp++;
         D.n = C.n = add.n = rem.n = 0;
-        for (uint32_t i = 0; i < su->nroles; i++) {
-            const struct diff_src_role *sr = &d->src_roles[su->roles[i]];
-            if (!sr->in_scope || (sr->status != DIFF_ROLE_MAPPED && sr->status != DIFF_ROLE_CREATE))
+        for (uint32_t i = 0; i < su->ngrants; i++) {
+            const struct mdl_grant *g = &su->grants[i];
+            const struct diff_src_role *sr = &d->src_roles[g->role];
+            const struct diff_src_qual *sq = &d->src_quals[g->qual];
+            if ((g->flags & MDL_GRANT_INHERITED) || !sr->in_scope || !sq->in_scope ||
+                sq->map == MDL_NONE ||
+                (sr->status != DIFF_ROLE_MAPPED && sr->status != DIFF_ROLE_CREATE))
                 continue;
             uint32_t ref = sr->map;
             if (ref < tgt->nroles && !d->tgt_roles[ref].managed)
                 continue; /* forced (never added), or otherwise left alone */
-            if (des_mark[ref] != stamp) {
-                des_mark[ref] = stamp;
-                uvec_push(&D, ref);
-            }
+            kvec_push(&D, gkey(ref, sq->map));
         }
-        for (uint32_t i = 0; i < tu->nroles; i++) {
-            uint32_t t = tu->roles[i];
-            if (d->tgt_roles[t].managed) {
-                cur_mark[t] = stamp;
-                uvec_push(&C, t);
-            }
+        kvec_sort_unique(&D);
+        for (uint32_t i = 0; i < tu->ngrants; i++) {
+            const struct mdl_grant *g = &tu->grants[i];
+            if (!(g->flags & MDL_GRANT_INHERITED) && d->tgt_roles[g->role].managed &&
+                d->tgt_quals[g->qual].in_scope)
+                kvec_push(&C, gkey(g->role, g->qual));
         }
-        for (size_t i = 0; i < D.n; i++)
-            if (cur_mark[D.v[i]] != stamp)
-                uvec_push(&add, D.v[i]);
-        if (mirror) {
-            for (size_t i = 0; i < C.n; i++) {
-                const struct diff_tgt_role *tr = &d->tgt_roles[C.v[i]];
-                if (des_mark[C.v[i]] != stamp && (!tr->admin || tr->admin_revocable))
-                    uvec_push(&rem, C.v[i]);
+        kvec_sort_unique(&C); /* grants are sorted by (role, qual) already */
+        /* Merge the two sorted sets. */
+        for (size_t a = 0, b = 0; a < D.n || b < C.n;) {
+            if (b == C.n || (a < D.n && D.v[a] < C.v[b])) {
+                kvec_push(&add, D.v[a++]);
+            } else if (a == D.n || C.v[b] < D.v[a]) {
+                const struct diff_tgt_role *tr = &d->tgt_roles[(uint32_t)(C.v[b] >> 32)];
+                if (mirror && (!tr->admin || tr->admin_revocable))
+                    kvec_push(&rem, C.v[b]);
+                b++;
+            } else {
+                a++;
+                b++;
             }
         }
         if (add.n == 0 && rem.n == 0)
             continue;
-        sort_small(add.v, add.n);
-        sort_small(rem.v, rem.n); /* C is ascending already; kept for clarity */
 
         uint64_t have = 0, want = 0;
         for (size_t i = 0; i < C.n; i++)
-            have += mix64(ident[C.v[i]]);
+            have += mix64(ident[C.v[i] >> 32] ^ qident[(uint32_t)C.v[i]]);
         want = have;
         for (size_t i = 0; i < rem.n; i++)
-            want -= mix64(ident[rem.v[i]]);
+            want -= mix64(ident[rem.v[i] >> 32] ^ qident[(uint32_t)rem.v[i]]);
         for (size_t i = 0; i < add.n; i++)
-            want += mix64(ident[add.v[i]]);
+            want += mix64(ident[add.v[i] >> 32] ^ qident[(uint32_t)add.v[i]]);
         enum mem_verdict v = mem_check(mem, DIFF_MEM_USER, tu->id, want, have);
         if (v != MEM_PLAN) {
             char reason[512] = "target kept a role set different from what was written";
@@ -920,11 +955,11 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
         d->users[d->nusers++] = (struct diff_user_change){pairs[p].tgt, (uint32_t)d->nchanges,
                                                           (uint32_t)(add.n + rem.n), want};
         for (size_t i = 0; i < rem.n; i++)
-            d->changes[d->nchanges++] =
-                (struct diff_change){pairs[p].tgt, pairs[p].src, rem.v[i], false};
+            d->changes[d->nchanges++] = (struct diff_change){
+                pairs[p].tgt, pairs[p].src, (uint32_t)(rem.v[i] >> 32), (uint32_t)rem.v[i], false};
         for (size_t i = 0; i < add.n; i++)
-            d->changes[d->nchanges++] =
-                (struct diff_change){pairs[p].tgt, pairs[p].src, add.v[i], true};
+            d->changes[d->nchanges++] = (struct diff_change){
+                pairs[p].tgt, pairs[p].src, (uint32_t)(add.v[i] >> 32), (uint32_t)add.v[i], true};
         d->nadds += add.n;
         d->nremoves += rem.n;
     }
@@ -932,9 +967,8 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
     free(C.v);
     free(add.v);
     free(rem.v);
-    free(des_mark);
-    free(cur_mark);
     free(ident);
+    free(qident);
 }
 
 /* ---- entry points --------------------------------------------------------------------------*/
@@ -949,6 +983,8 @@ static struct diff *diff_alloc(const struct cfg_job *job, const struct mdl_snaps
     d->tgt = tgt;
     d->src_roles = xcalloc(src->nroles + 1, sizeof(*d->src_roles));
     d->tgt_roles = xcalloc(tgt->nroles + 1, sizeof(*d->tgt_roles));
+    d->src_quals = xcalloc(src->nquals + 1, sizeof(*d->src_quals));
+    d->tgt_quals = xcalloc(tgt->nquals + 1, sizeof(*d->tgt_quals));
     return d;
 }
 
@@ -977,6 +1013,7 @@ struct diff *diff_compute(const struct cfg_job *job, const struct mdl_snapshot *
         mem->gen++;
 
     map_roles(d, mem);
+    map_quals(d);
     size_t npairs = 0;
     struct pair *pairs = match_users(d, &npairs);
     plan_assignments(d, mem, pairs, npairs);
@@ -997,6 +1034,8 @@ void diff_free(struct diff *d)
     free(d->priv);
     free(d->src_roles);
     free(d->tgt_roles);
+    free(d->src_quals);
+    free(d->tgt_quals);
     free(d->role_ops);
     free(d->changes);
     free(d->users);

@@ -87,6 +87,7 @@ struct mdl_snapshot *mdl_snapshot_new(enum cfg_api api)
     struct mdl_snapshot *s = xcalloc(1, sizeof(*s));
     s->api = api;
     s->arena = xcalloc(1, sizeof(*s->arena));
+    mdl_add_qual(s, &(struct mdl_qual){.home = true});
     return s;
 }
 
@@ -97,8 +98,10 @@ void mdl_snapshot_free(struct mdl_snapshot *s)
     HASH_CLEAR(hh, s->role_by_id);
     HASH_CLEAR(hh, s->role_by_name);
     HASH_CLEAR(hh, s->role_by_key);
+    HASH_CLEAR(hh, s->qual_by_id);
     free(s->roles);
     free(s->users);
+    free(s->quals);
     arena_free(s->arena);
     free(s);
 }
@@ -160,40 +163,61 @@ uint32_t mdl_add_user(struct mdl_snapshot *s, const struct mdl_user *u)
     d->username = mdl_strdup(s, u->username);
     d->external_key = mdl_strdup(s, u->external_key);
     d->state = u->state;
-    d->roles = NULL;
-    d->nroles = d->roles_cap = 0;
-    if (u->nroles > 0 && u->roles) {
-        d->roles = arena_alloc(s->arena, u->nroles * sizeof(uint32_t));
-        memcpy(d->roles, u->roles, u->nroles * sizeof(uint32_t));
-        d->nroles = d->roles_cap = u->nroles;
+    d->grants = NULL;
+    d->ngrants = d->grants_cap = 0;
+    if (u->ngrants > 0 && u->grants) {
+        d->grants = arena_alloc(s->arena, u->ngrants * sizeof(struct mdl_grant));
+        memcpy(d->grants, u->grants, u->ngrants * sizeof(struct mdl_grant));
+        d->ngrants = d->grants_cap = u->ngrants;
     }
     return (uint32_t)s->nusers++;
 }
 
-void mdl_user_add_role(struct mdl_snapshot *s, uint32_t user, uint32_t role)
+uint32_t mdl_add_qual(struct mdl_snapshot *s, const struct mdl_qual *q)
 {
-    if (s->finished || user >= s->nusers) {
-        fputs("<2>FATAL mdl_user_add_role: bad user or snapshot finished\n", stderr);
+    if (s->finished || s->nquals >= MDL_MAX_QUALS) {
+        fputs("<2>FATAL mdl_add_qual: snapshot finished or too many qualifiers\n", stderr);
+        abort();
+    }
+    util_grow((void **)&s->quals, &s->quals_cap, s->nquals + 1, sizeof(*s->quals));
+    struct mdl_qual *d = &s->quals[s->nquals];
+    d->id = mdl_strdup(s, q->id);
+    d->name = mdl_strdup(s, q->name);
+    d->home = s->nquals == 0; /* only qualifier 0 is home */
+    d->all = q->all && s->nquals > 0;
+    return (uint32_t)s->nquals++;
+}
+
+void mdl_set_home(struct mdl_snapshot *s, const char *id, const char *name)
+{
+    s->quals[0].id = mdl_strdup(s, id);
+    s->quals[0].name = mdl_strdup(s, name);
+}
+
+void mdl_user_add_grant(struct mdl_snapshot *s, uint32_t user, uint32_t role, uint32_t qual,
+                        unsigned flags)
+{
+    if (s->finished || user >= s->nusers || qual > UINT16_MAX) {
+        fputs("<2>FATAL mdl_user_add_grant: bad user or qualifier, or snapshot finished\n", stderr);
         abort();
     }
     struct mdl_user *u = &s->users[user];
-    if (u->nroles == u->roles_cap) {
+    if (u->ngrants == u->grants_cap) {
         /* Arena memory cannot be realloc'd: double into a fresh array; the old one is wasted,
          * bounded by the final size (typical users hold a handful of roles). */
-        uint32_t cap = u->roles_cap ? u->roles_cap * 2 : 4;
-        uint32_t *n = arena_alloc(s->arena, cap * sizeof(uint32_t));
-        if (u->nroles)
-            memcpy(n, u->roles, u->nroles * sizeof(uint32_t));
-        u->roles = n;
-        u->roles_cap = cap;
+        uint32_t cap = u->grants_cap ? u->grants_cap * 2 : 4;
+        struct mdl_grant *n = arena_alloc(s->arena, cap * sizeof(struct mdl_grant));
+        if (u->ngrants)
+            memcpy(n, u->grants, u->ngrants * sizeof(struct mdl_grant));
+        u->grants = n;
+        u->grants_cap = cap;
     }
-    u->roles[u->nroles++] = role;
+    u->grants[u->ngrants++] = (struct mdl_grant){role, (uint16_t)qual, (uint16_t)flags};
 }
 
-static int cmp_u32(const void *a, const void *b)
+void mdl_user_add_role(struct mdl_snapshot *s, uint32_t user, uint32_t role)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return (x > y) - (x < y);
+    mdl_user_add_grant(s, user, role, 0, 0);
 }
 
 /* Insert key -> idx; returns false when the key was already present (entry marked dup). */
@@ -250,20 +274,60 @@ static void sort_slots(struct mdl_id_slot *v, size_t n)
     free(tmp);
 }
 
-/* A user's role indexes, sorted: most users hold a handful, where insertion sort beats qsort's
- * setup and its callback. */
-static void sort_roles(uint32_t *a, uint32_t n)
+/* A grant's sort key: role, then qualifier, then flags (a direct grant before an inherited one
+ * of the same role and qualifier). */
+static uint64_t grant_key(const struct mdl_grant *g)
+{
+    return (uint64_t)g->role << 32 | (uint64_t)g->qual << 16 | g->flags;
+}
+
+static int cmp_grant(const void *a, const void *b)
+{
+    uint64_t x = grant_key(a), y = grant_key(b);
+    return (x > y) - (x < y);
+}
+
+/* A user's grants, sorted: most users hold a handful, where insertion sort beats qsort's setup
+ * and its callback. */
+static void sort_grants(struct mdl_grant *a, uint32_t n)
 {
     if (n > 16) {
-        qsort(a, n, sizeof(uint32_t), cmp_u32);
+        qsort(a, n, sizeof(*a), cmp_grant);
         return;
     }
     for (uint32_t i = 1; i < n; i++) {
-        uint32_t v = a[i], k = i;
-        for (; k > 0 && a[k - 1] > v; k--)
+        struct mdl_grant v = a[i];
+        uint64_t kv = grant_key(&v);
+        uint32_t k = i;
+        for (; k > 0 && grant_key(&a[k - 1]) > kv; k--)
             a[k] = a[k - 1];
         a[k] = v;
     }
+}
+
+static uint32_t index_find(const struct mdl_index *head, const char *key, bool lower, bool *dup)
+{
+    if (dup)
+        *dup = false;
+    if (!key || !head)
+        return MDL_NONE;
+    size_t len = strlen(key);
+    char stackbuf[256];
+    char *k = (char *)key;
+    if (lower) {
+        size_t flen = util_fold_len(key);
+        k = flen < sizeof(stackbuf) ? stackbuf : xmalloc(flen + 1);
+        len = util_fold_into(k, key);
+    }
+    struct mdl_index *e;
+    HASH_FIND(hh, head, k, len, e);
+    if (k != key && k != stackbuf)
+        free(k);
+    if (!e)
+        return MDL_NONE;
+    if (dup)
+        *dup = e->dup;
+    return e->idx;
 }
 
 int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen)
@@ -272,20 +336,21 @@ int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen)
         return 0;
     for (size_t i = 0; i < s->nusers; i++) {
         struct mdl_user *u = &s->users[i];
-        for (uint32_t k = 0; k < u->nroles; k++) {
-            if (u->roles[k] >= s->nroles) {
-                snprintf(err, errlen, "user %s refers to role index %u of %zu",
-                         u->id ? u->id : "(no id)", u->roles[k], s->nroles);
+        for (uint32_t k = 0; k < u->ngrants; k++) {
+            if (u->grants[k].role >= s->nroles || u->grants[k].qual >= s->nquals) {
+                snprintf(err, errlen, "user %s refers to role index %u of %zu, qualifier %u of %zu",
+                         u->id ? u->id : "(no id)", u->grants[k].role, s->nroles,
+                         (unsigned)u->grants[k].qual, s->nquals);
                 return -1;
             }
         }
-        if (u->nroles > 1) {
-            sort_roles(u->roles, u->nroles);
+        if (u->ngrants > 1) {
+            sort_grants(u->grants, u->ngrants);
             uint32_t w = 1;
-            for (uint32_t r = 1; r < u->nroles; r++)
-                if (u->roles[r] != u->roles[w - 1])
-                    u->roles[w++] = u->roles[r];
-            u->nroles = w;
+            for (uint32_t r = 1; r < u->ngrants; r++)
+                if (grant_key(&u->grants[r]) != grant_key(&u->grants[w - 1]))
+                    u->grants[w++] = u->grants[r];
+            u->ngrants = w;
         }
     }
     for (size_t i = 0; i < s->nroles; i++) {
@@ -301,6 +366,19 @@ int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen)
         index_add(s, &s->role_by_name, arena_strdup_fold(s, r->name), (uint32_t)i);
         if (r->builtin_key)
             index_add(s, &s->role_by_key, arena_strdup_fold(s, r->builtin_key), (uint32_t)i);
+    }
+    for (size_t i = 1; i < s->nquals; i++) {
+        const struct mdl_qual *q = &s->quals[i];
+        if (!q->id) {
+            snprintf(err, errlen, "qualifier #%zu has no id", i);
+            goto fail;
+        }
+    }
+    for (size_t i = 0; i < s->nquals; i++) {
+        if (s->quals[i].id && !index_add(s, &s->qual_by_id, s->quals[i].id, (uint32_t)i)) {
+            snprintf(err, errlen, "duplicate division id %s", s->quals[i].id);
+            goto fail;
+        }
     }
     struct mdl_id_slot *ids = arena_alloc(s->arena, (s->nusers ? s->nusers : 1) * sizeof(*ids));
     for (size_t i = 0; i < s->nusers; i++) {
@@ -333,32 +411,8 @@ fail:
     HASH_CLEAR(hh, s->role_by_id);
     HASH_CLEAR(hh, s->role_by_name);
     HASH_CLEAR(hh, s->role_by_key);
+    HASH_CLEAR(hh, s->qual_by_id);
     return -1;
-}
-
-static uint32_t index_find(const struct mdl_index *head, const char *key, bool lower, bool *dup)
-{
-    if (dup)
-        *dup = false;
-    if (!key || !head)
-        return MDL_NONE;
-    size_t len = strlen(key);
-    char stackbuf[256];
-    char *k = (char *)key;
-    if (lower) {
-        size_t flen = util_fold_len(key);
-        k = flen < sizeof(stackbuf) ? stackbuf : xmalloc(flen + 1);
-        len = util_fold_into(k, key);
-    }
-    struct mdl_index *e;
-    HASH_FIND(hh, head, k, len, e);
-    if (k != key && k != stackbuf)
-        free(k);
-    if (!e)
-        return MDL_NONE;
-    if (dup)
-        *dup = e->dup;
-    return e->idx;
 }
 
 uint32_t mdl_find_role_by_id(const struct mdl_snapshot *s, const char *id)
@@ -395,18 +449,37 @@ uint32_t mdl_find_user_by_id(const struct mdl_snapshot *s, const char *id)
     return MDL_NONE;
 }
 
-bool mdl_user_has_role(const struct mdl_user *u, uint32_t role)
+/* Index of the first grant of `role` or beyond (grants are sorted after finish). */
+static uint32_t first_grant(const struct mdl_user *u, uint32_t role)
 {
-    /* Role sets are sorted after finish: binary search. */
-    uint32_t lo = 0, hi = u->nroles;
+    uint32_t lo = 0, hi = u->ngrants;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (u->roles[mid] == role)
-            return true;
-        if (u->roles[mid] < role)
+        if (u->grants[mid].role < role)
             lo = mid + 1;
         else
             hi = mid;
     }
+    return lo;
+}
+
+bool mdl_user_has_role(const struct mdl_user *u, uint32_t role)
+{
+    for (uint32_t i = first_grant(u, role); i < u->ngrants && u->grants[i].role == role; i++)
+        if (!(u->grants[i].flags & MDL_GRANT_INHERITED))
+            return true;
     return false;
+}
+
+bool mdl_user_has_grant(const struct mdl_user *u, uint32_t role, uint32_t qual)
+{
+    for (uint32_t i = first_grant(u, role); i < u->ngrants && u->grants[i].role == role; i++)
+        if (u->grants[i].qual == qual && !(u->grants[i].flags & MDL_GRANT_INHERITED))
+            return true;
+    return false;
+}
+
+uint32_t mdl_find_qual_by_id(const struct mdl_snapshot *s, const char *id)
+{
+    return index_find(s->qual_by_id, id, false, NULL);
 }

@@ -26,20 +26,21 @@ static size_t ceil_div(size_t a, size_t b)
     return (a + b - 1) / b;
 }
 
-/* Batch group of a change: (role ref, add or remove). */
-static size_t change_group(const struct diff_change *c)
+/* Batch group of a change: (role ref, qualifier, add or remove), numbered ref-major so the
+ * batches come out by role, then qualifier. */
+static size_t change_group(const struct diff *d, const struct diff_change *c)
 {
-    return (size_t)c->ref * 2 + (c->add ? 0 : 1);
+    return ((size_t)c->ref * d->tgt->nquals + c->qual) * 2 + (c->add ? 0 : 1);
 }
 
 /* Ops store the offset into items in `items` (as an integer) until the storage stops moving. */
-static void push_op(struct plan *p, enum plan_assign_kind kind, uint32_t ref, uint32_t user,
-                    uint32_t off, uint32_t n)
+static void push_op(struct plan *p, enum plan_assign_kind kind, uint32_t ref, uint32_t qual,
+                    uint32_t user, uint32_t off, uint32_t n)
 {
     util_grow((void **)&p->assign_ops, &p->priv->ops_cap, p->nassign_ops + 1,
               sizeof(*p->assign_ops));
     p->assign_ops[p->nassign_ops++] =
-        (struct plan_assign_op){kind, ref, user, (const uint32_t *)(uintptr_t)off, n};
+        (struct plan_assign_op){kind, ref, qual, user, (const uint32_t *)(uintptr_t)off, n};
 }
 
 /* Per-role batches for the changes of every changed user whose `put` flag is 0 (all users when
@@ -50,11 +51,11 @@ static void build_batches(struct plan *p, size_t nrefs, const unsigned char *put
     const struct diff *d = p->diff;
     /* Counting sort of the changes by (role, add/remove); users are walked ascending, so each
      * bucket's users come out ascending. */
-    size_t nb = nrefs * 2;
+    size_t nq = d->tgt->nquals, nb = nrefs * nq * 2;
     uint32_t *cnt = xcalloc(nb + 1, sizeof(uint32_t));
     for (size_t i = 0; i < d->nusers; i++)
         for (uint32_t k = 0; !(put && put[i]) && k < d->users[i].n; k++)
-            cnt[change_group(&d->changes[d->users[i].first + k]) + 1]++;
+            cnt[change_group(d, &d->changes[d->users[i].first + k]) + 1]++;
     for (size_t b = 1; b <= nb; b++)
         cnt[b] += cnt[b - 1];
     uint32_t *users = xmalloc((d->nchanges + 1) * sizeof(uint32_t));
@@ -62,17 +63,18 @@ static void build_batches(struct plan *p, size_t nrefs, const unsigned char *put
     memcpy(pos, cnt, (nb + 1) * sizeof(uint32_t));
     for (size_t i = 0; i < d->nusers; i++)
         for (uint32_t k = 0; !(put && put[i]) && k < d->users[i].n; k++)
-            users[pos[change_group(&d->changes[d->users[i].first + k])]++] = d->users[i].tgt_user;
-    for (size_t ref = 0; ref < nrefs; ref++) {
-        size_t b = ref * 2 + (size_t)pass;
+            users[pos[change_group(d, &d->changes[d->users[i].first + k])]++] =
+                d->users[i].tgt_user;
+    for (size_t g = 0; g < nrefs * nq; g++) {
+        size_t b = g * 2 + (size_t)pass;
         for (uint32_t at = cnt[b]; at < cnt[b + 1]; at += PLAN_BATCH_MAX) {
             uint32_t n = cnt[b + 1] - at;
             if (n > PLAN_BATCH_MAX)
                 n = PLAN_BATCH_MAX;
             uint32_t off = items_reserve(p, n);
             memcpy(p->priv->items + off, users + at, n * sizeof(uint32_t));
-            push_op(p, pass == 0 ? PLAN_ASSIGN_ROLE_ADD : PLAN_ASSIGN_ROLE_REMOVE, (uint32_t)ref,
-                    MDL_NONE, off, n);
+            push_op(p, pass == 0 ? PLAN_ASSIGN_ROLE_ADD : PLAN_ASSIGN_ROLE_REMOVE,
+                    (uint32_t)(g / nq), (uint32_t)(g % nq), MDL_NONE, off, n);
         }
     }
     free(cnt);
@@ -86,8 +88,26 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Whether every direct grant the user holds of role `ref` is among its removals ch[0..nrem). */
+static bool all_grants_removed(const struct mdl_user *u, uint32_t ref, const struct diff_change *ch,
+                               uint32_t nrem)
+{
+    for (uint32_t k = 0; k < u->ngrants; k++) {
+        const struct mdl_grant *g = &u->grants[k];
+        if (g->role != ref || (g->flags & MDL_GRANT_INHERITED))
+            continue;
+        bool removed = false;
+        for (uint32_t r = 0; r < nrem && !removed; r++)
+            removed = ch[r].ref == ref && ch[r].qual == g->qual;
+        if (!removed)
+            return false;
+    }
+    return true;
+}
+
 /* One PUT of the full new role set for every changed user whose `put` flag is set (all users
- * when `put` is NULL). */
+ * when `put` is NULL): the roles it holds directly, less those whose every grant goes, plus the
+ * added ones. */
 static void build_per_user(struct plan *p, const unsigned char *put)
 {
     const struct diff *d = p->diff;
@@ -97,25 +117,30 @@ static void build_per_user(struct plan *p, const unsigned char *put)
         const struct diff_user_change *uc = &d->users[i];
         const struct mdl_user *u = &d->tgt->users[uc->tgt_user];
         const struct diff_change *ch = &d->changes[uc->first];
-        uint32_t max = u->nroles + uc->n;
+        uint32_t max = u->ngrants + uc->n;
         uint32_t off = items_reserve(p, max);
         uint32_t *set = p->priv->items + off, n = 0;
-        /* Removes come first in the user's change run, both runs ascending by ref. */
-        uint32_t r = 0, nrem = 0;
+        /* Removes come first in the user's change run. */
+        uint32_t nrem = 0;
         while (nrem < uc->n && !ch[nrem].add)
             nrem++;
-        for (uint32_t k = 0; k < u->nroles; k++) {
-            while (r < nrem && ch[r].ref < u->roles[k])
-                r++;
-            if (r < nrem && ch[r].ref == u->roles[k])
-                continue;
-            set[n++] = u->roles[k];
+        for (uint32_t k = 0; k < u->ngrants; k++) {
+            const struct mdl_grant *g = &u->grants[k];
+            if ((g->flags & MDL_GRANT_INHERITED) || (n > 0 && set[n - 1] == g->role))
+                continue; /* grants are sorted by role: one entry per role */
+            if (!all_grants_removed(u, g->role, ch, nrem))
+                set[n++] = g->role;
         }
         for (uint32_t k = nrem; k < uc->n; k++)
             set[n++] = ch[k].ref;
         qsort(set, n, sizeof(uint32_t), cmp_u32);
+        uint32_t w = 0; /* a role added in one qualifier that is held in another */
+        for (uint32_t k = 0; k < n; k++)
+            if (w == 0 || set[w - 1] != set[k])
+                set[w++] = set[k];
+        n = w;
         p->priv->nitems -= max - n; /* give back what was not used */
-        push_op(p, PLAN_ASSIGN_USER_SET, MDL_NONE, uc->tgt_user, off, n);
+        push_op(p, PLAN_ASSIGN_USER_SET, MDL_NONE, MDL_NONE, uc->tgt_user, off, n);
     }
 }
 
@@ -130,11 +155,12 @@ static void build_per_user(struct plan *p, const unsigned char *put)
  * pure batches in *pure. */
 static size_t choose_mix(const struct diff *d, size_t nrefs, unsigned char *put, size_t *pure)
 {
-    size_t *cnt = xcalloc(nrefs * 2 + 1, sizeof(size_t));
+    size_t ngroups = nrefs * d->tgt->nquals * 2;
+    size_t *cnt = xcalloc(ngroups + 1, sizeof(size_t));
     for (size_t i = 0; i < d->nchanges; i++)
-        cnt[change_group(&d->changes[i])]++;
+        cnt[change_group(d, &d->changes[i])]++;
     size_t cost = 0;
-    for (size_t g = 0; g < nrefs * 2; g++)
+    for (size_t g = 0; g < ngroups; g++)
         cost += ceil_div(cnt[g], PLAN_BATCH_MAX);
     *pure = cost;
     for (bool moved = true; moved;) {
@@ -143,11 +169,11 @@ static size_t choose_mix(const struct diff *d, size_t nrefs, unsigned char *put,
             const struct diff_change *ch = &d->changes[d->users[i].first];
             size_t saved = 0;
             for (uint32_t k = 0; !put[i] && k < d->users[i].n; k++)
-                saved += cnt[change_group(&ch[k])] % PLAN_BATCH_MAX == 1;
+                saved += cnt[change_group(d, &ch[k])] % PLAN_BATCH_MAX == 1;
             if (saved < 2)
                 continue;
             for (uint32_t k = 0; k < d->users[i].n; k++)
-                cnt[change_group(&ch[k])]--;
+                cnt[change_group(d, &ch[k])]--;
             put[i] = 1;
             cost = cost - saved + 1;
             moved = true;

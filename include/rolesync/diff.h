@@ -24,15 +24,19 @@
  *     identity built-ins are never written. Prune (job->prune): in-scope, non-foreign custom
  *     target roles that no source role maps to (in or out of scope) and that are not part of a
  *     conflict are deleted.
- *   - assignments (mirror | additive | off) for every matched, in-scope user pair. "Managed"
- *     target roles are in scope, non-foreign, not forced, not in a conflict. The user's desired
- *     managed set = the mapped in-scope source roles (incl. roles about to be created); adds =
- *     desired - current; removes (mirror only) = current managed - desired, except the admin role
- *     (genesys `admin`, identity Tenant Administrator), which is revoked only when some
- *     roles.include pattern without '*' or '?' equals, case-insensitively, the admin role's scope
- *     name (its source counterpart's name, else its own name mapped back through rename).
- *     Forced roles (genesys `employee`, identity Tenant Member) are never added or removed.
- *     Everything else the user holds (out-of-scope, foreign, forced, conflicted) is kept.
+ *   - qualifiers (where a grant holds, model.h): the home qualifier of one snapshot maps to
+ *     the home qualifier of the other; every other qualifier is out of scope on both sides.
+ *   - assignments (mirror | additive | off), grant by grant, for every matched, in-scope user
+ *     pair; only direct grants count (inherited ones are never added, removed, or taken as
+ *     present). "Managed" target roles are in scope, non-foreign, not forced, not in a
+ *     conflict. The user's desired managed grants = the in-scope source grants mapped (role and
+ *     qualifier; incl. roles about to be created); adds = desired - current; removes (mirror
+ *     only) = current managed grants in in-scope qualifiers - desired, except the admin role
+ *     (mdl_role.admin), which is revoked only when some roles.include pattern without '*' or
+ *     '?' equals, case-insensitively, the admin role's scope name (its source counterpart's
+ *     name, else its own name mapped back through rename). Forced roles (mdl_role.forced) are
+ *     never added or removed. Everything else the user holds (out-of-scope roles or
+ *     qualifiers, foreign, forced, conflicted, inherited) is kept.
  *   - not converging (point 9): see struct diff_memory below.
  *
  * Target role references (`ref` below, uint32_t): a value below tgt->nroles is a target role
@@ -132,12 +136,25 @@ struct diff_role_op {
     uint64_t want;       /* memory value hash of what is written */
 };
 
-/* One (user, role) change. Sorted by tgt_user, then removes before adds, then role. */
+/* Where a source qualifier's grants go on the target (model.h qualifiers). */
+struct diff_src_qual {
+    bool in_scope;      /* its grants take part in the job */
+    uint32_t map;       /* target qualifier, or MDL_NONE (out of scope, unmapped, conflict) */
+    const char *reason; /* static text when in scope without a counterpart, else NULL */
+};
+
+struct diff_tgt_qual {
+    bool in_scope; /* its direct grants may be added and removed */
+};
+
+/* One grant change (user, role, qualifier). Sorted by tgt_user, then removes before adds, then
+ * (ref, qual). */
 struct diff_change {
     uint32_t tgt_user;
     uint32_t src_user;
-    uint32_t ref; /* target role reference */
-    bool add;     /* false = remove */
+    uint32_t ref;  /* target role reference */
+    uint32_t qual; /* target qualifier */
+    bool add;      /* false = remove */
 };
 
 /* A user whose role set changes: its changes are changes[first .. first+n). */
@@ -190,6 +207,8 @@ struct diff {
     const struct mdl_snapshot *src, *tgt;
     struct diff_src_role *src_roles; /* [src->nroles] */
     struct diff_tgt_role *tgt_roles; /* [tgt->nroles] */
+    struct diff_src_qual *src_quals; /* [src->nquals] */
+    struct diff_tgt_qual *tgt_quals; /* [tgt->nquals] */
     /* role ops in order: creates (k-th create = ref tgt->nroles + k), updates, deletes */
     struct diff_role_op *role_ops;
     size_t nrole_ops, ncreates, nupdates, ndeletes;

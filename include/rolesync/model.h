@@ -1,12 +1,19 @@
-/* model.h — provider-neutral snapshot of one tenant: roles, users, and each user's role set.
+/* model.h — provider-neutral snapshot of one tenant: roles, users, and each user's grants.
  *
  * Providers (genesys.c, identity.c) fill a snapshot from API responses; the pure core (diff,
  * plan) reads two snapshots and never sees JSON. All strings and arrays of a snapshot live in the
  * snapshot's own arena (mdl_strdup / mdl_alloc), so a 100,000-user tenant costs a few large
  * blocks instead of a million small ones, and mdl_snapshot_free() releases everything at once.
  *
- * Life cycle: mdl_snapshot_new() -> mdl_add_role()/mdl_add_user()/mdl_user_add_role() ->
- * mdl_snapshot_finish() (builds the hash indexes, sorts and de-duplicates role sets) -> lookups.
+ * A grant is (user, role, qualifier): where the role holds. The qualifier is the provider's
+ * (genesys: a division, or the all-divisions grant; identity: the tenant as a whole) and opaque
+ * to the core, which compares qualifiers of two snapshots only through their flags and names
+ * (diff.h). A grant is direct, or inherited (through a group): the provider says which.
+ * Every snapshot starts with qualifier 0, the home one (an undivided tenant has only it).
+ *
+ * Life cycle: mdl_snapshot_new() -> mdl_add_role()/mdl_add_qual()/mdl_add_user()/
+ * mdl_user_add_grant() -> mdl_snapshot_finish() (builds the hash indexes, sorts and
+ * de-duplicates grants) -> lookups.
  * Adding after finish is not allowed. Role indexes are uthash tables over the role array; users
  * are found by id through a hash-sorted array (user_ids).
  */
@@ -54,6 +61,23 @@ struct mdl_role {
                     Administrator): revoked only by a job that names it verbatim */
 };
 
+/* Where a role is granted (see above). */
+struct mdl_qual {
+    const char *id;   /* platform id (genesys division id, "*" for all divisions); NULL for the
+                         home qualifier of an undivided tenant */
+    const char *name; /* display name; NULL where there is none */
+    bool home;        /* the home division / the undivided tenant (qualifier 0, only it) */
+    bool all;         /* the all-divisions grant */
+};
+
+#define MDL_GRANT_INHERITED 0x1u /* held through a group, not by the user itself */
+
+struct mdl_grant {
+    uint32_t role;  /* index into the snapshot's roles */
+    uint16_t qual;  /* index into the snapshot's quals */
+    uint16_t flags; /* MDL_GRANT_* */
+};
+
 struct mdl_user {
     const char *id;
     const char *email;        /* genesys email; identity Email, else ContactEmail; may be NULL */
@@ -61,9 +85,9 @@ struct mdl_user {
     const char *external_key; /* identity "IdentityProviderId/ExternalUserId" (both lower-cased),
                                  NULL if either is missing; NULL for genesys */
     enum mdl_user_state state;
-    uint32_t *roles; /* indexes into the snapshot's roles; sorted, unique after finish */
-    uint32_t nroles;
-    uint32_t roles_cap;
+    struct mdl_grant *grants; /* sorted by (role, qual, flags), unique after finish */
+    uint32_t ngrants;
+    uint32_t grants_cap;
 };
 
 struct mdl_index; /* opaque uthash index */
@@ -76,10 +100,13 @@ struct mdl_snapshot {
     size_t nroles, roles_cap;
     struct mdl_user *users;
     size_t nusers, users_cap;
+    struct mdl_qual *quals; /* [0] is the home qualifier */
+    size_t nquals, quals_cap;
+    bool divided; /* the tenant's grants carry divisions (genesys); else only qualifier 0 */
     char *
         *licensed_domains; /* genesys: permission domains the org licenses (arena); may be empty */
     size_t nlicensed_domains;
-    struct mdl_index *role_by_id, *role_by_name, *role_by_key;
+    struct mdl_index *role_by_id, *role_by_name, *role_by_key, *qual_by_id;
     /* Users by id: (hash of the id, user index) sorted by hash (built by finish, in the arena).
      * A sorted array rather than a hash table: a listing has up to 10^5 users and the only
      * uses are the duplicate check and lookups in tests; walking a chained table's buckets was
@@ -100,11 +127,20 @@ void *mdl_alloc(struct mdl_snapshot *s, size_t n);
 /* Append a role/user; strings in `r`/`u` are copied into the arena. Returns its index. */
 uint32_t mdl_add_role(struct mdl_snapshot *s, const struct mdl_role *r);
 uint32_t mdl_add_user(struct mdl_snapshot *s, const struct mdl_user *u);
-/* Add role index `role` to user `user`'s set (duplicates removed at finish). */
+/* Append a qualifier (strings copied); returns its index. At most MDL_MAX_QUALS. Use
+ * mdl_set_home() for qualifier 0. */
+#define MDL_MAX_QUALS 65535u
+uint32_t mdl_add_qual(struct mdl_snapshot *s, const struct mdl_qual *q);
+void mdl_set_home(struct mdl_snapshot *s, const char *id, const char *name);
+/* Add a grant to user `user` (duplicates removed at finish). mdl_user_add_role is a direct
+ * grant in qualifier 0. */
+void mdl_user_add_grant(struct mdl_snapshot *s, uint32_t user, uint32_t role, uint32_t qual,
+                        unsigned flags);
 void mdl_user_add_role(struct mdl_snapshot *s, uint32_t user, uint32_t role);
 
-/* Sort and de-duplicate role sets, build indexes. Returns 0, or -1 with a message in err when
- * the snapshot is inconsistent (duplicate role or user ids). */
+/* Sort and de-duplicate grants, build indexes. Returns 0, or -1 with a message in err when
+ * the snapshot is inconsistent (duplicate role, user or qualifier ids, a grant naming a role or
+ * qualifier that does not exist). */
 int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen);
 
 /* Lookups (after finish). Names compare case-insensitively. MDL_NONE when absent. For a name
@@ -113,6 +149,9 @@ uint32_t mdl_find_role_by_id(const struct mdl_snapshot *s, const char *id);
 uint32_t mdl_find_role_by_name(const struct mdl_snapshot *s, const char *name, bool *dup);
 uint32_t mdl_find_role_by_key(const struct mdl_snapshot *s, const char *builtin_key);
 uint32_t mdl_find_user_by_id(const struct mdl_snapshot *s, const char *id);
+uint32_t mdl_find_qual_by_id(const struct mdl_snapshot *s, const char *id);
+/* Whether the user holds `role` directly, in any qualifier / in qualifier `qual`. */
 bool mdl_user_has_role(const struct mdl_user *u, uint32_t role);
+bool mdl_user_has_grant(const struct mdl_user *u, uint32_t role, uint32_t qual);
 
 #endif

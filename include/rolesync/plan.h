@@ -61,6 +61,7 @@ enum plan_strategy {
 struct plan_assign_op {
     enum plan_assign_kind kind;
     uint32_t ref;          /* ROLE_ADD/REMOVE: target role reference; USER_SET: MDL_NONE */
+    uint32_t qual;         /* ROLE_ADD/REMOVE: target qualifier; USER_SET: MDL_NONE */
     uint32_t tgt_user;     /* USER_SET: target user index; ROLE_*: MDL_NONE */
     const uint32_t *items; /* ROLE_*: target user indexes (1..PLAN_BATCH_MAX, ascending);
                               USER_SET: the user's full new role set as refs (ascending) */

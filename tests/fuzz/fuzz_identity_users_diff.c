@@ -365,13 +365,13 @@ static void compare(struct side *n, struct side *o)
                      o->s->roles[i].id);
     for (size_t i = 0; i < n->s->nusers; i++) {
         const struct mdl_user *a = &n->s->users[i], *b = &o->s->users[i];
-        if (a->nroles != b->nroles)
-            mismatch(n, o, "user %zu (%s): NEW %u roles, OLD %u", i, q(a->id), a->nroles,
-                     b->nroles);
-        for (uint32_t k = 0; k < a->nroles; k++)
-            if (strcmp(n->s->roles[a->roles[k]].id, o->s->roles[b->roles[k]].id) != 0)
+        if (a->ngrants != b->ngrants)
+            mismatch(n, o, "user %zu (%s): NEW %u roles, OLD %u", i, q(a->id), a->ngrants,
+                     b->ngrants);
+        for (uint32_t k = 0; k < a->ngrants; k++)
+            if (strcmp(n->s->roles[a->grants[k].role].id, o->s->roles[b->grants[k].role].id) != 0)
                 mismatch(n, o, "user %zu (%s) role %u: NEW \"%s\", OLD \"%s\"", i, q(a->id), k,
-                         n->s->roles[a->roles[k]].id, o->s->roles[b->roles[k]].id);
+                         n->s->roles[a->grants[k].role].id, o->s->roles[b->grants[k].role].id);
     }
 }
 

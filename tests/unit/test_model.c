@@ -55,10 +55,10 @@ static void test_lookups(void **state)
     assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
     assert_true(s->finished);
     const struct mdl_user *u = &s->users[u0];
-    assert_int_equal(u->nroles, 3);
-    assert_int_equal(u->roles[0], 0);
-    assert_int_equal(u->roles[1], 1);
-    assert_int_equal(u->roles[2], 2);
+    assert_int_equal(u->ngrants, 3);
+    assert_int_equal(u->grants[0].role, 0);
+    assert_int_equal(u->grants[1].role, 1);
+    assert_int_equal(u->grants[2].role, 2);
     assert_true(mdl_user_has_role(u, r1));
     assert_false(mdl_user_has_role(&s->users[1], 99));
 
@@ -83,15 +83,15 @@ static void test_user_with_initial_roles(void **state)
     struct mdl_snapshot *s = mdl_snapshot_new(CFG_API_IDENTITY);
     add_role(s, "a", "A", NULL);
     add_role(s, "b", "B", NULL);
-    uint32_t init[] = {1, 0, 1};
-    struct mdl_user u = {.id = "x", .roles = init, .nroles = 3};
+    struct mdl_grant init[] = {{1, 0, 0}, {0, 0, 0}, {1, 0, 0}};
+    struct mdl_user u = {.id = "x", .grants = init, .ngrants = 3};
     uint32_t ux = mdl_add_user(s, &u);
-    init[0] = 0; /* the snapshot holds its own copy */
+    init[0].role = 0; /* the snapshot holds its own copy */
     char err[128];
     assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
-    assert_int_equal(s->users[ux].nroles, 2);
-    assert_int_equal(s->users[ux].roles[0], 0);
-    assert_int_equal(s->users[ux].roles[1], 1);
+    assert_int_equal(s->users[ux].ngrants, 2);
+    assert_int_equal(s->users[ux].grants[0].role, 0);
+    assert_int_equal(s->users[ux].grants[1].role, 1);
     mdl_snapshot_free(s);
 }
 
@@ -124,12 +124,12 @@ static void test_finish_sorts(void **state)
         snprintf(id, sizeof id, "%08x-user-%d", (unsigned)(i * 2654435761u), i);
         assert_int_equal(mdl_find_user_by_id(s, id), (uint32_t)i);
     }
-    assert_int_equal(s->users[7].nroles, 40);
-    assert_int_equal(s->users[8].nroles, 12);
+    assert_int_equal(s->users[7].ngrants, 40);
+    assert_int_equal(s->users[8].ngrants, 12);
     for (uint32_t r = 0; r < 40; r++)
-        assert_int_equal(s->users[7].roles[r], r);
+        assert_int_equal(s->users[7].grants[r].role, r);
     for (uint32_t r = 0; r < 12; r++)
-        assert_int_equal(s->users[8].roles[r], r);
+        assert_int_equal(s->users[8].grants[r].role, r);
     mdl_snapshot_free(s);
 
     s = mdl_snapshot_new(CFG_API_GENESYS);
@@ -184,12 +184,70 @@ static void test_empty(void **state)
     mdl_snapshot_free(s);
 }
 
+/* Qualifiers and grants (role, qualifier, inherited): sorted by (role, qual, flags), duplicates
+ * dropped, inherited grants kept apart from direct ones and not counted as held. */
+static void test_grants_and_quals(void **state)
+{
+    (void)state;
+    struct mdl_snapshot *s = mdl_snapshot_new(CFG_API_GENESYS);
+    assert_int_equal(s->nquals, 1);
+    assert_true(s->quals[0].home);
+    mdl_set_home(s, "d-home", "Home");
+    uint32_t emea = mdl_add_qual(
+        s, &(struct mdl_qual){.id = "d-emea", .name = "EMEA", .home = true /* ignored */});
+    uint32_t all = mdl_add_qual(s, &(struct mdl_qual){.id = "*", .name = "*", .all = true});
+    assert_int_equal(emea, 1);
+    assert_false(s->quals[emea].home);
+    assert_true(s->quals[all].all);
+    add_role(s, "a", "A", NULL);
+    add_role(s, "b", "B", NULL);
+    uint32_t u = mdl_add_user(s, &(struct mdl_user){.id = "u"});
+    mdl_user_add_grant(s, u, 1, emea, 0);
+    mdl_user_add_grant(s, u, 1, 0, MDL_GRANT_INHERITED);
+    mdl_user_add_grant(s, u, 0, all, MDL_GRANT_INHERITED);
+    mdl_user_add_grant(s, u, 1, emea, 0); /* duplicate */
+    mdl_user_add_role(s, u, 1);           /* home, direct */
+    char err[128];
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
+    const struct mdl_user *x = &s->users[u];
+    assert_int_equal(x->ngrants, 4);
+    assert_int_equal(x->grants[0].role, 0);
+    assert_int_equal(x->grants[1].role, 1);
+    assert_int_equal(x->grants[1].qual, 0);
+    assert_int_equal(x->grants[1].flags, 0);
+    assert_int_equal(x->grants[2].flags, MDL_GRANT_INHERITED);
+    assert_int_equal(x->grants[3].qual, emea);
+    assert_false(mdl_user_has_role(x, 0)); /* only inherited */
+    assert_true(mdl_user_has_role(x, 1));
+    assert_true(mdl_user_has_grant(x, 1, emea));
+    assert_false(mdl_user_has_grant(x, 0, all));
+    assert_int_equal(mdl_find_qual_by_id(s, "d-emea"), emea);
+    assert_int_equal(mdl_find_qual_by_id(s, "d-home"), 0);
+    assert_int_equal(mdl_find_qual_by_id(s, "nope"), MDL_NONE);
+    mdl_snapshot_free(s);
+
+    /* a grant naming a missing qualifier, and two divisions with one id, are errors */
+    s = mdl_snapshot_new(CFG_API_GENESYS);
+    add_role(s, "a", "A", NULL);
+    u = mdl_add_user(s, &(struct mdl_user){.id = "u"});
+    mdl_user_add_grant(s, u, 0, 3, 0);
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "qualifier 3 of 1"));
+    mdl_snapshot_free(s);
+    s = mdl_snapshot_new(CFG_API_GENESYS);
+    mdl_set_home(s, "d1", "Home");
+    mdl_add_qual(s, &(struct mdl_qual){.id = "d1", .name = "Again"});
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), -1);
+    assert_string_equal(err, "duplicate division id d1");
+    mdl_snapshot_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookups),      cmocka_unit_test(test_user_with_initial_roles),
         cmocka_unit_test(test_finish_sorts), cmocka_unit_test(test_finish_errors),
-        cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_empty),        cmocka_unit_test(test_grants_and_quals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

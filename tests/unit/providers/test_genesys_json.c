@@ -573,11 +573,11 @@ static void test_users_page(void **state)
     assert_int_equal(pjson_role_refs_count(refs), 0);
     assert_int_equal(s->nroles, 2);
     assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
-    assert_int_equal(s->users[0].nroles, 2); /* duplicate grant collapsed */
+    assert_int_equal(s->users[0].ngrants, 2); /* duplicate grant collapsed */
     assert_true(mdl_user_has_role(&s->users[0], 0));
     assert_true(mdl_user_has_role(&s->users[0], 1));
-    assert_int_equal(s->users[1].nroles, 1);
-    assert_int_equal(s->users[2].nroles, 0);
+    assert_int_equal(s->users[1].ngrants, 1);
+    assert_int_equal(s->users[2].ngrants, 0);
     pjson_role_refs_free(refs);
     mdl_snapshot_free(s);
 }
@@ -611,11 +611,11 @@ static void test_users_pages_committed_in_turn(void **state)
     assert_string_equal(st.first_unknown, "r-gone"); /* first seen, as when read in one go */
     assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
     uint32_t dd = mdl_find_user_by_id(s, "u-dd"), ee = mdl_find_user_by_id(s, "u-ee");
-    assert_int_equal(s->users[dd].nroles, 1);
+    assert_int_equal(s->users[dd].ngrants, 1);
     assert_true(mdl_user_has_role(&s->users[dd], 1)); /* r-sup */
-    assert_int_equal(s->users[ee].nroles, 1);
+    assert_int_equal(s->users[ee].ngrants, 1);
     assert_true(mdl_user_has_role(&s->users[ee], 0)); /* r-emp */
-    assert_int_equal(s->users[0].nroles, 2);          /* page 1's users unchanged */
+    assert_int_equal(s->users[0].ngrants, 2);          /* page 1's users unchanged */
     pjson_role_refs_free(refs);
     mdl_snapshot_free(s);
 }
@@ -643,7 +643,7 @@ static void test_role_refs_recent_cache_collision(void **state)
     assert_int_equal(st.unknown_ids, 2); /* r1 and aes, each interned once */
     assert_int_equal(st.unknown_refs, 4);
     assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
-    assert_int_equal(s->users[0].nroles, 1); /* r-sup */
+    assert_int_equal(s->users[0].ngrants, 1); /* r-sup */
     pjson_role_refs_free(refs);
     mdl_snapshot_free(s);
 }
@@ -786,7 +786,7 @@ static void test_users_page_scanned_semantics(void **state)
     assert_int_equal(pjson_role_refs_resolve(refs, s, false, &st, err, sizeof(err)), 0);
     assert_int_equal(st.unknown_refs, 0);
     assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
-    assert_int_equal(s->users[0].nroles, 2);
+    assert_int_equal(s->users[0].ngrants, 2);
     pjson_role_refs_free(refs);
     mdl_snapshot_free(s);
 

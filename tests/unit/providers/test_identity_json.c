@@ -190,11 +190,11 @@ static void test_users_page(void **state)
     assert_int_equal(s->nroles, 7);
     assert_true(s->roles[6].foreign);
     assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
-    assert_int_equal(u[0].nroles, 2);
+    assert_int_equal(u[0].ngrants, 2);
     assert_true(mdl_user_has_role(&s->users[0], 1));
     assert_true(mdl_user_has_role(&s->users[0], 2));
     assert_true(mdl_user_has_role(&s->users[1], 6));
-    assert_int_equal(s->users[2].nroles, 0);
+    assert_int_equal(s->users[2].ngrants, 0);
     pjson_role_refs_free(refs);
     mdl_snapshot_free(s);
 }

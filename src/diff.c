@@ -364,30 +364,34 @@ static const char *fields_text(unsigned f)
     }
 }
 
-static void map_roles(struct diff *d, struct diff_memory *mem)
+/* Role mapping, one pass a function. The passes share the candidate tables of the target's
+ * roles and, per target role, how many source roles map to it (and which first), in scope or
+ * not. */
+struct rolemap {
+    struct diff *d;
+    struct diff_memory *mem;
+    bool defs;                     /* definitions are written (roles.definitions, same api) */
+    struct cand *by_name, *by_key; /* target roles by folded name ("f:" = foreign) and key */
+    uint32_t *nmappers, *mapper;   /* per target role: source roles mapping to it, the first */
+    uint32_t *nin, *inmapper;      /* the same, counting only in-scope source roles */
+};
+
+/* Pass 1: each source role's counterpart (also for out-of-scope roles: a target role takes
+ * its counterpart's scope, and prune must not delete a role a source role maps to). An
+ * out-of-scope role never makes a conflict: it takes no part in the job (product.md 4.2). */
+static void pass_counterparts(struct rolemap *m)
 {
-    const struct cfg_job *j = d->job;
-    const struct mdl_snapshot *src = d->src, *tgt = d->tgt;
+    const struct cfg_job *j = m->d->job;
+    const struct mdl_snapshot *src = m->d->src, *tgt = m->d->tgt;
     bool same_api = src->api == tgt->api;
-    struct cand *by_name = NULL, *by_key = NULL;
+    uint32_t *nmappers = m->nmappers;
+    uint32_t *mapper = m->mapper;
+    uint32_t *nin = m->nin;
+    uint32_t *inmapper = m->inmapper;
+    struct cand *by_name = m->by_name;
+    struct cand *by_key = m->by_key;
+    struct diff *d = m->d;
 
-    for (size_t t = 0; t < tgt->nroles; t++) {
-        const struct mdl_role *r = &tgt->roles[t];
-        if (r->foreign) {
-            cand_add(&by_name, "f:", r->name, (uint32_t)t); /* only to refuse a create */
-            continue;
-        }
-        cand_add(&by_name, "", r->name, (uint32_t)t);
-        if (r->builtin_key)
-            cand_add(&by_key, "", r->builtin_key, (uint32_t)t);
-    }
-
-    /* Pass 1: each source role's counterpart (also for out-of-scope roles: a target role takes
-     * its counterpart's scope, and prune must not delete a role a source role maps to). An
-     * out-of-scope role never makes a conflict: it takes no part in the job (product.md 4.2). */
-    size_t nt = tgt->nroles ? tgt->nroles : 1;
-    uint32_t *nmappers = xcalloc(nt, sizeof(uint32_t)), *mapper = xcalloc(nt, sizeof(uint32_t));
-    uint32_t *nin = xcalloc(nt, sizeof(uint32_t)), *inmapper = xcalloc(nt, sizeof(uint32_t));
     for (size_t s = 0; s < src->nroles; s++) {
         const struct mdl_role *r = &src->roles[s];
         struct diff_src_role *sr = &d->src_roles[s];
@@ -448,11 +452,21 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
         if (sr->in_scope && nin[c->first]++ == 0)
             inmapper[c->first] = (uint32_t)s;
     }
+}
 
-    /* Pass 1b: where an out-of-scope role maps to the same target role as others, it steps
-     * aside: the in-scope one keeps the target role (a rename onto an excluded role's name is
-     * not a conflict), and with none in scope the first one does (the target role is then out
-     * of scope, as its counterpart is). Only in-scope roles can still collide below. */
+/* Pass 1b: where an out-of-scope role maps to the same target role as others, it steps
+ * aside: the in-scope one keeps the target role (a rename onto an excluded role's name is
+ * not a conflict), and with none in scope the first one does (the target role is then out
+ * of scope, as its counterpart is). Only in-scope roles can still collide below. */
+static void pass_step_aside(struct rolemap *m)
+{
+    const struct mdl_snapshot *src = m->d->src, *tgt = m->d->tgt;
+    uint32_t *nmappers = m->nmappers;
+    uint32_t *mapper = m->mapper;
+    uint32_t *nin = m->nin;
+    uint32_t *inmapper = m->inmapper;
+    struct diff *d = m->d;
+
     for (size_t s = 0; s < src->nroles; s++) {
         struct diff_src_role *sr = &d->src_roles[s];
         if (sr->status != DIFF_ROLE_MAPPED || nmappers[sr->map] < 2 || sr->in_scope)
@@ -471,8 +485,16 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
         if (nin[t])
             mapper[t] = inmapper[t];
     }
+}
 
-    /* Pass 2: two source roles mapping to one target role is a conflict as well. */
+/* Pass 2: two source roles mapping to one target role is a conflict as well. */
+static void pass_two_sources(struct rolemap *m)
+{
+    const struct mdl_snapshot *src = m->d->src;
+    uint32_t *nmappers = m->nmappers;
+    uint32_t *mapper = m->mapper;
+    struct diff *d = m->d;
+
     for (size_t s = 0; s < src->nroles; s++) {
         struct diff_src_role *sr = &d->src_roles[s];
         if (sr->status != DIFF_ROLE_MAPPED || nmappers[sr->map] < 2)
@@ -491,8 +513,17 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
         sr->reason = "two source roles map to one target role";
         sr->map = MDL_NONE;
     }
+}
 
-    /* Target role facts. */
+/* Target role facts. */
+static void pass_target_facts(struct rolemap *m)
+{
+    const struct cfg_job *j = m->d->job;
+    const struct mdl_snapshot *src = m->d->src, *tgt = m->d->tgt;
+    uint32_t *nmappers = m->nmappers;
+    uint32_t *mapper = m->mapper;
+    struct diff *d = m->d;
+
     for (size_t t = 0; t < tgt->nroles; t++) {
         const struct mdl_role *r = &tgt->roles[t];
         struct diff_tgt_role *tr = &d->tgt_roles[t];
@@ -517,14 +548,18 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
     /* Conflicted source roles leave their (single) target alone too: a custom source role
      * whose name is a built-in's was recorded above without marking the built-in, which stays
      * managed only through its own key mapping. */
-    free(nmappers);
-    free(mapper);
-    free(nin);
-    free(inmapper);
+}
 
-    /* Creates: in-scope custom source roles without counterpart (definitions, same api). Two of
-     * them wanting the same target name is a conflict (neither is created). */
-    bool defs = j->definitions && same_api;
+/* Creates: in-scope custom source roles without counterpart (definitions, same api). Two of
+ * them wanting the same target name is a conflict (neither is created). */
+static void pass_creates(struct rolemap *m)
+{
+    const struct cfg_job *j = m->d->job;
+    const struct mdl_snapshot *src = m->d->src, *tgt = m->d->tgt;
+    bool defs = m->defs;
+    struct cand *by_name = m->by_name;
+    struct diff *d = m->d;
+
     struct cand *create_names = NULL;
     if (defs) {
         for (size_t s = 0; s < src->nroles; s++) {
@@ -567,13 +602,17 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
         d->ncreates++;
     }
     cand_free(&create_names);
-    cand_free(&by_name);
-    cand_free(&by_key);
+}
 
-    /* Unmapped report: in-scope roles only (out-of-scope ones are of no concern), and not the
-     * source platform's forced role (genesys employee, identity Tenant Member): every user
-     * holds it and the daemon never grants or revokes such a role, so across apis its
-     * "unmapped" line would be noise on every cycle. */
+/* Unmapped report: in-scope roles only (out-of-scope ones are of no concern), and not the
+ * source platform's forced role (genesys employee, identity Tenant Member): every user
+ * holds it and the daemon never grants or revokes such a role, so across apis its
+ * "unmapped" line would be noise on every cycle. */
+static void pass_unmapped(struct rolemap *m)
+{
+    const struct mdl_snapshot *src = m->d->src;
+    struct diff *d = m->d;
+
     for (size_t s = 0; s < src->nroles; s++) {
         const struct diff_src_role *sr = &d->src_roles[s];
         if (sr->status == DIFF_ROLE_UNMAPPED && sr->in_scope && !src->roles[s].forced) {
@@ -582,14 +621,29 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
             d->report.unmapped[d->report.nunmapped++] = (uint32_t)s;
         }
     }
-    /* Out-of-scope roles: keep their mapping for scope purposes but flag the status. */
+}
+
+/* Out-of-scope roles: keep their mapping for scope purposes but flag the status. */
+static void pass_out_of_scope(struct rolemap *m)
+{
+    const struct mdl_snapshot *src = m->d->src;
+    struct diff *d = m->d;
+
     for (size_t s = 0; s < src->nroles; s++) {
         struct diff_src_role *sr = &d->src_roles[s];
         if (!sr->in_scope && sr->status == DIFF_ROLE_MAPPED)
             sr->status = DIFF_ROLE_OUT_OF_SCOPE;
     }
+}
 
-    /* Updates (definitions, same api). */
+/* Updates (definitions, same api). */
+static void pass_updates(struct rolemap *m)
+{
+    const struct mdl_snapshot *src = m->d->src, *tgt = m->d->tgt;
+    bool defs = m->defs;
+    struct diff_memory *mem = m->mem;
+    struct diff *d = m->d;
+
     for (size_t s = 0; defs && s < src->nroles; s++) {
         const struct diff_src_role *sr = &d->src_roles[s];
         if (sr->status != DIFF_ROLE_MAPPED || !sr->in_scope)
@@ -625,8 +679,16 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
                                               key, want});
         d->nupdates++;
     }
+}
 
-    /* Prune: in-scope custom target roles nothing maps to. */
+/* Prune: in-scope custom target roles nothing maps to. */
+static void pass_prune(struct rolemap *m)
+{
+    const struct cfg_job *j = m->d->job;
+    const struct mdl_snapshot *tgt = m->d->tgt;
+    struct diff_memory *mem = m->mem;
+    struct diff *d = m->d;
+
     for (size_t t = 0; j->prune && t < tgt->nroles; t++) {
         const struct mdl_role *r = &tgt->roles[t];
         const struct diff_tgt_role *tr = &d->tgt_roles[t];
@@ -644,6 +706,46 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
                                               r->name, key, HASH_DELETED});
         d->ndeletes++;
     }
+}
+
+static void map_roles(struct diff *d, struct diff_memory *mem)
+{
+    const struct mdl_snapshot *src = d->src, *tgt = d->tgt;
+    size_t nt = tgt->nroles ? tgt->nroles : 1;
+    struct rolemap m = {
+        .d = d,
+        .mem = mem,
+        .defs = d->job->definitions && src->api == tgt->api,
+        .nmappers = xcalloc(nt, sizeof(uint32_t)),
+        .mapper = xcalloc(nt, sizeof(uint32_t)),
+        .nin = xcalloc(nt, sizeof(uint32_t)),
+        .inmapper = xcalloc(nt, sizeof(uint32_t)),
+    };
+    for (size_t t = 0; t < tgt->nroles; t++) {
+        const struct mdl_role *r = &tgt->roles[t];
+        if (r->foreign) {
+            cand_add(&m.by_name, "f:", r->name, (uint32_t)t); /* only to refuse a create */
+            continue;
+        }
+        cand_add(&m.by_name, "", r->name, (uint32_t)t);
+        if (r->builtin_key)
+            cand_add(&m.by_key, "", r->builtin_key, (uint32_t)t);
+    }
+    pass_counterparts(&m);
+    pass_step_aside(&m);
+    pass_two_sources(&m);
+    pass_target_facts(&m);
+    pass_creates(&m);
+    pass_unmapped(&m);
+    pass_out_of_scope(&m);
+    pass_updates(&m);
+    pass_prune(&m);
+    free(m.nmappers);
+    free(m.mapper);
+    free(m.nin);
+    free(m.inmapper);
+    cand_free(&m.by_name);
+    cand_free(&m.by_key);
 }
 
 /* ---- users ---------------------------------------------------------------------------------*/

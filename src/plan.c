@@ -9,7 +9,7 @@
 struct plan_priv {
     uint32_t *items; /* storage behind every plan_assign_op.items */
     size_t nitems, items_cap;
-    size_t ops_cap;
+    size_t ops_cap, notes_cap;
 };
 
 static uint32_t items_reserve(struct plan *p, size_t n)
@@ -183,6 +183,8 @@ static size_t choose_mix(const struct diff *d, size_t nrefs, unsigned char *put,
     return cost;
 }
 
+static void build_notes(struct plan *p);
+
 struct plan *plan_build(struct diff *d, bool force)
 {
     struct plan *p = xcalloc(1, sizeof(*p));
@@ -221,6 +223,7 @@ struct plan *plan_build(struct diff *d, bool force)
         for (size_t i = 0; i < p->nassign_ops; i++)
             p->assign_ops[i].items = p->priv->items + (uintptr_t)p->assign_ops[i].items;
     }
+    build_notes(p);
     return p;
 }
 
@@ -233,6 +236,9 @@ void plan_free(struct plan *p)
             free(p->created_ids[k]);
     }
     free(p->created_ids);
+    for (size_t i = 0; i < p->nnotes; i++)
+        free(p->notes[i].text);
+    free(p->notes);
     free(p->assign_ops);
     free(p->priv->items);
     free(p->priv);
@@ -328,6 +334,107 @@ bool plan_is_empty(const struct plan *p)
     return diff_is_empty(p->diff);
 }
 
+/* ---- execution ---------------------------------------------------------------------------*/
+
+const struct diff_user_change *plan_user_change(const struct plan *p, uint32_t tgt_user)
+{
+    const struct diff *d = p->diff;
+    size_t lo = 0, hi = d->nusers;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->users[mid].tgt_user == tgt_user)
+            return &d->users[mid];
+        if (d->users[mid].tgt_user < tgt_user)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+void plan_write_prepare(const struct plan *p, size_t i, bool roles_failed, struct plan_write *w)
+{
+    const struct diff *d = p->diff;
+    const struct plan_assign_op *op = &p->assign_ops[i];
+    const struct diff_user_change *uc =
+        op->kind == PLAN_ASSIGN_USER_SET ? plan_user_change(p, op->tgt_user) : NULL;
+    size_t cap = op->nitems + (uc ? uc->n : 0);
+    const char *missing = NULL;
+
+    memset(w, 0, sizeof(*w));
+    w->ids = xcalloc(cap ? cap : 1, sizeof(char *));
+    if (roles_failed && op->kind == PLAN_ASSIGN_ROLE_REMOVE) {
+        /* A removal batch may be one half of a move to a role that could not be created or
+         * updated: revoking now could leave users with neither. It waits for the next cycle.
+         * (A per-user set carries both halves, and is held below when a role it needs is
+         * missing.) */
+        w->hold = true;
+        snprintf(w->reason, sizeof w->reason,
+                 "not sent: role changes of this cycle failed; removals wait for the next cycle");
+        return;
+    }
+    size_t usable = 0; /* per-user set: the user's changes that can be made now */
+    if (op->kind == PLAN_ASSIGN_USER_SET) {
+        for (uint32_t k = 0; k < op->nitems; k++) {
+            const char *id = plan_ref_id(p, op->items[k]);
+            if (id)
+                w->ids[w->nids++] = id;
+            else
+                missing = diff_ref_name(d, op->items[k]);
+        }
+        for (uint32_t k = 0; uc && k < uc->n; k++) {
+            const struct diff_change *ch = &d->changes[uc->first + k];
+            usable += ch->add && plan_ref_id(p, ch->ref);
+        }
+        if (missing) {
+            /* A role this user gains could not be created: its assignments are skipped
+             * (product.md 4.3), the user's other grants go out, and its removals wait for the
+             * next cycle -- the set keeps the roles it would lose, so a user moving to the
+             * missing role is never left with neither. */
+            for (uint32_t k = 0; uc && k < uc->n; k++) {
+                const struct diff_change *ch = &d->changes[uc->first + k];
+                if (!ch->add)
+                    w->ids[w->nids++] = plan_ref_id(p, ch->ref);
+            }
+            w->partial = true;
+        }
+    } else {
+        for (uint32_t k = 0; k < op->nitems; k++)
+            w->ids[w->nids++] = d->tgt->users[op->items[k]].id;
+        w->role_id = plan_ref_id(p, op->ref);
+        if (!w->role_id)
+            missing = diff_ref_name(d, op->ref);
+    }
+    if (missing && (op->kind != PLAN_ASSIGN_USER_SET || usable == 0)) {
+        /* Nothing of this write can be made: the role it needs was not created. Its changes
+         * stay pending; the failed create is the failure reported. */
+        w->hold = true;
+        snprintf(w->reason, sizeof w->reason, "role \"%s\" could not be created", missing);
+    }
+}
+
+void plan_write_release(struct plan_write *w)
+{
+    free(w->ids);
+    w->ids = NULL;
+    w->nids = 0;
+}
+
+bool plan_change_carried(const struct plan *p, bool partial, const struct diff_change *ch)
+{
+    return !partial || (ch->add && plan_ref_id(p, ch->ref));
+}
+
+const char *plan_deletes_hold_reason(size_t failed_before)
+{
+    /* Deletions are the cycle's last step because assignments must have moved off the roles
+     * first (product.md 4.5); after any failure that is not certain, so they wait for the next
+     * cycle, which starts from fresh reads. */
+    return failed_before ? "not sent: earlier changes of this cycle failed; the deletion waits "
+                           "for the next cycle"
+                         : NULL;
+}
+
 /* ---- text ----------------------------------------------------------------------------------*/
 
 /* A double-quoted name; quotes, backslashes and control characters escaped so one change stays
@@ -357,13 +464,45 @@ static const char *plural(size_t n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
-/* The "!" lines of the report: conflicts, unmapped roles, ambiguous users. */
-void plan_render_report(const struct plan *p, FILE *f)
+/* The "!" lines, built once at plan_build (plan.h, struct plan_note). Each is written into a
+ * memory stream with the same quoting as the change lines. */
+static FILE *note_begin(char **buf, size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    FILE *f = open_memstream(buf, len);
+    if (!f)
+        abort(); /* out of memory, as everywhere else (util.h) */
+    return f;
+}
+
+static void note_end(struct plan *p, enum plan_note_kind kind, FILE *f, char **buf)
+{
+    fclose(f);
+    util_grow((void **)&p->notes, &p->priv->notes_cap, p->nnotes + 1, sizeof(*p->notes));
+    p->notes[p->nnotes++] = (struct plan_note){kind, *buf};
+}
+
+static void build_notes(struct plan *p)
 {
     const struct diff *d = p->diff;
     const struct diff_report *r = &d->report;
     const struct mdl_snapshot *src = d->src, *tgt = d->tgt;
+    char *buf;
+    size_t len;
+    FILE *f;
 
+    for (size_t i = 0; i < r->nnot_converging; i++) {
+        const struct diff_not_converging *nc = &r->not_converging[i];
+        f = note_begin(&buf, &len);
+        fputs(nc->kind == DIFF_MEM_ROLE ? "not converging: role " : "not converging: user ", f);
+        if (nc->kind == DIFF_MEM_ROLE)
+            put_quoted(f, nc->name);
+        else
+            put_plain(f, nc->name);
+        fprintf(f, ": %s", nc->reason);
+        note_end(p, PLAN_NOTE_NOT_CONVERGING, f, &buf);
+    }
     for (size_t i = 0; i < r->nconflicts; i++) {
         const struct diff_conflict *c = &r->conflicts[i];
         const struct {
@@ -374,27 +513,66 @@ void plan_render_report(const struct plan *p, FILE *f)
                     {" and ", src, c->src_role2},
                     {" -> target ", tgt, c->tgt_role},
                     {" and ", tgt, c->tgt_role2}};
-        fputs("! conflict:", f);
+        f = note_begin(&buf, &len);
+        fputs("conflict:", f);
         for (size_t k = 0; k < sizeof part / sizeof part[0]; k++) {
             if (part[k].role == MDL_NONE)
                 continue;
             fputs(part[k].label, f);
             put_quoted(f, part[k].snap->roles[part[k].role].name);
         }
-        fprintf(f, ": %s; left alone\n", c->reason);
+        fprintf(f, ": %s; left alone", c->reason);
+        note_end(p, PLAN_NOTE_CONFLICT, f, &buf);
     }
     for (size_t i = 0; i < r->nunmapped; i++) {
         uint32_t s = r->unmapped[i];
-        fputs("! unmapped: role ", f);
+        f = note_begin(&buf, &len);
+        fputs("unmapped: role ", f);
         put_quoted(f, src->roles[s].name);
-        fprintf(f, ": %s; its assignments are skipped\n", d->src_roles[s].reason);
+        fprintf(f, ": %s; its assignments are skipped", d->src_roles[s].reason);
+        note_end(p, PLAN_NOTE_UNMAPPED, f, &buf);
     }
     for (size_t i = 0; i < r->nambiguous; i++) {
-        fprintf(f, "! ambiguous: %u %s users share the key ", r->ambiguous[i].count,
+        f = note_begin(&buf, &len);
+        fprintf(f, "ambiguous: %u %s users share the key ", r->ambiguous[i].count,
                 r->ambiguous[i].target ? "target" : "source");
         put_plain(f, r->ambiguous[i].key);
-        fputs("; skipped\n", f);
+        fputs("; skipped", f);
+        note_end(p, PLAN_NOTE_AMBIGUOUS, f, &buf);
     }
+    if (r->unmatched_source_only || r->unmatched_target_only) {
+        f = note_begin(&buf, &len);
+        fprintf(f, "unmatched users: %zu source only, %zu target only", r->unmatched_source_only,
+                r->unmatched_target_only);
+        note_end(p, PLAN_NOTE_UNMATCHED, f, &buf);
+    }
+    if (p->refused) {
+        f = note_begin(&buf, &len);
+        fprintf(f,
+                "refused: %zu %s exceed max_deletes %u; nothing will be written (run once "
+                "with --force-deletes, or raise max_deletes)",
+                p->deletions, plural(p->deletions, "deletion", "deletions"), p->max_deletes);
+        note_end(p, PLAN_NOTE_REFUSED, f, &buf);
+    }
+}
+
+const struct plan_note *plan_notes(const struct plan *p, size_t *n)
+{
+    *n = p->nnotes;
+    return p->notes;
+}
+
+bool plan_note_is_report(const struct plan_note *n)
+{
+    return n->kind == PLAN_NOTE_CONFLICT || n->kind == PLAN_NOTE_UNMAPPED ||
+           n->kind == PLAN_NOTE_AMBIGUOUS;
+}
+
+void plan_render_report(const struct plan *p, FILE *f)
+{
+    for (size_t i = 0; i < p->nnotes; i++)
+        if (plan_note_is_report(&p->notes[i]))
+            fprintf(f, "! %s\n", p->notes[i].text);
 }
 
 void plan_render(const struct plan *p, FILE *f)
@@ -426,25 +604,8 @@ void plan_render(const struct plan *p, FILE *f)
         put_quoted(f, d->role_ops[i].name);
         fputc('\n', f);
     }
-
-    for (size_t i = 0; i < r->nnot_converging; i++) {
-        const struct diff_not_converging *nc = &r->not_converging[i];
-        fputs(nc->kind == DIFF_MEM_ROLE ? "! not converging: role " : "! not converging: user ", f);
-        if (nc->kind == DIFF_MEM_ROLE)
-            put_quoted(f, nc->name);
-        else
-            put_plain(f, nc->name);
-        fprintf(f, ": %s\n", nc->reason);
-    }
-    plan_render_report(p, f);
-    if (r->unmatched_source_only || r->unmatched_target_only)
-        fprintf(f, "! unmatched users: %zu source only, %zu target only\n",
-                r->unmatched_source_only, r->unmatched_target_only);
-    if (p->refused)
-        fprintf(f,
-                "! refused: %zu %s exceed max_deletes %u; nothing will be written (run once "
-                "with --force-deletes, or raise max_deletes)\n",
-                p->deletions, plural(p->deletions, "deletion", "deletions"), p->max_deletes);
+    for (size_t i = 0; i < p->nnotes; i++)
+        fprintf(f, "! %s\n", p->notes[i].text);
 
     fputs("job ", f);
     put_plain(f, d->job->name);

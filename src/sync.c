@@ -38,10 +38,8 @@ struct sync_run {
 struct op_ctx {
     struct sync_run *run;
     size_t idx;   /* into diff->role_ops (phases 1, 3) or plan->assign_ops (phase 2) */
-    bool skipped; /* phase 2: not sent because a role change of this cycle failed: the
-                     changes stay pending (the failed role op is the failure reported) */
     bool partial; /* phase 2, per-user set: sent without the adds of roles that could not be
-                     created and without its removals (they wait for the next cycle) */
+                     created and without its removals (plan_write_prepare) */
 };
 
 static void phase_assign(struct sync_run *run);
@@ -297,32 +295,20 @@ static char *shell_arg(const char *opt, const char *word)
 #define SYNC_REPORT_LOG_LINES 50
 static void log_report(struct sync_run *run)
 {
-    const struct diff_report *r = &run->plan->diff->report;
-    if (!r->nconflicts && !r->nunmapped && !r->nambiguous)
-        return;
-    char *buf = NULL, q[1024];
-    size_t len = 0, logged = 0, more = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return;
-    plan_render_report(run->plan, f);
-    fclose(f);
-    for (char *line = buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
-        nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
-        if (strncmp(line, "! ", 2) != 0)
+    size_t n, logged = 0, more = 0;
+    const struct plan_note *notes = plan_notes(run->plan, &n);
+    char q[1024];
+    for (size_t i = 0; i < n; i++) {
+        if (!plan_note_is_report(&notes[i]))
             continue;
         if (logged++ < SYNC_REPORT_LOG_LINES)
-            log_warning(run->job->name, "not applied item=%s", log_quote(q, sizeof q, line + 2));
+            log_warning(run->job->name, "not applied item=%s",
+                        log_quote(q, sizeof q, notes[i].text));
         else
             more++;
-        if (!nl)
-            break;
     }
     if (more)
         log_warning(run->job->name, "not applied more_items=%zu", more);
-    free(buf);
 }
 
 static void plan_and_apply(struct sync_run *run)
@@ -470,42 +456,27 @@ static void phase_deletes(struct sync_run *run)
         finish(run);
         return;
     }
-    run->inflight = (unsigned)n;
+    const char *hold = plan_deletes_hold_reason(run->res.failed_ops);
+    run->inflight = (unsigned)n + 1; /* held ones are reported at once: see phase_assign */
     for (size_t i = 0; i < n; i++) {
         struct op_ctx *ctx = xmalloc(sizeof *ctx);
         ctx->run = run;
         ctx->idx = (size_t)(&ops[i] - run->plan->diff->role_ops);
-        if (run->res.failed_ops > 0) {
-            /* Deletions are the cycle's last step because assignments must have moved off the
-             * roles first (product.md 4.5); after any failure that is not certain, so they
-             * wait for the next cycle, which starts from fresh reads. */
-            prov_fail_later(&run->tgt, "role delete", "DELETE", "",
-                            "not sent: earlier changes of this cycle failed; the deletion waits "
-                            "for the next cycle",
-                            on_role_written, ctx);
+        if (hold) {
+            /* counted as a failed deletion, as before: it was due and did not happen */
+            struct prov_result r = {
+                .method = "DELETE", .path = "", .message = hold, .correlation_id = ""};
+            on_role_written(&r, ctx);
             continue;
         }
         run->tops->role_delete(&run->tgt, &run->tsnap->roles[ops[i].tgt_role], on_role_written,
                                ctx);
     }
+    if (--run->inflight == 0)
+        finish(run);
 }
 
 /* ---- phase 2: assignments ---- */
-
-static const struct diff_user_change *user_change(const struct diff *d, uint32_t tgt_user)
-{
-    size_t lo = 0, hi = d->nusers;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (d->users[mid].tgt_user == tgt_user)
-            return &d->users[mid];
-        if (d->users[mid].tgt_user < tgt_user)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
-}
 
 static void log_pair(struct sync_run *run, bool add, uint32_t tgt_user, uint32_t ref)
 {
@@ -523,11 +494,7 @@ static void on_assign_written(const struct prov_result *r, void *arg)
     const struct plan_assign_op *op = &run->plan->assign_ops[ctx->idx];
     const struct diff *d = run->plan->diff;
 
-    if (!r->ok && ctx->skipped) {
-        char q[600];
-        log_info(run->job->name, "assignment change not sent reason=%s",
-                 log_quote(q, sizeof q, r->message ? r->message : ""));
-    } else if (!r->ok) {
+    if (!r->ok) {
         write_failed(run,
                      op->kind == PLAN_ASSIGN_USER_SET   ? "user roles set"
                      : op->kind == PLAN_ASSIGN_ROLE_ADD ? "role users add"
@@ -538,10 +505,10 @@ static void on_assign_written(const struct prov_result *r, void *arg)
         run->assign_ok[ctx->idx] = !ctx->partial;
         run->ok_writes++;
         if (op->kind == PLAN_ASSIGN_USER_SET) {
-            const struct diff_user_change *uc = user_change(d, op->tgt_user);
+            const struct diff_user_change *uc = plan_user_change(run->plan, op->tgt_user);
             for (uint32_t i = 0; uc && i < uc->n; i++) {
                 const struct diff_change *ch = &d->changes[uc->first + i];
-                if (ctx->partial && (!ch->add || !plan_ref_id(run->plan, ch->ref)))
+                if (!plan_change_carried(run->plan, ctx->partial, ch))
                     continue; /* not in what was sent: still pending */
                 if (ch->add)
                     run->res.assignments_added++;
@@ -570,90 +537,37 @@ static void phase_assign(struct sync_run *run)
     const struct plan_assign_op *ops = plan_phase_assign(run->plan, &n);
     const struct mdl_snapshot *t = run->tsnap;
 
-    if (n == 0) {
-        phase_deletes(run);
-        return;
-    }
-    /* Count every op first so a synchronous-looking failure cannot finish the phase early
-     * (providers call back from the loop, but keep the invariant local). */
-    run->inflight = (unsigned)n;
+    /* One more than the ops until all are submitted, so that held ones (and callbacks, which
+     * come from the loop anyway) cannot end the phase early. */
+    run->inflight = (unsigned)n + 1;
     bool roles_failed = run->res.failed_ops > 0;
     for (size_t i = 0; i < n; i++) {
         const struct plan_assign_op *op = &ops[i];
-        struct op_ctx *ctx = xcalloc(1, sizeof *ctx);
-        const struct diff_user_change *uc =
-            op->kind == PLAN_ASSIGN_USER_SET ? user_change(run->plan->diff, op->tgt_user) : NULL;
-        size_t cap = op->nitems + (uc ? uc->n : 0);
-        const char **ids = xcalloc(cap ? cap : 1, sizeof(char *));
-        const char *missing = NULL;
-        size_t nids = 0;
-
-        if (roles_failed && op->kind == PLAN_ASSIGN_ROLE_REMOVE) {
-            /* A removal batch may be one half of a move to a role that could not be created or
-             * updated: revoking now could leave users with neither. It waits for the next
-             * cycle. (A per-user set carries both halves, and is skipped below when a role it
-             * needs is missing.) */
-            ctx->idx = (size_t)(op - run->plan->assign_ops);
-            ctx->run = run;
-            ctx->skipped = true;
-            prov_fail_later(&run->tgt, "role users remove", "PUT", "",
-                            "not sent: role changes of this cycle failed; removals wait for the "
-                            "next cycle",
-                            on_assign_written, ctx);
-            free(ids);
+        struct plan_write w;
+        plan_write_prepare(run->plan, i, roles_failed, &w);
+        if (w.hold) {
+            /* Its changes stay pending for the next cycle (plan.h says when and why). */
+            char q[600];
+            log_info(run->job->name, "assignment change not sent reason=%s",
+                     log_quote(q, sizeof q, w.reason));
+            run->inflight--;
+            plan_write_release(&w);
             continue;
         }
-
+        struct op_ctx *ctx = xcalloc(1, sizeof *ctx);
         ctx->run = run;
-        ctx->idx = (size_t)(op - run->plan->assign_ops);
-        size_t usable = 0; /* per-user set: the user's changes that can be made now */
-        if (op->kind == PLAN_ASSIGN_USER_SET) {
-            for (uint32_t k = 0; k < op->nitems; k++) {
-                const char *id = plan_ref_id(run->plan, op->items[k]);
-                if (id)
-                    ids[nids++] = id;
-                else
-                    missing = diff_ref_name(run->plan->diff, op->items[k]);
-            }
-            for (uint32_t k = 0; uc && k < uc->n; k++) {
-                const struct diff_change *ch = &run->plan->diff->changes[uc->first + k];
-                usable += ch->add && plan_ref_id(run->plan, ch->ref);
-            }
-            if (missing) {
-                /* A role this user gains could not be created: its assignments are skipped
-                 * (product.md 4.3), the user's other grants go out, and its removals wait for
-                 * the next cycle -- the set keeps the roles it would lose, so a user moving
-                 * to the missing role is never left with neither. */
-                for (uint32_t k = 0; uc && k < uc->n; k++) {
-                    const struct diff_change *ch = &run->plan->diff->changes[uc->first + k];
-                    if (!ch->add)
-                        ids[nids++] = plan_ref_id(run->plan, ch->ref);
-                }
-                ctx->partial = true;
-            }
-        } else {
-            for (uint32_t k = 0; k < op->nitems; k++)
-                ids[nids++] = t->users[op->items[k]].id;
-            if (!plan_ref_id(run->plan, op->ref))
-                missing = diff_ref_name(run->plan->diff, op->ref);
-        }
-        if (missing && (op->kind != PLAN_ASSIGN_USER_SET || usable == 0)) {
-            /* Nothing of this write can be made: the role it needs was not created. Its
-             * changes stay pending; the failed create is the failure reported. */
-            char msg[400];
-            snprintf(msg, sizeof msg, "role \"%s\" could not be created", missing);
-            ctx->skipped = true;
-            prov_fail_later(&run->tgt, "assignment", "PUT", "", msg, on_assign_written, ctx);
-        } else if (op->kind == PLAN_ASSIGN_USER_SET) {
-            run->tops->user_set_roles(&run->tgt, t->users[op->tgt_user].id, ids, nids,
+        ctx->idx = i;
+        ctx->partial = w.partial;
+        if (op->kind == PLAN_ASSIGN_USER_SET)
+            run->tops->user_set_roles(&run->tgt, t->users[op->tgt_user].id, w.ids, w.nids,
                                       on_assign_written, ctx);
-        } else {
-            run->tops->role_users(&run->tgt, plan_ref_id(run->plan, op->ref),
-                                  op->kind == PLAN_ASSIGN_ROLE_ADD, ids, nids, on_assign_written,
-                                  ctx);
-        }
-        free(ids);
+        else
+            run->tops->role_users(&run->tgt, w.role_id, op->kind == PLAN_ASSIGN_ROLE_ADD, w.ids,
+                                  w.nids, on_assign_written, ctx);
+        plan_write_release(&w);
     }
+    if (--run->inflight == 0)
+        phase_deletes(run);
 }
 
 /* ---- end of cycle ---- */

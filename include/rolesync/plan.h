@@ -78,6 +78,23 @@ struct plan_counts {
     size_t unmatched_source_only, unmatched_target_only;
 };
 
+/* A "!" line of the plan: what the daemon reports but does not (or cannot) do. Built by
+ * plan_build; the dry-run text and the daemon's log render from these. */
+enum plan_note_kind {
+    PLAN_NOTE_NOT_CONVERGING = 0,
+    PLAN_NOTE_CONFLICT,
+    PLAN_NOTE_UNMAPPED,
+    PLAN_NOTE_AMBIGUOUS,
+    PLAN_NOTE_UNMATCHED,
+    PLAN_NOTE_REFUSED,
+};
+
+struct plan_note {
+    enum plan_note_kind kind;
+    char *text; /* the line without "! " and newline ("conflict: source role \"A\" ..."),
+                   names quoted and escaped as in the change lines; owned by the plan */
+};
+
 struct plan {
     struct diff *diff; /* owned */
     bool refused;      /* guard tripped: nothing to apply */
@@ -90,7 +107,9 @@ struct plan {
     size_t cost_mixed;                 /* genesys: requests of the chosen mix (<= cost_batch) */
     struct plan_assign_op *assign_ops; /* built even when refused, but not exposed as a phase */
     size_t nassign_ops;
-    char **created_ids; /* [diff->ncreates], filled by plan_set_created_id */
+    char **created_ids;      /* [diff->ncreates], filled by plan_set_created_id */
+    struct plan_note *notes; /* in the order plan_render prints them */
+    size_t nnotes;
     struct plan_priv *priv;
 };
 
@@ -115,6 +134,33 @@ const char *plan_ref_id(const struct plan *p, uint32_t ref);
 void plan_note_applied(const struct plan *p, struct diff_memory *mem, const bool *role_ok,
                        const bool *assign_ok);
 
+/* ---- executing a plan (sync.c): what may be sent, given what happened so far. The rules are
+ * product rules, so they live here, pure: a write that depends on a role this cycle could not
+ * create is held (its changes stay pending; the failed create is the failure reported); after a
+ * failed role change, removal batches are held (they may be one half of a move to that role);
+ * deletions are held after any failure (assignments must have moved off them first). */
+
+/* One changed user's changes (diff->users entry), or NULL. */
+const struct diff_user_change *plan_user_change(const struct plan *p, uint32_t tgt_user);
+
+struct plan_write {
+    bool hold;           /* not sent this cycle; `reason` says why */
+    bool partial;        /* USER_SET: sent without the adds of roles not created, keeping the
+                            roles it would lose (its removals wait) */
+    char reason[400];    /* hold: why */
+    const char *role_id; /* ROLE_ADD/REMOVE: the role's id */
+    const char **ids;    /* ROLE_*: user ids; USER_SET: role ids of the set to write (borrowed
+                            strings; the array is freed by plan_write_release) */
+    size_t nids;
+};
+/* Prepare assignment op i (of plan_phase_assign); `roles_failed`: a phase 1 write failed. */
+void plan_write_prepare(const struct plan *p, size_t i, bool roles_failed, struct plan_write *w);
+void plan_write_release(struct plan_write *w);
+/* Whether change `ch` travelled in a successful write prepared with this `partial` flag. */
+bool plan_change_carried(const struct plan *p, bool partial, const struct diff_change *ch);
+/* Why phase 3 is held after `failed_before` failed writes, or NULL when it may go. */
+const char *plan_deletes_hold_reason(size_t failed_before);
+
 void plan_counts(const struct plan *p, struct plan_counts *out);
 /* True when the plan writes nothing (not-converging items do not count). */
 bool plan_is_empty(const struct plan *p);
@@ -130,5 +176,8 @@ char *plan_render_string(const struct plan *p);
 /* Only the report lines of the text: "! conflict: ...", "! unmapped: ...", "! ambiguous: ..."
  * (what the daemon logs every cycle, whether or not it prints a plan). */
 void plan_render_report(const struct plan *p, FILE *out);
+/* The notes, and whether one is a report line (conflict, unmapped, ambiguous). */
+const struct plan_note *plan_notes(const struct plan *p, size_t *n);
+bool plan_note_is_report(const struct plan_note *n);
 
 #endif

@@ -132,8 +132,5 @@ const struct prov_ops *prov_for_api(enum cfg_api api);
 extern const struct prov_ops prov_genesys;
 extern const struct prov_ops prov_identity;
 
-/* Report a failure without a request (bad input detected before sending), from the loop. */
-void prov_fail_later(const struct prov_tenant *t, const char *op, const char *method,
-                     const char *path, const char *message, prov_done_cb cb, void *arg);
 
 #endif

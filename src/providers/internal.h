@@ -146,4 +146,8 @@ void prov_submit_accepting(const struct prov_tenant *t, const char *op, const ch
                            const char *path, const char *body, long accept_status,
                            prov_reply_fn on_reply, prov_done_cb cb, void *arg);
 
+/* Report a failure without a request (bad input detected before sending), from the loop. */
+void prov_fail_later(const struct prov_tenant *t, const char *op, const char *method,
+                     const char *path, const char *message, prov_done_cb cb, void *arg);
+
 #endif

@@ -1198,11 +1198,12 @@ static const char *const TENANT_KEYS[] = {"api",
                                           "page_size",
                                           "http",
                                           NULL};
-static const char *const JOB_KEYS[] = {"name",        "source",  "target",      "interval",
-                                       "roles",       "users",   "assignments", "prune",
-                                       "max_deletes", "dry_run", NULL};
+static const char *const JOB_KEYS[] = {"name",  "source",      "target",  "interval",
+                                       "roles", "divisions",   "users",   "assignments",
+                                       "prune", "max_deletes", "dry_run", NULL};
 static const char *const ROLES_KEYS[] = {"include", "exclude", "definitions", "rename", NULL};
 static const char *const USERS_KEYS[] = {"match_by", "include", "exclude", NULL};
+static const char *const DIVISIONS_KEYS[] = {"include", "exclude", "rename", NULL};
 static const char *const API_NAMES[] = {"genesys", "identity", NULL};
 static const char *const MATCH_NAMES[] = {"email", "username", "external_id", NULL};
 static const char *const ASSIGN_NAMES[] = {"mirror", "additive", "off", NULL};
@@ -1390,45 +1391,47 @@ static long job_tenant(struct loader *ld, const struct ynode *job, const char *k
     return -1;
 }
 
-static void parse_rename(struct loader *ld, const struct ynode *r, struct cfg_job *j)
+/* A rename mapping (roles or divisions: `what` is "role" / "division"). Names match
+ * case-insensitively, so "A" and "a" are the same source name. */
+static void parse_rename(struct loader *ld, const struct ynode *r, const char *what,
+                         struct cfg_rename **out, size_t *nout)
 {
     if (!r)
         return;
-    j->rename = xcalloc(r->n / 2 + 1, sizeof *j->rename);
+    struct cfg_rename *rn = *out = xcalloc(r->n / 2 + 1, sizeof **out);
     for (size_t i = 0; i + 1 < r->n; i += 2) {
         const struct ynode *k = r->kids[i], *v = r->kids[i + 1];
         bool ok = true;
         if (k->len == 0 || has_ctl(k->val)) {
-            err(ld, k, "a role name in \"rename\" must be a non-empty string");
+            err(ld, k, "a %s name in \"rename\" must be a non-empty string", what);
             ok = false;
         }
         if (v->kind == Y_BAD) {
             ok = false;
         } else if (v->kind != Y_SCALAR || is_null(v) || v->len == 0 || has_ctl(v->val)) {
-            err(ld, v, "the new name for role %s must be a non-empty string, not %s", q(ld, k->val),
-                v->kind == Y_SCALAR ? "empty" : kind_name(v));
+            err(ld, v, "the new name for %s %s must be a non-empty string, not %s", what,
+                q(ld, k->val), v->kind == Y_SCALAR ? "empty" : kind_name(v));
             ok = false;
         }
         if (!ok)
             continue;
-        /* role names match case-insensitively, so "A" and "a" are the same source role */
         bool dup = false;
-        for (size_t m = 0; m < j->nrename && !dup; m++) {
-            if (util_fold_cmp(j->rename[m].from, k->val) == 0) {
-                err(ld, k, "role %s is renamed twice (names are compared case-insensitively)",
+        for (size_t m = 0; m < *nout && !dup; m++) {
+            if (util_fold_cmp(rn[m].from, k->val) == 0) {
+                err(ld, k, "%s %s is renamed twice (names are compared case-insensitively)", what,
                     q(ld, k->val));
                 dup = true;
-            } else if (util_fold_cmp(j->rename[m].to, v->val) == 0) {
-                err(ld, v, "roles %s and %s are both renamed to %s", q(ld, j->rename[m].from),
+            } else if (util_fold_cmp(rn[m].to, v->val) == 0) {
+                err(ld, v, "%ss %s and %s are both renamed to %s", what, q(ld, rn[m].from),
                     q(ld, k->val), q(ld, v->val));
                 dup = true;
             }
         }
         if (dup)
             continue;
-        j->rename[j->nrename].from = xstrdup(k->val);
-        j->rename[j->nrename].to = xstrdup(v->val);
-        j->nrename++;
+        rn[*nout].from = xstrdup(k->val);
+        rn[*nout].to = xstrdup(v->val);
+        (*nout)++;
     }
 }
 
@@ -1446,6 +1449,7 @@ static void parse_job(struct loader *ld, const struct ynode *v, struct cfg_confi
     j->interval_ms = 600000;
     strlist_set_star(&j->roles_include);
     strlist_set_star(&j->users_include);
+    strlist_set_star(&j->divisions_include);
     j->max_deletes = 50;
     if (v->kind == Y_BAD)
         return;
@@ -1502,7 +1506,32 @@ static void parse_job(struct loader *ld, const struct ynode *v, struct cfg_confi
                 "%s is %s)",
                 q(ld, j->source->name), cfg_api_name(j->source->api), q(ld, j->target->name),
                 cfg_api_name(j->target->api));
-        parse_rename(ld, get_map(ld, roles, "rename", "a mapping of source name: target name"), j);
+        parse_rename(ld, get_map(ld, roles, "rename", "a mapping of source name: target name"),
+                     "role", &j->rename, &j->nrename);
+    }
+
+    /* product.md 4a: divisions exist on genesys only; on a job with an identity side the keys
+     * would silently mean nothing, so they are an error there. */
+    struct ynode *dk = NULL;
+    map_get(v, "divisions", &dk);
+    const struct ynode *divs = get_map(ld, v, "divisions", "a mapping (include, exclude, rename)");
+    if (divs) {
+        check_keys(ld, divs, "in divisions", DIVISIONS_KEYS, false);
+        get_strlist(ld, divs, "include", &j->divisions_include);
+        get_strlist(ld, divs, "exclude", &j->divisions_exclude);
+        parse_rename(ld, get_map(ld, divs, "rename", "a mapping of source name: target name"),
+                     "division", &j->division_rename, &j->ndivision_rename);
+        for (int side = 0; side < 2; side++) {
+            long ix = side ? ti : si;
+            const struct cfg_tenant *t = side ? j->target : j->source;
+            if (ix >= 0 && aux[ix].api_ok && t->api != CFG_API_GENESYS) {
+                err(ld, dk,
+                    "\"divisions\" needs genesys on both sides (%s tenant %s is %s, which has "
+                    "no divisions)",
+                    side ? "target" : "source", q(ld, t->name), cfg_api_name(t->api));
+                break;
+            }
+        }
     }
 
     const struct ynode *users = get_map(ld, v, "users", "a mapping (match_by, include, exclude)");
@@ -1763,6 +1792,13 @@ void cfg_free(struct cfg_config *cfg)
             free(j->rename[r].to);
         }
         free(j->rename);
+        strlist_free(&j->divisions_include);
+        strlist_free(&j->divisions_exclude);
+        for (size_t r = 0; r < j->ndivision_rename; r++) {
+            free(j->division_rename[r].from);
+            free(j->division_rename[r].to);
+        }
+        free(j->division_rename);
     }
     free(cfg->jobs);
     free(cfg->file);

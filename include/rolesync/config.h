@@ -70,8 +70,8 @@ struct cfg_strlist {
 };
 
 struct cfg_rename {
-    char *from; /* source role name */
-    char *to;   /* target role name */
+    char *from; /* source role (division) name */
+    char *to;   /* target role (division) name */
 };
 
 struct cfg_job {
@@ -84,7 +84,13 @@ struct cfg_job {
     bool definitions; /* default false */
     struct cfg_rename *rename;
     size_t nrename;
-    enum cfg_match_by match_by;       /* default email */
+    /* divisions (genesys <-> genesys, product.md 4a): globs over source division names ("home"
+     * = the home division, "*" = the all-divisions grant), and source -> target renames */
+    struct cfg_strlist divisions_include; /* default ["*"] */
+    struct cfg_strlist divisions_exclude;
+    struct cfg_rename *division_rename;
+    size_t ndivision_rename;
+    enum cfg_match_by match_by; /* default email */
     struct cfg_strlist users_include; /* default ["*"] */
     struct cfg_strlist users_exclude;
     enum cfg_assignments assignments; /* default mirror */

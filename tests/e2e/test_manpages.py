@@ -41,6 +41,7 @@ KEY_SECTIONS = {
     "tenants.NAME": ("tenants", "*"),
     "jobs[]": ("jobs", "[]"),
     "jobs[].roles": ("jobs", "[]", "roles"),
+    "jobs[].divisions": ("jobs", "[]", "divisions"),
     "jobs[].users": ("jobs", "[]", "users"),
 }
 # read by libsystemd (sd_notify, sd_watchdog_enabled) rather than by a getenv() of ours

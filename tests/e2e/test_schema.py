@@ -390,6 +390,7 @@ class SchemaMatchesLoader(unittest.TestCase):
         "JOB_KEYS": [("jobs", "[]")],
         "ROLES_KEYS": [("jobs", "[]", "roles")],
         "USERS_KEYS": [("jobs", "[]", "users")],
+        "DIVISIONS_KEYS": [("jobs", "[]", "divisions")],
     }
     # key given to get_enum() -> where it lives
     ENUM_KEYS = {"log_level": (), "api": ("tenants", "*"), "match_by": ("jobs", "[]", "users"),

@@ -510,7 +510,7 @@ static void test_unknown_key_job(void **state)
     (void)state;
     EXPECT_ERRS(TENANTS JOB "    intervall: 10m\n",
                 "22:5: unknown key \"intervall\" in job (expected one of: name, source, target, "
-                "interval, roles, users, assignments, prune, max_deletes, dry_run)");
+                "interval, roles, divisions, users, assignments, prune, max_deletes, dry_run)");
 }
 
 static void test_unknown_keys_everywhere(void **state)
@@ -894,6 +894,50 @@ static void test_rename(void **state)
                 "28:12: the new name for role \"Y\" must be a non-empty string, not empty");
     EXPECT_ERRS(TENANTS JOB "    roles: { rename: [a, b] }\n",
                 "22:22: \"rename\" must be a mapping of source name: target name, not a list");
+}
+
+/* product.md 4a: divisions on genesys <-> genesys jobs, refused with an identity side. */
+static void test_divisions(void **state)
+{
+    (void)state;
+    struct cfg_diags d = {0};
+    struct cfg_config *cfg =
+        load_ok(TENANTS JOB "    divisions:\n"
+                            "      include: [home, \"E*\"]\n"
+                            "      exclude: [\"EMEA-Test\"]\n"
+                            "      rename: { EMEA: Europe }\n",
+                &d);
+    const struct cfg_job *j = &cfg->jobs[0];
+    assert_int_equal(j->divisions_include.n, 2);
+    assert_string_equal(j->divisions_include.v[0], "home");
+    assert_int_equal(j->divisions_exclude.n, 1);
+    assert_int_equal(j->ndivision_rename, 1);
+    assert_string_equal(j->division_rename[0].from, "EMEA");
+    assert_string_equal(j->division_rename[0].to, "Europe");
+    cfg_free(cfg);
+    cfg_diags_free(&d);
+    /* default: every division */
+    cfg = load_ok(TENANTS JOB, &d);
+    assert_int_equal(cfg->jobs[0].divisions_include.n, 1);
+    assert_string_equal(cfg->jobs[0].divisions_include.v[0], "*");
+    assert_int_equal(cfg->jobs[0].divisions_exclude.n, 0);
+    cfg_free(cfg);
+    cfg_diags_free(&d);
+    EXPECT_ERRS(TENANTS "jobs:\n"
+                        "  - name: a\n"
+                        "    source: prod\n"
+                        "    target: plant\n"
+                        "    divisions: { include: [home] }\n",
+                "22:5: \"divisions\" needs genesys on both sides (target tenant \"plant\" is "
+                "identity, which has no divisions)");
+    EXPECT_ERRS(TENANTS JOB "    divisions:\n"
+                            "      includ: [x]\n"
+                            "      rename: { EMEA: Europe, emea: X }\n",
+                "23:7: unknown key \"includ\" in divisions (expected one of: include, exclude, rename)",
+                "24:31: division \"emea\" is renamed twice (names are compared "
+                "case-insensitively)");
+    EXPECT_ERRS(TENANTS JOB "    divisions: [a]\n",
+                "22:16: \"divisions\" must be a mapping (include, exclude, rename), not a list");
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1428,6 +1472,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults, setup),
+        cmocka_unit_test_setup(test_divisions, setup),
         cmocka_unit_test_setup(test_full_job, setup),
         cmocka_unit_test_setup(test_state_dir_env, setup),
         cmocka_unit_test_setup(test_http_merge, setup),

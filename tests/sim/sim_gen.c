@@ -1,5 +1,5 @@
 /* sim_gen.c — `tenantsim gen`: writes a deterministic, realistic tenant state (the JSON format of
- * notes/simstate.md, the one `--state` and `PUT /_sim/state` read) to stdout.
+ * tests/sim/README.md, the one `--state` and `PUT /_sim/state` read) to stdout.
  *
  *   tenantsim gen --api genesys|identity --users N --roles N [--seed S] [--tenant-id GUID]
  *   tenantsim gen --same-as FILE [--seed S] [--drift PCT] [--edit-roles K] [--no-custom-roles]

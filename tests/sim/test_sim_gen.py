@@ -1,5 +1,5 @@
 """`tenantsim gen`: deterministic, realistic fixtures (spec/simulator.md section 1, the state
-format of notes/simstate.md) and their round trip through a running simulator."""
+format of tests/sim/README.md) and their round trip through a running simulator."""
 
 import collections
 import json

@@ -43,10 +43,14 @@ mkdir -p "$demo/state"
 chmod 700 "$demo"
 
 say "2/6 seeding two simulated tenants (tenantsim gen)"
-"$sim" gen --api genesys --users 300 --roles 12 --seed 42 >"$demo/source.json"
+# Like real orgs, both have divisions (users and a third of the grants outside the home one) and
+# groups whose grants their members inherit (tests/sim/README.md).
+"$sim" gen --api genesys --users 300 --roles 12 --seed 42 --divisions 3 --groups 2 \
+    >"$demo/source.json"
 "$sim" gen --same-as "$demo/source.json" --seed 43 --drift 20 --edit-roles 2 >"$demo/target.json"
-echo "source: 300 users, 12 custom roles; target: the same people, 20 % of them with other"
-echo "roles, 2 role definitions edited"
+echo "source: 300 users, 12 custom roles, 3 divisions besides the home one, 2 groups; target: the"
+echo "same people, divisions and groups, 20 % of the people with other roles, 2 role definitions"
+echo "edited"
 
 # Random client secrets, written only to files the config points at.
 src_secret=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')

@@ -9,6 +9,8 @@ exit; its stderr goes to a file that is printed when anything fails. A simulator
 badly (crash, sanitizer report) fails the test that used it.
 
 Fixtures: `gen(api, users, roles, seed=1, same_as=None, **flags)` runs `$TENANTSIM gen`.
+Grants (tests/sim/README.md): `direct_grants(state, subject)` reads a user's, group's or
+client's direct grants out of a state as a set of (role id, division id) pairs.
 
 The daemon: `write_secret`, `run_rolesyncd` (one-shot commands) and `Daemon` (the long-running
 process in the foreground, with signals and its log).
@@ -29,8 +31,8 @@ import tempfile
 import time
 import urllib.parse
 
-__all__ = ["Sim", "SimError", "gen", "gen_bytes", "write_secret", "run_rolesyncd", "Daemon",
-           "binary"]
+__all__ = ["Sim", "SimError", "gen", "gen_bytes", "direct_grants", "home_division",
+           "write_secret", "run_rolesyncd", "Daemon", "binary"]
 
 DEFAULT_CLIENT = ("sim-client", "sim-secret")
 
@@ -85,6 +87,9 @@ def _gen_args(api, users, roles, seed, same_as, flags, tmpdir):
             args.append(opt)
         elif value is False or value is None:
             continue
+        elif isinstance(value, (list, tuple)):  # a repeatable option
+            for v in value:
+                args += [opt, str(v)]
         else:
             args += [opt, str(value)]
     return args
@@ -93,7 +98,9 @@ def _gen_args(api, users, roles, seed, same_as, flags, tmpdir):
 def gen_bytes(api, users=None, roles=None, seed=1, same_as=None, **flags):
     """Raw output of `$TENANTSIM gen`. `same_as` is a state dict or a path; other flags map to
     options: drift=1 -> --drift 1, edit_roles=3 -> --edit-roles 3, no_custom_roles=True,
-    tenant_id="...". Raises SimError with the generator's stderr on failure."""
+    tenant_id="...", divisions=6, groups=20, conditions=3, inactive_share=15, and lists repeat an
+    option: drop_division=["EMEA", "APAC"]. Raises SimError with the generator's stderr on
+    failure."""
     tmpdir = tempfile.mkdtemp(prefix="simgen-")
     try:
         args = _gen_args(api, users, roles, seed, same_as, flags, tmpdir)
@@ -111,6 +118,29 @@ def gen(api, users=None, roles=None, seed=1, same_as=None, **flags):
     return json.loads(gen_bytes(api, users, roles, seed, same_as, **flags))
 
 
+def home_division(state):
+    """The id of a genesys state's home division."""
+    divs = state.get("divisions") or []
+    return next((d["id"] for d in divs if d.get("home")), divs[0]["id"] if divs else None)
+
+
+def direct_grants(state, subject):
+    """The direct grants of a user, group or OAuth client of a genesys state (the subject's dict,
+    or its id) as a set of (role id, division id): `roles` are home-division grants, `grants`
+    the others ("*" for all divisions)."""
+    if isinstance(subject, str):
+        for key in ("users", "groups", "oauth_clients"):
+            found = [s for s in state.get(key) or [] if s["id"] == subject]
+            if found:
+                subject = found[0]
+                break
+        else:
+            raise KeyError(subject)
+    home = home_division(state)
+    pairs = {(r, home) for r in subject.get("roles") or []}
+    return pairs | {(g["role"], g["division"]) for g in subject.get("grants") or []}
+
+
 # ------------------------------------------------------------------------------------------
 # The simulator
 
@@ -123,11 +153,15 @@ class Sim:
     tenant_id   identity tenant id (else taken from the state)
     latency     per-request latency: ms as a number or a string like "20ms"
     rate_limit  requests per minute as a number, or a string like "300/min"
+    offset_cap  genesys --offset-cap (None: the simulator's default, 10000; 0 = off)
+    lag         genesys --lag: ms as a number or a string like "2s"
+    read_only_region  identity --read-only-region
     extra_args  more command-line arguments
     """
 
     def __init__(self, api, state=None, clients=(DEFAULT_CLIENT,), tenant_id=None, latency=None,
-                 rate_limit=None, extra_args=()):
+                 rate_limit=None, extra_args=(), offset_cap=None, lag=None,
+                 read_only_region=False):
         self.api = api
         self.clients = list(clients)
         self._state = state
@@ -135,6 +169,12 @@ class Sim:
         self._latency = latency
         self._rate_limit = rate_limit
         self._extra = list(extra_args)
+        if offset_cap is not None:
+            self._extra += ["--offset-cap", str(offset_cap)]
+        if lag is not None:
+            self._extra += ["--lag", f"{lag}ms" if isinstance(lag, (int, float)) else str(lag)]
+        if read_only_region:
+            self._extra.append("--read-only-region")
         self.proc = None
         self.port = None
         self.dir = None

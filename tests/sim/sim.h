@@ -2,8 +2,16 @@
  *
  * Layout: sim_main.c (command line, daemon life cycle), sim_server.c (libmicrohttpd glue: the
  * request pipeline, tokens, rate limit, faults, stats, /_sim control routes), sim_state.c (the
- * tenant model and its state JSON, notes/simstate.md), sim_genesys.c and sim_identity.c (the two
- * platform APIs), sim_util.c (string builder, ids, query/form parsing, globs).
+ * tenant model and its state JSON, tests/sim/README.md), sim_genesys.c and sim_identity.c (the two
+ * platform APIs), sim_util.c (string builder, ids, query/form parsing, globs), sim_gen.c (the
+ * fixture generator behind `tenantsim gen`).
+ *
+ * The genesys model (simulator.md §3b): a grant is a (subject, role, division) triple. Subjects
+ * are users, groups and OAuth clients (sim_subj, embedded in each); each keeps its direct grants
+ * in grant order. A role keeps the subjects holding it directly (sim_role.holders, in subject
+ * order) so a subjectgrants page costs O(page); a user keeps the de-duplicated roles it holds in
+ * any division, directly or through a group (sim_user.roles, the "held view" that
+ * expand=authorization renders), rebuilt by the writes that change it rather than per page.
  *
  * Threading: libmicrohttpd runs one thread per connection. The tenant is guarded by ctx->lock
  * (a writer-preferring rwlock): a reader builds its reply from the cached API strings of
@@ -72,12 +80,18 @@ bool sim_parse_int(const char *s, long long *out); /* whole string must be a dec
  * sim_pct_decode() then decodes what is left -- once, in route parameters and query values. */
 size_t sim_unescape_keep_slash(char *s);
 char *sim_pct_decode(const char *s, size_t n); /* malloc'd */
+/* base64 (standard or URL alphabet, padding optional) into a new NUL-terminated string, NULL
+ * when malformed; and n bytes as unpadded base64url (new string). */
+char *sim_b64_decode(const char *s);
+char *sim_b64url_encode(const void *data, size_t n);
 /* Match a path against a route pattern ("/api/v2/users/{id}/roles"). On a match the "{...}"
  * segments are copied, percent-decoded, into params[0..] (caller frees; at most maxp) and true
  * is returned. */
 bool sim_path_match(const char *pattern, const char *path, bool icase, char **params, int maxp);
 
 /* ---- the tenant model (sim_state.c) ------------------------------------------------------ */
+struct sim_subj;
+
 typedef struct sim_role {
     char *id;
     char *name;
@@ -89,25 +103,86 @@ typedef struct sim_role {
     char *policies; /* genesys: cached JSON of permissionPolicies without the brackets */
     char *ref;      /* genesys: cached {"id":..,"name":..} for users' authorization */
     size_t ref_len;
-    size_t user_count;      /* users holding the role */
-    size_t idx;             /* position in sim_tenant.roles */
-    bool in_name_index;     /* false for a (loaded) duplicate name that lost the index slot */
+    size_t user_count;  /* identity: users holding the role; genesys: users holding it directly
+                           in any division (the platform's userCount, simulator decision) */
+    size_t idx;         /* position in sim_tenant.roles */
+    bool in_name_index; /* false for a (loaded) duplicate name that lost the index slot */
+    /* genesys */
+    struct sim_subj **holders; /* subjects holding the role directly, by sim_subj.seq */
+    size_t nholders, hcap;
+    uint64_t visible_ms;    /* --lag: grant endpoints and listings ignore the role until then
+                               (sim_mono_ms clock); 0 for every role not created through the API */
+    unsigned mark;          /* de-duplication stamp (sim_tenant.stamp), write lock only */
     UT_hash_handle hh;      /* by id */
     UT_hash_handle hh_name; /* by name_lc */
 } sim_role;
 
+/* A division of a genesys org. The all-divisions grant target "*" is sim_tenant.all_div: it can
+ * be granted in but is not listed. */
+typedef struct sim_div {
+    char *id;
+    char *name;
+    bool home;
+    json_object *obj; /* state form: borrowed, an element of meta's "divisions" */
+    char *api;        /* cached AuthzDivision JSON */
+    size_t api_len;
+    UT_hash_handle hh;
+} sim_div;
+
+typedef struct sim_grant {
+    sim_role *role;
+    sim_div *div;
+} sim_grant;
+
+enum sim_subj_type { SIM_SUBJ_USER = 0, SIM_SUBJ_GROUP = 1, SIM_SUBJ_CLIENT = 2 };
+
+/* What users, groups and OAuth clients share as holders of grants (genesys). */
+typedef struct sim_subj {
+    int type;          /* enum sim_subj_type */
+    size_t seq;        /* order among the tenant's subjects: users, then groups, then clients */
+    const char *id;    /* the owner's id */
+    json_object *obj;  /* the owner's state form (for its name) */
+    sim_grant *grants; /* direct grants in grant order, no duplicate (role, division) */
+    size_t ngrants, gcap;
+} sim_subj;
+
 enum sim_user_state { SIM_ACTIVE = 0, SIM_INACTIVE = 1, SIM_DELETED = 2, SIM_NSTATES = 3 };
+#define SIM_ANY_STATE SIM_NSTATES /* index of "every state" in sim_tenant.by_id */
+
+struct sim_group;
 
 typedef struct sim_user {
     char *id;
     json_object *obj; /* state-JSON form without the role list; write lock only */
     char *api;        /* cached API JSON without the role list and the closing '}' */
     size_t api_len;
-    sim_role **roles; /* held roles, in grant order, no duplicates */
+    /* identity: the held roles. genesys: the held view, every role held in any division,
+     * directly (grant order) then through groups, de-duplicated; derived from the grants. */
+    sim_role **roles;
     size_t nroles, rcap;
-    int state; /* enum sim_user_state (genesys); SIM_ACTIVE for identity */
+    int state;                 /* enum sim_user_state (genesys); SIM_ACTIVE for identity */
+    sim_subj subj;             /* genesys: the user's direct grants */
+    struct sim_group **groups; /* genesys: groups the user is a member of */
+    size_t ngroups;
     UT_hash_handle hh;
 } sim_user;
+
+typedef struct sim_group {
+    char *id;
+    json_object *obj; /* state form without members, roles and grants */
+    sim_subj subj;
+    sim_user **members;
+    size_t nmembers;
+    UT_hash_handle hh;
+} sim_group;
+
+/* An OAuth client holding grants (PC_OAUTH_CLIENT): visible in subjectgrants and subjects. */
+typedef struct sim_oauth {
+    char *id;
+    json_object *obj; /* state form without roles and grants */
+    sim_subj subj;
+    UT_hash_handle hh;
+} sim_oauth;
 
 typedef struct sim_tenant {
     int api;
@@ -120,10 +195,23 @@ typedef struct sim_tenant {
     sim_user *user_by_id;
     sim_user **by_state[SIM_NSTATES]; /* genesys: users per state, listing order */
     size_t nby_state[SIM_NSTATES];
+    /* genesys: users per state (SIM_ANY_STATE: all) sorted by id, the order of the cursor
+     * listing, whose cursor names the last user returned (robust to users added or removed) */
+    sim_user **by_id[SIM_NSTATES + 1];
     char **unlicensed; /* genesys: lower-case unlicensed permission domains */
     size_t nunlicensed;
-    char *org_id; /* genesys */
-    char *home_div_id, *home_div_name;
+    char *org_id;   /* genesys */
+    sim_div **divs; /* genesys: listing order; exactly one is home */
+    size_t ndivs;
+    sim_div *div_by_id, *home;
+    sim_div all_div; /* "*" */
+    sim_group **groups;
+    size_t ngroups;
+    sim_group *group_by_id;
+    sim_oauth **oauths;
+    size_t noauths;
+    sim_oauth *oauth_by_id;
+    unsigned stamp;       /* for sim_role.mark */
     char *tenant_id;      /* identity */
     sim_role *keeper;     /* employee (genesys) / Tenant Member (identity): always held */
     json_object *factory; /* genesys: defaultRoleId -> factory role object (for restore/compare) */
@@ -141,15 +229,42 @@ void sim_tenant_free(sim_tenant *t);
 sim_role *sim_role_find(sim_tenant *t, const char *id);
 sim_role *sim_role_find_name(sim_tenant *t, const char *name); /* case-insensitive */
 sim_user *sim_user_find(sim_tenant *t, const char *id);
+/* genesys: a division by id ("*" is &t->all_div), a subject by id and type (-1: any type). */
+sim_div *sim_div_find(sim_tenant *t, const char *id);
+sim_subj *sim_subj_find(sim_tenant *t, const char *id, int type);
+static inline sim_user *sim_subj_user(sim_subj *s)
+{
+    return (sim_user *)(void *)((char *)s - offsetof(sim_user, subj));
+}
+static inline sim_group *sim_subj_group(sim_subj *s)
+{
+    return (sim_group *)(void *)((char *)s - offsetof(sim_group, subj));
+}
 /* Takes ownership of obj (state form). Adds the role at the end of the listing. */
 sim_role *sim_role_add(sim_tenant *t, json_object *obj);
-void sim_role_remove(sim_tenant *t, sim_role *r); /* also drops it from every user; frees it */
+/* Drops the role from every user (identity) / every grant of every subject (genesys), frees it. */
+void sim_role_remove(sim_tenant *t, sim_role *r);
 void sim_role_set_name(sim_tenant *t, sim_role *r, const char *name);
 void sim_role_refresh(sim_tenant *t, sim_role *r); /* re-derive caches after editing r->obj */
+/* identity: the user's role list (also keeps user_count). */
 bool sim_user_has_role(const sim_user *u, const sim_role *r);
 void sim_user_add_role(sim_user *u, sim_role *r);
 void sim_user_remove_role(sim_user *u, sim_role *r);
 void sim_user_clear_roles(sim_user *u);
+/* genesys grants (write lock). add/remove return whether anything changed; set_grants makes the
+ * direct grants exactly list[0..n) (no duplicates in it). Each keeps the holder index and
+ * userCount; the held views of the users concerned are rebuilt by sim_subj_changed, which the
+ * caller runs once per subject after its last change. */
+bool sim_subj_has(const sim_subj *s, const sim_role *r, const sim_div *d);
+bool sim_grant_add(sim_tenant *t, sim_subj *s, sim_role *r, sim_div *d);
+bool sim_grant_remove(sim_tenant *t, sim_subj *s, sim_role *r, sim_div *d);
+void sim_subj_set_grants(sim_tenant *t, sim_subj *s, const sim_grant *list, size_t n);
+void sim_subj_changed(sim_tenant *t, sim_subj *s);
+/* genesys --lag: is the role visible to grant endpoints and listings at now_ms? */
+static inline bool sim_role_visible(const sim_role *r, uint64_t now_ms)
+{
+    return r->visible_ms <= now_ms;
+}
 /* genesys: is a permission domain licensed? */
 bool sim_domain_licensed(const sim_tenant *t, const char *domain);
 /* Writes the role's API JSON (genesys: userCount appended unless !user_count). */
@@ -257,8 +372,11 @@ typedef struct sim_ctx {
     long rate_limit; /* requests per window, 0 = unlimited */
     int64_t rate_window_ms;
     int64_t latency_ms;
-    long max_page;       /* genesys pageSize / identity count ceiling */
-    char *tenant_id_opt; /* --tenant-id */
+    long max_page;         /* genesys pageSize / identity count ceiling */
+    long offset_cap;       /* genesys --offset-cap: users listings other than active (0 = off) */
+    int64_t lag_ms;        /* genesys --lag: how long a new role stays invisible to grants */
+    bool read_only_region; /* identity --read-only-region: 405 on Users/Roles writes */
+    char *tenant_id_opt;   /* --tenant-id */
     bool tls;
     /* tenant */
     pthread_rwlock_t lock;

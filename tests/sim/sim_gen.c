@@ -1,20 +1,37 @@
 /* sim_gen.c — `tenantsim gen`: writes a deterministic, realistic tenant state (the JSON format of
- * notes/simstate.md, the one `--state` and `PUT /_sim/state` read) to stdout.
+ * tests/sim/README.md, the one `--state` and `PUT /_sim/state` read) to stdout.
  *
  *   tenantsim gen --api genesys|identity --users N --roles N [--seed S] [--tenant-id GUID]
+ *                 [--divisions N] [--groups N] [--conditions K] [--inactive-share PCT]
  *   tenantsim gen --same-as FILE [--seed S] [--drift PCT] [--edit-roles K] [--no-custom-roles]
+ *                 [--rename-division OLD=NEW]... [--drop-division NAME]...
  *
  * Fresh tenants: default/built-in roles, N custom roles with permission policies, users with
  * unique lower-case emails and a skewed role assignment (a few roles on most users, many roles
  * on few). `--same-as` reads a state and writes a second tenant with the same people (same
  * emails, usernames, ExternalUserIds), new ids for everything, and a controlled amount of drift.
  *
+ * Version 2 (simulator.md §3b, genesys only). `--divisions N` replaces the fixed divisions with
+ * the home division and N regional ones; 60 % of the users live outside the home division and
+ * about a third of all grants land outside it (in the user's own division, or a random one for
+ * users at home; 0.5 % of those in "*", 5 % also kept at home, so some roles are held in two
+ * places). `--groups N` adds groups with a Zipf-like spread of members (0.5 % to 5 % of the
+ * users) and one to three role grants each, some outside the home division. `--conditions K`
+ * puts an org-specific policy (a QUEUE or USER condition, or namedResources) on K custom roles,
+ * naming the org's own queues (the state's "queues", which only gen reads) and users.
+ * `--inactive-share PCT` makes that share of users inactive (default 4 %; 1 % are deleted).
+ * `--same-as` keeps divisions, groups and queues by name with new ids, the same members and
+ * grants, gives the conditions the twin's own ids, and can rename or drop divisions (a dropped
+ * division's grants vanish and its users move to the home division).
+ *
  * Everything random comes from one splitmix64 stream seeded by --seed, and the output contains
  * nothing else that varies (no clock, no addresses), so the same arguments give the same bytes.
- * The output is written by a small streaming writer (not a json-c tree) so a fresh tenant of
- * 100,000 users costs a few tens of MB of heap. `--same-as` parses its source with json-c, which
- * for 100,000 users takes about 300 MB and two seconds, acceptable for a fixture made once.
- * Strings live in an arena freed at once at the end.
+ * What version 2 adds draws from a second stream (seed-derived) after the first is done, and is
+ * written only when asked for, so without the new options the output is byte for byte what
+ * version 1 wrote. The output is written by a small streaming writer (not a json-c tree) so a
+ * fresh tenant of 100,000 users costs a few tens of MB of heap. `--same-as` parses its source
+ * with json-c, which for 100,000 users takes about 300 MB and two seconds, acceptable for a
+ * fixture made once. Strings live in an arena freed at once at the end.
  */
 #include "sim_gen.h"
 
@@ -502,15 +519,42 @@ typedef struct {
     char *name, *given, *surname, *email, *username, *state;
     char *contact_email, *contact_given, *contact_surname, *external_id, *idp_id;
     uint32_t division;
-    uint32_t *roles; /* indices into gen_tenant.roles */
+    uint32_t *roles; /* indices into gen_tenant.roles: genesys, the home-division grants */
     uint32_t nroles;
+    struct gen_grant *xgrants; /* genesys: direct grants outside the home division */
+    uint32_t nx;
 } gen_user;
+
+/* A grant outside the home division: a role and a division index (DIV_ALL: "*"). DIV_NONE
+ * marks a division that is not there (unknown, dropped). */
+#define DIV_ALL UINT32_MAX
+#define DIV_NONE (UINT32_MAX - 1)
+typedef struct gen_grant {
+    uint32_t role, div;
+} gen_grant;
 
 typedef struct {
     char id[37];
     char *name;
     bool home;
 } gen_division;
+
+typedef struct {
+    char id[37];
+    char *name;
+    uint32_t *members; /* user indices, ascending */
+    uint32_t nmembers;
+    uint32_t *roles; /* home-division grants */
+    uint32_t nroles;
+    gen_grant *xgrants;
+    uint32_t nx;
+} gen_group;
+
+/* An org's queue, only for the ids org-specific policy conditions name. */
+typedef struct {
+    char id[37];
+    char *name;
+} gen_queue;
 
 typedef struct {
     bool identity;
@@ -520,10 +564,15 @@ typedef struct {
     bool backfill, division_aware;
     gen_division *divisions;
     uint32_t ndivisions;
+    uint32_t home; /* index of the home division (0 in a fresh tenant) */
     gen_role *roles;
     uint32_t nroles;
     gen_user *users;
     uint32_t nusers;
+    gen_group *groups;
+    uint32_t ngroups;
+    gen_queue *queues;
+    uint32_t nqueues;
     gen_arena ar;
 } gen_tenant;
 
@@ -536,6 +585,11 @@ typedef struct {
     long edit_roles;
     bool no_custom;
     const char *tenant_id;
+    /* version 2 (genesys); -1 = not given */
+    long divisions, groups, conditions;
+    double inactive_share;
+    const char **renames, **drops; /* --rename-division OLD=NEW, --drop-division NAME */
+    size_t nrenames, ndrops;
 } gen_opts;
 
 static void tenant_free(gen_tenant *t)
@@ -548,6 +602,8 @@ static void tenant_free(gen_tenant *t)
     free(t->roles);
     free(t->users);
     free(t->divisions);
+    free(t->groups);
+    free(t->queues);
     arena_free(&t->ar);
 }
 
@@ -817,6 +873,262 @@ static void assign_roles(gen_tenant *t, gen_rng *r, uint32_t ndefaults, const do
     free(pairs.v);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Version 2 (genesys): divisions, grants outside the home division, groups, conditions        */
+
+static const char *const region_names[] = {
+    "EMEA",    "APAC",        "Americas", "North America", "LATAM",   "UK & Ireland", "DACH",
+    "Nordics", "ANZ",         "Japan",    "India",         "Benelux", "France",       "Iberia",
+    "Italy",   "Middle East", "Africa",   "Canada",        "Brazil",  "Mexico",
+};
+
+static const char *const group_names[] = {
+    "Tier 1 Support", "Tier 2 Support",     "Team Leads",           "Quality Team",
+    "Night Shift",    "Workforce Planners", "Sales Team",           "Onboarding Cohort",
+    "Supervisors",    "Escalations Desk",   "Reporting Users",      "Knowledge Authors",
+    "Outbound Team",  "Chat Agents",        "Email Agents",         "Billing Team",
+    "Retention Team", "IT Admins",          "Compliance Reviewers", "Trainers",
+};
+
+static const char *const queue_names[] = {
+    "Sales Queue",    "Support Queue", "Billing Queue", "VIP Queue",
+    "Callback Queue", "Spanish Queue", "Chat Queue",    "Escalations Queue",
+};
+
+#define NAMES(a) (uint32_t)(sizeof a / sizeof a[0])
+
+/* The stream version 2 draws from: separate from the first, so the first's draws (and the
+ * version 1 output) do not depend on what version 2 adds. */
+static gen_rng v2_stream(uint64_t seed)
+{
+    gen_rng r = {seed ^ 0x7632646976677270ULL};
+    rng_next(&r);
+    return r;
+}
+
+/* names[i], or names[i mod n] numbered past the end of the list. */
+static char *nth_name(gen_tenant *t, const char *const *names, uint32_t n, uint32_t i)
+{
+    return i < n ? arena_strdup(&t->ar, names[i])
+                 : arena_printf(&t->ar, "%s %" PRIu32, names[i % n], i / n + 1);
+}
+
+static uint32_t role_index_kind(const gen_tenant *t, const char *drid)
+{
+    for (uint32_t i = 0; i < t->nroles; i++)
+        if (t->roles[i].default_role_id && strcmp(t->roles[i].default_role_id, drid) == 0)
+            return i;
+    return UINT32_MAX;
+}
+
+/* A division other than home (0), uniformly; 0 when there is none. */
+static uint32_t other_division(const gen_tenant *t, gen_rng *r)
+{
+    return t->ndivisions > 1 ? 1 + rng_below(r, t->ndivisions - 1) : 0;
+}
+
+/* Move about a third of all grants out of the home division: of each user's grants but
+ * employee and admin, a share p goes to the user's own division (a random other one for users
+ * at home), 0.5 % of those to "*", and 5 % of them stay at home as well. */
+static void place_grants(gen_tenant *t, gen_rng *r)
+{
+    if (t->ndivisions < 2)
+        return;
+    uint32_t anchor = role_index_kind(t, "employee"), admin = role_index_kind(t, "admin");
+    uint64_t total = 0, movable = 0;
+    uint32_t most = 1;
+    for (uint32_t i = 0; i < t->nusers; i++) {
+        const gen_user *u = &t->users[i];
+        total += u->nroles;
+        for (uint32_t k = 0; k < u->nroles; k++)
+            movable += u->roles[k] != anchor && u->roles[k] != admin;
+        if (u->nroles > most)
+            most = u->nroles;
+    }
+    double p = movable ? ((double)total / 3.0) / (double)movable : 0.0;
+    if (p > 0.9)
+        p = 0.9;
+    gen_grant *tmp = xmalloc(most * sizeof *tmp);
+    for (uint32_t i = 0; i < t->nusers; i++) {
+        gen_user *u = &t->users[i];
+        uint32_t kept = 0, nx = 0;
+        for (uint32_t k = 0; k < u->nroles; k++) {
+            uint32_t role = u->roles[k];
+            if (role == anchor || role == admin || !rng_chance(r, p)) {
+                u->roles[kept++] = role;
+                continue;
+            }
+            uint32_t div = u->division != 0 ? u->division : other_division(t, r);
+            if (rng_chance(r, 0.005))
+                div = DIV_ALL;
+            tmp[nx].role = role;
+            tmp[nx++].div = div;
+            if (rng_chance(r, 0.05))
+                u->roles[kept++] = role;
+        }
+        u->nroles = kept;
+        if (nx) {
+            u->xgrants = arena_alloc(&t->ar, nx * sizeof *u->xgrants);
+            memcpy(u->xgrants, tmp, nx * sizeof *tmp);
+            u->nx = nx;
+        }
+    }
+    free(tmp);
+}
+
+static void make_groups(gen_tenant *t, gen_rng *r, uint32_t n)
+{
+    /* roles a group is given: custom ones, else the default ones but employee and admin */
+    uint32_t *cand = xmalloc((t->nroles + 1) * sizeof *cand), ncand = 0;
+    for (uint32_t i = 0; i < t->nroles; i++)
+        if (role_is_custom(t, &t->roles[i]))
+            cand[ncand++] = i;
+    if (ncand == 0)
+        for (uint32_t i = 0; i < t->nroles; i++)
+            if (!role_is_anchor(t, &t->roles[i]) && !role_is_admin(t, &t->roles[i]))
+                cand[ncand++] = i;
+    t->groups = xcalloc(n ? n : 1, sizeof *t->groups);
+    t->ngroups = n;
+    for (uint32_t g = 0; g < n; g++) {
+        gen_group *gr = &t->groups[g];
+        rng_guid(r, gr->id);
+        gr->name = nth_name(t, group_names, NAMES(group_names), g);
+        gen_pairs pairs = {0};
+        assign_share(&pairs, r, t->nusers, g, 0.005 + 0.045 / (double)(g + 1));
+        if (pairs.n == 0 && t->nusers > 0)
+            pairs_push(&pairs, rng_below(r, t->nusers), g);
+        gr->members = arena_alloc(&t->ar, (pairs.n + 1) * sizeof *gr->members);
+        for (size_t k = 0; k < pairs.n; k++)
+            gr->members[gr->nmembers++] = pairs.v[k].user;
+        free(pairs.v);
+        uint32_t want = ncand ? 1 + rng_below(r, ncand < 3 ? ncand : 3) : 0;
+        gr->roles = arena_alloc(&t->ar, (want + 1) * sizeof *gr->roles);
+        gr->xgrants = arena_alloc(&t->ar, (want + 1) * sizeof *gr->xgrants);
+        for (uint32_t k = 0; k < want; k++) { /* partial Fisher-Yates over the candidates */
+            uint32_t j = k + rng_below(r, ncand - k), tmp = cand[k];
+            cand[k] = cand[j];
+            cand[j] = tmp;
+            double x = rng_unit(r);
+            if (x < 0.65 || t->ndivisions < 2)
+                gr->roles[gr->nroles++] = cand[k];
+            else
+                gr->xgrants[gr->nx++] =
+                    (gen_grant){cand[k], x < 0.95 ? other_division(t, r) : DIV_ALL};
+        }
+    }
+    free(cand);
+}
+
+/* A policy whose condition names org objects (api/genesys.md §5, DomainResourceConditionNode):
+ * kind 0 a QUEUE operand, 1 a USER operand with a SCALAR term, 2 namedResources. */
+static json_object *condition_policy(const gen_tenant *t, gen_rng *r, int kind)
+{
+    json_object *acts = json_object_new_array();
+    json_object *p;
+    const char *q1 = t->queues[rng_below(r, t->nqueues)].id;
+    if (kind == 1 && t->nusers == 0)
+        kind = 0;
+    if (kind == 2) {
+        json_object_array_add(acts, json_object_new_string("view"));
+        p = make_policy("recording", "recording", acts);
+        json_object *named = json_object_new_array();
+        json_object_array_add(named, json_object_new_string(q1));
+        json_object_array_add(named,
+                              json_object_new_string(t->queues[rng_below(r, t->nqueues)].id));
+        json_object_object_add(p, "namedResources", named);
+        return p;
+    }
+    json_object *term = json_object_new_object(), *ops = json_object_new_array();
+    json_object *op = json_object_new_object(), *ref = json_object_new_object();
+    if (kind == 0) {
+        json_object_array_add(acts, json_object_new_string("view"));
+        json_object_array_add(acts, json_object_new_string("join"));
+        p = make_policy("routing", "queue", acts);
+        json_object_object_add(term, "variableName", json_object_new_string("Conversation.queues"));
+        json_object_object_add(op, "type", json_object_new_string("QUEUE"));
+        json_object_object_add(ref, "id", json_object_new_string(q1));
+        json_object_object_add(op, "queue", ref);
+    } else {
+        json_object_array_add(acts, json_object_new_string("view"));
+        p = make_policy("analytics", "conversationDetail", acts);
+        json_object_object_add(term, "variableName", json_object_new_string("Conversation.user"));
+        json_object_object_add(op, "type", json_object_new_string("USER"));
+        json_object_object_add(ref, "id",
+                               json_object_new_string(t->users[rng_below(r, t->nusers)].id));
+        json_object_object_add(op, "user", ref);
+    }
+    json_object_object_add(term, "operator", json_object_new_string("EQ"));
+    json_object_array_add(ops, op);
+    json_object_object_add(term, "operands", ops);
+    json_object *terms = json_object_new_array();
+    json_object_array_add(terms, term);
+    if (kind == 1) {
+        json_object *t2 = json_object_new_object(), *ops2 = json_object_new_array();
+        json_object *sc = json_object_new_object();
+        json_object_object_add(t2, "variableName",
+                               json_object_new_string("Conversation.mediaType"));
+        json_object_object_add(t2, "operator", json_object_new_string("EQ"));
+        json_object_object_add(sc, "type", json_object_new_string("SCALAR"));
+        json_object_object_add(sc, "value", json_object_new_string("voice"));
+        json_object_array_add(ops2, sc);
+        json_object_object_add(t2, "operands", ops2);
+        json_object_array_add(terms, t2);
+    }
+    json_object *node = json_object_new_object();
+    json_object_object_add(node, "conjunction", json_object_new_string("AND"));
+    json_object_object_add(node, "terms", terms);
+    json_object_object_add(p, "allowConditions", json_object_new_boolean(1));
+    json_object_object_add(p, "resourceConditionNode", node);
+    return p;
+}
+
+static void make_conditions(gen_tenant *t, gen_rng *r, uint32_t k)
+{
+    t->nqueues = NAMES(queue_names);
+    t->queues = xcalloc(t->nqueues, sizeof *t->queues);
+    for (uint32_t i = 0; i < t->nqueues; i++) {
+        rng_guid(r, t->queues[i].id);
+        t->queues[i].name = arena_strdup(&t->ar, queue_names[i]);
+    }
+    uint32_t *custom = xmalloc((t->nroles + 1) * sizeof *custom), n = 0;
+    for (uint32_t i = 0; i < t->nroles; i++)
+        if (role_is_custom(t, &t->roles[i]))
+            custom[n++] = i;
+    for (uint32_t j = 0; j < k && j < n; j++) {
+        uint32_t x = j + rng_below(r, n - j), tmp = custom[j];
+        custom[j] = custom[x];
+        custom[x] = tmp;
+        json_object_array_add(t->roles[custom[j]].policies, condition_policy(t, r, (int)(j % 3)));
+    }
+    free(custom);
+}
+
+/* What the version 2 options add to a fresh genesys tenant, after everything else. */
+static void gen_v2(gen_tenant *t, const gen_opts *o)
+{
+    if (o->divisions < 0 && o->groups < 0 && o->conditions <= 0)
+        return;
+    gen_rng rr = v2_stream(o->seed), *r = &rr;
+    if (o->divisions >= 0) {
+        /* home (its id from the first stream) and the regions */
+        uint32_t n = (uint32_t)o->divisions;
+        t->divisions = xrealloc(t->divisions, (n + 1) * sizeof *t->divisions);
+        t->ndivisions = n + 1;
+        for (uint32_t i = 1; i <= n; i++) {
+            rng_guid(r, t->divisions[i].id);
+            t->divisions[i].name = nth_name(t, region_names, NAMES(region_names), i - 1);
+            t->divisions[i].home = false;
+        }
+        for (uint32_t i = 0; i < t->nusers; i++)
+            t->users[i].division = n && !rng_chance(r, 0.4) ? 1 + rng_below(r, n) : 0;
+        place_grants(t, r);
+    }
+    if (o->groups > 0)
+        make_groups(t, r, (uint32_t)o->groups);
+    if (o->conditions > 0)
+        make_conditions(t, r, (uint32_t)o->conditions);
+}
+
 static void gen_genesys(gen_tenant *t, const gen_opts *o, gen_rng *r)
 {
     t->identity = false;
@@ -895,13 +1207,16 @@ static void gen_genesys(gen_tenant *t, const gen_opts *o, gen_rng *r)
         u->name = arena_printf(&t->ar, "%s %s", first, last);
         u->username = u->email;
         double s = rng_unit(r);
-        u->state = (char *)(i == 0     ? "active"
-                            : s < 0.01 ? "deleted"
-                            : s < 0.05 ? "inactive"
-                                       : "active");
+        /* --inactive-share: the same draw, another threshold (without it, version 1's) */
+        double inactive_below = o->inactive_share >= 0 ? 0.01 + o->inactive_share / 100.0 : 0.05;
+        u->state = (char *)(i == 0               ? "active"
+                            : s < 0.01           ? "deleted"
+                            : s < inactive_below ? "inactive"
+                                                 : "active");
         u->division = rng_chance(r, 0.9) ? 0 : 1 + rng_below(r, 2);
     }
     assign_roles(t, r, nd, share, 1 /* admin */);
+    gen_v2(t, o);
 }
 
 static void gen_identity(gen_tenant *t, const gen_opts *o, gen_rng *r)
@@ -994,6 +1309,98 @@ static json_object *jarr_ref(json_object *o, const char *key)
     return a ? json_object_get(a) : json_object_new_array();
 }
 
+/* The division of a source state by id: its index, DIV_ALL for "*", DIV_NONE unknown. */
+static uint32_t division_index(const gen_tenant *t, const char *id)
+{
+    if (id && strcmp(id, "*") == 0)
+        return DIV_ALL;
+    for (uint32_t k = 0; id && k < t->ndivisions; k++)
+        if (strcmp(t->divisions[k].id, id) == 0)
+            return k;
+    return DIV_NONE;
+}
+
+/* A subject's grants in a source state: `roles_key` (home-division grants) into *roles, its
+ * "grants" outside the home division into *xg (home ones join *roles). Grants of roles or
+ * divisions the state does not have are dangling: there is nothing to mirror, so they go. */
+static void read_grants(gen_tenant *t, gen_idmap *rmap, json_object *js, const char *roles_key,
+                        uint32_t **roles, uint32_t *nroles, gen_grant **xg, uint32_t *nx)
+{
+    json_object *rl = jarr(js, roles_key), *gl = t->identity ? NULL : jarr(js, "grants");
+    size_t n = rl ? json_object_array_length(rl) : 0, ng = gl ? json_object_array_length(gl) : 0;
+    *roles = arena_alloc(&t->ar, (n + ng + 1) * sizeof **roles);
+    *nroles = 0;
+    *nx = 0;
+    *xg = ng ? arena_alloc(&t->ar, ng * sizeof **xg) : NULL;
+    for (size_t k = 0; k < n + ng; k++) {
+        json_object *e =
+            k < n ? json_object_array_get_idx(rl, k) : json_object_array_get_idx(gl, k - n);
+        const char *rid = k < n ? json_object_get_string(e) : jstr(e, "role");
+        uint32_t div = k < n ? t->home : division_index(t, jstr(e, "division"));
+        gen_idmap *m = NULL;
+        if (rid)
+            HASH_FIND_STR(rmap, rid, m);
+        if (!m || div == DIV_NONE)
+            continue;
+        bool dup = false;
+        if (div == t->home) {
+            for (uint32_t j = 0; j < *nroles && !dup; j++)
+                dup = (*roles)[j] == m->idx;
+            if (!dup)
+                (*roles)[(*nroles)++] = m->idx;
+        } else {
+            for (uint32_t j = 0; j < *nx && !dup; j++)
+                dup = (*xg)[j].role == m->idx && (*xg)[j].div == div;
+            if (!dup)
+                (*xg)[(*nx)++] = (gen_grant){m->idx, div};
+        }
+    }
+}
+
+/* A source state's groups (members by user index) and queues. */
+static void load_groups_queues(gen_tenant *t, json_object *root, gen_idmap *rmap)
+{
+    json_object *qs = jarr(root, "queues"), *gs = jarr(root, "groups");
+    size_t nq = qs ? json_object_array_length(qs) : 0, ng = gs ? json_object_array_length(gs) : 0;
+    t->queues = xcalloc(nq + 1, sizeof *t->queues);
+    for (size_t i = 0; i < nq; i++) {
+        json_object *q = json_object_array_get_idx(qs, i);
+        if (!jstr(q, "id"))
+            continue;
+        gen_queue *gq = &t->queues[t->nqueues++];
+        snprintf(gq->id, sizeof gq->id, "%s", jstr(q, "id"));
+        gq->name = arena_strdup(&t->ar, jstr(q, "name") ? jstr(q, "name") : gq->id);
+    }
+    t->groups = xcalloc(ng + 1, sizeof *t->groups);
+    if (ng == 0)
+        return;
+    gen_idmap *umap = NULL, *entries = xcalloc(t->nusers + 1, sizeof *entries);
+    for (uint32_t i = 0; i < t->nusers; i++) {
+        entries[i].id = t->users[i].id;
+        entries[i].idx = i;
+        HASH_ADD_KEYPTR(hh, umap, entries[i].id, strlen(entries[i].id), &entries[i]);
+    }
+    for (size_t i = 0; i < ng; i++) {
+        json_object *jg = json_object_array_get_idx(gs, i), *ml = jarr(jg, "members");
+        gen_group *g = &t->groups[t->ngroups++];
+        snprintf(g->id, sizeof g->id, "%s", jstr(jg, "id") ? jstr(jg, "id") : "");
+        g->name = arena_strdup(&t->ar, jstr(jg, "name") ? jstr(jg, "name") : "Group");
+        size_t nm = ml ? json_object_array_length(ml) : 0;
+        g->members = arena_alloc(&t->ar, (nm + 1) * sizeof *g->members);
+        for (size_t k = 0; k < nm; k++) {
+            const char *mid = json_object_get_string(json_object_array_get_idx(ml, k));
+            gen_idmap *m = NULL;
+            if (mid)
+                HASH_FIND_STR(umap, mid, m);
+            if (m)
+                g->members[g->nmembers++] = m->idx;
+        }
+        read_grants(t, rmap, jg, "roles", &g->roles, &g->nroles, &g->xgrants, &g->nx);
+    }
+    HASH_CLEAR(hh, umap);
+    free(entries);
+}
+
 static int load_state(gen_tenant *t, const char *path, char *err, size_t errlen)
 {
     json_object *root = json_object_from_file(path);
@@ -1055,6 +1462,7 @@ static int load_state(gen_tenant *t, const char *path, char *err, size_t errlen)
             home = i;
             break;
         }
+    t->home = home;
 
     json_object *roles = jarr(root, "roles");
     size_t nr = roles ? json_object_array_length(roles) : 0;
@@ -1101,22 +1509,8 @@ static int load_state(gen_tenant *t, const char *path, char *err, size_t errlen)
         gen_user *u = &t->users[t->nusers];
         const char *id = jstr(ju, t->identity ? "Id" : "id");
         snprintf(u->id, sizeof u->id, "%s", id ? id : "");
-        json_object *rl = jarr(ju, t->identity ? "RoleIds" : "roles");
-        size_t n = rl ? json_object_array_length(rl) : 0;
-        u->roles = arena_alloc(&t->ar, (n + 1) * sizeof(uint32_t));
-        for (size_t k = 0; k < n; k++) {
-            const char *rid = json_object_get_string(json_object_array_get_idx(rl, k));
-            gen_idmap *e = NULL;
-            if (rid)
-                HASH_FIND_STR(map, rid, e);
-            if (!e)
-                continue; /* a dangling grant has no counterpart to mirror */
-            bool dup = false;
-            for (uint32_t j = 0; j < u->nroles && !dup; j++)
-                dup = u->roles[j] == e->idx;
-            if (!dup)
-                u->roles[u->nroles++] = e->idx;
-        }
+        read_grants(t, map, ju, t->identity ? "RoleIds" : "roles", &u->roles, &u->nroles,
+                    &u->xgrants, &u->nx);
         if (t->identity) {
             u->given = arena_strdup(&t->ar, jstr(ju, "GivenName"));
             u->surname = arena_strdup(&t->ar, jstr(ju, "Surname"));
@@ -1142,6 +1536,7 @@ static int load_state(gen_tenant *t, const char *path, char *err, size_t errlen)
         }
         t->nusers++;
     }
+    load_groups_queues(t, root, map);
     HASH_CLEAR(hh, map);
     free(entries);
     json_object_put(root);
@@ -1263,6 +1658,166 @@ static uint64_t fnv1a(const char *s)
     return h;
 }
 
+/* Role indices through remap (UINT32_MAX: the role is gone), in place. */
+static void remap_roles(uint32_t *roles, uint32_t *n, const uint32_t *remap)
+{
+    uint32_t k2 = 0;
+    for (uint32_t k = 0; k < *n; k++)
+        if (remap[roles[k]] != UINT32_MAX)
+            roles[k2++] = remap[roles[k]];
+    *n = k2;
+}
+
+/* Grants through a role and/or a division remap (NULL: unchanged; a role UINT32_MAX or a
+ * division DIV_NONE: gone). */
+static void remap_xgrants(gen_grant *x, uint32_t *n, const uint32_t *roles, const uint32_t *divs)
+{
+    uint32_t k2 = 0;
+    for (uint32_t k = 0; k < *n; k++) {
+        uint32_t r = roles ? roles[x[k].role] : x[k].role;
+        uint32_t d = divs && x[k].div != DIV_ALL ? divs[x[k].div] : x[k].div;
+        if (r != UINT32_MAX && d != DIV_NONE)
+            x[k2++] = (gen_grant){r, d};
+    }
+    *n = k2;
+}
+
+/* Old id -> where the new one will be (a gen_user or gen_queue id field), so that the twin's
+ * org-specific policy references name the twin's own users and queues. */
+typedef struct {
+    const char *old;
+    const char *now;
+    UT_hash_handle hh;
+} gen_ref;
+
+static bool policies_name_objects(json_object *o)
+{
+    if (json_object_is_type(o, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(o); i++)
+            if (policies_name_objects(json_object_array_get_idx(o, i)))
+                return true;
+    } else if (json_object_is_type(o, json_type_object)) {
+        json_object *v;
+        if (json_object_object_get_ex(o, "resourceConditionNode", &v) && v)
+            return true;
+        if ((v = jarr(o, "namedResources")) && json_object_array_length(v) > 0)
+            return true;
+    }
+    return false;
+}
+
+/* Replace every id the map knows, in "id" members and in arrays of strings, in place. */
+static void remap_refs(json_object *o, gen_ref *map)
+{
+    gen_ref *e = NULL;
+    if (json_object_is_type(o, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(o); i++) {
+            json_object *v = json_object_array_get_idx(o, i);
+            const char *str =
+                json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+            e = NULL;
+            if (str)
+                HASH_FIND_STR(map, str, e);
+            if (e)
+                json_object_array_put_idx(o, i, json_object_new_string(e->now));
+            else
+                remap_refs(v, map);
+        }
+    } else if (json_object_is_type(o, json_type_object)) {
+        const char *id = jstr(o, "id");
+        if (id)
+            HASH_FIND_STR(map, id, e);
+        if (e)
+            json_object_object_add(o, "id", json_object_new_string(e->now));
+        json_object_object_foreach(o, k, v)
+        {
+            if (strcmp(k, "id") != 0)
+                remap_refs(v, map);
+        }
+    }
+}
+
+/* A division of the source by name (case-insensitive), or UINT32_MAX. */
+static uint32_t division_named(const gen_tenant *t, const char *name, size_t len)
+{
+    for (uint32_t i = 0; i < t->ndivisions; i++)
+        if (strlen(t->divisions[i].name) == len &&
+            strncasecmp(t->divisions[i].name, name, len) == 0)
+            return i;
+    return UINT32_MAX;
+}
+
+/* --rename-division OLD=NEW and --drop-division NAME, both by the source's names: a dropped
+ * division's grants vanish (users' and groups'), its users move to the home division. */
+static int twin_divisions(gen_tenant *t, const gen_opts *o, char *err, size_t errlen)
+{
+    uint32_t *ren = xcalloc(o->nrenames + 1, sizeof *ren);
+    uint32_t *remap = xcalloc(t->ndivisions + 1, sizeof *remap);
+    int rc = -1;
+    for (size_t i = 0; i < o->nrenames; i++) {
+        const char *eq = strchr(o->renames[i], '=');
+        ren[i] = division_named(t, o->renames[i], (size_t)(eq - o->renames[i]));
+        if (ren[i] == UINT32_MAX) {
+            snprintf(err, errlen, "--rename-division %s: the source has no division named %.*s",
+                     o->renames[i], (int)(eq - o->renames[i]), o->renames[i]);
+            goto out;
+        }
+    }
+    for (uint32_t i = 0; i < t->ndivisions; i++)
+        remap[i] = i;
+    for (size_t i = 0; i < o->ndrops; i++) {
+        uint32_t d = division_named(t, o->drops[i], strlen(o->drops[i]));
+        if (d == UINT32_MAX || d == t->home) {
+            snprintf(err, errlen, "--drop-division %s: %s", o->drops[i],
+                     d == UINT32_MAX ? "the source has no division of that name"
+                                     : "the home division cannot be dropped");
+            goto out;
+        }
+        remap[d] = DIV_NONE;
+    }
+    for (size_t i = 0; i < o->nrenames; i++)
+        t->divisions[ren[i]].name = arena_strdup(&t->ar, strchr(o->renames[i], '=') + 1);
+    if (o->ndrops) {
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < t->ndivisions; i++)
+            if (remap[i] != DIV_NONE) {
+                t->divisions[n] = t->divisions[i];
+                remap[i] = n++;
+            }
+        t->ndivisions = n;
+        t->home = remap[t->home];
+        for (uint32_t i = 0; i < t->nusers; i++) {
+            gen_user *u = &t->users[i];
+            u->division = remap[u->division] == DIV_NONE ? t->home : remap[u->division];
+            remap_xgrants(u->xgrants, &u->nx, NULL, remap);
+        }
+        for (uint32_t i = 0; i < t->ngroups; i++)
+            remap_xgrants(t->groups[i].xgrants, &t->groups[i].nx, NULL, remap);
+    }
+    rc = 0;
+out:
+    free(ren);
+    free(remap);
+    return rc;
+}
+
+/* What a twin keeps of version 2: new ids for groups and queues (from the second stream),
+ * conditions naming the twin's own users and queues, renamed and dropped divisions. refs maps
+ * the source's user and queue ids (saved before they were replaced) to the new ones. */
+static int twin_v2(gen_tenant *t, const gen_opts *o, gen_rng *r, gen_ref *refs, char *err,
+                   size_t errlen)
+{
+    for (uint32_t i = 0; i < t->ngroups; i++)
+        rng_guid(r, t->groups[i].id);
+    for (uint32_t i = 0; i < t->nqueues; i++)
+        rng_guid(r, t->queues[i].id);
+    if (refs)
+        for (uint32_t i = 0; i < t->nroles; i++)
+            if (t->roles[i].policies)
+                remap_refs(t->roles[i].policies, refs);
+    return twin_divisions(t, o, err, errlen);
+}
+
 static int same_as(gen_tenant *t, const gen_opts *o, char *err, size_t errlen)
 {
     if (load_state(t, o->same_as, err, errlen) != 0)
@@ -1276,8 +1831,28 @@ static int same_as(gen_tenant *t, const gen_opts *o, char *err, size_t errlen)
     gen_rng rr = {o->seed ^ 0x73616d652d617321ULL ^ fnv1a(t->org_id)};
     gen_rng *r = &rr;
     rng_next(r);
+    gen_rng r2 = v2_stream(o->seed ^ fnv1a(t->org_id));
 
     uint32_t anchor = ensure_builtins(t, r);
+
+    /* Policies naming users or queues: remember the old ids, to point them at the new ones. */
+    gen_ref *refs = NULL, *ref_entries = NULL;
+    bool named = false;
+    for (uint32_t i = 0; i < t->nroles && !named; i++)
+        named = t->roles[i].policies && policies_name_objects(t->roles[i].policies);
+    if (named) {
+        ref_entries = xcalloc((size_t)t->nusers + t->nqueues + 1, sizeof *ref_entries);
+        for (uint32_t i = 0; i < t->nusers + t->nqueues; i++) {
+            gen_ref *e = &ref_entries[i];
+            char *id = i < t->nusers ? t->users[i].id : t->queues[i - t->nusers].id;
+            e->old = arena_strdup(&t->ar, id);
+            e->now = id; /* the field the new id is written to */
+            gen_ref *dup = NULL;
+            HASH_FIND_STR(refs, e->old, dup);
+            if (!dup && *e->old)
+                HASH_ADD_KEYPTR(hh, refs, e->old, strlen(e->old), e);
+        }
+    }
 
     /* new ids for everything */
     if (o->tenant_id)
@@ -1290,6 +1865,11 @@ static int same_as(gen_tenant *t, const gen_opts *o, char *err, size_t errlen)
         rng_guid(r, t->roles[i].id);
     for (uint32_t i = 0; i < t->nusers; i++)
         rng_guid(r, t->users[i].id);
+    int v2rc = twin_v2(t, o, &r2, refs, err, errlen);
+    HASH_CLEAR(hh, refs);
+    free(ref_entries);
+    if (v2rc != 0)
+        return -1;
 
     if (o->no_custom) {
         uint32_t *remap = xmalloc((t->nroles ? t->nroles : 1) * sizeof *remap), n = 0;
@@ -1305,11 +1885,13 @@ static int same_as(gen_tenant *t, const gen_opts *o, char *err, size_t errlen)
         }
         for (uint32_t i = 0; i < t->nusers; i++) {
             gen_user *u = &t->users[i];
-            uint32_t k2 = 0;
-            for (uint32_t k = 0; k < u->nroles; k++)
-                if (remap[u->roles[k]] != UINT32_MAX)
-                    u->roles[k2++] = remap[u->roles[k]];
-            u->nroles = k2;
+            remap_roles(u->roles, &u->nroles, remap);
+            remap_xgrants(u->xgrants, &u->nx, remap, NULL);
+        }
+        for (uint32_t i = 0; i < t->ngroups; i++) {
+            gen_group *g = &t->groups[i];
+            remap_roles(g->roles, &g->nroles, remap);
+            remap_xgrants(g->xgrants, &g->nx, remap, NULL);
         }
         anchor = remap[anchor];
         t->nroles = n;
@@ -1388,6 +1970,30 @@ static int same_as(gen_tenant *t, const gen_opts *o, char *err, size_t errlen)
 /* ------------------------------------------------------------------------------------------ */
 /* Output                                                                                       */
 
+/* `,"roles":[...]` (home-division grants) and, when there are any, `,"grants":[...]`. */
+static void emit_grants(gen_writer *w, const gen_tenant *t, const uint32_t *roles, uint32_t n,
+                        const gen_grant *x, uint32_t nx)
+{
+    w_lit(w, ",\"roles\":[");
+    for (uint32_t k = 0; k < n; k++) {
+        if (k)
+            w_lit(w, ",");
+        w_str(w, t->roles[roles[k]].id);
+    }
+    w_lit(w, "]");
+    if (!nx)
+        return;
+    w_lit(w, ",\"grants\":[");
+    for (uint32_t k = 0; k < nx; k++) {
+        w_lit(w, k ? ",{\"role\":" : "{\"role\":");
+        w_str(w, t->roles[x[k].role].id);
+        w_lit(w, ",\"division\":");
+        w_str(w, x[k].div == DIV_ALL ? "*" : t->divisions[x[k].div].id);
+        w_lit(w, "}");
+    }
+    w_lit(w, "]");
+}
+
 static void emit_genesys(gen_writer *w, const gen_tenant *t)
 {
     w_lit(w, "{\"api\":\"genesys\",\n\"org\":{");
@@ -1407,6 +2013,16 @@ static void emit_genesys(gen_writer *w, const gen_tenant *t)
         w_lit(w, ",\"home\":");
         w_bool(w, t->divisions[i].home);
         w_lit(w, "}");
+    }
+    if (t->nqueues) {
+        w_lit(w, "],\n\"queues\":[");
+        for (uint32_t i = 0; i < t->nqueues; i++) {
+            w_lit(w, i ? ",\n{\"id\":" : "\n{\"id\":");
+            w_str(w, t->queues[i].id);
+            w_lit(w, ",\"name\":");
+            w_str(w, t->queues[i].name);
+            w_lit(w, "}");
+        }
     }
     w_lit(w, "],\n\"settings\":{\"backfillEnabled\":");
     w_bool(w, t->backfill);
@@ -1450,13 +2066,24 @@ static void emit_genesys(gen_writer *w, const gen_tenant *t)
         w_str(w, u->state);
         w_lit(w, ",\"division\":");
         w_str(w, t->ndivisions ? t->divisions[u->division].id : NULL);
-        w_lit(w, ",\"roles\":[");
-        for (uint32_t k = 0; k < u->nroles; k++) {
+        emit_grants(w, t, u->roles, u->nroles, u->xgrants, u->nx);
+        w_lit(w, "}");
+    }
+    for (uint32_t i = 0; i < t->ngroups; i++) {
+        const gen_group *g = &t->groups[i];
+        w_lit(w, i ? ",\n{\"id\":" : "],\n\"groups\":[\n{\"id\":");
+        w_str(w, g->id);
+        w_lit(w, ",\"name\":");
+        w_str(w, g->name);
+        w_lit(w, ",\"members\":[");
+        for (uint32_t k = 0; k < g->nmembers; k++) {
             if (k)
                 w_lit(w, ",");
-            w_str(w, t->roles[u->roles[k]].id);
+            w_str(w, t->users[g->members[k]].id);
         }
-        w_lit(w, "]}");
+        w_lit(w, "]");
+        emit_grants(w, t, g->roles, g->nroles, g->xgrants, g->nx);
+        w_lit(w, "}");
     }
     w_lit(w, "]}\n");
 }
@@ -1526,9 +2153,21 @@ static void gen_usage(FILE *f)
     fputs(
         "usage: tenantsim gen --api genesys|identity --users N --roles N [--seed S] [--tenant-id "
         "GUID]\n"
+        "                     [--divisions N] [--groups N] [--conditions K] [--inactive-share "
+        "PCT]\n"
         "       tenantsim gen --same-as FILE [--api A] [--seed S] [--drift PCT] [--edit-roles K]\n"
         "                     [--no-custom-roles] [--tenant-id GUID]\n"
-        "Writes a deterministic tenant state JSON to stdout.\n",
+        "                     [--rename-division OLD=NEW]... [--drop-division NAME]...\n"
+        "Writes a deterministic tenant state JSON to stdout (tests/sim/README.md).\n"
+        "  --divisions N        genesys: the home division and N regional ones, users and about a\n"
+        "                       third of the grants spread over them\n"
+        "  --groups N           genesys: N groups with members and role grants\n"
+        "  --conditions K       genesys: K custom roles get a policy naming the org's queues or "
+        "users\n"
+        "  --inactive-share PCT genesys: the share of inactive users (default 4; 1 %% are "
+        "deleted)\n"
+        "  --rename-division OLD=NEW, --drop-division NAME   the twin's divisions (by name); a\n"
+        "                       dropped division's grants vanish, its users move to the home one\n",
         f);
 }
 
@@ -1540,6 +2179,18 @@ static bool parse_long(const char *s, long min, long max, long *out)
     if (errno || end == s || *end || v < min || v > max)
         return false;
     *out = v;
+    return true;
+}
+
+/* A percentage 0..max (a plain decimal number). */
+static bool parse_pct(const char *s, double max, double *out)
+{
+    char *end;
+    errno = 0;
+    double d = strtod(s, &end);
+    if (errno || end == s || *end || !(d >= 0.0 && d <= max))
+        return false;
+    *out = d;
     return true;
 }
 
@@ -1564,7 +2215,11 @@ static int parse_args(int argc, char **argv, gen_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->users = o->roles = -1;
+    o->divisions = o->groups = o->conditions = -1;
+    o->inactive_share = -1;
     o->seed = 1;
+    o->renames = xcalloc((size_t)argc + 1, sizeof *o->renames);
+    o->drops = xcalloc((size_t)argc + 1, sizeof *o->drops);
     int i = 1;
     if (i < argc && strcmp(argv[i], "gen") == 0)
         i++; /* called with the whole command line */
@@ -1622,20 +2277,46 @@ static int parse_args(int argc, char **argv, gen_opts *o)
         } else if (strcmp(a, "--same-as") == 0) {
             o->same_as = val;
         } else if (strcmp(a, "--drift") == 0) {
-            char *end;
-            errno = 0;
-            double d = strtod(val, &end);
-            if (errno || end == val || *end || !(d >= 0.0 && d <= 100.0)) {
+            if (!parse_pct(val, 100.0, &o->drift)) {
                 fprintf(stderr, "tenantsim gen: --drift must be a percentage 0..100\n");
                 return 2;
             }
-            o->drift = d;
         } else if (strcmp(a, "--edit-roles") == 0) {
             if (!parse_long(val, 0, 100000, &n)) {
                 fprintf(stderr, "tenantsim gen: --edit-roles must be 0..100000\n");
                 return 2;
             }
             o->edit_roles = n;
+        } else if (strcmp(a, "--divisions") == 0 || strcmp(a, "--groups") == 0 ||
+                   strcmp(a, "--conditions") == 0) {
+            if (!parse_long(val, 0, 10000, &n)) {
+                fprintf(stderr, "tenantsim gen: %s must be 0..10000\n", a);
+                return 2;
+            }
+            if (strcmp(a, "--divisions") == 0)
+                o->divisions = n;
+            else if (strcmp(a, "--groups") == 0)
+                o->groups = n;
+            else
+                o->conditions = n;
+        } else if (strcmp(a, "--inactive-share") == 0) {
+            if (!parse_pct(val, 99.0, &o->inactive_share)) {
+                fprintf(stderr, "tenantsim gen: --inactive-share must be a percentage 0..99\n");
+                return 2;
+            }
+        } else if (strcmp(a, "--rename-division") == 0) {
+            const char *eqs = strchr(val, '=');
+            if (!eqs || eqs == val || !eqs[1]) {
+                fprintf(stderr, "tenantsim gen: --rename-division wants OLD=NEW\n");
+                return 2;
+            }
+            o->renames[o->nrenames++] = val;
+        } else if (strcmp(a, "--drop-division") == 0) {
+            if (!*val) {
+                fprintf(stderr, "tenantsim gen: --drop-division wants a division name\n");
+                return 2;
+            }
+            o->drops[o->ndrops++] = val;
         } else if (strcmp(a, "--tenant-id") == 0) {
             if (!is_guid(val)) {
                 fprintf(stderr, "tenantsim gen: --tenant-id must be a GUID\n");
@@ -1655,11 +2336,28 @@ static int parse_args(int argc, char **argv, gen_opts *o)
             gen_usage(stderr);
             return 2;
         }
-        if (o->drift > 0 || o->edit_roles > 0 || o->no_custom) {
-            fprintf(stderr,
-                    "tenantsim gen: --drift, --edit-roles and --no-custom-roles need --same-as\n");
+        if (o->drift > 0 || o->edit_roles > 0 || o->no_custom || o->nrenames || o->ndrops) {
+            fprintf(stderr, "tenantsim gen: --drift, --edit-roles, --no-custom-roles, "
+                            "--rename-division and --drop-division need --same-as\n");
             return 2;
         }
+        bool v2 =
+            o->divisions >= 0 || o->groups >= 0 || o->conditions >= 0 || o->inactive_share >= 0;
+        if (v2 && strcmp(o->api, "genesys") != 0) {
+            fprintf(stderr, "tenantsim gen: --divisions, --groups, --conditions and "
+                            "--inactive-share are for --api genesys\n");
+            return 2;
+        }
+        if (o->conditions > o->roles) {
+            fprintf(stderr, "tenantsim gen: --conditions %ld but only %ld custom roles\n",
+                    o->conditions, o->roles);
+            return 2;
+        }
+    } else if (o->divisions >= 0 || o->groups >= 0 || o->conditions >= 0 ||
+               o->inactive_share >= 0) {
+        fprintf(stderr, "tenantsim gen: --divisions, --groups, --conditions and --inactive-share "
+                        "make a fresh tenant; --same-as keeps the source's\n");
+        return 2;
     } else if (o->no_custom && o->edit_roles > 0) {
         fprintf(stderr, "tenantsim gen: --edit-roles cannot be combined with --no-custom-roles\n");
         return 2;
@@ -1671,8 +2369,11 @@ int gen_main(int argc, char **argv)
 {
     gen_opts o;
     int rc = parse_args(argc, argv, &o);
-    if (rc != 0)
+    if (rc != 0) {
+        free(o.renames);
+        free(o.drops);
         return rc < 0 ? 0 : rc;
+    }
 
     gen_tenant *t = xcalloc(1, sizeof *t);
     char err[512] = "";
@@ -1681,6 +2382,8 @@ int gen_main(int argc, char **argv)
             fprintf(stderr, "tenantsim gen: %s\n", err);
             tenant_free(t);
             free(t);
+            free(o.renames);
+            free(o.drops);
             return 1;
         }
     } else {
@@ -1706,5 +2409,7 @@ int gen_main(int argc, char **argv)
     free(w);
     tenant_free(t);
     free(t);
+    free(o.renames);
+    free(o.drops);
     return ok ? 0 : 1;
 }

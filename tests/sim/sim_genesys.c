@@ -1,13 +1,43 @@
 /* sim_genesys.c — the Genesys Cloud Platform API v2 surface of tenantsim: the AuthorizationApi
- * role operations, user role grants and the users listing (api/genesys.md, simulator.md §3).
+ * role operations, divisions, grants (subjects, subject grants, the division-aware and the
+ * division-blind grant writes), groups and the users listings (offset and cursor) (api/genesys.md,
+ * simulator.md §3 and §3b).
  *
- * Decisions where the public material is silent (simulator.md §3 and api/genesys.md UNVERIFIED):
+ * Decisions where the public material is silent (simulator.md §3 and §3b, api/genesys.md
+ * UNVERIFIED; tests/sim/README.md lists them all):
  * - listings keep a stable insertion order (sortBy is accepted and ignored);
- * - the roles `name` filter is a case-insensitive substring match (TF re-checks names itself,
- *   which suggests the platform's filter is not exact);
+ * - the roles and divisions `name` filters are a case-insensitive substring match (TF re-checks
+ *   names itself, which suggests the platform's filter is not exact);
  * - PUT/PATCH role: members absent from the body keep their values;
  * - POST creates answer 200 with the new DomainOrganizationRole;
- * - `users/remove` and `DELETE users/{id}/roles` never take `employee` away.
+ * - the division-blind grant endpoints (simulator.md §3b): users/add grants in the home
+ *   division; users/remove removes the role's direct grants in every division;
+ *   PUT users/{id}/roles replaces the direct home-division grants and, for a role that leaves
+ *   that set, drops its direct grants in the other divisions too (a role staying in the set, or
+ *   held only outside the home division, keeps them); DELETE users/{id}/roles removes every
+ *   direct grant but employee's. None of them ever removes an employee grant, and the
+ *   employee grant in the home division can be removed by no endpoint (bulkremove, bulkreplace
+ *   and DELETE subjects/../roles/.. leave it in place and answer as if done);
+ * - expand=authorization, GET users/{id}/roles and the PUT's reply list every role the user
+ *   holds in any division, inherited ones included, each once, without divisions; userCount
+ *   and roles/{id}/users count users holding the role directly in any division;
+ * - an operation with a subjectType parameter (bulk grant, bulkadd, bulkreplace, grant one)
+ *   defaults it to PC_USER and finds the subject among that type only; the others (subjects/{id},
+ *   bulkremove, DELETE one) look the id up among users, groups and OAuth clients;
+ * - DELETE subjects/{s}/divisions/{d}/roles/{r} of a grant the subject does not hold directly:
+ *   404 not.found (the unkind reading: Terraform ignores 404 there);
+ * - SubjectDivisions and RoleDivisionGrants bodies: subjectIds and divisionIds must be non-empty
+ *   (at most 100 subject ids); an empty grants list is allowed (bulkreplace with it keeps only
+ *   employee in the home division);
+ * - the all-divisions grant "*" shows as the division {"id":"*","name":"All divisions"};
+ * - --lag: while a new role is invisible every request naming it by id answers 404 not.found
+ *   (grant endpoints, GET/PUT/PATCH/DELETE of the role, comparedefault), listings and filters
+ *   omit it, and its name is taken (a second create with it: 409);
+ * - the cursor listing /users/query orders users by id (sortOrder=DESC reverses), and its cursor
+ *   names the last user returned, so users added or removed between pages neither repeat nor
+ *   shift others; it is capped at pageSize 500 whatever --max-page-size says;
+ * - the offset cap (--offset-cap) refuses pageNumber x pageSize above the cap for state
+ *   inactive, deleted and any, id filter or not.
  */
 #include "sim.h"
 
@@ -126,12 +156,77 @@ static void role_ref(sim_sb *b, const sim_role *r)
     sb_putn(b, r->ref, r->ref_len);
 }
 
+/* A role the request may name: during --lag a new role is not there yet for the platform's
+ * authorization service, so it answers 404 exactly as for an unknown id. */
 static sim_role *find_role_or_404(sim_req *rq, sim_reply *rp, const char *id)
 {
     sim_role *r = sim_role_find(rq->ctx->t, id);
+    if (r && !sim_role_visible(r, sim_mono_ms()))
+        r = NULL;
     if (!r)
         genesys_error(rq, rp, 404, "not.found", "The role [%s] was not found", id);
     return r;
+}
+
+static sim_div *find_div_or_404(sim_req *rq, sim_reply *rp, const char *id)
+{
+    sim_div *d = sim_div_find(rq->ctx->t, id);
+    if (!d)
+        genesys_error(rq, rp, 404, "not.found", "The division [%s] was not found", id);
+    return d;
+}
+
+static sim_subj *find_subj_or_404(sim_req *rq, sim_reply *rp, const char *id, int type)
+{
+    sim_subj *s = sim_subj_find(rq->ctx->t, id, type);
+    if (!s)
+        genesys_error(rq, rp, 404, "not.found", "The subject [%s] was not found", id);
+    return s;
+}
+
+/* The subjectType query parameter: PC_USER by default; -2 (and a 400 reply) when unknown. */
+static int subject_type_arg(sim_req *rq, sim_reply *rp)
+{
+    static const char *names[] = {"PC_USER", "PC_GROUP", "PC_OAUTH_CLIENT"};
+    const char *st = req_arg(rq, "subjectType");
+    if (!st)
+        return SIM_SUBJ_USER;
+    for (int i = 0; i < (int)UTIL_ARRAY_LEN(names); i++)
+        if (strcmp(st, names[i]) == 0)
+            return i;
+    genesys_error(rq, rp, 400, "bad.request",
+                  "Value [%s] is not valid for field type [subjectType]. Allowable values are: "
+                  "PC_USER, PC_GROUP, PC_OAUTH_CLIENT",
+                  st);
+    return -2;
+}
+
+static const char *subject_type_name(int type)
+{
+    return type == SIM_SUBJ_USER    ? "PC_USER"
+           : type == SIM_SUBJ_GROUP ? "PC_GROUP"
+                                    : "PC_OAUTH_CLIENT";
+}
+
+static const char *subject_uri_prefix(int type)
+{
+    return type == SIM_SUBJ_USER    ? "/api/v2/users/"
+           : type == SIM_SUBJ_GROUP ? "/api/v2/groups/"
+                                    : "/api/v2/oauth/clients/";
+}
+
+/* The key of a cached page: the path and every argument in order (they shape the URIs),
+ * percent-encoded so that no two argument lists share a key. */
+static void page_key(sim_req *rq, sim_sb *key)
+{
+    sb_puts(key, rq->path);
+    for (size_t k = 0; k < rq->nargs; k++) {
+        char *ek = util_pct_encode(rq->args[k].key);
+        char *ev = util_pct_encode(rq->args[k].val ? rq->args[k].val : "");
+        sb_printf(key, "&%s=%s", ek, ev);
+        free(ek);
+        free(ev);
+    }
 }
 
 static sim_user *find_user_or_404(sim_req *rq, sim_reply *rp, const char *id)
@@ -366,12 +461,17 @@ static void roles_list(sim_req *rq, sim_reply *rp, char **p)
     sim_rdlock(rq);
     sim_tenant *t = rq->ctx->t;
     size_t start = (size_t)(num - 1) * (size_t)size, total = 0, emitted = 0;
+    uint64_t now = sim_mono_ms();
+    /* With --lag some roles may be invisible, and only counting finds how many. */
+    bool counted = filtered || rq->ctx->lag_ms > 0;
     for (size_t i = 0; i < t->nroles; i++) {
-        if (!filtered && total + (t->nroles - i) <= start) {
+        if (!counted && total + (t->nroles - i) <= start) {
             total += t->nroles - i; /* unfiltered: jump, nothing on this page remains */
             break;
         }
         sim_role *r = t->roles[i];
+        if (!sim_role_visible(r, now))
+            continue;
         if (filtered) {
             if (name_lc && !strstr(r->name_lc, name_lc))
                 continue;
@@ -418,6 +518,8 @@ static void role_create(sim_req *rq, sim_reply *rp, char **p)
         json_object_object_add(r, "permissionPolicies", json_object_new_array());
         role_apply(t, r, o);
         sim_role *nr = sim_role_add(t, r);
+        if (rq->ctx->lag_ms > 0)
+            nr->visible_ms = sim_mono_ms() + (uint64_t)rq->ctx->lag_ms;
         ok(rp, 200);
         sim_role_json(&rp->body, nr, true);
     }
@@ -506,6 +608,26 @@ static bool user_ids_ok(sim_req *rq, sim_reply *rp, json_object *arr, size_t max
     return true;
 }
 
+/* The role's direct grants of one subject, in any division, removed (simulator.md §3b). */
+static void revoke_everywhere(sim_tenant *t, sim_subj *s, sim_role *r)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < s->ngrants; i++)
+        if (s->grants[i].role != r)
+            k++;
+    if (k == s->ngrants)
+        return;
+    sim_grant *keep = xcalloc(k + 1, sizeof *keep);
+    k = 0;
+    for (size_t i = 0; i < s->ngrants; i++)
+        if (s->grants[i].role != r)
+            keep[k++] = s->grants[i];
+    sim_subj_set_grants(t, s, keep, k);
+    free(keep);
+}
+
+/* PUT roles/{id}/users/add|remove: add grants in the home division; remove the role's direct
+ * grants in every division (never employee's, never inherited ones). */
 static void role_users_change(sim_req *rq, sim_reply *rp, char **p, bool add)
 {
     json_object *o = body_json(rq, rp);
@@ -521,9 +643,10 @@ static void role_users_change(sim_req *rq, sim_reply *rp, char **p, bool add)
             const char *id = json_object_get_string(json_object_array_get_idx(o, i));
             sim_user *u = sim_user_find(t, id);
             if (add)
-                sim_user_add_role(u, r);
+                sim_grant_add(t, &u->subj, r, t->home);
             else if (r != t->keeper)
-                sim_user_remove_role(u, r);
+                revoke_everywhere(t, &u->subj, r);
+            sim_subj_changed(t, &u->subj);
             if (i)
                 sb_putc(&rp->body, ',');
             sb_json_str(&rp->body, id);
@@ -544,64 +667,100 @@ static void role_users_remove(sim_req *rq, sim_reply *rp, char **p)
     role_users_change(rq, rp, p, false);
 }
 
-/* POST /roles/{id}: grant the role to subjects (users) in divisions (SubjectDivisions). */
+/* A JSON array of 1..max id strings (max 0 = no limit); false with a 400 reply otherwise. */
+static bool id_list_ok(sim_req *rq, sim_reply *rp, json_object *arr, const char *what, size_t max)
+{
+    if (!arr || !json_object_is_type(arr, json_type_array) || json_object_array_length(arr) == 0) {
+        genesys_error(rq, rp, 400, "bad.request", "%s must be a non-empty array of ids", what);
+        return false;
+    }
+    size_t n = json_object_array_length(arr);
+    if (max && n > max) {
+        genesys_error(rq, rp, 400, "bad.request", "At most %zu %s per request, got %zu", max, what,
+                      n);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!json_object_is_type(json_object_array_get_idx(arr, i), json_type_string)) {
+            genesys_error(rq, rp, 400, "bad.request", "%s must be strings", what);
+            return false;
+        }
+    return true;
+}
+
+/* POST /roles/{id}?subjectType=..: SubjectDivisions, the role to every subject in every
+ * division; all validated before anything changes. */
 static void role_bulk_grant(sim_req *rq, sim_reply *rp, char **p)
 {
-    const char *st = req_arg(rq, "subjectType");
-    if (st && strcmp(st, "PC_USER") != 0) {
-        genesys_error(rq, rp, 400, "bad.request", "subjectType [%s] is not simulated; only PC_USER",
-                      st);
+    int type = subject_type_arg(rq, rp);
+    if (type < 0)
         return;
-    }
     json_object *o = body_json(rq, rp);
     if (!o)
         return;
     json_object *subj = NULL, *divs = NULL;
     sim_wrlock(rq);
+    sim_tenant *t = rq->ctx->t;
     sim_role *r = find_role_or_404(rq, rp, p[0]);
-    if (r) {
-        if (!json_object_is_type(o, json_type_object) ||
-            !json_object_object_get_ex(o, "subjectIds", &subj) ||
-            !json_object_object_get_ex(o, "divisionIds", &divs) ||
-            !json_object_is_type(divs, json_type_array)) {
-            genesys_error(rq, rp, 400, "bad.request", "subjectIds and divisionIds are required");
-        } else if (user_ids_ok(rq, rp, subj, 0)) {
-            for (size_t i = 0; i < json_object_array_length(subj); i++)
-                sim_user_add_role(
-                    sim_user_find(rq->ctx->t,
-                                  json_object_get_string(json_object_array_get_idx(subj, i))),
-                    r);
-            ok(rp, 204);
-        }
+    if (!r)
+        goto out;
+    if (!json_object_is_type(o, json_type_object)) {
+        genesys_error(rq, rp, 400, "bad.request", "The body must be a SubjectDivisions object");
+        goto out;
     }
+    json_object_object_get_ex(o, "subjectIds", &subj);
+    json_object_object_get_ex(o, "divisionIds", &divs);
+    if (!id_list_ok(rq, rp, subj, "subjectIds", 100) || !id_list_ok(rq, rp, divs, "divisionIds", 0))
+        goto out;
+    size_t ns = json_object_array_length(subj), nd = json_object_array_length(divs);
+    sim_subj **sv = xcalloc(ns, sizeof *sv);
+    sim_div **dv = xcalloc(nd, sizeof *dv);
+    bool valid = true;
+    for (size_t i = 0; valid && i < ns; i++)
+        valid = (sv[i] = find_subj_or_404(
+                     rq, rp, json_object_get_string(json_object_array_get_idx(subj, i)), type));
+    for (size_t i = 0; valid && i < nd; i++)
+        valid = (dv[i] = find_div_or_404(
+                     rq, rp, json_object_get_string(json_object_array_get_idx(divs, i))));
+    if (valid) {
+        for (size_t i = 0; i < ns; i++) {
+            for (size_t k = 0; k < nd; k++)
+                sim_grant_add(t, sv[i], r, dv[k]);
+            sim_subj_changed(t, sv[i]);
+        }
+        ok(rp, 204);
+    }
+    free(sv);
+    free(dv);
+out:
     sim_wrunlock(rq);
     json_object_put(o);
 }
 
+/* Users holding the role directly in any division (as userCount counts them). */
 static void role_users(sim_req *rq, sim_reply *rp, char **p)
 {
     long size, num;
     if (!paging(rq, rp, &size, &num))
         return;
     sim_rdlock(rq);
-    sim_tenant *t = rq->ctx->t;
     sim_role *r = find_role_or_404(rq, rp, p[0]);
     if (r) {
         ok(rp, 200);
         sim_sb *b = &rp->body;
         sb_puts(b, "{\"entities\":[");
         size_t start = (size_t)(num - 1) * (size_t)size, total = 0, emitted = 0;
-        for (size_t i = 0; i < t->nusers; i++) {
-            sim_user *u = t->users[i];
-            if (!sim_user_has_role(u, r))
+        for (size_t i = 0; i < r->nholders; i++) {
+            sim_subj *s = r->holders[i];
+            if (s->type != SIM_SUBJ_USER)
                 continue;
             if (total >= start && emitted < (size_t)size) {
                 if (emitted++)
                     sb_putc(b, ',');
                 sb_puts(b, "{\"id\":");
-                sb_json_str(b, u->id);
+                sb_json_str(b, s->id);
                 sb_puts(b, ",\"selfUri\":");
-                sb_json_uri(b, "/api/v2/users/", u->id);
+                sb_json_uri(b, "/api/v2/users/", s->id);
                 sb_putc(b, '}');
             }
             total++;
@@ -611,49 +770,53 @@ static void role_users(sim_req *rq, sim_reply *rp, char **p)
     sim_rdunlock(rq);
 }
 
-static void division_ref(sim_sb *b, sim_tenant *t)
+static void division_json(sim_sb *b, const sim_div *d)
 {
-    sb_puts(b, "{\"id\":");
-    sb_json_str(b, t->home_div_id);
-    sb_puts(b, ",\"name\":");
-    sb_json_str(b, t->home_div_name);
-    sb_printf(b, ",\"homeDivision\":true,\"selfUri\":\"/api/v2/authorization/divisions/%s\"}",
-              t->home_div_id);
+    sb_putn(b, d->api, d->api_len);
 }
 
+/* GET roles/{id}/subjectgrants: the role's direct holders, a page of the holder index, each
+ * with the divisions it holds the role in. Pages of at most 100. */
 static void role_subjectgrants(sim_req *rq, sim_reply *rp, char **p)
 {
     long size, num;
     if (!paging(rq, rp, &size, &num))
         return;
+    if (size > 100) {
+        genesys_error(rq, rp, 400, "bad.request", "pageSize [%ld] exceeds the maximum of 100",
+                      size);
+        return;
+    }
     sim_rdlock(rq);
-    sim_tenant *t = rq->ctx->t;
     sim_role *r = find_role_or_404(rq, rp, p[0]);
     if (r) {
         ok(rp, 200);
         sim_sb *b = &rp->body;
         sb_puts(b, "{\"entities\":[");
-        size_t start = (size_t)(num - 1) * (size_t)size, total = 0, emitted = 0;
-        for (size_t i = 0; i < t->nusers; i++) {
-            sim_user *u = t->users[i];
-            if (!sim_user_has_role(u, r))
-                continue;
-            if (total >= start && emitted < (size_t)size) {
-                if (emitted++)
+        size_t start = (size_t)(num - 1) * (size_t)size;
+        for (size_t i = start; i < r->nholders && i < start + (size_t)size; i++) {
+            sim_subj *s = r->holders[i];
+            if (i > start)
+                sb_putc(b, ',');
+            sb_puts(b, "{\"id\":");
+            sb_json_str(b, s->id);
+            sb_puts(b, ",\"name\":");
+            sb_json_str(b, sim_json_str(s->obj, "name"));
+            sb_printf(b, ",\"type\":\"%s\",\"divisions\":[", subject_type_name(s->type));
+            bool first = true;
+            for (size_t k = 0; k < s->ngrants; k++) {
+                if (s->grants[k].role != r)
+                    continue;
+                if (!first)
                     sb_putc(b, ',');
-                sb_puts(b, "{\"id\":");
-                sb_json_str(b, u->id);
-                sb_puts(b, ",\"name\":");
-                sb_json_str(b, sim_json_str(u->obj, "name"));
-                sb_puts(b, ",\"type\":\"PC_USER\",\"divisions\":[");
-                division_ref(b, t);
-                sb_puts(b, "],\"selfUri\":");
-                sb_json_uri(b, "/api/v2/users/", u->id);
-                sb_putc(b, '}');
+                first = false;
+                division_json(b, s->grants[k].div);
             }
-            total++;
+            sb_puts(b, "],\"selfUri\":");
+            sb_json_uri(b, subject_uri_prefix(s->type), s->id);
+            sb_putc(b, '}');
         }
-        envelope_end(b, rq, size, num, total, true);
+        envelope_end(b, rq, size, num, r->nholders, true);
     }
     sim_rdunlock(rq);
 }
@@ -1003,7 +1166,20 @@ static void division_home(sim_req *rq, sim_reply *rp, char **p)
     (void)p;
     sim_rdlock(rq);
     ok(rp, 200);
-    division_ref(&rp->body, rq->ctx->t);
+    division_json(&rp->body, rq->ctx->t->home);
+    sim_rdunlock(rq);
+}
+
+static void division_get(sim_req *rq, sim_reply *rp, char **p)
+{
+    sim_rdlock(rq);
+    sim_div *d = sim_div_find(rq->ctx->t, p[0]);
+    if (d && d != &rq->ctx->t->all_div) {
+        ok(rp, 200);
+        division_json(&rp->body, d);
+    } else {
+        genesys_error(rq, rp, 404, "not.found", "The division [%s] was not found", p[0]);
+    }
     sim_rdunlock(rq);
 }
 
@@ -1013,67 +1189,262 @@ static void divisions_list(sim_req *rq, sim_reply *rp, char **p)
     long size, num;
     if (!paging(rq, rp, &size, &num))
         return;
+    const char *name = req_arg(rq, "name");
+    char *name_lc = name && *name ? sim_strlower(name) : NULL;
+    char **ids = NULL;
+    size_t nids = req_arg_list(rq, "id", &ids);
     sim_rdlock(rq);
     sim_tenant *t = rq->ctx->t;
-    json_object *divs = NULL;
-    json_object_object_get_ex(t->meta, "divisions", &divs);
-    size_t n = divs ? json_object_array_length(divs) : 0;
-    size_t start = (size_t)(num - 1) * (size_t)size;
+    size_t start = (size_t)(num - 1) * (size_t)size, total = 0, emitted = 0;
     ok(rp, 200);
     sb_puts(&rp->body, "{\"entities\":[");
-    for (size_t i = start, e = 0; i < n && e < (size_t)size; i++, e++) {
-        json_object *d = json_object_array_get_idx(divs, i);
-        const char *id = sim_json_str(d, "id");
-        sb_printf(&rp->body, "%s{\"id\":", e ? "," : "");
-        sb_json_str(&rp->body, id);
-        sb_puts(&rp->body, ",\"name\":");
-        sb_json_str(&rp->body, sim_json_str(d, "name"));
-        sb_printf(&rp->body,
-                  ",\"description\":\"\",\"homeDivision\":%s,\"selfUri\":\"/api/v2/authorization/"
-                  "divisions/%s\"}",
-                  strcmp(id, t->home_div_id) == 0 ? "true" : "false", id);
+    for (size_t i = 0; i < t->ndivs; i++) {
+        sim_div *d = t->divs[i];
+        if (nids && !list_has(ids, nids, d->id, false))
+            continue;
+        if (name_lc) {
+            char *lc = sim_strlower(d->name);
+            bool match = strstr(lc, name_lc) != NULL;
+            free(lc);
+            if (!match)
+                continue;
+        }
+        if (total >= start && emitted < (size_t)size) {
+            if (emitted++)
+                sb_putc(&rp->body, ',');
+            division_json(&rp->body, d);
+        }
+        total++;
     }
     sim_rdunlock(rq);
-    envelope_end(&rp->body, rq, size, num, n, true);
+    envelope_end(&rp->body, rq, size, num, total, true);
+    free(name_lc);
+    sim_free_list(ids, nids);
 }
 
+/* ---- subjects and division-aware grants ------------------------------------------------------ */
+
+static void grant_json(sim_sb *b, const char *subject_id, const sim_grant *g, const char *ts)
+{
+    const sim_role *r = g->role;
+    sb_puts(b, "{\"subjectId\":");
+    sb_json_str(b, subject_id);
+    sb_puts(b, ",\"division\":");
+    division_json(b, g->div);
+    sb_puts(b, ",\"role\":{\"id\":");
+    sb_json_str(b, r->id);
+    sb_puts(b, ",\"name\":");
+    sb_json_str(b, r->name);
+    sb_puts(b, ",\"description\":");
+    sb_json_str(b, sim_json_str(r->obj, "description"));
+    sb_printf(b, ",\"default\":%s,\"selfUri\":", r->kind ? "true" : "false");
+    sb_json_uri(b, "/api/v2/authorization/roles/", r->id);
+    sb_printf(b, "},\"grantMadeAt\":\"%s\"}", ts);
+}
+
+static bool pair_in_list(const sim_grant *v, size_t n, const sim_role *r, const sim_div *d)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].role == r && v[i].div == d)
+            return true;
+    return false;
+}
+
+/* Has the user's subject reply already shown (role, division) of group gi's grant k: directly,
+ * through an earlier group, or earlier in the same group? */
+static bool inherited_seen(const sim_user *u, size_t gi, size_t k)
+{
+    const sim_grant *g = &u->groups[gi]->subj.grants[k];
+    if (sim_subj_has(&u->subj, g->role, g->div))
+        return true;
+    for (size_t i = 0; i < gi; i++)
+        if (sim_subj_has(&u->groups[i]->subj, g->role, g->div))
+            return true;
+    return false;
+}
+
+/* GET subjects/{id}: AuthzSubject. A user's grants are its direct ones (subjectId = the user)
+ * and every one inherited from its groups (subjectId = the group); without includeDuplicates a
+ * (role, division) pair shows once, the direct grant first. */
 static void subject_get(sim_req *rq, sim_reply *rp, char **p)
 {
+    const char *dup = req_arg(rq, "includeDuplicates");
+    bool dups = dup && strcasecmp(dup, "true") == 0;
     sim_rdlock(rq);
-    sim_tenant *t = rq->ctx->t;
-    sim_user *u = find_user_or_404(rq, rp, p[0]);
-    if (u) {
+    sim_subj *s = find_subj_or_404(rq, rp, p[0], -1);
+    if (s) {
         char ts[32];
         util_rfc3339(ts, sizeof ts, util_now_ms());
         ok(rp, 200);
         sim_sb *b = &rp->body;
         sb_puts(b, "{\"id\":");
-        sb_json_str(b, u->id);
+        sb_json_str(b, s->id);
         sb_puts(b, ",\"name\":");
-        sb_json_str(b, sim_json_str(u->obj, "name"));
+        sb_json_str(b, sim_json_str(s->obj, "name"));
         sb_puts(b, ",\"grants\":[");
-        for (size_t i = 0; i < u->nroles; i++) {
-            sim_role *r = u->roles[i];
-            sb_puts(b, i ? ",{\"subjectId\":" : "{\"subjectId\":");
-            sb_json_str(b, u->id);
-            sb_puts(b, ",\"division\":");
-            division_ref(b, t);
-            sb_puts(b, ",\"role\":{\"id\":");
-            sb_json_str(b, r->id);
-            sb_puts(b, ",\"name\":");
-            sb_json_str(b, r->name);
-            sb_puts(b, ",\"description\":");
-            sb_json_str(b, sim_json_str(r->obj, "description"));
-            sb_printf(b, ",\"default\":%s,\"selfUri\":", r->kind ? "true" : "false");
-            sb_json_uri(b, "/api/v2/authorization/roles/", r->id);
-            sb_putc(b, '}');
-            sb_printf(b, ",\"grantMadeAt\":\"%s\"}", ts);
+        bool first = true;
+        for (size_t i = 0; i < s->ngrants; i++) {
+            if (!first)
+                sb_putc(b, ',');
+            first = false;
+            grant_json(b, s->id, &s->grants[i], ts);
+        }
+        if (s->type == SIM_SUBJ_USER) {
+            const sim_user *u = sim_subj_user(s);
+            for (size_t gi = 0; gi < u->ngroups; gi++) {
+                const sim_subj *gs = &u->groups[gi]->subj;
+                for (size_t k = 0; k < gs->ngrants; k++) {
+                    if (!dups && inherited_seen(u, gi, k))
+                        continue;
+                    if (!first)
+                        sb_putc(b, ',');
+                    first = false;
+                    grant_json(b, gs->id, &gs->grants[k], ts);
+                }
+            }
         }
         sb_puts(b, "],\"version\":1,\"selfUri\":");
-        sb_json_uri(b, "/api/v2/authorization/subjects/", u->id);
+        sb_json_uri(b, "/api/v2/authorization/subjects/", s->id);
         sb_putc(b, '}');
     }
     sim_rdunlock(rq);
+}
+
+/* The pairs of a RoleDivisionGrants body {grants: [{roleId, divisionId}]}, each once, checked
+ * against the tenant: NULL with a 400/404 reply when anything is wrong. */
+static sim_grant *body_grants(sim_req *rq, sim_reply *rp, json_object *o, size_t *n)
+{
+    json_object *gl = NULL;
+    if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "grants", &gl) ||
+        !json_object_is_type(gl, json_type_array)) {
+        genesys_error(rq, rp, 400, "bad.request", "The body must be {\"grants\": [...]}");
+        return NULL;
+    }
+    size_t len = json_object_array_length(gl);
+    sim_grant *v = xcalloc(len + 1, sizeof *v);
+    size_t k = 0;
+    for (size_t i = 0; i < len; i++) {
+        json_object *e = json_object_array_get_idx(gl, i);
+        const char *rid = sim_json_str(e, "roleId"), *did = sim_json_str(e, "divisionId");
+        if (!rid || !did) {
+            genesys_error(rq, rp, 400, "bad.request", "grants[%zu] needs roleId and divisionId", i);
+            free(v);
+            return NULL;
+        }
+        sim_grant g = {find_role_or_404(rq, rp, rid), NULL};
+        if (g.role)
+            g.div = find_div_or_404(rq, rp, did);
+        if (!g.div) {
+            free(v);
+            return NULL;
+        }
+        if (!pair_in_list(v, k, g.role, g.div))
+            v[k++] = g;
+    }
+    *n = k;
+    return v;
+}
+
+enum bulk_op { BULK_ADD, BULK_REMOVE, BULK_REPLACE };
+
+/* Is this the grant no endpoint takes away: employee in a user's home division? */
+static bool is_kept_grant(sim_tenant *t, const sim_subj *s, const sim_role *r, const sim_div *d)
+{
+    return s->type == SIM_SUBJ_USER && r == t->keeper && d == t->home;
+}
+
+/* POST subjects/{id}/bulkadd|bulkremove|bulkreplace: validated first, then applied. */
+static void subject_bulk(sim_req *rq, sim_reply *rp, char **p, enum bulk_op op)
+{
+    /* bulkremove has no subjectType in the SDK: any subject, unless the caller names a type */
+    int type = op == BULK_REMOVE && !req_arg(rq, "subjectType") ? -1 : subject_type_arg(rq, rp);
+    if (type == -2)
+        return;
+    json_object *o = body_json(rq, rp);
+    if (!o)
+        return;
+    sim_wrlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    size_t n = 0;
+    sim_grant *v = NULL;
+    sim_subj *s = find_subj_or_404(rq, rp, p[0], type);
+    if (s && (v = body_grants(rq, rp, o, &n))) {
+        if (op == BULK_ADD) {
+            for (size_t i = 0; i < n; i++)
+                sim_grant_add(t, s, v[i].role, v[i].div);
+        } else if (op == BULK_REMOVE) {
+            for (size_t i = 0; i < n; i++)
+                if (!is_kept_grant(t, s, v[i].role, v[i].div))
+                    sim_grant_remove(t, s, v[i].role, v[i].div); /* not held: ignored */
+        } else {
+            if (s->type == SIM_SUBJ_USER && t->keeper && !pair_in_list(v, n, t->keeper, t->home)) {
+                memmove(&v[1], &v[0], n * sizeof *v); /* v has room for one more */
+                v[0].role = t->keeper;
+                v[0].div = t->home;
+                n++;
+            }
+            sim_subj_set_grants(t, s, v, n);
+        }
+        sim_subj_changed(t, s);
+        ok(rp, 204);
+    }
+    free(v);
+    sim_wrunlock(rq);
+    json_object_put(o);
+}
+
+static void subject_bulkadd(sim_req *rq, sim_reply *rp, char **p)
+{
+    subject_bulk(rq, rp, p, BULK_ADD);
+}
+
+static void subject_bulkremove(sim_req *rq, sim_reply *rp, char **p)
+{
+    subject_bulk(rq, rp, p, BULK_REMOVE);
+}
+
+static void subject_bulkreplace(sim_req *rq, sim_reply *rp, char **p)
+{
+    subject_bulk(rq, rp, p, BULK_REPLACE);
+}
+
+/* POST|DELETE subjects/{s}/divisions/{d}/roles/{r}: one grant. */
+static void subject_grant_one(sim_req *rq, sim_reply *rp, char **p, bool add)
+{
+    int type = add ? subject_type_arg(rq, rp) : -1;
+    if (type == -2)
+        return;
+    sim_wrlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    sim_subj *s = find_subj_or_404(rq, rp, p[0], type);
+    sim_div *d = s ? find_div_or_404(rq, rp, p[1]) : NULL;
+    sim_role *r = d ? find_role_or_404(rq, rp, p[2]) : NULL;
+    if (r) {
+        if (add) {
+            sim_grant_add(t, s, r, d); /* already held: nothing to do */
+            ok(rp, 204);
+        } else if (!sim_subj_has(s, r, d)) {
+            genesys_error(rq, rp, 404, "not.found",
+                          "The subject [%s] holds no grant of role [%s] in division [%s]", p[0],
+                          p[2], p[1]);
+        } else {
+            if (!is_kept_grant(t, s, r, d))
+                sim_grant_remove(t, s, r, d);
+            ok(rp, 204);
+        }
+        sim_subj_changed(t, s);
+    }
+    sim_wrunlock(rq);
+}
+
+static void subject_grant_post(sim_req *rq, sim_reply *rp, char **p)
+{
+    subject_grant_one(rq, rp, p, true);
+}
+
+static void subject_grant_delete(sim_req *rq, sim_reply *rp, char **p)
+{
+    subject_grant_one(rq, rp, p, false);
 }
 
 /* ---- users ---------------------------------------------------------------------------------- */
@@ -1087,6 +1458,23 @@ static bool want_expand(sim_req *rq, const char *what)
     return r;
 }
 
+/* The users listings' state parameter: SIM_ACTIVE.. or SIM_ANY_STATE; -1 with a 400 reply. */
+static int state_arg(sim_req *rq, sim_reply *rp)
+{
+    static const char *names[] = {"active", "inactive", "deleted", "any"};
+    const char *st = req_arg(rq, "state");
+    if (!st)
+        return SIM_ACTIVE;
+    for (int i = 0; i < (int)UTIL_ARRAY_LEN(names); i++)
+        if (strcmp(st, names[i]) == 0)
+            return i; /* "any" is SIM_ANY_STATE */
+    genesys_error(rq, rp, 400, "bad.request",
+                  "Value [%s] is not valid for field type [state]. Allowable values are: "
+                  "active, inactive, deleted, any",
+                  st);
+    return -1;
+}
+
 static void users_list(sim_req *rq, sim_reply *rp, char **p)
 {
     (void)p;
@@ -1094,40 +1482,27 @@ static void users_list(sim_req *rq, sim_reply *rp, char **p)
     if (!paging(rq, rp, &size, &num))
         return;
     const char *st = req_arg(rq, "state");
-    int state = SIM_ACTIVE;
-    bool any = false;
-    if (st) {
-        if (strcmp(st, "any") == 0)
-            any = true;
-        else if (strcmp(st, "active") == 0)
-            state = SIM_ACTIVE;
-        else if (strcmp(st, "inactive") == 0)
-            state = SIM_INACTIVE;
-        else if (strcmp(st, "deleted") == 0)
-            state = SIM_DELETED;
-        else {
-            genesys_error(rq, rp, 400, "bad.request",
-                          "Value [%s] is not valid for field type [state]. Allowable values are: "
-                          "active, inactive, deleted, any",
-                          st);
-            return;
-        }
+    int state = state_arg(rq, rp);
+    if (state < 0)
+        return;
+    bool any = state == SIM_ANY_STATE;
+    /* The platform refuses offset paging this deep for users that are not active (TF
+     * genesyscloud_user_proxy.go): the cursor listing below is the way there. */
+    long cap = rq->ctx->offset_cap;
+    if (cap > 0 && state != SIM_ACTIVE && (long long)num * size > cap) {
+        genesys_error(rq, rp, 400, "bad.request",
+                      "pageNumber x pageSize (%lld) exceeds the maximum of %ld results for users "
+                      "in state [%s]; use /api/v2/users/query",
+                      (long long)num * size, cap, st);
+        return;
     }
     bool auth = want_expand(rq, "authorization");
     char **ids = NULL;
     size_t nids = req_arg_list(rq, "id", &ids);
     ok(rp, 200);
     sim_sb *b = &rp->body;
-    /* The page is a function of the tenant and the arguments (in order: they shape the URIs). */
     sim_sb key = {0};
-    sb_puts(&key, rq->path);
-    for (size_t k = 0; k < rq->nargs; k++) { /* encoded: no two argument lists share a key */
-        char *ek = util_pct_encode(rq->args[k].key);
-        char *ev = util_pct_encode(rq->args[k].val ? rq->args[k].val : "");
-        sb_printf(&key, "&%s=%s", ek, ev);
-        free(ek);
-        free(ev);
-    }
+    page_key(rq, &key); /* the page is a function of the tenant and the arguments */
     sim_rdlock(rq);
     if (sim_page_cached(rq, key.buf, b)) {
         sim_rdunlock(rq);
@@ -1167,6 +1542,153 @@ static void users_list(sim_req *rq, sim_reply *rp, char **p)
     sim_free_list(ids, nids);
 }
 
+#define CURSOR_MAX_PAGE 500
+
+/* The cursor of /users/query: "u1:<A|D>:<last user id>", base64url without padding. It names a
+ * user, not an offset, so it stays valid (and means the same place) when users come and go. */
+static char *cursor_make(bool desc, const char *last_id)
+{
+    char *plain = xasprintf("u1:%c:%s", desc ? 'D' : 'A', last_id);
+    char *c = sim_b64url_encode(plain, strlen(plain));
+    free(plain);
+    return c;
+}
+
+/* The last id a cursor names (new string), or NULL when it is not one of ours for this order. */
+static char *cursor_read(const char *cursor, bool desc)
+{
+    char *plain = sim_b64_decode(cursor);
+    char *id = NULL;
+    if (plain && strncmp(plain, desc ? "u1:D:" : "u1:A:", 5) == 0 && plain[5])
+        id = xstrdup(plain + 5);
+    free(plain);
+    return id;
+}
+
+/* First index of v (sorted by id) whose id is above id (after) or not below it (!after). */
+static size_t users_bound(sim_user **v, size_t n, const char *id, bool after)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(v[mid]->id, id);
+        if (c < 0 || (after && c == 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* An URI of this listing: the path, the arguments but `cursor` (and pageSize, given first), and
+ * the cursor when there is one. */
+static void query_uri(sim_sb *b, sim_req *rq, long size, const char *cursor)
+{
+    sim_sb u = {0};
+    sb_printf(&u, "%s?pageSize=%ld", rq->path, size);
+    for (size_t k = 0; k < rq->nargs; k++) {
+        const char *key = rq->args[k].key;
+        if (strcmp(key, "pageSize") == 0 || strcmp(key, "cursor") == 0)
+            continue;
+        char *ek = util_pct_encode(key);
+        char *ev = util_pct_encode(rq->args[k].val ? rq->args[k].val : "");
+        sb_printf(&u, "&%s=%s", ek, ev);
+        free(ek);
+        free(ev);
+    }
+    if (cursor) {
+        char *ec = util_pct_encode(cursor);
+        sb_printf(&u, "&cursor=%s", ec);
+        free(ec);
+    }
+    sb_json_str(b, u.buf);
+    sb_free(&u);
+}
+
+/* GET /users/query: UserCursorEntityListing, no offset cap. */
+static void users_query(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    long long v;
+    long size = 25;
+    const char *s = req_arg(rq, "pageSize");
+    if (s) {
+        if (!sim_parse_int(s, &v) || v < 1 || v > CURSOR_MAX_PAGE) {
+            genesys_error(rq, rp, 400, "bad.request",
+                          "Invalid pageSize [%s]: 1 to %d for the cursor listing", s,
+                          CURSOR_MAX_PAGE);
+            return;
+        }
+        size = (long)v;
+    }
+    int state = state_arg(rq, rp);
+    if (state < 0)
+        return;
+    const char *so = req_arg(rq, "sortOrder");
+    bool desc = so && (strcasecmp(so, "DESC") == 0 || strcasecmp(so, "descending") == 0);
+    if (so && !desc && strcasecmp(so, "ASC") != 0 && strcasecmp(so, "ascending") != 0) {
+        genesys_error(rq, rp, 400, "bad.request",
+                      "Value [%s] is not valid for field type [sortOrder]. Allowable values are: "
+                      "ASC, DESC",
+                      so);
+        return;
+    }
+    const char *cur = req_arg(rq, "cursor");
+    char *last = NULL;
+    if (cur && !(last = cursor_read(cur, desc))) {
+        genesys_error(rq, rp, 400, "bad.request", "Invalid cursor [%s]", cur);
+        return;
+    }
+    bool auth = want_expand(rq, "authorization");
+    ok(rp, 200);
+    sim_sb *b = &rp->body;
+    sim_sb key = {0};
+    page_key(rq, &key);
+    sim_rdlock(rq);
+    if (!sim_page_cached(rq, key.buf, b)) {
+        sim_tenant *t = rq->ctx->t;
+        sim_user **list = t->by_id[state];
+        size_t n = state == SIM_ANY_STATE ? t->nusers : t->nby_state[state];
+        /* The page starts after the cursor's user: ascending at pos, descending below pos. */
+        size_t pos, avail, emitted = 0;
+        if (!desc) {
+            pos = last ? users_bound(list, n, last, true) : 0;
+            avail = n - pos;
+        } else {
+            pos = last ? users_bound(list, n, last, false) : n;
+            avail = pos;
+        }
+        sb_puts(b, "{\"entities\":[");
+        const sim_user *lastu = NULL;
+        for (; emitted < avail && emitted < (size_t)size; emitted++) {
+            const sim_user *u = desc ? list[pos - 1 - emitted] : list[pos + emitted];
+            if (emitted)
+                sb_putc(b, ',');
+            user_json(b, u, auth);
+            lastu = u;
+        }
+        sb_putc(b, ']');
+        char *next = emitted < avail && lastu ? cursor_make(desc, lastu->id) : NULL;
+        if (next) {
+            sb_puts(b, ",\"nextUri\":");
+            query_uri(b, rq, size, next);
+        }
+        sb_puts(b, ",\"selfUri\":");
+        query_uri(b, rq, size, cur);
+        sb_printf(b, ",\"results\":%zu", emitted);
+        if (next) {
+            sb_puts(b, ",\"cursor\":");
+            sb_json_str(b, next);
+        }
+        sb_putc(b, '}');
+        free(next);
+        sim_page_keep(rq, key.buf, b->buf, b->len);
+    }
+    sim_rdunlock(rq);
+    sb_free(&key);
+    free(last);
+}
+
 static void user_get(sim_req *rq, sim_reply *rp, char **p)
 {
     bool auth = want_expand(rq, "authorization");
@@ -1190,6 +1712,9 @@ static void user_roles_get(sim_req *rq, sim_reply *rp, char **p)
     sim_rdunlock(rq);
 }
 
+/* PUT users/{id}/roles (simulator.md §3b): the direct home-division grants become employee plus
+ * the body's roles (in its order); a role that was among them before and is not now also loses
+ * its direct grants in the other divisions; every other grant outside the home division stays. */
 static void user_roles_put(sim_req *rq, sim_reply *rp, char **p)
 {
     json_object *o = body_json(rq, rp);
@@ -1205,26 +1730,38 @@ static void user_roles_put(sim_req *rq, sim_reply *rp, char **p)
         goto out;
     }
     size_t n = json_object_array_length(o);
-    sim_role **want = xcalloc(n + 1, sizeof *want);
+    sim_subj *s = &u->subj;
+    sim_grant *v = xcalloc(n + s->ngrants + 2, sizeof *v);
+    size_t k = 0;
+    if (t->keeper)
+        v[k++] = (sim_grant){t->keeper, t->home};
     for (size_t i = 0; i < n; i++) {
         json_object *e = json_object_array_get_idx(o, i);
         if (!json_object_is_type(e, json_type_string)) {
             genesys_error(rq, rp, 400, "bad.request", "Role ids must be strings");
-            free(want);
+            free(v);
             goto out;
         }
-        want[i] = find_role_or_404(rq, rp, json_object_get_string(e));
-        if (!want[i]) {
-            free(want);
+        sim_role *r = find_role_or_404(rq, rp, json_object_get_string(e));
+        if (!r) {
+            free(v);
             goto out;
         }
+        if (!pair_in_list(v, k, r, t->home))
+            v[k++] = (sim_grant){r, t->home};
     }
-    sim_user_clear_roles(u);
-    if (t->keeper)
-        sim_user_add_role(u, t->keeper);
-    for (size_t i = 0; i < n; i++)
-        sim_user_add_role(u, want[i]);
-    free(want);
+    size_t nhome = k;
+    for (size_t i = 0; i < s->ngrants; i++) {
+        sim_grant g = s->grants[i];
+        if (g.div == t->home)
+            continue;
+        bool left = sim_subj_has(s, g.role, t->home) && !pair_in_list(v, nhome, g.role, t->home);
+        if (!left)
+            v[k++] = g;
+    }
+    sim_subj_set_grants(t, s, v, k);
+    sim_subj_changed(t, s);
+    free(v);
     ok(rp, 200);
     user_authorization(&rp->body, u, true);
 out:
@@ -1232,21 +1769,124 @@ out:
     json_object_put(o);
 }
 
+/* DELETE users/{id}/roles: every direct grant goes but employee's. */
 static void user_roles_delete(sim_req *rq, sim_reply *rp, char **p)
 {
     sim_wrlock(rq);
     sim_tenant *t = rq->ctx->t;
     sim_user *u = find_user_or_404(rq, rp, p[0]);
     if (u) {
-        sim_user_clear_roles(u);
-        if (t->keeper)
-            sim_user_add_role(u, t->keeper);
+        sim_subj *s = &u->subj;
+        sim_grant *v = xcalloc(s->ngrants + 1, sizeof *v);
+        size_t k = 0;
+        for (size_t i = 0; i < s->ngrants; i++)
+            if (s->grants[i].role == t->keeper)
+                v[k++] = s->grants[i];
+        sim_subj_set_grants(t, s, v, k);
+        sim_subj_changed(t, s);
+        free(v);
         ok(rp, 204);
     }
     sim_wrunlock(rq);
 }
 
+/* ---- groups --------------------------------------------------------------------------------- */
+
+static sim_group *find_group_or_404(sim_req *rq, sim_reply *rp, const char *id)
+{
+    sim_group *g = NULL;
+    if (id)
+        HASH_FIND(hh, rq->ctx->t->group_by_id, id, strlen(id), g);
+    if (!g)
+        genesys_error(rq, rp, 404, "not.found", "The group [%s] was not found", id);
+    return g;
+}
+
+/* Group: official groups with role grants enabled; what the state does not say is fixed. */
+static void group_json(sim_sb *b, const sim_group *g)
+{
+    const char *desc = sim_json_str(g->obj, "description");
+    sb_puts(b, "{\"id\":");
+    sb_json_str(b, g->id);
+    sb_puts(b, ",\"name\":");
+    sb_json_str(b, sim_json_str(g->obj, "name"));
+    if (desc) {
+        sb_puts(b, ",\"description\":");
+        sb_json_str(b, desc);
+    }
+    sb_printf(b,
+              ",\"memberCount\":%zu,\"state\":\"active\",\"version\":1,\"type\":\"official\","
+              "\"rulesVisible\":true,\"visibility\":\"public\",\"rolesEnabled\":true,\"selfUri\":",
+              g->nmembers);
+    sb_json_uri(b, "/api/v2/groups/", g->id);
+    sb_putc(b, '}');
+}
+
+static void groups_list(sim_req *rq, sim_reply *rp, char **p)
+{
+    (void)p;
+    long size, num;
+    if (!paging(rq, rp, &size, &num))
+        return;
+    char **ids = NULL;
+    size_t nids = req_arg_list(rq, "id", &ids);
+    sim_rdlock(rq);
+    sim_tenant *t = rq->ctx->t;
+    size_t start = (size_t)(num - 1) * (size_t)size, total = 0, emitted = 0;
+    ok(rp, 200);
+    sb_puts(&rp->body, "{\"entities\":[");
+    for (size_t i = 0; i < t->ngroups; i++) {
+        if (nids && !list_has(ids, nids, t->groups[i]->id, false))
+            continue;
+        if (total >= start && emitted < (size_t)size) {
+            if (emitted++)
+                sb_putc(&rp->body, ',');
+            group_json(&rp->body, t->groups[i]);
+        }
+        total++;
+    }
+    sim_rdunlock(rq);
+    envelope_end(&rp->body, rq, size, num, total, true);
+    sim_free_list(ids, nids);
+}
+
+static void group_get(sim_req *rq, sim_reply *rp, char **p)
+{
+    sim_rdlock(rq);
+    sim_group *g = find_group_or_404(rq, rp, p[0]);
+    if (g) {
+        ok(rp, 200);
+        group_json(&rp->body, g);
+    }
+    sim_rdunlock(rq);
+}
+
+static void group_members(sim_req *rq, sim_reply *rp, char **p)
+{
+    long size, num;
+    if (!paging(rq, rp, &size, &num))
+        return;
+    bool auth = want_expand(rq, "authorization");
+    sim_rdlock(rq);
+    sim_group *g = find_group_or_404(rq, rp, p[0]);
+    if (g) {
+        ok(rp, 200);
+        sb_puts(&rp->body, "{\"entities\":[");
+        size_t start = (size_t)(num - 1) * (size_t)size;
+        for (size_t i = start; i < g->nmembers && i < start + (size_t)size; i++) {
+            if (i > start)
+                sb_putc(&rp->body, ',');
+            user_json(&rp->body, g->members[i], auth);
+        }
+        envelope_end(&rp->body, rq, size, num, g->nmembers, true);
+    }
+    sim_rdunlock(rq);
+}
+
 /* ---- routing -------------------------------------------------------------------------------- */
+
+#define SUBJ "/api/v2/authorization/subjects/{id}"
+#define MAXP 3 /* route parameters at most */
 
 static const struct {
     const char *method;
@@ -1274,44 +1914,58 @@ static const struct {
     {"GET", "/api/v2/authorization/permissions", permissions},
     {"GET", "/api/v2/authorization/divisions/home", division_home},
     {"GET", "/api/v2/authorization/divisions", divisions_list},
-    {"GET", "/api/v2/authorization/subjects/{id}", subject_get},
+    {"GET", "/api/v2/authorization/divisions/{id}", division_get},
+    {"GET", SUBJ, subject_get},
+    {"POST", SUBJ "/bulkadd", subject_bulkadd},
+    {"POST", SUBJ "/bulkremove", subject_bulkremove},
+    {"POST", SUBJ "/bulkreplace", subject_bulkreplace},
+    {"POST", SUBJ "/divisions/{divisionId}/roles/{roleId}", subject_grant_post},
+    {"DELETE", SUBJ "/divisions/{divisionId}/roles/{roleId}", subject_grant_delete},
+    {"GET", "/api/v2/groups", groups_list},
+    {"GET", "/api/v2/groups/{id}", group_get},
+    {"GET", "/api/v2/groups/{id}/members", group_members},
     {"GET", "/api/v2/users", users_list},
+    {"GET", "/api/v2/users/query", users_query},
     {"GET", "/api/v2/users/{id}", user_get},
     {"GET", "/api/v2/users/{id}/roles", user_roles_get},
     {"PUT", "/api/v2/users/{id}/roles", user_roles_put},
     {"DELETE", "/api/v2/users/{id}/roles", user_roles_delete},
 };
 
+static void free_params(char **params)
+{
+    for (int k = 0; k < MAXP; k++) {
+        free(params[k]);
+        params[k] = NULL;
+    }
+}
+
 /* Index of the route for method+path, -1 none, -2 path known but not for this method. */
 static int find_route(const char *method, const char *path, char **params)
 {
     bool path_known = false;
     for (size_t i = 0; i < UTIL_ARRAY_LEN(routes); i++) {
-        if (!sim_path_match(routes[i].pattern, path, false, params, 2))
+        if (!sim_path_match(routes[i].pattern, path, false, params, MAXP))
             continue;
         if (strcmp(routes[i].method, method) == 0)
             return (int)i;
         path_known = true;
-        for (int k = 0; k < 2; k++) {
-            free(params[k]);
-            params[k] = NULL;
-        }
+        free_params(params);
     }
     return path_known ? -2 : -1;
 }
 
 const char *genesys_template(const char *method, const char *path)
 {
-    char *params[2] = {NULL, NULL};
+    char *params[MAXP] = {NULL};
     int i = find_route(method, path, params);
-    free(params[0]);
-    free(params[1]);
+    free_params(params);
     return i >= 0 ? routes[i].pattern : "(unmatched)";
 }
 
 void genesys_route(sim_req *rq, sim_reply *rp)
 {
-    char *params[2] = {NULL, NULL};
+    char *params[MAXP] = {NULL};
     int i = find_route(rq->method, rq->path, params);
     if (i >= 0)
         routes[i].fn(rq, rp, params);
@@ -1320,6 +1974,5 @@ void genesys_route(sim_req *rq, sim_reply *rp)
                       rq->method);
     else
         genesys_error(rq, rp, 404, "not.found", "Resource not found: %s", rq->path);
-    free(params[0]);
-    free(params[1]);
+    free_params(params);
 }

@@ -7,6 +7,11 @@
  * DELETE on a built-in role -> 405; body Id != path Id -> 400; names unique case-insensitively;
  * PUT user roles reads only Id, unknown Id -> 400, Tenant Member first then body order without
  * duplicates. Path segments (Tenants, Roles, Users, users) match case-insensitively.
+ *
+ * --read-only-region (simulator.md §3b, api/identity.md §8 and §12): every POST, PUT, PATCH and
+ * DELETE under .../Tenants/{id}/Users and .../Roles answers 405 with an ErrorResponse, whatever
+ * the rest of the path, before the tenant or the route is looked at (a regional host holds
+ * read-only replicas and knows no writes); reads are served as usual.
  */
 #include "sim.h"
 
@@ -565,8 +570,31 @@ const char *identity_template(const char *method, const char *path)
     return i >= 0 ? routes[i].pattern : "(unmatched)";
 }
 
+static bool segment_is(const char *s, const char *seg)
+{
+    size_t n = strlen(seg);
+    return strncasecmp(s, seg, n) == 0 && (s[n] == '\0' || s[n] == '/');
+}
+
+/* Is this a write a regional (read-only) host refuses: POST/PUT/PATCH/DELETE on Users or Roles
+ * of a tenant? */
+static bool regional_write(const sim_req *rq)
+{
+    static const char prefix[] = "/api/v1/Tenants/";
+    if (!rq->is_write || strncasecmp(rq->path, prefix, sizeof prefix - 1) != 0)
+        return false;
+    const char *rest = strchr(rq->path + sizeof prefix - 1, '/');
+    return rest && (segment_is(rest + 1, "Users") || segment_is(rest + 1, "Roles"));
+}
+
 void identity_route(sim_req *rq, sim_reply *rp)
 {
+    if (rq->ctx->read_only_region && regional_write(rq)) {
+        identity_error(rq, rp, 405, "Method not allowed at this base URL.",
+                       "This region holds a read-only replica of the tenant's users and roles.",
+                       "Retry at the global base URL (https://uswe.datahub.connect.aveva.com).");
+        return;
+    }
     char *params[2] = {NULL, NULL};
     int i = find_route(rq->method, rq->path, params);
     if (i >= 0) {

@@ -1,4 +1,4 @@
-/* sim_main.c — tenantsim's command line and life cycle (spec/simulator.md §1). */
+/* sim_main.c — tenantsim's command line and life cycle (spec/simulator.md §1 and §3b). */
 #include "sim.h"
 #include "sim_gen.h"
 
@@ -12,12 +12,13 @@
 
 static const char usage[] =
     "usage: tenantsim --api genesys|identity [options]\n"
-    "       tenantsim gen --api genesys|identity --users N --roles N [--seed S] [--same-as FILE]\n"
+    "       tenantsim gen --api genesys|identity --users N --roles N [--seed S] [...]\n"
+    "       tenantsim gen --same-as FILE [...]   (tenantsim gen --help for the options)\n"
     "\n"
     "Serves one simulated tenant over HTTP (spec/simulator.md).\n"
     "  --listen HOST:PORT     numeric address to bind (default 127.0.0.1:0 = a free port)\n"
     "  --port-file FILE       write the bound port there (else it is the first stdout line)\n"
-    "  --state FILE.json      tenant to load (notes/simstate.md); default: an empty tenant with\n"
+    "  --state FILE.json      tenant to load (tests/sim/README.md); default: an empty tenant with\n"
     "                         the default (genesys) / built-in (identity) roles\n"
     "  --save-on-exit FILE    write the tenant state there on SIGTERM/SIGINT\n"
     "  --client ID:SECRET     an OAuth client allowed to get tokens (repeatable); when none is\n"
@@ -28,6 +29,12 @@ static const char usage[] =
     "  --latency DUR          added to every API request, concurrently (e.g. 20ms)\n"
     "  --max-page-size N      genesys pageSize ceiling (default 500) / identity count ceiling\n"
     "                         (default 1000)\n"
+    "  --offset-cap N         genesys: GET /api/v2/users with a state other than active answers\n"
+    "                         400 when pageNumber x pageSize > N (default 10000, 0 = off)\n"
+    "  --lag DUR              genesys: a role created through the API answers 404 on every\n"
+    "                         endpoint naming it, and listings omit it, for DUR (default 0)\n"
+    "  --read-only-region     identity: answer 405 to every write on Users and Roles, as a\n"
+    "                         regional host does\n"
     "  --tls-cert FILE --tls-key FILE   serve HTTPS (PEM files)\n"
     "Durations: 500ms, 30s, 10m, 2h (a bare number is seconds).\n"
     "Control (loopback only, no auth): GET|PUT /_sim/state, GET|DELETE /_sim/stats,\n"
@@ -104,6 +111,7 @@ int main(int argc, char **argv)
 
     sim_ctx ctx;
     sim_ctx_init(&ctx);
+    ctx.offset_cap = 10000; /* the platform's, api/genesys.md §10 */
     const char *api = NULL, *listen = "127.0.0.1:0", *port_file = NULL, *state_path = NULL,
                *save_path = NULL, *cert_path = NULL, *key_path = NULL;
     int64_t ttl = -1;
@@ -126,6 +134,10 @@ int main(int argc, char **argv)
             fputs(usage, stdout);
             rc = 0;
             goto out;
+        }
+        if (strcmp(a, "--read-only-region") == 0 && !val) {
+            ctx.read_only_region = true;
+            continue;
         }
         if (!val) {
             if (i + 1 >= argc) {
@@ -173,6 +185,19 @@ int main(int argc, char **argv)
             ctx.latency_ms = sim_parse_duration_ms(val);
             if (ctx.latency_ms < 0) {
                 fprintf(stderr, "tenantsim: bad --latency \"%s\"\n", val);
+                goto out;
+            }
+        } else if (strcmp(a, "--offset-cap") == 0) {
+            long long v;
+            if (!sim_parse_int(val, &v) || v < 0 || v > 1000000000) {
+                fprintf(stderr, "tenantsim: bad --offset-cap \"%s\"\n", val);
+                goto out;
+            }
+            ctx.offset_cap = (long)v;
+        } else if (strcmp(a, "--lag") == 0) {
+            ctx.lag_ms = sim_parse_duration_ms(val);
+            if (ctx.lag_ms < 0) {
+                fprintf(stderr, "tenantsim: bad --lag \"%s\"\n", val);
                 goto out;
             }
         } else if (strcmp(a, "--max-page-size") == 0) {

@@ -219,6 +219,12 @@ void sim_wrunlock(sim_req *rq)
             json_object_put(nt->factory);
             nt->factory = ctx->t->factory;
             ctx->t->factory = NULL;
+            /* --lag is in memory, not in the state: the restored roles keep theirs. */
+            for (size_t i = 0; i < ctx->t->nroles; i++) {
+                sim_role *old = ctx->t->roles[i], *r = sim_role_find(nt, old->id);
+                if (r && old->visible_ms)
+                    r->visible_ms = old->visible_ms;
+            }
             sim_tenant_free(ctx->t);
             ctx->t = nt;
         } else {
@@ -323,48 +329,6 @@ static void platform_error(sim_req *rq, sim_reply *rp, unsigned status)
 
 /* ---- tokens and rate limit ---------------------------------------------------------------- */
 
-static int b64val(int c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+' || c == '-')
-        return 62;
-    if (c == '/' || c == '_')
-        return 63;
-    return -1;
-}
-
-/* Decode base64 into a new NUL-terminated string; NULL when malformed. */
-static char *b64_decode(const char *s)
-{
-    size_t n = strlen(s);
-    char *out = xmalloc(n + 1);
-    size_t o = 0;
-    unsigned acc = 0;
-    int bits = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '=')
-            break;
-        int v = b64val((unsigned char)s[i]);
-        if (v < 0) {
-            free(out);
-            return NULL;
-        }
-        acc = (acc << 6) | (unsigned)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[o++] = (char)((acc >> bits) & 0xff);
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
 static bool client_ok(sim_ctx *ctx, const char *id, const char *secret)
 {
     if (!id || !secret)
@@ -448,7 +412,7 @@ static bool basic_auth(const char *hdr, char **id, char **secret)
     const char *p = hdr + 6;
     while (*p == ' ')
         p++;
-    char *dec = b64_decode(p);
+    char *dec = sim_b64_decode(p);
     if (!dec)
         return false;
     char *colon = strchr(dec, ':');

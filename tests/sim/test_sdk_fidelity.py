@@ -3,8 +3,11 @@
 
 tests/sim/sdk/fidelity.js logs in with client credentials through the SDK's gateway setting,
 pages through roles and users (expand=authorization), creates, updates and deletes a role and
-sets a user's roles; this test checks that every call succeeded and that the simulator's state
-changed as the platform's would.
+sets a user's roles; then (section 3b) reads divisions, the home division, groups and their
+members, every user through the cursor listing, a subject and a role's subject grants, and makes
+every division-aware grant write (bulk grant, bulkadd, bulkremove, grant one, revoke one,
+bulkreplace). This test checks that every call succeeded and that the simulator's state changed
+as the platform's would.
 
 The SDK is installed once with `npm install` into a cache folder (ROLESYNC_SDK_CACHE, else
 ~/.cache/rolesyncd-sdk/<hash of package.json>) and reused by later runs. Needs node and npm
@@ -20,13 +23,14 @@ import subprocess
 import tempfile
 import unittest
 
-from simlib import Sim, binary, gen
+from simlib import Sim, binary, direct_grants, gen, home_division
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SDK_SRC = os.path.join(HERE, "sdk")
 PACKAGE = "purecloud-platform-client-v2"
 CLIENT = ("sdk-client", "sdk-fidelity-secret")
 PAGE_SIZE = 7
+GROUP = "90000000-0000-4000-8000-0000000000f1"
 
 
 def pinned_version():
@@ -99,9 +103,33 @@ class SdkFidelity(unittest.TestCase):
         self.assertEqual(proc.returncode, 0)
         return summary
 
+    @staticmethod
+    def fixture():
+        """A generated org with a group (two members, a grant at home and one in another
+        division) and a user holding a role outside the home division."""
+        fixture = gen("genesys", 60, 12, seed=17)
+        other = next(d["id"] for d in fixture["divisions"] if not d["home"])
+        custom = [r["id"] for r in fixture["roles"] if not r.get("default")]
+        active = [u for u in fixture["users"] if u["state"] == "active"]
+        fixture["groups"] = [{"id": GROUP, "name": "SDK Fidelity Group",
+                              "members": [active[-1]["id"], active[-2]["id"]],
+                              "roles": [custom[-1]],
+                              "grants": [{"role": custom[-2], "division": other}]}]
+        active[-3]["grants"] = [{"role": custom[-3], "division": other}]
+        return fixture
+
+    @staticmethod
+    def held(fixture, user):
+        """Every role the user holds, in any division, directly or through a group."""
+        held = {r for r, _ in direct_grants(fixture, user)}
+        for g in fixture.get("groups", []):
+            if user["id"] in g["members"]:
+                held |= {r for r, _ in direct_grants(fixture, g)}
+        return sorted(held)
+
     def test_sdk_against_simulator(self):
         sdk_dir = install_sdk()
-        fixture = gen("genesys", 60, 12, seed=17)
+        fixture = self.fixture()
         roles = {r["id"]: r for r in fixture["roles"]}
         employee = next(r["id"] for r in fixture["roles"] if r.get("defaultRoleId") == "employee")
         active = [u for u in fixture["users"] if u["state"] == "active"]
@@ -120,8 +148,8 @@ class SdkFidelity(unittest.TestCase):
         self.assertEqual({u["id"] for u in summary["users"]}, {u["id"] for u in active})
         self.assertEqual(summary["user_pages"], math.ceil(len(active) / PAGE_SIZE))
         listed = {u["id"]: u["roles"] for u in summary["users"]}
-        for u in active:
-            self.assertEqual(listed[u["id"]], sorted(u["roles"]), u["email"])
+        for u in active:  # every division, inherited roles included
+            self.assertEqual(listed[u["id"]], self.held(fixture, u), u["email"])
         self.assertEqual(stats["by_route"].get("GET /api/v2/authorization/roles"), summary["role_pages"])
         self.assertEqual(stats["by_route"].get("GET /api/v2/users"), summary["user_pages"])
         self.assertGreaterEqual(stats["by_route"].get("POST /oauth/token", 0), 1)
@@ -143,9 +171,46 @@ class SdkFidelity(unittest.TestCase):
         self.assertEqual(summary["read_back"], want)
         final = {u["id"]: sorted(u["roles"]) for u in after["users"]}
         self.assertEqual(final[summary["user_id"]], sorted(set(want) - {deleted}))
+        w = summary["grant_writes"]
         for u in fixture["users"]:
-            if u["id"] != summary["user_id"]:
-                self.assertEqual(final[u["id"]], sorted(u["roles"]), "other users untouched")
+            if u["id"] not in (summary["user_id"], w["user"], w["other_user"]):
+                self.assertEqual(direct_grants(after, u["id"]), direct_grants(fixture, u),
+                                 "other users untouched")
+
+        # version 2: divisions, groups, the cursor listing
+        home = home_division(fixture)
+        self.assertEqual(summary["divisions"], [d["id"] for d in fixture["divisions"]])
+        self.assertEqual(summary["home_division"], home)
+        self.assertEqual(summary["groups"], [{"id": GROUP, "name": "SDK Fidelity Group",
+                                              "memberCount": 2, "type": "official"}])
+        self.assertEqual(sorted(summary["query_users"]), sorted(u["id"] for u in fixture["users"]))
+        self.assertEqual(len(summary["query_users"]), len(set(summary["query_users"])))
+        by_route = stats["by_route"]
+        self.assertEqual(by_route.get("GET /api/v2/users/query"),
+                         math.ceil(len(fixture["users"]) / PAGE_SIZE))
+
+        # the grant writes: bulk grant (r, D), bulkadd (r2, home) and (r2, *), bulkremove
+        # (r2, *), grant one (r3, D), revoke one (r, D); bulkreplace of the other user
+        d, r, r2, r3 = w["division"], w["r"], w["r2"], w["r3"]
+        self.assertEqual(w["home"], home)
+        u1 = next(u for u in fixture["users"] if u["id"] == w["user"])
+        self.assertEqual(direct_grants(after, w["user"]),
+                         direct_grants(fixture, u1) | {(r2, home), (r3, d)})
+        self.assertEqual(direct_grants(after, w["other_user"]), {(employee, home), (r, d)})
+        for op in ("postAuthorizationRole", "postAuthorizationSubjectBulkadd",
+                   "postAuthorizationSubjectBulkremove", "postAuthorizationSubjectBulkreplace",
+                   "postAuthorizationSubjectDivisionRole", "deleteAuthorizationSubjectDivisionRole"):
+            self.assertTrue([c for c in summary["calls"] if c["name"].startswith(op) and c["ok"]], op)
+        self.assertGreaterEqual(by_route.get("POST /api/v2/authorization/subjects/{id}/bulkadd"), 2)
+
+        # the member's grants: its own, and the group's with the group's id as subjectId
+        group = fixture["groups"][0]
+        member = next(u for u in fixture["users"] if u["id"] == summary["member"])
+        self.assertIn(member["id"], group["members"])
+        got = {tuple(g) for g in summary["member_grants"]}
+        want_grants = ({(member["id"], r_, d_) for r_, d_ in direct_grants(fixture, member)} |
+                       {(GROUP, r_, d_) for r_, d_ in direct_grants(fixture, group)})
+        self.assertEqual(got, want_grants)
 
 
 if __name__ == "__main__":

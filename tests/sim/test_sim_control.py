@@ -1,5 +1,5 @@
 """tenantsim control routes and process behaviour (spec/simulator.md sections 1 and 2,
-notes/simstate.md): state round trip, stats, concurrency without serialised latency, the
+tests/sim/README.md): state round trip, stats, concurrency without serialised latency, the
 command line (port file / stdout, default client, errors), clean shutdown with
 --save-on-exit, loopback-only control routes, and TLS."""
 

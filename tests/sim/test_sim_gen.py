@@ -1,7 +1,10 @@
 """`tenantsim gen`: deterministic, realistic fixtures (spec/simulator.md section 1, the state
-format of notes/simstate.md) and their round trip through a running simulator."""
+format of tests/sim/README.md) and their round trip through a running simulator; version 2's
+divisions, groups, org-specific conditions and inactive share, and twins that keep, rename or
+drop divisions (section 3b)."""
 
 import collections
+import hashlib
 import json
 import os
 import re
@@ -9,7 +12,7 @@ import subprocess
 import tempfile
 import unittest
 
-from simlib import Sim, SimError, binary, gen, gen_bytes
+from simlib import Sim, SimError, binary, direct_grants, gen, gen_bytes, home_division
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 IDENTITY_BUILTINS = {
@@ -173,7 +176,32 @@ class IdentityFixture(unittest.TestCase):
         self.assertTrue(1 <= admins < 0.05 * len(s["users"]))
 
 
+# Digests of version 1's output (tenantsim before version 2): without the version 2 options the
+# generator writes exactly these bytes, so the fixtures existing tests and benchmarks were tuned
+# on stay what they were.
+V1_DIGESTS = {
+    ("genesys", 500, 20, 42): "d0c195d5d57ccebc7d7ab773aa3fa46fbf4f80fbe5b287436a07e472a094e0c3",
+    ("genesys", 500, 20, 7): "a6c8cd0c655cb59587477ce4faa2aaa6e09bd76fdb2e7027a96a79b3d43a7f73",
+    ("identity", 300, 10, 42): "a9654fb8bbad010e3b036d39d7d772f9d33b549178421dbf56897122f4b1fb2e",
+}
+V1_TWIN_DIGESTS = {  # of gen genesys 500 20 seed 42, --same-as with these flags
+    (("seed", 43), ("drift", 20), ("edit_roles", 3)):
+        "36f7d08c1f532453d767052434200a6bdbd16998a498da5c9f63bc28716b3db4",
+    (("seed", 44), ("no_custom_roles", True)):
+        "a5abaea74ccef31ac65c3200d99db52a9151a071ab13c1c0ee23f26ec696f881",
+}
+
+
 class Determinism(unittest.TestCase):
+    def test_version_1_output_unchanged(self):
+        for (api, users, roles, seed), digest in V1_DIGESTS.items():
+            out = gen_bytes(api, users, roles, seed=seed)
+            self.assertEqual(hashlib.sha256(out).hexdigest(), digest, (api, users, roles, seed))
+        src = gen("genesys", 500, 20, seed=42)
+        for flags, digest in V1_TWIN_DIGESTS.items():
+            out = gen_bytes(None, same_as=src, **dict(flags))
+            self.assertEqual(hashlib.sha256(out).hexdigest(), digest, flags)
+
     def test_same_seed_same_bytes(self):
         for api in ("genesys", "identity"):
             a = gen_bytes(api, 500, 20, seed=42)
@@ -270,6 +298,258 @@ class SameAs(unittest.TestCase):
         self.assertEqual(dst["tenant_id"], "11111111-2222-4333-8444-555555555555")
         with self.assertRaises(SimError):
             gen("genesys", same_as=self.isrc)
+
+
+def divisions_by_id(state):
+    return {d["id"]: d["name"] for d in state["divisions"]}
+
+
+def named_grants(state, subject):
+    """A subject's direct grants as (role name, division name or "*"), comparable across orgs
+    (the home division compared as "(home)")."""
+    roles = {r["id"]: r["name"] for r in state["roles"]}
+    divs = divisions_by_id(state)
+    home = home_division(state)
+    return {(roles[r], "(home)" if d == home else divs.get(d, d))
+            for r, d in direct_grants(state, subject)}
+
+
+def org_references(state):
+    """(role name, [ids]) for every policy naming org objects (conditions, namedResources)."""
+    out = []
+    for r in state["roles"]:
+        for p in r["permissionPolicies"]:
+            ids = list(p.get("namedResources") or [])
+
+            def walk(node):
+                for t in node.get("terms") or []:
+                    walk(t)
+                for op in node.get("operands") or []:
+                    for kind in ("queue", "user"):
+                        if kind in op:
+                            ids.append((op["type"], op[kind]["id"]))
+            if p.get("resourceConditionNode"):
+                walk(p["resourceConditionNode"])
+            if ids:
+                out.append((r["name"], ids))
+    return out
+
+
+class Version2Fixture(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.state = gen("genesys", 3000, 30, seed=5, divisions=6, groups=8, conditions=4)
+
+    def test_divisions_and_users(self):
+        s = self.state
+        self.assertEqual(len(s["divisions"]), 7)
+        self.assertEqual([d["home"] for d in s["divisions"]], [True] + [False] * 6)
+        self.assertEqual([d["name"] for d in s["divisions"]][1:],
+                         ["EMEA", "APAC", "Americas", "North America", "LATAM", "UK & Ireland"])
+        self.assertEqual(len({d["id"] for d in s["divisions"]}), 7)
+        home = home_division(s)
+        outside = sum(1 for u in s["users"] if u["division"] != home) / len(s["users"])
+        self.assertTrue(0.5 < outside < 0.7, outside)
+
+    def test_grants_spread_over_divisions(self):
+        s = self.state
+        home, divs = home_division(s), divisions_by_id(s)
+        roles = {r["id"]: r for r in s["roles"]}
+        employee = next(r["id"] for r in s["roles"] if r.get("defaultRoleId") == "employee")
+        total = out = star = both = 0
+        for u in s["users"]:
+            pairs = direct_grants(s, u)
+            self.assertIn((employee, home), pairs)
+            self.assertFalse([g for g in u.get("grants", []) if g["role"] == employee])
+            for r, d in pairs:
+                self.assertIn(r, roles)
+                self.assertTrue(d == "*" or d in divs, d)
+            total += len(pairs)
+            out += sum(1 for _, d in pairs if d != home)
+            star += sum(1 for _, d in pairs if d == "*")
+            both += len({r for r, d in pairs if d != home} & set(u["roles"]))
+        self.assertTrue(0.28 < out / total < 0.40, out / total)  # about a third
+        self.assertTrue(0 < star < 0.02 * total, star)  # a few "*" grants
+        self.assertGreater(both, 0, "some roles held at home and in another division")
+
+    def test_groups(self):
+        s = self.state
+        self.assertEqual(len(s["groups"]), 8)
+        names = [g["name"] for g in s["groups"]]
+        self.assertEqual(len(set(names)), 8)
+        users = {u["id"] for u in s["users"]}
+        home = home_division(s)
+        custom = {r["id"] for r in s["roles"] if not r.get("default")}
+        sizes = []
+        outside = 0
+        for g in s["groups"]:
+            self.assertTrue(g["members"] and set(g["members"]) <= users, g["name"])
+            self.assertEqual(len(g["members"]), len(set(g["members"])))
+            pairs = direct_grants(s, g)
+            self.assertTrue(1 <= len(pairs) <= 3, g["name"])
+            self.assertTrue({r for r, _ in pairs} <= custom)
+            outside += sum(1 for _, d in pairs if d != home)
+            sizes.append(len(g["members"]))
+        self.assertGreater(outside, 0, "some group grants outside the home division")
+        self.assertGreater(sizes[0], 0.03 * len(s["users"]))
+        self.assertLess(sizes[-1], 0.02 * len(s["users"]))
+
+    def test_conditions_name_the_orgs_objects(self):
+        s = self.state
+        refs = org_references(s)
+        self.assertEqual(len({name for name, _ in refs}), 4)
+        queues = {q["id"] for q in s["queues"]}
+        users = {u["id"] for u in s["users"]}
+        kinds = collections.Counter()
+        for _, ids in refs:
+            for ref in ids:
+                kind, rid = ref if isinstance(ref, tuple) else ("named", ref)
+                kinds[kind] += 1
+                self.assertIn(rid, users if kind == "USER" else queues)
+        self.assertEqual(set(kinds), {"QUEUE", "USER", "named"})
+        custom = {r["name"] for r in s["roles"] if not r.get("default")}
+        self.assertTrue({name for name, _ in refs} <= custom)
+
+    def test_inactive_share(self):
+        s = gen("genesys", 5000, 5, seed=3, inactive_share=15)
+        states = collections.Counter(u["state"] for u in s["users"])
+        self.assertTrue(0.13 < states["inactive"] / 5000 < 0.17, states)
+        self.assertTrue(0.005 < states["deleted"] / 5000 < 0.015, states)
+        self.assertNotIn("groups", s)
+        self.assertFalse([u for u in s["users"] if "grants" in u])
+
+    def test_no_version_2_data_without_the_options(self):
+        s = gen("genesys", 300, 5, seed=3)
+        self.assertEqual([d["name"] for d in s["divisions"]],
+                         ["Home", "Sales Division", "Support Division"])
+        for key in ("groups", "queues", "oauth_clients"):
+            self.assertNotIn(key, s)
+        self.assertFalse([u for u in s["users"] if "grants" in u])
+        self.assertEqual(gen_bytes("genesys", 300, 5, seed=3, divisions=2, groups=2),
+                         gen_bytes("genesys", 300, 5, seed=3, divisions=2, groups=2))
+
+    def test_loads_and_serves(self):
+        s = self.state
+        home = home_division(s)
+        with Sim("genesys", state=s) as sim:
+            self.assertEqual(sim.state()["groups"], s["groups"])
+            st, p = sim.request_json("GET", "/api/v2/groups?pageSize=100")
+            self.assertEqual(p["total"], 8)
+            st, p = sim.request_json("GET", "/api/v2/authorization/divisions")
+            self.assertEqual(p["total"], 7)
+            g = s["groups"][0]
+            st, sub = sim.request_json("GET", f"/api/v2/authorization/subjects/{g['members'][0]}")
+            self.assertTrue([x for x in sub["grants"] if x["subjectId"] == g["id"]])
+            role = next(r for r, d in direct_grants(s, s["users"][1]) if d != home) \
+                if s["users"][1].get("grants") else None
+            if role:
+                st, p = sim.request_json("GET", f"/api/v2/authorization/roles/{role}/subjectgrants"
+                                                "?pageSize=100")
+                self.assertEqual(st, 200)
+                self.assertTrue(any(d["id"] != home for e in p["entities"] for d in e["divisions"]))
+
+
+class Version2Twin(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.src = gen("genesys", 1500, 20, seed=31, divisions=4, groups=5, conditions=3)
+
+    def test_same_divisions_groups_grants_new_ids(self):
+        dst = gen(None, same_as=self.src, seed=32)
+        self.assertFalse(all_ids(self.src) & all_ids(dst))
+        self.assertEqual([d["name"] for d in dst["divisions"]], [d["name"] for d in self.src["divisions"]])
+        self.assertEqual([q["name"] for q in dst["queues"]], [q["name"] for q in self.src["queues"]])
+        self.assertFalse({q["id"] for q in dst["queues"]} & {q["id"] for q in self.src["queues"]})
+        self.assertFalse({g["id"] for g in dst["groups"]} & {g["id"] for g in self.src["groups"]})
+        semail = {u["id"]: u["email"] for u in self.src["users"]}
+        demail = {u["id"]: u["email"] for u in dst["users"]}
+        for a, b in zip(self.src["groups"], dst["groups"]):
+            self.assertEqual(a["name"], b["name"])
+            self.assertEqual([semail[m] for m in a["members"]], [demail[m] for m in b["members"]])
+            self.assertEqual(named_grants(self.src, a), named_grants(dst, b))
+        for a, b in zip(self.src["users"], dst["users"]):
+            self.assertEqual(named_grants(self.src, a), named_grants(dst, b), a["email"])
+        sd, dd = divisions_by_id(self.src), divisions_by_id(dst)
+        self.assertEqual([sd[u["division"]] for u in self.src["users"]],
+                         [dd[u["division"]] for u in dst["users"]])
+
+    def test_conditions_name_the_twins_objects(self):
+        dst = gen(None, same_as=self.src, seed=32)
+        a, b = org_references(self.src), org_references(dst)
+        self.assertEqual([n for n, _ in a], [n for n, _ in b])
+        squeue = {q["id"]: q["name"] for q in self.src["queues"]}
+        dqueue = {q["id"]: q["name"] for q in dst["queues"]}
+        semail = {u["id"]: u["email"] for u in self.src["users"]}
+        demail = {u["id"]: u["email"] for u in dst["users"]}
+
+        def named(ids, queue, email):
+            return [(k, queue.get(i) or email.get(i)) if isinstance(k, str) else None
+                    for k, i in (x if isinstance(x, tuple) else ("named", x) for x in ids)]
+        for (_, x), (_, y) in zip(a, b):
+            self.assertEqual(named(x, squeue, semail), named(y, dqueue, demail))
+            self.assertTrue(all(v[1] for v in named(y, dqueue, demail)), "twin's own ids")
+
+    def test_drift_stays_at_home(self):
+        dst = gen(None, same_as=self.src, seed=32, drift=10)
+        changed = 0
+        for a, b in zip(self.src["users"], dst["users"]):
+            ga, gb = named_grants(self.src, a), named_grants(dst, b)
+            if ga != gb:
+                changed += 1
+                self.assertEqual({d for _, d in ga ^ gb}, {"(home)"})
+        self.assertEqual(changed, 150)
+
+    def test_rename_and_drop_divisions(self):
+        dst = gen(None, same_as=self.src, seed=32, rename_division=["emea=Europe"],
+                  drop_division=["APAC"])
+        self.assertEqual([d["name"] for d in dst["divisions"]],
+                         ["Home", "Europe", "Americas", "North America"])
+        sd, dd = divisions_by_id(self.src), divisions_by_id(dst)
+        for a, b in zip(self.src["users"], dst["users"]):
+            want = {(r, {"EMEA": "Europe"}.get(d, d)) for r, d in named_grants(self.src, a)
+                    if d != "APAC"}
+            self.assertEqual(named_grants(dst, b), want)
+            self.assertEqual(dd[b["division"]],
+                             {"EMEA": "Europe", "APAC": "Home"}.get(sd[a["division"]], sd[a["division"]]))
+        for a, b in zip(self.src["groups"], dst["groups"]):
+            self.assertEqual(named_grants(dst, b),
+                             {(r, {"EMEA": "Europe"}.get(d, d)) for r, d in named_grants(self.src, a)
+                              if d != "APAC"})
+        self.assertTrue(any(d == "APAC" for u in self.src["users"] for _, d in named_grants(self.src, u)))
+        with Sim("genesys", state=dst) as sim:
+            self.assertEqual(len(sim.state()["divisions"]), 4)
+
+    def test_no_custom_roles_drops_their_grants(self):
+        dst = gen(None, same_as=self.src, no_custom_roles=True)
+        custom = {r["name"] for r in self.src["roles"] if not r.get("default")}
+        for u in dst["users"] + dst["groups"]:
+            self.assertFalse({r for r, _ in named_grants(dst, u)} & custom)
+        with Sim("genesys", state=dst) as sim:
+            self.assertEqual(len(sim.state()["users"]), 1500)
+
+    def test_option_errors(self):
+        def run(*args):
+            return subprocess.run([binary("TENANTSIM"), "gen", *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=60)
+        for args in (["--api", "identity", "--users", "1", "--roles", "1", "--divisions", "2"],
+                     ["--api", "genesys", "--users", "1", "--roles", "2", "--conditions", "3"],
+                     ["--api", "genesys", "--users", "1", "--roles", "1", "--drop-division", "x"],
+                     ["--api", "genesys", "--users", "1", "--roles", "1", "--groups", "-1"],
+                     ["--api", "genesys", "--users", "1", "--roles", "1", "--inactive-share", "100"],
+                     ["--api", "genesys", "--users", "1", "--roles", "1", "--rename-division", "x"]):
+            p = run(*args)
+            self.assertEqual(p.returncode, 2, args)
+            self.assertTrue(p.stderr.strip(), args)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "src.json")
+            with open(path, "w") as f:
+                json.dump(self.src, f)
+            self.assertEqual(run("--same-as", path, "--divisions", "3").returncode, 2)
+            for args in (["--drop-division", "Atlantis"], ["--drop-division", "Home"],
+                         ["--rename-division", "Atlantis=Lost"]):
+                p = run("--same-as", path, *args)
+                self.assertEqual(p.returncode, 1, args)
+                self.assertIn(b"division", p.stderr)
 
 
 class CommandLine(unittest.TestCase):

@@ -1,5 +1,6 @@
 // fidelity.js — drive tenantsim with the official Genesys Cloud JavaScript SDK
-// (purecloud-platform-client-v2), as spec/simulator.md section 5 asks.
+// (purecloud-platform-client-v2), as spec/simulator.md section 5 asks, including version 2's
+// divisions, groups, grants and the cursor listing (section 3b).
 //
 // Environment: TENANTSIM_PORT (required), SDK_CLIENT_ID, SDK_CLIENT_SECRET, SDK_PAGE_SIZE
 // (default 7, small so roles and users span several pages). HOME should point at an empty
@@ -168,6 +169,98 @@ async function main() {
   await call('deleteAuthorizationRole', () => authApi.deleteAuthorizationRole(created.id));
   summary.deleted_role_id = created.id;
   await call('getAuthorizationRole after delete -> 404', () => authApi.getAuthorizationRole(created.id), 404);
+
+  await divisionsAndGrants(authApi, usersApi, roles.all, users.all);
+}
+
+// Version 2 (simulator.md section 3b): divisions, groups, the cursor listing, grant reads and
+// every division-aware grant write. Users 1 and 2 of the listing are the ones written to.
+async function divisionsAndGrants(authApi, usersApi, roles, users) {
+  const groupsApi = new platformClient.GroupsApi();
+
+  const divisions = await pageAll('getAuthorizationDivisions',
+    (page) => authApi.getAuthorizationDivisions({ pageSize, pageNumber: page }));
+  summary.divisions = divisions.all.map((d) => d.id);
+  const home = await call('getAuthorizationDivisionsHome', () => authApi.getAuthorizationDivisionsHome());
+  summary.home_division = home && home.id;
+  const other = divisions.all.find((d) => !d.homeDivision);
+  if (!home || !other) {
+    check('a home and another division', false, 'the fixture needs two divisions');
+    return;
+  }
+  const named = await call('getAuthorizationDivisions name filter',
+    () => authApi.getAuthorizationDivisions({ name: other.name }));
+  check('the name filter finds the division', named && named.entities.some((d) => d.id === other.id),
+    `got ${JSON.stringify(named)}`);
+
+  const groups = await pageAll('GroupsApi.getGroups', (page) => groupsApi.getGroups({ pageSize, pageNumber: page }));
+  summary.groups = groups.all.map((g) => ({ id: g.id, name: g.name, memberCount: g.memberCount, type: g.type }));
+  const group = groups.all[0];
+  let member;
+  if (group) {
+    const members = await call('GroupsApi.getGroupMembers', () => groupsApi.getGroupMembers(group.id, { pageSize: 100 }));
+    member = members && members.entities[0];
+  }
+
+  // every user, through the cursor: no page twice, nobody twice
+  const seen = [];
+  let cursor;
+  for (let page = 1; page <= 1000; page++) {
+    const res = await call(`getUsersQuery page ${page}`,
+      () => usersApi.getUsersQuery({ pageSize, state: 'any', expand: ['authorization'], cursor }));
+    if (!res) break;
+    check(`getUsersQuery page ${page} results`, res.results === res.entities.length && (res.cursor === undefined) === (res.nextUri === undefined),
+      `results ${res.results}, entities ${res.entities.length}, cursor ${res.cursor}, nextUri ${res.nextUri}`);
+    seen.push(...res.entities.map((u) => u.id));
+    if (!res.cursor) break;
+    cursor = res.cursor;
+  }
+  summary.query_users = seen;
+
+  const custom = roles.filter((r) => !r.default).map((r) => r.id);
+  const [u1, u2] = [users[1], users[2]];
+  if (custom.length < 5 || !u2) {
+    check('roles and users for the grant writes', false, 'the fixture has too few custom roles or users');
+    return;
+  }
+  const [r, r2, r3] = [custom[2], custom[3], custom[4]];
+  summary.grant_writes = { user: u1.id, other_user: u2.id, division: other.id, home: home.id, r, r2, r3 };
+
+  await call('postAuthorizationRole (bulk grant)',
+    () => authApi.postAuthorizationRole(r, { subjectIds: [u1.id], divisionIds: [other.id] }, { subjectType: 'PC_USER' }));
+  const subject = await call('getAuthorizationSubject', () => authApi.getAuthorizationSubject(u1.id));
+  check('the grant shows on the subject', subject && subject.grants.some((g) =>
+    g.subjectId === u1.id && g.role.id === r && g.division.id === other.id && g.division.name === other.name),
+  `grants ${JSON.stringify(subject && subject.grants)}`);
+  const sg = await call('getAuthorizationRoleSubjectgrants',
+    () => authApi.getAuthorizationRoleSubjectgrants(r, { pageSize: 100 }));
+  const mine = sg && sg.entities.find((e) => e.id === u1.id);
+  check('the user holds the role in the division', mine && mine.type === 'PC_USER' &&
+    mine.divisions.some((d) => d.id === other.id), `entities ${JSON.stringify(sg && sg.entities)}`);
+  await call('getAuthorizationRoleSubjectgrants pageSize 101 -> 400',
+    () => authApi.getAuthorizationRoleSubjectgrants(r, { pageSize: 101 }), 400);
+
+  await call('postAuthorizationSubjectBulkadd', () => authApi.postAuthorizationSubjectBulkadd(u1.id,
+    { grants: [{ roleId: r2, divisionId: home.id }, { roleId: r2, divisionId: '*' }] }, { subjectType: 'PC_USER' }));
+  await call('postAuthorizationSubjectBulkadd unknown division -> 404', () => authApi.postAuthorizationSubjectBulkadd(u1.id,
+    { grants: [{ roleId: r3, divisionId: '00000000-0000-4000-8000-00000000dead' }] }, { subjectType: 'PC_USER' }), 404);
+  await call('postAuthorizationSubjectBulkremove', () => authApi.postAuthorizationSubjectBulkremove(u1.id,
+    { grants: [{ roleId: r2, divisionId: '*' }] }));
+  await call('postAuthorizationSubjectDivisionRole',
+    () => authApi.postAuthorizationSubjectDivisionRole(u1.id, other.id, r3, { subjectType: 'PC_USER' }));
+  await call('deleteAuthorizationSubjectDivisionRole',
+    () => authApi.deleteAuthorizationSubjectDivisionRole(u1.id, other.id, r));
+  await call('deleteAuthorizationSubjectDivisionRole not held -> 404',
+    () => authApi.deleteAuthorizationSubjectDivisionRole(u1.id, other.id, r), 404);
+  await call('postAuthorizationSubjectBulkreplace', () => authApi.postAuthorizationSubjectBulkreplace(u2.id,
+    { grants: [{ roleId: r, divisionId: other.id }] }, { subjectType: 'PC_USER' }));
+
+  if (member) {
+    const inherited = await call('getAuthorizationSubject includeDuplicates',
+      () => authApi.getAuthorizationSubject(member.id, { includeDuplicates: true }));
+    summary.member = member.id;
+    summary.member_grants = inherited ? inherited.grants.map((g) => [g.subjectId, g.role.id, g.division.id]) : [];
+  }
 }
 
 main()

@@ -192,6 +192,8 @@ struct diff_priv {
     char **owned; /* strings freed with the diff */
     size_t nowned, owned_cap;
     size_t role_ops_cap, changes_cap, users_cap, unmapped_cap, conflicts_cap, nc_cap, amb_cap;
+    size_t not_copied_cap, unmapped_quals_cap, not_pruned_cap;
+    unsigned char *tgt_user_in_scope; /* [tgt->nusers]: keyed, in scope, not deleted */
 };
 
 static char *own(struct diff *d, char *s)
@@ -209,6 +211,14 @@ static void add_conflict(struct diff *d, uint32_t s1, uint32_t s2, uint32_t t1, 
     util_grow((void **)&r->conflicts, &d->priv->conflicts_cap, r->nconflicts + 1,
               sizeof(*r->conflicts));
     r->conflicts[r->nconflicts++] = (struct diff_conflict){s1, s2, t1, t2, reason};
+}
+
+static void add_not_copied(struct diff *d, uint32_t src_role)
+{
+    struct diff_report *r = &d->report;
+    util_grow((void **)&r->not_copied, &d->priv->not_copied_cap, r->nnot_copied + 1,
+              sizeof(*r->not_copied));
+    r->not_copied[r->nnot_copied++] = src_role;
 }
 
 static void add_not_converging(struct diff *d, enum diff_mem_kind kind, const char *name,
@@ -541,7 +551,11 @@ static void pass_target_facts(struct rolemap *m)
         tr->forced = r->forced;
         tr->admin = r->admin;
         tr->admin_revocable = tr->admin && named_verbatim(&j->roles_include, tr->scope_name);
-        tr->managed = tr->in_scope && !r->foreign && !tr->forced && !tr->conflict;
+        /* Only roles whose grants both sides read can be mirrored: an unread side would look
+         * like "holds nothing" (provider.h, prov_fetch_grants). */
+        tr->managed = tr->in_scope && !r->foreign && !tr->forced && !tr->conflict &&
+                      !r->grants_unread &&
+                      (tr->src == MDL_NONE || !src->roles[tr->src].grants_unread);
         tr->ident = mix64(r->builtin_key ? fnv1a_folded(fnv1a(FNV_BASIS, "k:"), r->builtin_key)
                                          : fnv1a_folded(fnv1a(FNV_BASIS, "n:"), r->name));
     }
@@ -592,13 +606,21 @@ static void pass_creates(struct rolemap *m)
                 add_conflict(d, c->first, c->second, MDL_NONE, MDL_NONE, sr->reason);
             continue;
         }
+        if (r->uncopyable) {
+            /* product.md 4a.6: a condition naming the source org's objects means nothing (or
+             * something else) on the target, and stripping it would widen the role. Its grants
+             * wait until someone creates the role there. */
+            sr->reason = "its definition names objects of the source tenant; not copied";
+            add_not_copied(d, (uint32_t)s);
+            continue;
+        }
         sr->status = DIFF_ROLE_CREATE;
         sr->map = (uint32_t)(tgt->nroles + d->ncreates);
         sr->reason = NULL;
         char *key = own(d, role_mem_key(tname, NULL));
         push_role_op(d, (struct diff_role_op){DIFF_ROLE_OP_CREATE, (uint32_t)s, MDL_NONE,
                                               DIFF_F_DESCRIPTION | DIFF_F_DEFINITION, tname, key,
-                                              def_hash(r->description, r->def_canon, false)});
+                                              def_hash(r->description, r->def_canon, false), 0});
         d->ncreates++;
     }
     cand_free(&create_names);
@@ -615,7 +637,8 @@ static void pass_unmapped(struct rolemap *m)
 
     for (size_t s = 0; s < src->nroles; s++) {
         const struct diff_src_role *sr = &d->src_roles[s];
-        if (sr->status == DIFF_ROLE_UNMAPPED && sr->in_scope && !src->roles[s].forced) {
+        if (sr->status == DIFF_ROLE_UNMAPPED && sr->in_scope && !src->roles[s].forced &&
+            !src->roles[s].uncopyable) {
             util_grow((void **)&d->report.unmapped, &d->priv->unmapped_cap, d->report.nunmapped + 1,
                       sizeof(uint32_t));
             d->report.unmapped[d->report.nunmapped++] = (uint32_t)s;
@@ -664,6 +687,10 @@ static void pass_updates(struct rolemap *m)
         }
         if (!f)
             continue;
+        if (r->uncopyable) {
+            add_not_copied(d, (uint32_t)s); /* product.md 4a.6, see pass_creates */
+            continue;
+        }
         char *key = own(d, role_mem_key(t->name, t->builtin_key));
         uint64_t want = def_hash(r->description, r->def_canon, builtin);
         uint64_t have = def_hash(t->description, t->def_canon, builtin);
@@ -676,35 +703,8 @@ static void pass_updates(struct rolemap *m)
         if (v == MEM_SKIP)
             continue;
         push_role_op(d, (struct diff_role_op){DIFF_ROLE_OP_UPDATE, (uint32_t)s, sr->map, f, t->name,
-                                              key, want});
+                                              key, want, 0});
         d->nupdates++;
-    }
-}
-
-/* Prune: in-scope custom target roles nothing maps to. */
-static void pass_prune(struct rolemap *m)
-{
-    const struct cfg_job *j = m->d->job;
-    const struct mdl_snapshot *tgt = m->d->tgt;
-    struct diff_memory *mem = m->mem;
-    struct diff *d = m->d;
-
-    for (size_t t = 0; j->prune && t < tgt->nroles; t++) {
-        const struct mdl_role *r = &tgt->roles[t];
-        const struct diff_tgt_role *tr = &d->tgt_roles[t];
-        if (r->foreign || r->builtin_key || !tr->in_scope || tr->src != MDL_NONE || tr->conflict)
-            continue;
-        char *key = own(d, role_mem_key(r->name, NULL));
-        enum mem_verdict v = mem_check(mem, DIFF_MEM_ROLE, key, HASH_DELETED,
-                                       def_hash(r->description, r->def_canon, false));
-        if (v != MEM_PLAN)
-            add_not_converging(d, DIFF_MEM_ROLE, r->name,
-                               nc_reason(v, xstrdup("target kept the role after it was deleted")));
-        if (v == MEM_SKIP)
-            continue;
-        push_role_op(d, (struct diff_role_op){DIFF_ROLE_OP_DELETE, MDL_NONE, (uint32_t)t, 0,
-                                              r->name, key, HASH_DELETED});
-        d->ndeletes++;
     }
 }
 
@@ -739,7 +739,6 @@ static void map_roles(struct diff *d, struct diff_memory *mem)
     pass_unmapped(&m);
     pass_out_of_scope(&m);
     pass_updates(&m);
-    pass_prune(&m);
     free(m.nmappers);
     free(m.mapper);
     free(m.nin);
@@ -798,6 +797,7 @@ static struct pair *match_users(struct diff *d, size_t *npairs)
     size_t maxent = side[0]->nusers + side[1]->nusers;
     struct ukey *ents = xcalloc(maxent + 1, sizeof(*ents));
     struct ukey **tgt_ent = xcalloc(side[1]->nusers + 1, sizeof(*tgt_ent));
+    d->priv->tgt_user_in_scope = xcalloc(side[1]->nusers + 1, 1);
     /* Keys by hash: open addressing with linear probing, at most half full, slots holding an
      * entry index + 1 (0 = empty). Sized once, so never rehashed; a uthash table of 10^5 keys
      * spent its time in bucket chains and expansions, in the step that ends every read. */
@@ -819,10 +819,12 @@ static struct pair *match_users(struct diff *d, size_t *npairs)
             }
             if (!in_scope(&j->users_include, &j->users_exclude, k))
                 continue;
-            if (s == 0)
+            if (s == 0) {
                 rep->src_users_in_scope++;
-            else
+            } else {
                 rep->tgt_users_in_scope++;
+                d->priv->tgt_user_in_scope[i] = 1;
+            }
             size_t len = util_fold_into(bp, k);
             unsigned hv;
             HASH_VALUE(bp, len, hv);
@@ -949,13 +951,114 @@ static void kvec_sort_unique(struct kvec *u)
     u->n = w;
 }
 
-/* Which qualifiers take part: the two home qualifiers map to each other, nothing else does. */
+/* ---- qualifiers (product.md 4a.2-4a.4) --------------------------------------------------------*/
+
+static const char *div_rename(const struct cfg_rename *rn, size_t n, const char *name, bool back)
+{
+    for (size_t i = 0; i < n; i++)
+        if (util_fold_cmp(back ? rn[i].to : rn[i].from, name) == 0)
+            return back ? rn[i].from : rn[i].to;
+    return name;
+}
+
+/* A source qualifier against divisions.include / exclude: the home division answers to "home"
+ * and to its own name, the all-divisions grant to "*" (and to its name). */
+static bool qual_selected(const struct cfg_job *j, const struct mdl_qual *q, const char *name)
+{
+    const char *names[2] = {q->home ? "home" : q->all ? "*" : NULL, name};
+    bool inc = false, exc = false;
+    for (size_t k = 0; k < 2; k++) {
+        if (!names[k])
+            continue;
+        inc = inc || list_match(&j->divisions_include, names[k]);
+        exc = exc || list_match(&j->divisions_exclude, names[k]);
+    }
+    return inc && !exc;
+}
+
+/* Where each qualifier's grants go. Between two divided tenants: home <-> home, all <-> all,
+ * other divisions by name after divisions.rename (case-insensitively; never onto the target's
+ * home or all); one with no counterpart or two is reported and its grants skipped, never
+ * moved. A target division takes part only as the counterpart of an in-scope source one: a
+ * division the source lacks is left alone (this job cannot know what belongs there). From an
+ * undivided source, its one qualifier is the target's home, and nothing else of the target
+ * takes part; to an undivided target, the source's home and all-divisions grants go to its one
+ * qualifier, and the source's other divisions do not take part. */
 static void map_quals(struct diff *d)
 {
-    d->src_quals[0] = (struct diff_src_qual){true, 0, NULL};
-    d->tgt_quals[0].in_scope = true;
-    for (size_t q = 1; q < d->src->nquals; q++)
-        d->src_quals[q] = (struct diff_src_qual){false, MDL_NONE, NULL};
+    const struct cfg_job *j = d->job;
+    const struct mdl_snapshot *src = d->src, *tgt = d->tgt;
+    for (size_t q = 0; q < src->nquals; q++)
+        d->src_quals[q] = (struct diff_src_qual){false, MDL_NONE, NULL, MDL_NONE, 0};
+    for (size_t q = 0; q < tgt->nquals; q++)
+        d->tgt_quals[q].in_scope = false;
+
+    if (!src->divided || !tgt->divided) {
+        for (size_t q = 0; q < src->nquals; q++) {
+            const struct mdl_qual *sq = &src->quals[q];
+            if (src->divided ? sq->home || sq->all : q == 0)
+                d->src_quals[q] = (struct diff_src_qual){true, 0, NULL, MDL_NONE, 0};
+        }
+        d->tgt_quals[0].in_scope = true;
+        return;
+    }
+    const struct cfg_rename *rn = j->division_rename;
+    size_t nrn = j->ndivision_rename;
+    uint32_t *mapped = xcalloc(tgt->nquals + 1, sizeof(uint32_t)); /* source quals onto each */
+    for (size_t q = 0; q < src->nquals; q++) {
+        const struct mdl_qual *sq = &src->quals[q];
+        struct diff_src_qual *m = &d->src_quals[q];
+        m->in_scope = qual_selected(j, sq, sq->name);
+        if (!m->in_scope)
+            continue;
+        uint32_t found = MDL_NONE, second = MDL_NONE;
+        if (sq->home) {
+            found = 0;
+        } else {
+            const char *want =
+                sq->all ? NULL : div_rename(rn, nrn, sq->name ? sq->name : "", false);
+            for (size_t t = 1; t < tgt->nquals; t++) {
+                const struct mdl_qual *tq = &tgt->quals[t];
+                bool match =
+                    sq->all ? tq->all : !tq->all && tq->name && util_fold_cmp(tq->name, want) == 0;
+                if (!match)
+                    continue;
+                if (found == MDL_NONE)
+                    found = (uint32_t)t;
+                else if (second == MDL_NONE)
+                    second = (uint32_t)t;
+            }
+        }
+        if (found == MDL_NONE) {
+            m->reason = "no counterpart";
+        } else if (second != MDL_NONE) {
+            m->reason = "two counterparts";
+            m->tgt2 = second;
+        } else {
+            m->map = found;
+            mapped[found]++;
+        }
+    }
+    /* Two source divisions renamed onto one target division cannot both be mirrored there. */
+    for (size_t q = 0; q < src->nquals; q++) {
+        struct diff_src_qual *m = &d->src_quals[q];
+        if (m->map != MDL_NONE && mapped[m->map] > 1) {
+            m->reason = "shares its counterpart with another division";
+            m->map = MDL_NONE;
+        }
+    }
+    for (size_t q = 0; q < src->nquals; q++) {
+        const struct diff_src_qual *m = &d->src_quals[q];
+        if (m->map != MDL_NONE) {
+            d->tgt_quals[m->map].in_scope = true;
+        } else if (m->in_scope) {
+            struct diff_report *r = &d->report;
+            util_grow((void **)&r->unmapped_quals, &d->priv->unmapped_quals_cap,
+                      r->nunmapped_quals + 1, sizeof(uint32_t));
+            r->unmapped_quals[r->nunmapped_quals++] = (uint32_t)q;
+        }
+    }
+    free(mapped);
 }
 
 /* Cross-cycle identity of a target qualifier for the memory's set hashes (0 for home). */
@@ -991,12 +1094,15 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
             const struct diff_src_role *sr = &d->src_roles[g->role];
             const struct diff_src_qual *sq = &d->src_quals[g->qual];
             if ((g->flags & MDL_GRANT_INHERITED) || !sr->in_scope || !sq->in_scope ||
-                sq->map == MDL_NONE ||
                 (sr->status != DIFF_ROLE_MAPPED && sr->status != DIFF_ROLE_CREATE))
                 continue;
             uint32_t ref = sr->map;
             if (ref < tgt->nroles && !d->tgt_roles[ref].managed)
                 continue; /* forced (never added), or otherwise left alone */
+            if (sq->map == MDL_NONE) {
+                d->src_quals[g->qual].skipped++; /* reported with its division */
+                continue;
+            }
             kvec_push(&D, gkey(ref, sq->map));
         }
         kvec_sort_unique(&D);
@@ -1073,6 +1179,82 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
     free(qident);
 }
 
+/* ---- prune (product.md 4.5, 4a.7) ----------------------------------------------------------*/
+
+/* Prune: in-scope custom target roles nothing maps to -- but not while a subject outside the
+ * job's scope holds one (an out-of-scope user, a grant in an out-of-scope qualifier, a group,
+ * an OAuth client): deleting it would take access from them that this job does not manage.
+ * Runs after the assignment changes, whose removals the guard already counts; the grants the
+ * deletion takes with it beyond those are counted on the deletion (diff_role_op.holders). */
+static void prune_roles(struct diff *d, struct diff_memory *mem)
+{
+    const struct cfg_job *j = d->job;
+    const struct mdl_snapshot *tgt = d->tgt;
+    if (!j->prune)
+        return;
+    bool *cand = xcalloc(tgt->nroles + 1, sizeof(bool));
+    uint32_t *outside = xcalloc(tgt->nroles + 1, sizeof(uint32_t));
+    uint32_t *inside = xcalloc(tgt->nroles + 1, sizeof(uint32_t));
+    bool any = false;
+    for (size_t t = 0; t < tgt->nroles; t++) {
+        const struct mdl_role *r = &tgt->roles[t];
+        const struct diff_tgt_role *tr = &d->tgt_roles[t];
+        cand[t] = !r->foreign && !r->builtin_key && tr->in_scope && tr->src == MDL_NONE &&
+                  !tr->conflict && !r->grants_unread;
+        outside[t] = r->other_holders;
+        any = any || cand[t];
+    }
+    /* Each user's direct grants of the candidates: a user outside the scope, or holding one in
+     * an out-of-scope qualifier, is a holder outside; in-scope grants go with the deletion. */
+    for (size_t u = 0; any && u < tgt->nusers; u++) {
+        const struct mdl_user *us = &tgt->users[u];
+        bool user_in = d->priv->tgt_user_in_scope[u];
+        if (us->state == MDL_USER_DELETED)
+            continue; /* a deleted user holds nothing anyone uses */
+        uint32_t last_out = MDL_NONE;
+        for (uint32_t k = 0; k < us->ngrants; k++) {
+            const struct mdl_grant *g = &us->grants[k];
+            if (!cand[g->role] || (g->flags & MDL_GRANT_INHERITED))
+                continue;
+            if (user_in && d->tgt_quals[g->qual].in_scope) {
+                inside[g->role]++;
+            } else if (last_out != g->role) { /* a subject counts once per role */
+                outside[g->role]++;
+                last_out = g->role;
+            }
+        }
+    }
+    for (size_t i = 0; i < d->nchanges; i++)
+        if (!d->changes[i].add && d->changes[i].ref < tgt->nroles && cand[d->changes[i].ref])
+            inside[d->changes[i].ref]--; /* removed first by the assignment phase */
+    for (size_t t = 0; t < tgt->nroles; t++) {
+        if (!cand[t])
+            continue;
+        const struct mdl_role *r = &tgt->roles[t];
+        if (outside[t] > 0) {
+            struct diff_report *rep = &d->report;
+            util_grow((void **)&rep->not_pruned, &d->priv->not_pruned_cap, rep->nnot_pruned + 1,
+                      sizeof(*rep->not_pruned));
+            rep->not_pruned[rep->nnot_pruned++] = (struct diff_not_pruned){(uint32_t)t, outside[t]};
+            continue;
+        }
+        char *key = own(d, role_mem_key(r->name, NULL));
+        enum mem_verdict v = mem_check(mem, DIFF_MEM_ROLE, key, HASH_DELETED,
+                                       def_hash(r->description, r->def_canon, false));
+        if (v != MEM_PLAN)
+            add_not_converging(d, DIFF_MEM_ROLE, r->name,
+                               nc_reason(v, xstrdup("target kept the role after it was deleted")));
+        if (v == MEM_SKIP)
+            continue;
+        push_role_op(d, (struct diff_role_op){DIFF_ROLE_OP_DELETE, MDL_NONE, (uint32_t)t, 0,
+                                              r->name, key, HASH_DELETED, inside[t]});
+        d->ndeletes++;
+    }
+    free(cand);
+    free(outside);
+    free(inside);
+}
+
 /* ---- entry points --------------------------------------------------------------------------*/
 
 static struct diff *diff_alloc(const struct cfg_job *job, const struct mdl_snapshot *src,
@@ -1088,6 +1270,28 @@ static struct diff *diff_alloc(const struct cfg_job *job, const struct mdl_snaps
     d->src_quals = xcalloc(src->nquals + 1, sizeof(*d->src_quals));
     d->tgt_quals = xcalloc(tgt->nquals + 1, sizeof(*d->tgt_quals));
     return d;
+}
+
+void diff_grant_masks(const struct cfg_job *job, const struct mdl_snapshot *src,
+                      const struct mdl_snapshot *tgt, bool *src_mask, bool *tgt_mask)
+{
+    struct diff *d = diff_alloc(job, src, tgt);
+    map_roles(d, NULL);
+    bool assign = job->assignments != CFG_ASSIGN_OFF;
+    for (size_t s = 0; s < src->nroles; s++) {
+        const struct diff_src_role *sr = &d->src_roles[s];
+        src_mask[s] = assign && sr->in_scope && !src->roles[s].forced &&
+                      (sr->status == DIFF_ROLE_CREATE ||
+                       (sr->status == DIFF_ROLE_MAPPED && d->tgt_roles[sr->map].managed));
+    }
+    for (size_t t = 0; t < tgt->nroles; t++) {
+        const struct diff_tgt_role *tr = &d->tgt_roles[t];
+        const struct mdl_role *r = &tgt->roles[t];
+        bool prune_candidate = job->prune && !r->foreign && !r->builtin_key && tr->in_scope &&
+                               tr->src == MDL_NONE && !tr->conflict;
+        tgt_mask[t] = (assign && tr->managed) || prune_candidate;
+    }
+    diff_free(d);
 }
 
 bool diff_writes_roles(const struct cfg_job *job, const struct mdl_snapshot *src,
@@ -1120,6 +1324,7 @@ struct diff *diff_compute(const struct cfg_job *job, const struct mdl_snapshot *
     struct pair *pairs = match_users(d, &npairs);
     plan_assignments(d, mem, pairs, npairs);
     free(pairs);
+    prune_roles(d, mem);
 
     if (mem)
         mem_sweep(mem);
@@ -1133,6 +1338,7 @@ void diff_free(struct diff *d)
     for (size_t i = 0; i < d->priv->nowned; i++)
         free(d->priv->owned[i]);
     free(d->priv->owned);
+    free(d->priv->tgt_user_in_scope);
     free(d->priv);
     free(d->src_roles);
     free(d->tgt_roles);
@@ -1145,6 +1351,9 @@ void diff_free(struct diff *d)
     free(d->report.unmapped);
     free(d->report.conflicts);
     free(d->report.not_converging);
+    free(d->report.not_copied);
+    free(d->report.unmapped_quals);
+    free(d->report.not_pruned);
     free(d);
 }
 
@@ -1161,6 +1370,15 @@ const char *diff_user_label(const struct diff *d, uint32_t tgt_user)
     const struct mdl_user *u = &d->tgt->users[tgt_user];
     const char *k = user_key(d->job, u);
     return k && *k ? k : u->id;
+}
+
+const char *diff_qual_name(const struct diff *d, uint32_t qual)
+{
+    const struct mdl_snapshot *t = d->tgt;
+    if (!t->divided || qual == 0 || qual >= t->nquals)
+        return NULL;
+    const struct mdl_qual *q = &t->quals[qual];
+    return q->all ? "*" : q->name ? q->name : q->id;
 }
 
 bool diff_is_empty(const struct diff *d)

@@ -80,6 +80,7 @@ struct http_request {
     unsigned attempts; /* attempts sent */
     bool auth_retried; /* the one renewal after a 401 is used */
     unsigned tok_gen;  /* token generation the current attempt carried */
+    unsigned flags;    /* HTTP_REQ_* */
     struct xfer x;
     /* outcome, valid from REQ_DONE */
     enum http_outcome outcome;
@@ -1272,7 +1273,8 @@ static void api_attempt_done(struct http_request *r, CURLcode rc)
         retryable = curl_retryable(rc);
     } else {
         status_error_text(t, status, x, err, sizeof(err));
-        retryable = backoff_status_retryable(status);
+        retryable =
+            backoff_status_retryable(status) || (status == 404 && (r->flags & HTTP_REQ_RETRY_404));
         ra = reply_retry_after(x);
     }
     if (retryable && backoff_may_retry(&t->policy, r->attempts) && !e->draining && !t->closing) {
@@ -1410,10 +1412,18 @@ static void ignore_result(const struct http_result *res, void *arg)
 struct http_request *http_request(struct http_tenant *t, const char *method, const char *path,
                                   const char *body, http_done_cb cb, void *arg)
 {
+    return http_request_flags(t, method, path, body, 0, cb, arg);
+}
+
+struct http_request *http_request_flags(struct http_tenant *t, const char *method, const char *path,
+                                        const char *body, unsigned flags, http_done_cb cb,
+                                        void *arg)
+{
     struct http_engine *e = t->e;
     struct http_request *r = xcalloc(1, sizeof(*r));
     const char *why = NULL;
 
+    r->flags = flags;
     if (!cb)
         cb = ignore_result;
     r->t = t;

@@ -147,6 +147,9 @@ uint32_t mdl_add_role(struct mdl_snapshot *s, const struct mdl_role *r)
     d->foreign = r->foreign;
     d->forced = r->forced;
     d->admin = r->admin;
+    d->uncopyable = mdl_strdup(s, r->uncopyable);
+    d->other_holders = r->other_holders;
+    d->grants_unread = r->grants_unread;
     return (uint32_t)s->nroles++;
 }
 
@@ -154,6 +157,10 @@ uint32_t mdl_add_user(struct mdl_snapshot *s, const struct mdl_user *u)
 {
     if (s->finished) {
         fputs("<2>FATAL mdl_add_user after mdl_snapshot_finish\n", stderr);
+        abort();
+    }
+    if (s->user_ids) {
+        fputs("<2>FATAL mdl_add_user after mdl_index_users\n", stderr);
         abort();
     }
     util_grow((void **)&s->users, &s->users_cap, s->nusers + 1, sizeof(*s->users));
@@ -330,6 +337,38 @@ static uint32_t index_find(const struct mdl_index *head, const char *key, bool l
     return e->idx;
 }
 
+int mdl_index_users(struct mdl_snapshot *s, char *err, size_t errlen)
+{
+    if (s->finished || s->user_ids)
+        return 0;
+    struct mdl_id_slot *ids = arena_alloc(s->arena, (s->nusers ? s->nusers : 1) * sizeof(*ids));
+    for (size_t i = 0; i < s->nusers; i++) {
+        const struct mdl_user *u = &s->users[i];
+        if (!u->id) {
+            snprintf(err, errlen, "user #%zu has no id", i);
+            return -1;
+        }
+        ids[i].hash = id_hash(u->id);
+        ids[i].idx = (uint32_t)i;
+    }
+    sort_slots(ids, s->nusers);
+    /* Equal ids have equal hashes: compare within each run of one hash. */
+    for (size_t a = 0; a < s->nusers;) {
+        size_t b = a + 1;
+        while (b < s->nusers && ids[b].hash == ids[a].hash)
+            b++;
+        for (size_t x = a; x + 1 < b; x++)
+            for (size_t y = x + 1; y < b; y++)
+                if (strcmp(s->users[ids[x].idx].id, s->users[ids[y].idx].id) == 0) {
+                    snprintf(err, errlen, "duplicate user id %s", s->users[ids[y].idx].id);
+                    return -1;
+                }
+        a = b;
+    }
+    s->user_ids = ids;
+    return 0;
+}
+
 int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen)
 {
     if (s->finished)
@@ -380,31 +419,8 @@ int mdl_snapshot_finish(struct mdl_snapshot *s, char *err, size_t errlen)
             goto fail;
         }
     }
-    struct mdl_id_slot *ids = arena_alloc(s->arena, (s->nusers ? s->nusers : 1) * sizeof(*ids));
-    for (size_t i = 0; i < s->nusers; i++) {
-        const struct mdl_user *u = &s->users[i];
-        if (!u->id) {
-            snprintf(err, errlen, "user #%zu has no id", i);
-            goto fail;
-        }
-        ids[i].hash = id_hash(u->id);
-        ids[i].idx = (uint32_t)i;
-    }
-    sort_slots(ids, s->nusers);
-    /* Equal ids have equal hashes: compare within each run of one hash. */
-    for (size_t a = 0; a < s->nusers;) {
-        size_t b = a + 1;
-        while (b < s->nusers && ids[b].hash == ids[a].hash)
-            b++;
-        for (size_t x = a; x + 1 < b; x++)
-            for (size_t y = x + 1; y < b; y++)
-                if (strcmp(s->users[ids[x].idx].id, s->users[ids[y].idx].id) == 0) {
-                    snprintf(err, errlen, "duplicate user id %s", s->users[ids[y].idx].id);
-                    goto fail;
-                }
-        a = b;
-    }
-    s->user_ids = ids;
+    if (!s->user_ids && mdl_index_users(s, err, errlen) != 0)
+        goto fail;
     s->finished = true;
     return 0;
 fail:

@@ -26,13 +26,6 @@ static size_t ceil_div(size_t a, size_t b)
     return (a + b - 1) / b;
 }
 
-/* Batch group of a change: (role ref, qualifier, add or remove), numbered ref-major so the
- * batches come out by role, then qualifier. */
-static size_t change_group(const struct diff *d, const struct diff_change *c)
-{
-    return ((size_t)c->ref * d->tgt->nquals + c->qual) * 2 + (c->add ? 0 : 1);
-}
-
 /* Ops store the offset into items in `items` (as an integer) until the storage stops moving. */
 static void push_op(struct plan *p, enum plan_assign_kind kind, uint32_t ref, uint32_t qual,
                     uint32_t user, uint32_t off, uint32_t n)
@@ -41,45 +34,6 @@ static void push_op(struct plan *p, enum plan_assign_kind kind, uint32_t ref, ui
               sizeof(*p->assign_ops));
     p->assign_ops[p->nassign_ops++] =
         (struct plan_assign_op){kind, ref, qual, user, (const uint32_t *)(uintptr_t)off, n};
-}
-
-/* Per-role batches for the changes of every changed user whose `put` flag is 0 (all users when
- * `put` is NULL). Grants come first, then revocations, so a user moved from role A to role B is
- * never left with neither in between. */
-static void build_batches(struct plan *p, size_t nrefs, const unsigned char *put, int pass)
-{
-    const struct diff *d = p->diff;
-    /* Counting sort of the changes by (role, add/remove); users are walked ascending, so each
-     * bucket's users come out ascending. */
-    size_t nq = d->tgt->nquals, nb = nrefs * nq * 2;
-    uint32_t *cnt = xcalloc(nb + 1, sizeof(uint32_t));
-    for (size_t i = 0; i < d->nusers; i++)
-        for (uint32_t k = 0; !(put && put[i]) && k < d->users[i].n; k++)
-            cnt[change_group(d, &d->changes[d->users[i].first + k]) + 1]++;
-    for (size_t b = 1; b <= nb; b++)
-        cnt[b] += cnt[b - 1];
-    uint32_t *users = xmalloc((d->nchanges + 1) * sizeof(uint32_t));
-    uint32_t *pos = xmalloc((nb + 1) * sizeof(uint32_t));
-    memcpy(pos, cnt, (nb + 1) * sizeof(uint32_t));
-    for (size_t i = 0; i < d->nusers; i++)
-        for (uint32_t k = 0; !(put && put[i]) && k < d->users[i].n; k++)
-            users[pos[change_group(d, &d->changes[d->users[i].first + k])]++] =
-                d->users[i].tgt_user;
-    for (size_t g = 0; g < nrefs * nq; g++) {
-        size_t b = g * 2 + (size_t)pass;
-        for (uint32_t at = cnt[b]; at < cnt[b + 1]; at += PLAN_BATCH_MAX) {
-            uint32_t n = cnt[b + 1] - at;
-            if (n > PLAN_BATCH_MAX)
-                n = PLAN_BATCH_MAX;
-            uint32_t off = items_reserve(p, n);
-            memcpy(p->priv->items + off, users + at, n * sizeof(uint32_t));
-            push_op(p, pass == 0 ? PLAN_ASSIGN_ROLE_ADD : PLAN_ASSIGN_ROLE_REMOVE,
-                    (uint32_t)(g / nq), (uint32_t)(g % nq), MDL_NONE, off, n);
-        }
-    }
-    free(cnt);
-    free(users);
-    free(pos);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -105,25 +59,30 @@ static bool all_grants_removed(const struct mdl_user *u, uint32_t ref, const str
     return true;
 }
 
-/* One PUT of the full new role set for every changed user whose `put` flag is set (all users
- * when `put` is NULL): the roles it holds directly, less those whose every grant goes, plus the
- * added ones. */
-static void build_per_user(struct plan *p, const unsigned char *put)
+/* Removals come first in a user's run of changes (diff.h): how many. */
+static uint32_t removal_count(const struct diff *d, const struct diff_user_change *uc)
+{
+    uint32_t n = 0;
+    while (n < uc->n && !d->changes[uc->first + n].add)
+        n++;
+    return n;
+}
+
+/* ---- targets that write a user's whole role set (no MDL_CAP_GRANT_WRITES) ----
+
+ * One PUT of the full new role set per changed user: the roles it holds directly, less those
+ * whose every grant goes, plus the added ones. */
+static void build_user_sets(struct plan *p)
 {
     const struct diff *d = p->diff;
     for (size_t i = 0; i < d->nusers; i++) {
-        if (put && !put[i])
-            continue;
         const struct diff_user_change *uc = &d->users[i];
         const struct mdl_user *u = &d->tgt->users[uc->tgt_user];
         const struct diff_change *ch = &d->changes[uc->first];
         uint32_t max = u->ngrants + uc->n;
         uint32_t off = items_reserve(p, max);
         uint32_t *set = p->priv->items + off, n = 0;
-        /* Removes come first in the user's change run. */
-        uint32_t nrem = 0;
-        while (nrem < uc->n && !ch[nrem].add)
-            nrem++;
+        uint32_t nrem = removal_count(d, uc);
         for (uint32_t k = 0; k < u->ngrants; k++) {
             const struct mdl_grant *g = &u->grants[k];
             if ((g->flags & MDL_GRANT_INHERITED) || (n > 0 && set[n - 1] == g->role))
@@ -142,45 +101,212 @@ static void build_per_user(struct plan *p, const unsigned char *put)
         p->priv->nitems -= max - n; /* give back what was not used */
         push_op(p, PLAN_ASSIGN_USER_SET, MDL_NONE, MDL_NONE, uc->tgt_user, off, n);
     }
+    p->cost_per_user = d->nusers;
+    p->strategy = d->nusers ? PLAN_STRATEGY_PER_USER : PLAN_STRATEGY_NONE;
 }
 
-/* Genesys write economy for a mix: which changed users are better written with one PUT of
- * their full set than inside the per-role batches. Starts from "all batches" and moves a user
- * to a PUT when that empties at least two batches (its changes are the 1st, 101st, ... member
- * of two or more (role, add/remove) groups): the move costs one request and saves at least two.
- * Moves can make other users' groups small, so the walk repeats while it finds one (bounded:
- * every move lowers the cost). A heuristic: the optimum is a covering problem, but the result
- * is never worse than pure batches, and plan_build() also weighs pure per-user writes. Sets
- * put[i] for every diff user moved; returns the mix's request count and stores the cost of
- * pure batches in *pure. */
-static size_t choose_mix(const struct diff *d, size_t nrefs, unsigned char *put, size_t *pure)
+/* ---- targets that write grants (MDL_CAP_GRANT_WRITES) ----
+
+ * Each changed user's adds travel either in role-wide batches (one role, one qualifier, up to
+ * PLAN_BATCH_MAX users) or in one request of its own; so do its removals, in role-wide
+ * revocations (one role, every qualifier) or one request of its own. A revocation takes the
+ * role from the user in every qualifier, so it carries a user's removals of a role only when
+ * they are all of that user's direct grants of it (a grant elsewhere, in an out-of-scope
+ * qualifier say, must stay): any other removal forces the user's removals into its own
+ * request, where the others then ride for free. */
+struct grant_mix {
+    unsigned char *add_put, *rem_put; /* per diff user: adds / removals in its own request */
+    unsigned char *rem_slot;          /* per change: the removal that stands for its (user,
+                                         role) in a revocation (the first of each role) */
+    size_t *cnt_add, *cnt_rem;        /* batch members per (role, qualifier) / per role */
+    size_t nq;
+};
+
+static size_t add_group(const struct grant_mix *m, const struct diff_change *c)
 {
-    size_t ngroups = nrefs * d->tgt->nquals * 2;
-    size_t *cnt = xcalloc(ngroups + 1, sizeof(size_t));
-    for (size_t i = 0; i < d->nchanges; i++)
-        cnt[change_group(d, &d->changes[i])]++;
+    return (size_t)c->ref * m->nq + c->qual;
+}
+
+static size_t mix_cost(const struct diff *d, const struct grant_mix *m, size_t nrefs)
+{
     size_t cost = 0;
-    for (size_t g = 0; g < ngroups; g++)
-        cost += ceil_div(cnt[g], PLAN_BATCH_MAX);
-    *pure = cost;
+    for (size_t g = 0; g < nrefs * m->nq; g++)
+        cost += ceil_div(m->cnt_add[g], PLAN_BATCH_MAX);
+    for (size_t r = 0; r < nrefs; r++)
+        cost += ceil_div(m->cnt_rem[r], PLAN_BATCH_MAX);
+    for (size_t i = 0; i < d->nusers; i++) {
+        uint32_t nrem = removal_count(d, &d->users[i]);
+        cost += (m->add_put[i] && nrem < d->users[i].n) + (m->rem_put[i] && nrem > 0);
+    }
+    return cost;
+}
+
+/* A heuristic for the mix (the optimum is a covering problem): start from batches and move a
+ * user's adds (or removals) into a request of its own when that empties at least two batches
+ * (its changes are the 1st, 101st, ... member of two or more groups): the move costs one and
+ * saves at least two. Moves can make other groups small, so the walk repeats while it moves. */
+static void choose_grant_mix(const struct diff *d, struct grant_mix *m)
+{
     for (bool moved = true; moved;) {
         moved = false;
         for (size_t i = 0; i < d->nusers; i++) {
-            const struct diff_change *ch = &d->changes[d->users[i].first];
+            const struct diff_user_change *uc = &d->users[i];
+            const struct diff_change *ch = &d->changes[uc->first];
+            uint32_t nrem = removal_count(d, uc);
             size_t saved = 0;
-            for (uint32_t k = 0; !put[i] && k < d->users[i].n; k++)
-                saved += cnt[change_group(d, &ch[k])] % PLAN_BATCH_MAX == 1;
-            if (saved < 2)
+            for (uint32_t k = nrem; !m->add_put[i] && k < uc->n; k++)
+                saved += m->cnt_add[add_group(m, &ch[k])] % PLAN_BATCH_MAX == 1;
+            if (saved >= 2) {
+                for (uint32_t k = nrem; k < uc->n; k++)
+                    m->cnt_add[add_group(m, &ch[k])]--;
+                m->add_put[i] = 1;
+                moved = true;
+            }
+            saved = 0;
+            for (uint32_t k = 0; !m->rem_put[i] && k < nrem; k++)
+                saved += m->rem_slot[uc->first + k] && m->cnt_rem[ch[k].ref] % PLAN_BATCH_MAX == 1;
+            if (saved >= 2) {
+                for (uint32_t k = 0; k < nrem; k++)
+                    if (m->rem_slot[uc->first + k])
+                        m->cnt_rem[ch[k].ref]--;
+                m->rem_put[i] = 1;
+                moved = true;
+            }
+        }
+    }
+}
+
+/* Role-wide batches of the users not writing on their own: `adds` selects grants (per role
+ * and qualifier) or revocations (per role, the first removal of each (user, role)). Users are
+ * walked ascending, so each batch lists them ascending. */
+static void build_role_batches(struct plan *p, const struct grant_mix *m, size_t nrefs, bool adds)
+{
+    const struct diff *d = p->diff;
+    size_t nb = adds ? nrefs * m->nq : nrefs;
+    uint32_t *cnt = xcalloc(nb + 1, sizeof(uint32_t));
+    uint32_t *users = xmalloc((d->nchanges + 1) * sizeof(uint32_t));
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < d->nusers; i++) {
+            const struct diff_user_change *uc = &d->users[i];
+            if (adds ? m->add_put[i] : m->rem_put[i])
                 continue;
-            for (uint32_t k = 0; k < d->users[i].n; k++)
-                cnt[change_group(d, &ch[k])]--;
-            put[i] = 1;
-            cost = cost - saved + 1;
-            moved = true;
+            uint32_t nrem = removal_count(d, uc);
+            for (uint32_t k = adds ? nrem : 0; k < (adds ? uc->n : nrem); k++) {
+                const struct diff_change *c = &d->changes[uc->first + k];
+                if (!adds && !m->rem_slot[uc->first + k])
+                    continue;
+                size_t b = adds ? add_group(m, c) : c->ref;
+                if (pass == 0)
+                    cnt[b + 1]++;
+                else
+                    users[cnt[b]++] = uc->tgt_user;
+            }
+        }
+        if (pass == 0)
+            for (size_t b = 1; b <= nb; b++)
+                cnt[b] += cnt[b - 1];
+    }
+    /* cnt[b] is now the end of bucket b (and the start of bucket b + 1) */
+    for (size_t b = 0; b < nb; b++) {
+        for (uint32_t at = b ? cnt[b - 1] : 0; at < cnt[b]; at += PLAN_BATCH_MAX) {
+            uint32_t n = cnt[b] - at < PLAN_BATCH_MAX ? cnt[b] - at : PLAN_BATCH_MAX;
+            uint32_t off = items_reserve(p, n);
+            memcpy(p->priv->items + off, users + at, n * sizeof(uint32_t));
+            if (adds)
+                push_op(p, PLAN_ASSIGN_ROLE_ADD, (uint32_t)(b / m->nq), (uint32_t)(b % m->nq),
+                        MDL_NONE, off, n);
+            else
+                push_op(p, PLAN_ASSIGN_ROLE_REMOVE, (uint32_t)b, MDL_NONE, MDL_NONE, off, n);
         }
     }
     free(cnt);
-    return cost;
+    free(users);
+}
+
+/* One request per user writing on its own: its adds (or removals) as change indexes. */
+static void build_user_grants(struct plan *p, const struct grant_mix *m, bool adds)
+{
+    const struct diff *d = p->diff;
+    for (size_t i = 0; i < d->nusers; i++) {
+        const struct diff_user_change *uc = &d->users[i];
+        uint32_t nrem = removal_count(d, uc);
+        uint32_t lo = adds ? nrem : 0, hi = adds ? uc->n : nrem;
+        if (!(adds ? m->add_put[i] : m->rem_put[i]) || lo == hi)
+            continue;
+        uint32_t off = items_reserve(p, hi - lo);
+        for (uint32_t k = lo; k < hi; k++)
+            p->priv->items[off + k - lo] = uc->first + k;
+        push_op(p, adds ? PLAN_ASSIGN_USER_ADD : PLAN_ASSIGN_USER_REMOVE, MDL_NONE, MDL_NONE,
+                uc->tgt_user, off, hi - lo);
+    }
+}
+
+static void build_grant_writes(struct plan *p, size_t nrefs)
+{
+    const struct diff *d = p->diff;
+    struct grant_mix m = {.nq = d->tgt->nquals};
+    m.add_put = xcalloc(d->nusers + 1, 1);
+    m.rem_put = xcalloc(d->nusers + 1, 1);
+    m.rem_slot = xcalloc(d->nchanges + 1, 1);
+    m.cnt_add = xcalloc(nrefs * m.nq + 1, sizeof(size_t));
+    m.cnt_rem = xcalloc(nrefs + 1, sizeof(size_t));
+    size_t with_adds = 0, with_rems = 0;
+    for (size_t i = 0; i < d->nusers; i++) {
+        const struct diff_user_change *uc = &d->users[i];
+        const struct mdl_user *u = &d->tgt->users[uc->tgt_user];
+        const struct diff_change *ch = &d->changes[uc->first];
+        uint32_t nrem = removal_count(d, uc);
+        with_adds += nrem < uc->n;
+        with_rems += nrem > 0;
+        for (uint32_t k = 0; k < nrem; k++) {
+            if (k > 0 && ch[k - 1].ref == ch[k].ref)
+                continue; /* removals are sorted by role: the first one stands for the role */
+            if (all_grants_removed(u, ch[k].ref, ch, nrem))
+                m.rem_slot[uc->first + k] = 1;
+            else
+                m.rem_put[i] = 1; /* a grant of the role stays: no revocation can carry it */
+        }
+    }
+    unsigned char *forced = xmalloc(d->nusers + 1);
+    memcpy(forced, m.rem_put, d->nusers + 1);
+    for (size_t i = 0; i < d->nusers; i++) {
+        const struct diff_user_change *uc = &d->users[i];
+        uint32_t nrem = removal_count(d, uc);
+        for (uint32_t k = 0; k < uc->n; k++) {
+            const struct diff_change *c = &d->changes[uc->first + k];
+            if (k >= nrem)
+                m.cnt_add[add_group(&m, c)]++;
+            else if (!m.rem_put[i] && m.rem_slot[uc->first + k])
+                m.cnt_rem[c->ref]++;
+        }
+    }
+    p->cost_batch = mix_cost(d, &m, nrefs);
+    choose_grant_mix(d, &m);
+    p->cost_mixed = mix_cost(d, &m, nrefs);
+    p->cost_per_user = with_adds + with_rems;
+    size_t voluntary = 0;
+    for (size_t i = 0; i < d->nusers; i++)
+        voluntary += m.add_put[i] || (m.rem_put[i] && !forced[i]);
+    /* Ties go to batches: a role-wide grant leaves the rest of each user alone. */
+    if (p->cost_per_user < p->cost_mixed) {
+        memset(m.add_put, 1, d->nusers);
+        memset(m.rem_put, 1, d->nusers);
+        p->strategy = PLAN_STRATEGY_PER_USER;
+    } else {
+        p->strategy = voluntary ? PLAN_STRATEGY_MIXED : PLAN_STRATEGY_BATCH;
+    }
+    /* Grants before revocations, so a user moved from one role to another is never left with
+     * neither (in submission order: the engine may still overlap them). */
+    build_role_batches(p, &m, nrefs, true);
+    build_user_grants(p, &m, true);
+    build_role_batches(p, &m, nrefs, false);
+    build_user_grants(p, &m, false);
+    free(forced);
+    free(m.add_put);
+    free(m.rem_put);
+    free(m.rem_slot);
+    free(m.cnt_add);
+    free(m.cnt_rem);
 }
 
 static void build_notes(struct plan *p);
@@ -192,34 +318,20 @@ struct plan *plan_build(struct diff *d, bool force)
     p->diff = d;
     p->forced = force;
     p->max_deletes = d->job->max_deletes;
+    /* product.md 4.8, 4a.5, 4a.7: every removed grant, every deleted role, and every grant a
+     * deleted role takes with it */
     p->deletions = d->ndeletes + d->nremoves;
+    for (size_t i = d->ncreates + d->nupdates; i < d->nrole_ops; i++)
+        p->deletions += d->role_ops[i].holders;
     p->refused = p->deletions > p->max_deletes && !force;
     p->created_ids = xcalloc(d->ncreates + 1, sizeof(char *));
 
     size_t nrefs = d->tgt->nroles + d->ncreates;
     if (d->nchanges > 0) {
-        p->cost_per_user = d->nusers;
-        unsigned char *put = xcalloc(d->nusers + 1, 1);
-        bool batches = d->tgt->caps & MDL_CAP_ROLE_BATCHES;
-        if (batches)
-            p->cost_mixed = choose_mix(d, nrefs, put, &p->cost_batch);
-        size_t nput = 0;
-        for (size_t i = 0; i < d->nusers; i++)
-            nput += put[i];
-        /* Ties go to batches, which are incremental and so cannot overwrite a concurrent change
-         * to other roles of the same user. */
-        if (!batches || p->cost_per_user < p->cost_mixed || nput == d->nusers)
-            p->strategy = PLAN_STRATEGY_PER_USER;
+        if (d->tgt->caps & MDL_CAP_GRANT_WRITES)
+            build_grant_writes(p, nrefs);
         else
-            p->strategy = nput ? PLAN_STRATEGY_MIXED : PLAN_STRATEGY_BATCH;
-        if (p->strategy == PLAN_STRATEGY_PER_USER) {
-            build_per_user(p, NULL);
-        } else {
-            build_batches(p, nrefs, put, 0);
-            build_per_user(p, put);
-            build_batches(p, nrefs, put, 1);
-        }
-        free(put);
+            build_user_sets(p);
         for (size_t i = 0; i < p->nassign_ops; i++)
             p->assign_ops[i].items = p->priv->items + (uintptr_t)p->assign_ops[i].items;
     }
@@ -296,7 +408,7 @@ void plan_note_applied(const struct plan *p, struct diff_memory *mem, const bool
         if (assign_ok[i])
             continue;
         const struct plan_assign_op *op = &p->assign_ops[i];
-        if (op->kind == PLAN_ASSIGN_USER_SET)
+        if (op->tgt_user != MDL_NONE)
             failed[op->tgt_user] = 1;
         else
             for (uint32_t k = 0; k < op->nitems; k++)
@@ -352,6 +464,16 @@ const struct diff_user_change *plan_user_change(const struct plan *p, uint32_t t
     return NULL;
 }
 
+static const char *qual_id(const struct plan *p, uint32_t q)
+{
+    return p->diff->tgt->quals[q].id;
+}
+
+static bool is_new(const struct plan *p, uint32_t ref)
+{
+    return ref >= p->diff->tgt->nroles;
+}
+
 void plan_write_prepare(const struct plan *p, size_t i, bool roles_failed, struct plan_write *w)
 {
     const struct diff *d = p->diff;
@@ -363,24 +485,26 @@ void plan_write_prepare(const struct plan *p, size_t i, bool roles_failed, struc
 
     memset(w, 0, sizeof(*w));
     w->ids = xcalloc(cap ? cap : 1, sizeof(char *));
-    if (roles_failed && op->kind == PLAN_ASSIGN_ROLE_REMOVE) {
-        /* A removal batch may be one half of a move to a role that could not be created or
-         * updated: revoking now could leave users with neither. It waits for the next cycle.
-         * (A per-user set carries both halves, and is held below when a role it needs is
-         * missing.) */
+    if (roles_failed &&
+        (op->kind == PLAN_ASSIGN_ROLE_REMOVE || op->kind == PLAN_ASSIGN_USER_REMOVE)) {
+        /* A removal may be one half of a move to a role that could not be created or updated:
+         * revoking now could leave users with neither. It waits for the next cycle. (A user
+         * set carries both halves, and is held below when a role it needs is missing.) */
         w->hold = true;
         snprintf(w->reason, sizeof w->reason,
                  "not sent: role changes of this cycle failed; removals wait for the next cycle");
         return;
     }
-    size_t usable = 0; /* per-user set: the user's changes that can be made now */
-    if (op->kind == PLAN_ASSIGN_USER_SET) {
+    size_t usable = 0; /* the changes that can be made now */
+    switch (op->kind) {
+    case PLAN_ASSIGN_USER_SET:
         for (uint32_t k = 0; k < op->nitems; k++) {
             const char *id = plan_ref_id(p, op->items[k]);
             if (id)
                 w->ids[w->nids++] = id;
             else
                 missing = diff_ref_name(d, op->items[k]);
+            w->new_role = w->new_role || is_new(p, op->items[k]);
         }
         for (uint32_t k = 0; uc && k < uc->n; k++) {
             const struct diff_change *ch = &d->changes[uc->first + k];
@@ -398,14 +522,36 @@ void plan_write_prepare(const struct plan *p, size_t i, bool roles_failed, struc
             }
             w->partial = true;
         }
-    } else {
+        break;
+    case PLAN_ASSIGN_USER_ADD:
+    case PLAN_ASSIGN_USER_REMOVE:
+        w->grants = xcalloc(op->nitems + 1, sizeof(*w->grants));
+        for (uint32_t k = 0; k < op->nitems; k++) {
+            const struct diff_change *ch = &d->changes[op->items[k]];
+            const char *id = plan_ref_id(p, ch->ref);
+            if (!id) {
+                missing = diff_ref_name(d, ch->ref);
+                w->partial = true;
+                continue;
+            }
+            w->grants[w->ngrants++] = (struct plan_grant_ids){id, qual_id(p, ch->qual)};
+            w->new_role = w->new_role || is_new(p, ch->ref);
+        }
+        usable = w->ngrants;
+        break;
+    case PLAN_ASSIGN_ROLE_ADD:
+    case PLAN_ASSIGN_ROLE_REMOVE:
         for (uint32_t k = 0; k < op->nitems; k++)
             w->ids[w->nids++] = d->tgt->users[op->items[k]].id;
         w->role_id = plan_ref_id(p, op->ref);
+        if (op->kind == PLAN_ASSIGN_ROLE_ADD)
+            w->qual_id = qual_id(p, op->qual);
+        w->new_role = is_new(p, op->ref);
         if (!w->role_id)
             missing = diff_ref_name(d, op->ref);
+        break;
     }
-    if (missing && (op->kind != PLAN_ASSIGN_USER_SET || usable == 0)) {
+    if (missing && usable == 0) {
         /* Nothing of this write can be made: the role it needs was not created. Its changes
          * stay pending; the failed create is the failure reported. */
         w->hold = true;
@@ -416,13 +562,48 @@ void plan_write_prepare(const struct plan *p, size_t i, bool roles_failed, struc
 void plan_write_release(struct plan_write *w)
 {
     free(w->ids);
+    free(w->grants);
     w->ids = NULL;
-    w->nids = 0;
+    w->grants = NULL;
+    w->nids = w->ngrants = 0;
 }
 
 bool plan_change_carried(const struct plan *p, bool partial, const struct diff_change *ch)
 {
     return !partial || (ch->add && plan_ref_id(p, ch->ref));
+}
+
+void plan_op_changes(const struct plan *p, size_t i,
+                     void (*fn)(const struct diff_change *ch, void *arg), void *arg)
+{
+    const struct diff *d = p->diff;
+    const struct plan_assign_op *op = &p->assign_ops[i];
+    switch (op->kind) {
+    case PLAN_ASSIGN_USER_ADD:
+    case PLAN_ASSIGN_USER_REMOVE:
+        for (uint32_t k = 0; k < op->nitems; k++)
+            fn(&d->changes[op->items[k]], arg);
+        break;
+    case PLAN_ASSIGN_USER_SET: {
+        const struct diff_user_change *uc = plan_user_change(p, op->tgt_user);
+        for (uint32_t k = 0; uc && k < uc->n; k++)
+            fn(&d->changes[uc->first + k], arg);
+        break;
+    }
+    case PLAN_ASSIGN_ROLE_ADD:
+    case PLAN_ASSIGN_ROLE_REMOVE: {
+        bool add = op->kind == PLAN_ASSIGN_ROLE_ADD;
+        for (uint32_t k = 0; k < op->nitems; k++) {
+            const struct diff_user_change *uc = plan_user_change(p, op->items[k]);
+            for (uint32_t c = 0; uc && c < uc->n; c++) {
+                const struct diff_change *ch = &d->changes[uc->first + c];
+                if (ch->add == add && ch->ref == op->ref && (!add || ch->qual == op->qual))
+                    fn(ch, arg); /* a revocation carries the user's every removal of the role */
+            }
+        }
+        break;
+    }
+    }
 }
 
 const char *plan_deletes_hold_reason(size_t failed_before)
@@ -540,6 +721,46 @@ static void build_notes(struct plan *p)
         fputs("; skipped", f);
         note_end(p, PLAN_NOTE_AMBIGUOUS, f, &buf);
     }
+    const char *tname = d->job->target ? d->job->target->name : "target";
+    for (size_t i = 0; i < r->nunmapped_quals; i++) {
+        const struct diff_src_qual *m = &d->src_quals[r->unmapped_quals[i]];
+        const struct mdl_qual *q = &src->quals[r->unmapped_quals[i]];
+        f = note_begin(&buf, &len);
+        fputs("division ", f);
+        put_quoted(f, q->all ? "*" : q->name ? q->name : q->id);
+        if (m->tgt2 != MDL_NONE) {
+            fputs(" matches two divisions on target ", f);
+            put_quoted(f, tname);
+        } else if (strcmp(m->reason, "no counterpart") == 0) {
+            fputs(" has no counterpart on target ", f);
+            put_quoted(f, tname);
+        } else {
+            fputs(" shares its counterpart on target ", f);
+            put_quoted(f, tname);
+            fputs(" with another division", f);
+        }
+        fprintf(f, " (%zu %s skipped)", m->skipped, plural(m->skipped, "grant", "grants"));
+        note_end(p, PLAN_NOTE_DIVISION, f, &buf);
+    }
+    for (size_t i = 0; i < r->nnot_copied; i++) {
+        const struct mdl_role *sr = &src->roles[r->not_copied[i]];
+        f = note_begin(&buf, &len);
+        fputs("role ", f);
+        put_quoted(f, sr->name);
+        fputs(": permission condition names org-specific objects (", f);
+        put_plain(f, sr->uncopyable);
+        fputs("), not copied", f);
+        note_end(p, PLAN_NOTE_NOT_COPIED, f, &buf);
+    }
+    for (size_t i = 0; i < r->nnot_pruned; i++) {
+        const struct diff_not_pruned *np = &r->not_pruned[i];
+        f = note_begin(&buf, &len);
+        fputs("role ", f);
+        put_quoted(f, tgt->roles[np->tgt_role].name);
+        fprintf(f, " not pruned: held by %u %s outside this job's scope", np->holders,
+                np->holders == 1 ? "subject" : "subjects");
+        note_end(p, PLAN_NOTE_NOT_PRUNED, f, &buf);
+    }
     if (r->unmatched_source_only || r->unmatched_target_only) {
         f = note_begin(&buf, &len);
         fprintf(f, "unmatched users: %zu source only, %zu target only", r->unmatched_source_only,
@@ -565,7 +786,8 @@ const struct plan_note *plan_notes(const struct plan *p, size_t *n)
 bool plan_note_is_report(const struct plan_note *n)
 {
     return n->kind == PLAN_NOTE_CONFLICT || n->kind == PLAN_NOTE_UNMAPPED ||
-           n->kind == PLAN_NOTE_AMBIGUOUS;
+           n->kind == PLAN_NOTE_AMBIGUOUS || n->kind == PLAN_NOTE_DIVISION ||
+           n->kind == PLAN_NOTE_NOT_COPIED || n->kind == PLAN_NOTE_NOT_PRUNED;
 }
 
 void plan_render_report(const struct plan *p, FILE *f)
@@ -597,6 +819,11 @@ void plan_render(const struct plan *p, FILE *f)
         put_plain(f, diff_user_label(d, c->tgt_user));
         fputs(" role ", f);
         put_quoted(f, diff_ref_name(d, c->ref));
+        const char *div = diff_qual_name(d, c->qual);
+        if (div) {
+            fputs(" division ", f);
+            put_quoted(f, div);
+        }
         fputc('\n', f);
     }
     for (size_t i = d->ncreates + d->nupdates; i < d->nrole_ops; i++) {

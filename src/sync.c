@@ -21,6 +21,10 @@ struct sync_run {
 
     struct mdl_snapshot *ssnap, *tsnap;
     unsigned reads_pending;
+    /* The two-step read (provider.h prov_fetch_opts.roles_read): each side's read while it is
+     * alive, and its snapshot once its role listing is whole. */
+    struct prov_fetch *fetch[2];              /* [0] source, [1] target; NULL once ended */
+    const struct mdl_snapshot *roles_snap[2]; /* roles readable, not finished */
     struct plan *plan;
     struct sync_result res;
     uint64_t req0, retry0; /* HTTP counters when the cycle started */
@@ -138,9 +142,52 @@ static void read_failed(struct sync_run *run, const char *side, const struct pro
 
 static void plan_and_apply(struct sync_run *run);
 
+/* Both role listings are whole (or a side's read ended): say whose grants to read. A side
+ * whose read failed reads none (the cycle fails anyway). */
+static void grants_step(struct sync_run *run)
+{
+    for (int i = 0; i < 2; i++)
+        if (run->fetch[i] && !run->roles_snap[i])
+            return; /* still waiting for that side's roles */
+    if (run->fetch[0] && run->fetch[1]) {
+        const struct mdl_snapshot *s = run->roles_snap[0], *t = run->roles_snap[1];
+        bool *sm = xcalloc(s->nroles + 1, sizeof(bool)), *tm = xcalloc(t->nroles + 1, sizeof(bool));
+        diff_grant_masks(run->job, s, t, sm, tm);
+        /* neither call ends a read at once: its callback comes from the loop */
+        prov_fetch_grants(run->fetch[0], sm);
+        prov_fetch_grants(run->fetch[1], tm);
+        free(sm);
+        free(tm);
+        return;
+    }
+    for (int i = 0; i < 2; i++)
+        if (run->fetch[i])
+            prov_fetch_grants(run->fetch[i], NULL);
+}
+
+static void on_roles_read(struct sync_run *run, int side, struct prov_fetch *f,
+                          const struct mdl_snapshot *roles)
+{
+    run->fetch[side] = f; /* it may call back before prov_ops.fetch returned it */
+    run->roles_snap[side] = roles;
+    grants_step(run);
+}
+
+static void on_roles_read_source(struct prov_fetch *f, const struct mdl_snapshot *roles, void *arg)
+{
+    on_roles_read(arg, 0, f, roles);
+}
+
+static void on_roles_read_target(struct prov_fetch *f, const struct mdl_snapshot *roles, void *arg)
+{
+    on_roles_read(arg, 1, f, roles);
+}
+
 static void on_read(struct sync_run *run, struct mdl_snapshot *snap,
                     const struct prov_read_error *err, bool source)
 {
+    run->fetch[source ? 0 : 1] = NULL;
+    run->roles_snap[source ? 0 : 1] = NULL;
     if (snap) {
         if (source)
             run->ssnap = snap;
@@ -149,8 +196,10 @@ static void on_read(struct sync_run *run, struct mdl_snapshot *snap,
     } else {
         read_failed(run, source ? "source" : "target", err);
     }
-    if (--run->reads_pending > 0)
+    if (--run->reads_pending > 0) {
+        grants_step(run); /* the other side may be waiting for this one's roles */
         return;
+    }
     if (run->res.outcome == SYNC_FAILED) {
         finish(run);
         return;
@@ -478,13 +527,56 @@ static void phase_deletes(struct sync_run *run)
 
 /* ---- phase 2: assignments ---- */
 
-static void log_pair(struct sync_run *run, bool add, uint32_t tgt_user, uint32_t ref)
+static void log_change(struct sync_run *run, const struct diff_change *ch)
 {
     const struct diff *d = run->plan->diff;
-    char qu[300], qr[300];
-    log_info(run->job->name, "assignment %s user=%s role=%s target=%s", add ? "added" : "removed",
-             log_quote(qu, sizeof qu, diff_user_label(d, tgt_user)),
-             log_quote(qr, sizeof qr, diff_ref_name(d, ref)), run->tgt.cfg->name);
+    const char *div = diff_qual_name(d, ch->qual);
+    char qu[300], qr[300], qd[300];
+    if (div)
+        log_info(run->job->name, "assignment %s user=%s role=%s division=%s target=%s",
+                 ch->add ? "added" : "removed",
+                 log_quote(qu, sizeof qu, diff_user_label(d, ch->tgt_user)),
+                 log_quote(qr, sizeof qr, diff_ref_name(d, ch->ref)), log_quote(qd, sizeof qd, div),
+                 run->tgt.cfg->name);
+    else
+        log_info(run->job->name, "assignment %s user=%s role=%s target=%s",
+                 ch->add ? "added" : "removed",
+                 log_quote(qu, sizeof qu, diff_user_label(d, ch->tgt_user)),
+                 log_quote(qr, sizeof qr, diff_ref_name(d, ch->ref)), run->tgt.cfg->name);
+}
+
+struct applied {
+    struct sync_run *run;
+    bool partial;
+};
+
+/* One change a successful write made: counted and logged. */
+static void change_applied(const struct diff_change *ch, void *arg)
+{
+    struct applied *a = arg;
+    if (!plan_change_carried(a->run->plan, a->partial, ch))
+        return; /* not in what was sent: still pending */
+    if (ch->add)
+        a->run->res.assignments_added++;
+    else
+        a->run->res.assignments_removed++;
+    log_change(a->run, ch);
+}
+
+static const char *assign_op_name(enum plan_assign_kind k)
+{
+    switch (k) {
+    case PLAN_ASSIGN_ROLE_ADD:
+        return "role grant";
+    case PLAN_ASSIGN_USER_ADD:
+        return "user grants add";
+    case PLAN_ASSIGN_USER_SET:
+        return "user roles set";
+    case PLAN_ASSIGN_ROLE_REMOVE:
+        return "role users remove";
+    default:
+        return "user grants remove";
+    }
 }
 
 static void on_assign_written(const struct prov_result *r, void *arg)
@@ -492,39 +584,15 @@ static void on_assign_written(const struct prov_result *r, void *arg)
     struct op_ctx *ctx = arg;
     struct sync_run *run = ctx->run;
     const struct plan_assign_op *op = &run->plan->assign_ops[ctx->idx];
-    const struct diff *d = run->plan->diff;
 
     if (!r->ok) {
-        write_failed(run,
-                     op->kind == PLAN_ASSIGN_USER_SET   ? "user roles set"
-                     : op->kind == PLAN_ASSIGN_ROLE_ADD ? "role users add"
-                                                        : "role users remove",
-                     r);
+        write_failed(run, assign_op_name(op->kind), r);
     } else {
-        /* a partial set is not what the plan wanted: the memory must not note it */
+        /* a partial write is not what the plan wanted: the memory must not note it */
         run->assign_ok[ctx->idx] = !ctx->partial;
         run->ok_writes++;
-        if (op->kind == PLAN_ASSIGN_USER_SET) {
-            const struct diff_user_change *uc = plan_user_change(run->plan, op->tgt_user);
-            for (uint32_t i = 0; uc && i < uc->n; i++) {
-                const struct diff_change *ch = &d->changes[uc->first + i];
-                if (!plan_change_carried(run->plan, ctx->partial, ch))
-                    continue; /* not in what was sent: still pending */
-                if (ch->add)
-                    run->res.assignments_added++;
-                else
-                    run->res.assignments_removed++;
-                log_pair(run, ch->add, ch->tgt_user, ch->ref);
-            }
-        } else {
-            bool add = op->kind == PLAN_ASSIGN_ROLE_ADD;
-            for (uint32_t i = 0; i < op->nitems; i++)
-                log_pair(run, add, op->items[i], op->ref);
-            if (add)
-                run->res.assignments_added += op->nitems;
-            else
-                run->res.assignments_removed += op->nitems;
-        }
+        struct applied a = {run, ctx->partial};
+        plan_op_changes(run->plan, ctx->idx, change_applied, &a);
     }
     free(ctx);
     if (--run->inflight == 0)
@@ -558,12 +626,30 @@ static void phase_assign(struct sync_run *run)
         ctx->run = run;
         ctx->idx = i;
         ctx->partial = w.partial;
-        if (op->kind == PLAN_ASSIGN_USER_SET)
-            run->tops->user_set_roles(&run->tgt, t->users[op->tgt_user].id, w.ids, w.nids,
-                                      on_assign_written, ctx);
-        else
-            run->tops->role_users(&run->tgt, w.role_id, op->kind == PLAN_ASSIGN_ROLE_ADD, w.ids,
-                                  w.nids, on_assign_written, ctx);
+        unsigned flags = w.new_role ? PROV_W_NEW_ROLE : 0;
+        const char *user = op->tgt_user != MDL_NONE ? t->users[op->tgt_user].id : NULL;
+        switch (op->kind) {
+        case PLAN_ASSIGN_ROLE_ADD:
+            run->tops->grant_users(&run->tgt, w.role_id, w.qual_id, w.ids, w.nids, flags,
+                                   on_assign_written, ctx);
+            break;
+        case PLAN_ASSIGN_ROLE_REMOVE:
+            run->tops->revoke_users(&run->tgt, w.role_id, w.ids, w.nids, on_assign_written, ctx);
+            break;
+        case PLAN_ASSIGN_USER_ADD:
+        case PLAN_ASSIGN_USER_REMOVE: {
+            struct prov_grant *g = xcalloc(w.ngrants + 1, sizeof(*g));
+            for (size_t k = 0; k < w.ngrants; k++)
+                g[k] = (struct prov_grant){w.grants[k].role_id, w.grants[k].qual_id};
+            run->tops->user_grants(&run->tgt, user, op->kind == PLAN_ASSIGN_USER_ADD, g, w.ngrants,
+                                   flags, on_assign_written, ctx);
+            free(g);
+            break;
+        }
+        case PLAN_ASSIGN_USER_SET:
+            run->tops->user_set_roles(&run->tgt, user, w.ids, w.nids, on_assign_written, ctx);
+            break;
+        }
         plan_write_release(&w);
     }
     if (--run->inflight == 0)
@@ -643,7 +729,8 @@ int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_ten
                sync_done_cb cb, void *arg)
 {
     struct sync_run *run = xcalloc(1, sizeof *run);
-    struct prov_fetch_opts so = {0}, to = {0};
+    struct prov_fetch_opts so = {.roles_read = on_roles_read_source, .roles_read_arg = run},
+                           to = {.roles_read = on_roles_read_target, .roles_read_arg = run};
 
     run->loop = loop;
     run->job = job;
@@ -661,8 +748,9 @@ int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_ten
     log_info(job->name, "cycle started source=%s target=%s dry_run=%s", src->cfg->name,
              tgt->cfg->name, opts->dry_run ? "true" : "false");
     run->reads_pending = 2;
-    run->sops->fetch(&run->src, &so, on_read_source, run);
-    run->tops->fetch(&run->tgt, &to, on_read_target, run);
+    /* The handles are set before any callback can come: callbacks come from the loop. */
+    run->fetch[0] = run->sops->fetch(&run->src, &so, on_read_source, run);
+    run->fetch[1] = run->tops->fetch(&run->tgt, &to, on_read_target, run);
     return 0;
 }
 

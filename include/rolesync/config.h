@@ -90,7 +90,7 @@ struct cfg_job {
     struct cfg_strlist divisions_exclude;
     struct cfg_rename *division_rename;
     size_t ndivision_rename;
-    enum cfg_match_by match_by; /* default email */
+    enum cfg_match_by match_by;       /* default email */
     struct cfg_strlist users_include; /* default ["*"] */
     struct cfg_strlist users_exclude;
     enum cfg_assignments assignments; /* default mirror */

@@ -134,13 +134,17 @@ struct diff_role_op {
     const char *name;    /* create: target name (after rename); else the target role's name */
     const char *mem_key; /* memory key (owned by the diff) */
     uint64_t want;       /* memory value hash of what is written */
+    uint32_t holders;    /* delete: in-scope grants that go with the role (those no change of
+                            this plan removes first); the guard counts them as deletions */
 };
 
 /* Where a source qualifier's grants go on the target (model.h qualifiers). */
 struct diff_src_qual {
-    bool in_scope;      /* its grants take part in the job */
+    bool in_scope;      /* its grants take part in the job (it may still lack a counterpart) */
     uint32_t map;       /* target qualifier, or MDL_NONE (out of scope, unmapped, conflict) */
-    const char *reason; /* static text when in scope without a counterpart, else NULL */
+    const char *reason; /* static text when in scope without a (single) counterpart, else NULL */
+    uint32_t tgt2;      /* conflict: the second target qualifier */
+    size_t skipped;     /* grants of matched users not mirrored for want of a counterpart */
 };
 
 struct diff_tgt_qual {
@@ -184,6 +188,11 @@ struct diff_not_converging {
     char *reason;     /* owned by the diff */
 };
 
+struct diff_not_pruned {
+    uint32_t tgt_role;
+    uint32_t holders; /* subjects outside the job's scope holding it */
+};
+
 struct diff_report {
     /* users */
     size_t src_users_in_scope, tgt_users_in_scope; /* non-deleted, keyed, in scope */
@@ -200,6 +209,17 @@ struct diff_report {
     struct diff_not_converging *not_converging;
     size_t nnot_converging;
     size_t skipped_changes; /* (user, role) changes suppressed as not converging */
+    /* qualifiers (divisions): in-scope source qualifiers without a single counterpart, whose
+     * grants are skipped (src_quals[] has the reason and the count) */
+    uint32_t *unmapped_quals;
+    size_t nunmapped_quals;
+    /* definitions that name objects of the source tenant (mdl_role.uncopyable): neither created
+     * nor updated; source role indexes */
+    uint32_t *not_copied;
+    size_t nnot_copied;
+    /* prune candidates kept because subjects outside the job's scope hold them */
+    struct diff_not_pruned *not_pruned;
+    size_t nnot_pruned;
 };
 
 struct diff {
@@ -232,6 +252,14 @@ struct diff *diff_compute(const struct cfg_job *job, const struct mdl_snapshot *
  * target's licensing only then). False for unfinished snapshots. */
 bool diff_writes_roles(const struct cfg_job *job, const struct mdl_snapshot *src,
                        const struct mdl_snapshot *tgt);
+/* Whose grants a diff of these snapshots will look at (for reads that fetch grants role by
+ * role, provider.h prov_fetch_grants): source roles that map to a managed target role or are
+ * to be created, and target roles that are managed or prune candidates; never forced roles,
+ * nothing when assignments are off but prune candidates. Reads only the snapshots' roles, so
+ * it works before the users are read (snapshots need not be finished). The masks have one
+ * entry per role of each snapshot. */
+void diff_grant_masks(const struct cfg_job *job, const struct mdl_snapshot *src,
+                      const struct mdl_snapshot *tgt, bool *src_mask, bool *tgt_mask);
 void diff_free(struct diff *d);
 
 /* Name of a target role reference (existing role's name or the name of the role to create). */
@@ -239,6 +267,9 @@ const char *diff_ref_name(const struct diff *d, uint32_t ref);
 /* Display label of a target user: its match key as the target spells it (email, username, or
  * external key), else its id. */
 const char *diff_user_label(const struct diff *d, uint32_t tgt_user);
+/* Display name of a target qualifier for plan and log lines: NULL for the home one (and for
+ * an undivided target), "*" for the all-divisions grant, else the division's name. */
+const char *diff_qual_name(const struct diff *d, uint32_t qual);
 /* True when nothing is to be written (not-converging items do not count). */
 bool diff_is_empty(const struct diff *d);
 

@@ -203,6 +203,14 @@ const char *http_tenant_name(const struct http_tenant *t);
 struct http_request *http_request(struct http_tenant *t, const char *method, const char *path,
                                   const char *body, http_done_cb cb, void *arg);
 
+/* The same with HTTP_REQ_* flags. HTTP_REQ_RETRY_404: a 404 is retried like a 503 (a write
+ * naming an object the platform has only just created, which an eventually consistent service
+ * may not know yet: product.md 4a.8). */
+#define HTTP_REQ_RETRY_404 0x1u
+struct http_request *http_request_flags(struct http_tenant *t, const char *method, const char *path,
+                                        const char *body, unsigned flags, http_done_cb cb,
+                                        void *arg);
+
 /* Cancel a request whose callback has not run yet: it gets HTTP_ERR_CANCELLED from the loop.
  * An attempt in flight is aborted. No effect once the outcome is decided. */
 void http_cancel(struct http_request *r);

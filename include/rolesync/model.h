@@ -31,13 +31,15 @@
 enum mdl_user_state { MDL_USER_ACTIVE = 0, MDL_USER_INACTIVE = 1, MDL_USER_DELETED = 2 };
 
 /* What a tenant's API can write, set by its provider (prov_ops.caps) on each snapshot it reads;
- * the pure core reads these instead of knowing platforms. */
-#define MDL_CAP_ROLE_BATCHES                                                                       \
-    0x1u /* grant or revoke one role for many users in one request                                 \
-            (at most PLAN_BATCH_MAX, plan.h) */
-#define MDL_CAP_BUILTIN_DEFINITIONS                                                                \
-    0x2u /* a built-in role's definition (def_canon) may be                                        \
-            written; never its name or description */
+ * the pure core reads these instead of knowing platforms.
+ * MDL_CAP_GRANT_WRITES: grants are written one by one, saying where they hold: one role for
+ *   many users in one qualifier, one role revoked from many users in every qualifier, several
+ *   (role, qualifier) grants added to or removed from one user; at most PLAN_BATCH_MAX users a
+ *   request (plan.h). Without it, a user's whole role set is written at once.
+ * MDL_CAP_BUILTIN_DEFINITIONS: a built-in role's definition (def_canon) may be written; never
+ *   its name or description. */
+#define MDL_CAP_GRANT_WRITES 0x1u
+#define MDL_CAP_BUILTIN_DEFINITIONS 0x2u
 
 struct mdl_role {
     const char *id; /* platform id, opaque to the core */
@@ -59,6 +61,13 @@ struct mdl_role {
                     Member): never added or removed */
     bool admin;  /* the platform's administrator role (genesys admin, identity Tenant
                     Administrator): revoked only by a job that names it verbatim */
+    /* Facts the provider adds about the role (product.md 4a.6, 4a.7): */
+    const char *uncopyable; /* the definition names objects of this tenant (e.g. "queue
+                               9f0c1e2a..."): it cannot mean the same elsewhere; NULL = none */
+    uint32_t other_holders; /* subjects other than this snapshot's users that hold it directly
+                               (groups, OAuth clients, users the listing lacks) */
+    bool grants_unread;     /* its grants were not read (out of the job's interest): the users'
+                               grants of it are unknown, not absent */
 };
 
 /* Where a role is granted (see above). */
@@ -138,6 +147,10 @@ void mdl_user_add_grant(struct mdl_snapshot *s, uint32_t user, uint32_t role, ui
                         unsigned flags);
 void mdl_user_add_role(struct mdl_snapshot *s, uint32_t user, uint32_t role);
 
+/* Index the users by id before finish, once every user is added (no mdl_add_user after it):
+ * mdl_find_user_by_id works from then on, so grants read by user id (genesys subject grants)
+ * can be added before finish. -1 + err on a duplicate user id. Finish does it when not done. */
+int mdl_index_users(struct mdl_snapshot *s, char *err, size_t errlen);
 /* Sort and de-duplicate grants, build indexes. Returns 0, or -1 with a message in err when
  * the snapshot is inconsistent (duplicate role, user or qualifier ids, a grant naming a role or
  * qualifier that does not exist). */

@@ -4,25 +4,28 @@
  * struct diff (diff.h) and turns it into requests in three phases (product.md section 4 point
  * 10): (1) role creates and updates, (2) assignment changes, (3) role deletions.
  *
- * Guard (point 8): deletions = role deletions + (user, role) removals. When deletions exceed
- * job->max_deletes and `force` is false, the plan is refused: `refused` is set, the counts and
- * the changes stay readable (plan_render shows them), and every phase accessor returns zero
- * operations, so nothing can be applied by mistake.
+ * Guard (points 8, 4a.5, 4a.7): deletions = role deletions + removed grants + the in-scope grants
+ * a deleted role takes with it (diff_role_op.holders). When deletions exceed job->max_deletes
+ * and `force` is false, the plan is refused: `refused` is set, the counts and the changes stay
+ * readable (plan_render shows them), and every phase accessor returns zero operations, so
+ * nothing can be applied by mistake.
  *
- * Write economy (point 7, performance.md "minimal writes"):
- *   - identity target: one PUT .../Users/{id}/Roles per changed user with the user's full new
- *     role set (PLAN_ASSIGN_USER_SET).
- *   - genesys target: each changed user's changes travel either in per-role batches
- *     (PUT /authorization/roles/{id}/users/add|remove, at most PLAN_BATCH_MAX user ids each) or
- *     in one PUT /users/{id}/roles with the user's full new set. Costs are exact: batches = sum
- *     over (role, add/remove) groups of ceil(members/100); per user = one per user. The plan
- *     takes the cheapest of: all batches, all per-user, and a mix (users whose PUT empties two
- *     or more batches are moved to a PUT; see choose_mix in plan.c). Ties go to batches, which
- *     are incremental and so cannot overwrite a concurrent change to other roles. The result
- *     is never above performance.md's bound (the smaller of the two pure strategies) and below
- *     it when one user's private changes ride along with a role-wide change.
- *   A USER_SET's role set = the user's current target roles (kept: out of scope, foreign,
- *   forced, conflicted, protected admin) minus removes plus adds.
+ * Write economy (point 7, performance.md "minimal writes"), by the target's capabilities:
+ *   - a target that writes whole role sets (identity): one PLAN_ASSIGN_USER_SET per changed
+ *     user with the user's full new role set = the roles it holds directly (kept: out of scope,
+ *     foreign, forced, conflicted, protected admin) minus those whose every grant goes, plus the
+ *     added ones.
+ *   - a target that writes grants (MDL_CAP_GRANT_WRITES, genesys): every write says where it
+ *     holds. A user's adds travel in role-wide grants (ROLE_ADD: one role, one qualifier, up to
+ *     PLAN_BATCH_MAX users) or in one USER_ADD of its own; its removals in role-wide
+ *     revocations (ROLE_REMOVE: one role from up to PLAN_BATCH_MAX users in every qualifier --
+ *     used for a user only when the removals are all its direct grants of that role) or in one
+ *     USER_REMOVE of its own (forced when a revocation cannot carry them). Costs are exact:
+ *     batches = sum over groups of ceil(members/100); per user = one request per user with
+ *     adds plus one per user with removals. The plan takes the cheaper of all-per-user and a
+ *     mix (batches, with users moved to requests of their own where that empties two or more
+ *     batches; see choose_grant_mix in plan.c); ties go to batches, which leave the rest of
+ *     each user alone. Never a write that names no qualifier where one matters.
  *
  * Created roles: assignment ops may refer to a role the plan creates (ref >= tgt->nroles, see
  * diff.h). The executor stores each created role's id with plan_set_created_id() after the POST;
@@ -42,29 +45,34 @@
 
 #include "rolesync/diff.h"
 
-#define PLAN_BATCH_MAX 100 /* user ids per genesys users/add|remove request */
+#define PLAN_BATCH_MAX 100 /* users per role-wide grant or revocation request */
 
 enum plan_assign_kind {
-    PLAN_ASSIGN_ROLE_ADD = 0, /* genesys PUT /authorization/roles/{ref}/users/add, items = users */
-    PLAN_ASSIGN_ROLE_REMOVE,  /* genesys PUT /authorization/roles/{ref}/users/remove */
-    /* order in a plan: all ROLE_ADD, then USER_SET, then ROLE_REMOVE */
-    PLAN_ASSIGN_USER_SET, /* PUT the user's full role set, items = role refs */
+    /* order in a plan: ROLE_ADD, USER_ADD, USER_SET, ROLE_REMOVE, USER_REMOVE */
+    PLAN_ASSIGN_ROLE_ADD = 0, /* grant role `ref` in qualifier `qual` to users `items` */
+    PLAN_ASSIGN_USER_ADD,     /* grants for user `tgt_user`: items = indexes of its add changes
+                                 in diff->changes */
+    PLAN_ASSIGN_USER_SET,     /* write user `tgt_user`'s whole role set: items = role refs */
+    PLAN_ASSIGN_ROLE_REMOVE,  /* revoke role `ref` from users `items` in every qualifier */
+    PLAN_ASSIGN_USER_REMOVE,  /* removals for user `tgt_user`: items = indexes of its remove
+                                 changes in diff->changes */
 };
 
 enum plan_strategy {
     PLAN_STRATEGY_NONE = 0,
-    PLAN_STRATEGY_BATCH,    /* every assignment change in per-role batches */
-    PLAN_STRATEGY_PER_USER, /* one full-set PUT per changed user */
-    PLAN_STRATEGY_MIXED,    /* genesys: some users by full-set PUT, the rest in batches */
+    PLAN_STRATEGY_BATCH,    /* role-wide batches (and the per-user removals they cannot carry) */
+    PLAN_STRATEGY_PER_USER, /* requests of each user's own */
+    PLAN_STRATEGY_MIXED,    /* some users on their own, the rest in batches */
 };
 
 struct plan_assign_op {
     enum plan_assign_kind kind;
-    uint32_t ref;          /* ROLE_ADD/REMOVE: target role reference; USER_SET: MDL_NONE */
-    uint32_t qual;         /* ROLE_ADD/REMOVE: target qualifier; USER_SET: MDL_NONE */
-    uint32_t tgt_user;     /* USER_SET: target user index; ROLE_*: MDL_NONE */
+    uint32_t ref;          /* ROLE_*: target role reference; else MDL_NONE */
+    uint32_t qual;         /* ROLE_ADD: target qualifier; else MDL_NONE */
+    uint32_t tgt_user;     /* USER_*: target user index; ROLE_*: MDL_NONE */
     const uint32_t *items; /* ROLE_*: target user indexes (1..PLAN_BATCH_MAX, ascending);
-                              USER_SET: the user's full new role set as refs (ascending) */
+                              USER_ADD/REMOVE: change indexes; USER_SET: the user's full new
+                              role set as refs (ascending) */
     uint32_t nitems;
 };
 
@@ -85,6 +93,9 @@ enum plan_note_kind {
     PLAN_NOTE_CONFLICT,
     PLAN_NOTE_UNMAPPED,
     PLAN_NOTE_AMBIGUOUS,
+    PLAN_NOTE_DIVISION,   /* a source division without a (single) counterpart */
+    PLAN_NOTE_NOT_COPIED, /* a definition naming the source org's objects */
+    PLAN_NOTE_NOT_PRUNED, /* a prune candidate held outside the job's scope */
     PLAN_NOTE_UNMATCHED,
     PLAN_NOTE_REFUSED,
 };
@@ -102,9 +113,10 @@ struct plan {
     size_t deletions;  /* role deletions + assignment removals */
     unsigned max_deletes;
     enum plan_strategy strategy;       /* how assignments are written (NONE: no changes) */
-    size_t cost_batch, cost_per_user;  /* request counts of the two pure strategies (info;
-                                          cost_batch is 0 for identity) */
-    size_t cost_mixed;                 /* genesys: requests of the chosen mix (<= cost_batch) */
+    size_t cost_batch, cost_per_user;  /* request counts of batches (with the removals they
+                                          cannot carry) and of all-per-user (info; cost_batch is
+                                          0 for whole-set targets) */
+    size_t cost_mixed;                 /* grant targets: requests of the mix (<= cost_batch) */
     struct plan_assign_op *assign_ops; /* built even when refused, but not exposed as a phase */
     size_t nassign_ops;
     char **created_ids;      /* [diff->ncreates], filled by plan_set_created_id */
@@ -143,21 +155,36 @@ void plan_note_applied(const struct plan *p, struct diff_memory *mem, const bool
 /* One changed user's changes (diff->users entry), or NULL. */
 const struct diff_user_change *plan_user_change(const struct plan *p, uint32_t tgt_user);
 
+/* A grant as a write names it: the role's id and the qualifier's (NULL: a target without
+ * qualifiers). */
+struct plan_grant_ids {
+    const char *role_id;
+    const char *qual_id;
+};
+
 struct plan_write {
     bool hold;           /* not sent this cycle; `reason` says why */
-    bool partial;        /* USER_SET: sent without the adds of roles not created, keeping the
-                            roles it would lose (its removals wait) */
+    bool partial;        /* USER_SET / USER_ADD: sent without the adds of roles not created
+                            (a user set keeps the roles it would lose: its removals wait) */
+    bool new_role;       /* it names a role this plan created: the platform may not know it
+                            yet (product.md 4a.8), so a 404 is worth retrying */
     char reason[400];    /* hold: why */
-    const char *role_id; /* ROLE_ADD/REMOVE: the role's id */
+    const char *role_id; /* ROLE_*: the role's id */
+    const char *qual_id; /* ROLE_ADD: the qualifier's id */
     const char **ids;    /* ROLE_*: user ids; USER_SET: role ids of the set to write (borrowed
                             strings; the array is freed by plan_write_release) */
     size_t nids;
+    struct plan_grant_ids *grants; /* USER_ADD / USER_REMOVE (freed by plan_write_release) */
+    size_t ngrants;
 };
 /* Prepare assignment op i (of plan_phase_assign); `roles_failed`: a phase 1 write failed. */
 void plan_write_prepare(const struct plan *p, size_t i, bool roles_failed, struct plan_write *w);
 void plan_write_release(struct plan_write *w);
 /* Whether change `ch` travelled in a successful write prepared with this `partial` flag. */
 bool plan_change_carried(const struct plan *p, bool partial, const struct diff_change *ch);
+/* Call fn for every change assignment op i carries (in diff order), as planned. */
+void plan_op_changes(const struct plan *p, size_t i,
+                     void (*fn)(const struct diff_change *ch, void *arg), void *arg);
 /* Why phase 3 is held after `failed_before` failed writes, or NULL when it may go. */
 const char *plan_deletes_hold_reason(size_t failed_before);
 
@@ -176,7 +203,8 @@ char *plan_render_string(const struct plan *p);
 /* Only the report lines of the text: "! conflict: ...", "! unmapped: ...", "! ambiguous: ..."
  * (what the daemon logs every cycle, whether or not it prints a plan). */
 void plan_render_report(const struct plan *p, FILE *out);
-/* The notes, and whether one is a report line (conflict, unmapped, ambiguous). */
+/* The notes, and whether one is a report line (conflict, unmapped, ambiguous, division, not
+ * copied, not pruned: what is not done, logged every cycle). */
 const struct plan_note *plan_notes(const struct plan *p, size_t *n);
 bool plan_note_is_report(const struct plan_note *n);
 

@@ -33,10 +33,25 @@ struct prov_tenant {
     uv_loop_t *loop;
 };
 
+struct prov_fetch; /* a read in progress; valid until its callback has run */
+
 struct prov_fetch_opts {
     bool licensed_domains; /* genesys: also read the org's licensed permission domains */
     bool licensed_only;    /* genesys: read only those (the snapshot has no roles or users) */
+    /* A read in two steps, for platforms whose grants are read role by role (genesys subject
+     * grants, product.md 4a.1): once the role listing is complete, roles_read() is called
+     * (from the loop) with the snapshot, whose roles are readable (not finished); the read
+     * then waits until prov_fetch_grants() says whose grants to read. NULL: the grants of every
+     * role but the forced one are read. Never called when the read fails first. */
+    void (*roles_read)(struct prov_fetch *f, const struct mdl_snapshot *roles, void *arg);
+    void *roles_read_arg;
 };
+
+/* Second step of a two-step read: read the grants of the roles whose `mask` entry is true
+ * (indexes of the snapshot's roles as roles_read showed them); the others are marked
+ * mdl_role.grants_unread. mask NULL: none. Once per read, after roles_read and before the read's
+ * callback. A platform whose users listing brings every grant reads nothing more. */
+void prov_fetch_grants(struct prov_fetch *f, const bool *mask);
 
 /* Why a read failed. The request fields name the request whose reply failed the read (an error
  * status, a transport failure, or a reply that could not be used); they are NULL / 0 when the
@@ -71,6 +86,14 @@ typedef void (*prov_done_cb)(const struct prov_result *r, void *arg);
 
 struct pjson_error_info; /* providers/provider_json.h */
 
+/* A grant as a write names it (plan.h struct plan_grant_ids). */
+struct prov_grant {
+    const char *role_id;
+    const char *qual_id; /* the qualifier's platform id (genesys division id, "*") */
+};
+
+#define PROV_W_NEW_ROLE 0x1u /* see prov_ops.grant_users */
+
 /* Write capabilities and conventions of a platform, copied into each snapshot it reads
  * (mdl_snapshot.caps), where the pure core reads them. */
 #define PROV_MATCH(m) (1u << (m)) /* bit of a cfg_match_by in prov_ops.match_by */
@@ -98,8 +121,8 @@ struct prov_ops {
     int (*parse_error)(const char *body, size_t len, struct pjson_error_info *out);
 
     /* ---- reads and writes ---- */
-    void (*fetch)(const struct prov_tenant *t, const struct prov_fetch_opts *o, prov_fetch_cb cb,
-                  void *arg);
+    struct prov_fetch *(*fetch)(const struct prov_tenant *t, const struct prov_fetch_opts *o,
+                                prov_fetch_cb cb, void *arg);
     /* Create a custom role named `name` with `src`'s description and definition (same api). */
     void (*role_create)(const struct prov_tenant *t, const struct mdl_role *src, const char *name,
                         prov_done_cb cb, void *arg);
@@ -109,11 +132,20 @@ struct prov_ops {
                         const struct mdl_role *tgt, prov_done_cb cb, void *arg);
     void (*role_delete)(const struct prov_tenant *t, const struct mdl_role *tgt, prov_done_cb cb,
                         void *arg);
-    /* Grant (add) or revoke one role for up to 100 users; NULL where the platform has no such
-     * call (identity). */
-    void (*role_users)(const struct prov_tenant *t, const char *role_id, bool add,
-                       const char *const *user_ids, size_t n, prov_done_cb cb, void *arg);
-    /* Replace a user's whole role set. */
+    /* Grant writes (snapshot cap MDL_CAP_GRANT_WRITES; NULL where the platform has none):
+     * grant one role in one qualifier to up to 100 users; revoke one role from up to 100 users
+     * in every qualifier; add or remove several (role, qualifier) grants of one user. `flags`:
+     * PROV_W_NEW_ROLE when a role named was created this cycle (product.md 4a.8: the platform
+     * may answer 404 for it a while; the write is retried with the retry policy's backoff). */
+    void (*grant_users)(const struct prov_tenant *t, const char *role_id, const char *qual_id,
+                        const char *const *user_ids, size_t n, unsigned flags, prov_done_cb cb,
+                        void *arg);
+    void (*revoke_users)(const struct prov_tenant *t, const char *role_id,
+                         const char *const *user_ids, size_t n, prov_done_cb cb, void *arg);
+    void (*user_grants)(const struct prov_tenant *t, const char *user_id, bool add,
+                        const struct prov_grant *g, size_t n, unsigned flags, prov_done_cb cb,
+                        void *arg);
+    /* Replace a user's whole role set (targets without grant writes). */
     void (*user_set_roles)(const struct prov_tenant *t, const char *user_id,
                            const char *const *role_ids, size_t n, prov_done_cb cb, void *arg);
     /* Before the diff of a same-api job with definitions: rewrite the role definitions of both
@@ -131,6 +163,5 @@ struct prov_ops {
 const struct prov_ops *prov_for_api(enum cfg_api api);
 extern const struct prov_ops prov_genesys;
 extern const struct prov_ops prov_identity;
-
 
 #endif

@@ -68,11 +68,11 @@ struct sync_result {
     /* planned changes (what the plan contains, applied or not): a dry run reports these */
     size_t planned_roles_created, planned_roles_updated, planned_roles_deleted;
     size_t planned_assignments_added, planned_assignments_removed;
-    size_t pending;    /* changes planned but not applied (dry run, refused, failed) */
-    size_t failed_ops; /* write requests that failed */
+    size_t pending;       /* changes planned but not applied (dry run, refused, failed) */
+    size_t failed_ops;    /* write requests that failed */
     size_t cancelled_ops; /* writes not sent (or cut short) because the daemon stopped: they
                              stay pending, they did not fail */
-    size_t deletions;  /* the guard's figure for this plan */
+    size_t deletions;     /* the guard's figure for this plan */
     unsigned max_deletes;
     uint64_t requests, retries; /* HTTP attempts to both tenants during the cycle */
     size_t unmatched_source_only, unmatched_target_only;

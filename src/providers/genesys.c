@@ -13,18 +13,40 @@
 
 #define GEN_ROLES "/api/v2/authorization/roles"
 #define GEN_USERS "/api/v2/users"
+#define GEN_SUBJECTS "/api/v2/authorization/subjects"
 #define GEN_PERMS "/api/v2/authorization/permissions"
 #define GEN_PERMS_PAGE 100
 
-/* ---- reads ---- */
+/* ---- reads ----
+ *
+ * Version 2 (product.md 4a): a grant is (user, role, division), and only direct grants count,
+ * so the grants are read role by role from subject grants -- the direct holders of each role
+ * the job needs, with their divisions -- and the users listing serves only matching (no
+ * expand=authorization: that lists every role held anywhere, inherited ones included, without
+ * divisions). Users: the active ones by offset pages (concurrent), every other one through the
+ * cursor listing, which the platform does not cap (offset paging past 10,000 results is
+ * refused for states other than active, 4a.9). */
+
+#define GEN_DIVISIONS "/api/v2/authorization/divisions"
+#define GEN_GRANTS_PAGE 100 /* subject grants' largest page */
+#define GEN_CURSOR_PAGE 500 /* the cursor listing's largest page */
+#define GEN_DIVISIONS_PAGE 100
 
 static void roles_page(struct prov_page *pg, const struct http_result *res);
 static void users_page(struct prov_page *pg, const struct http_result *res);
+static void cursor_page(struct prov_page *pg, const struct http_result *res);
 static void perms_page(struct prov_page *pg, const struct http_result *res);
+static void divisions_page(struct prov_page *pg, const struct http_result *res);
+static void grants_page(struct prov_page *pg, const struct http_result *res);
 
 static void *users_prepare(const char *body, size_t len)
 {
-    return gjs_users_prepare(body, len);
+    return gjs_users_prepare_mode(body, len, GJS_USERS_PLAIN);
+}
+
+static void *cursor_prepare(const char *body, size_t len)
+{
+    return gjs_users_prepare_mode(body, len, GJS_USERS_CURSOR);
 }
 
 static void users_discard(void *p)
@@ -34,31 +56,52 @@ static void users_discard(void *p)
 
 /* Users pages are parsed off the loop (provider.h, struct prov_page_parser). */
 static const struct prov_page_parser users_parser = {users_prepare, users_discard};
+static const struct prov_page_parser cursor_parser = {cursor_prepare, users_discard};
 
 static void request_page(struct prov_fetch *f, struct prov_listing *l, unsigned number)
 {
     const struct cfg_tenant *c = f->t.cfg;
-    char path[256];
+    char path[512];
 
     if (l == &f->roles) {
         snprintf(path, sizeof path, GEN_ROLES "?pageSize=%u&pageNumber=%u&userCount=false",
                  c->page_size_roles, number);
         prov_fetch_page(f, l, number, path, NULL, roles_page);
     } else if (l == &f->users) {
-        /* state=any: inactive users are matched like active ones; deleted ones are read so the
-         * core can ignore them explicitly. expand=authorization brings each user's roles in the
-         * same page, so no per-user reads are needed. */
-        snprintf(path, sizeof path,
-                 GEN_USERS "?pageSize=%u&pageNumber=%u&expand=authorization&state=any",
+        snprintf(path, sizeof path, GEN_USERS "?pageSize=%u&pageNumber=%u&state=active",
                  c->page_size_users, number);
         prov_fetch_page(f, l, number, path, &users_parser, users_page);
-    } else {
+    } else if (l == &f->inactive || l == &f->deleted) {
+        unsigned ps = c->page_size_users < GEN_CURSOR_PAGE ? c->page_size_users : GEN_CURSOR_PAGE;
+        const char *state = l == &f->inactive ? "inactive" : "deleted";
+        if (l->cursor) {
+            char *cur = util_pct_encode(l->cursor);
+            snprintf(path, sizeof path, GEN_USERS "/query?pageSize=%u&state=%s&cursor=%s", ps,
+                     state, cur);
+            free(cur);
+        } else {
+            snprintf(path, sizeof path, GEN_USERS "/query?pageSize=%u&state=%s", ps, state);
+        }
+        prov_fetch_page(f, l, number, path, &cursor_parser, cursor_page);
+    } else if (l == &f->divisions) {
+        snprintf(path, sizeof path, GEN_DIVISIONS "?pageSize=%u&pageNumber=%u", GEN_DIVISIONS_PAGE,
+                 number);
+        prov_fetch_page(f, l, number, path, NULL, divisions_page);
+    } else if (l == &f->perms) {
         snprintf(path, sizeof path, GEN_PERMS "?pageSize=%u&pageNumber=%u", GEN_PERMS_PAGE, number);
         prov_fetch_page(f, l, number, path, NULL, perms_page);
+    } else {
+        char err[256];
+        const struct mdl_role *r = &f->snap->roles[l->role];
+        char *seg = pjson_path_segment(r->id, err, sizeof err); /* the listing checked it */
+        snprintf(path, sizeof path, GEN_ROLES "/%s/subjectgrants?pageSize=%u&pageNumber=%u",
+                 seg ? seg : "", GEN_GRANTS_PAGE, number);
+        free(seg);
+        prov_fetch_page(f, l, number, path, NULL, grants_page);
     }
 }
 
-/* Envelope bookkeeping shared by the three listings: page 1 tells how many pages follow, and
+/* Envelope bookkeeping shared by the offset listings: page 1 tells how many pages follow, and
  * those are requested concurrently (a window at a time, see prov_fetch_more); later pages must
  * agree with page 1's total. The envelope must be self-consistent, so a server that claims
  * millions of pages of an empty listing is refused instead of obeyed. */
@@ -126,6 +169,62 @@ static void users_page(struct prov_page *pg, const struct http_result *res)
         account_page(pg, &page, res->path);
 }
 
+/* A cursor page: the next one is requested once this one names its cursor (the pages come one
+ * after the other); a page without a cursor is the last. */
+static void cursor_page(struct prov_page *pg, const struct http_result *res)
+{
+    struct prov_fetch *f = pg->f;
+    struct prov_listing *l = pg->l;
+    struct gjs_page page;
+    char err[512], *cursor = NULL;
+    if (gjs_users_commit_cursor(pg->prepared, f->snap, f->refs, &page, &cursor, err, sizeof err) !=
+        0) {
+        prov_fetch_fail(f, false, "GET %s: %s", res->path, err);
+        return;
+    }
+    l->started = true;
+    l->seen += page.entities;
+    if (cursor && l->cursor && strcmp(cursor, l->cursor) == 0) {
+        /* the same cursor again would page forever */
+        prov_fetch_fail(f, false, "GET %s: the %s listing answered the cursor it was sent",
+                        res->path, l->what);
+        free(cursor);
+        return;
+    }
+    if (cursor && page.entities == 0) {
+        prov_fetch_fail(f, false, "GET %s: an empty %s page that names a next one", res->path,
+                        l->what);
+        free(cursor);
+        return;
+    }
+    free(l->cursor);
+    l->cursor = cursor;
+    if (cursor)
+        l->end = pg->number + 2; /* one more page (prov_fetch_more requests it) */
+}
+
+static void divisions_page(struct prov_page *pg, const struct http_result *res)
+{
+    struct gjs_page page;
+    char err[512];
+    if (gjs_parse_divisions_page(pg->f->snap, res->body, res->body_len, &page, err, sizeof err) !=
+        0)
+        prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
+    else
+        account_page(pg, &page, res->path);
+}
+
+static void grants_page(struct prov_page *pg, const struct http_result *res)
+{
+    struct gjs_page page;
+    char err[512];
+    if (gjs_parse_subjectgrants_page(pg->f->snap, pg->f->grefs, pg->l->role, res->body,
+                                     res->body_len, &page, err, sizeof err) != 0)
+        prov_fetch_fail(pg->f, false, "GET %s: %s", res->path, err);
+    else
+        account_page(pg, &page, res->path);
+}
+
 static void perms_page(struct prov_page *pg, const struct http_result *res)
 {
     struct gjs_page page;
@@ -137,17 +236,61 @@ static void perms_page(struct prov_page *pg, const struct http_result *res)
         account_page(pg, &page, res->path);
 }
 
-static void genesys_fetch(const struct prov_tenant *t, const struct prov_fetch_opts *o,
-                          prov_fetch_cb cb, void *arg)
+/* The second step (prov_fetch_grants): subject grants of the masked roles, never of the forced
+ * one (every user holds employee; the core never adds or removes it). The listings array is
+ * sized once, before any request, so the page requests' listing pointers stay valid. */
+static void request_grants(struct prov_fetch *f, const bool *mask)
+{
+    struct mdl_snapshot *s = f->snap;
+    size_t n = 0;
+    for (size_t i = 0; i < s->nroles; i++) {
+        bool read = mask && mask[i] && !s->roles[i].forced && !s->roles[i].foreign;
+        s->roles[i].grants_unread = !read;
+        n += read;
+    }
+    f->grants = xcalloc(n + 1, sizeof(*f->grants));
+    for (size_t i = 0; i < s->nroles; i++) {
+        if (s->roles[i].grants_unread)
+            continue;
+        struct prov_listing *l = &f->grants[f->ngrants++];
+        l->what = "subject grants";
+        l->total = -1;
+        l->role = (uint32_t)i;
+        l->request = request_page;
+    }
+    for (size_t i = 0; i < f->ngrants; i++)
+        request_page(f, &f->grants[i], 1);
+}
+
+static struct prov_fetch *genesys_fetch(const struct prov_tenant *t,
+                                        const struct prov_fetch_opts *o, prov_fetch_cb cb,
+                                        void *arg)
 {
     struct prov_fetch *f = prov_fetch_new(t, CFG_API_GENESYS, cb, arg);
-    f->roles.request = f->users.request = f->perms.request = request_page;
+    struct prov_listing *ls[] = {&f->roles,   &f->users,     &f->inactive,
+                                 &f->deleted, &f->divisions, &f->perms};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(ls); i++)
+        ls[i]->request = request_page;
     if (!(o && o->licensed_only)) {
+        /* A grant's division is its qualifier; "*", the all-divisions grant, is no division
+         * of the listing but a qualifier of its own. */
+        f->snap->divided = true;
+        mdl_add_qual(f->snap, &(struct mdl_qual){.id = "*", .name = "*", .all = true});
+        f->request_grants = request_grants;
+        f->grants_wait = true;
+        f->roles_read = o ? o->roles_read : NULL;
+        f->roles_read_arg = o ? o->roles_read_arg : NULL;
         request_page(f, &f->roles, 1);
+        request_page(f, &f->divisions, 1);
         request_page(f, &f->users, 1);
+        request_page(f, &f->inactive, 1);
+        /* deleted users are read so that their grants are known as theirs (the core ignores
+         * both), not taken for holders the listing cannot show */
+        request_page(f, &f->deleted, 1);
     }
     if (o && (o->licensed_domains || o->licensed_only))
         request_page(f, &f->perms, 1);
+    return f;
 }
 
 /* ---- writes ---- */
@@ -167,18 +310,12 @@ static void on_role_reply(struct prov_tenant_req *req, const struct http_result 
     pjson_role_free(&r);
 }
 
-/* PUT /authorization/roles/{id}/users/add|remove answers the ids it applied; PUT
- * /users/{id}/roles the user's authorization. A 2xx reply that does not read as that cannot be
- * trusted to mean the write happened (a proxy's page, a truncated or garbled body): the write
- * counts as failed and the next cycle's read decides what is left to do. */
+/* PUT /authorization/roles/{id}/users/remove answers the ids it applied. A 2xx reply that does
+ * not read as that cannot be trusted to mean the write happened (a proxy's page, a truncated or
+ * garbled body): the write counts as failed and the next cycle's read decides what is left. */
 static void on_id_array_reply(struct prov_tenant_req *req, const struct http_result *res)
 {
     prov_reply_check_ids(req, res, gjs_parse_id_array);
-}
-
-static void on_user_authorization_reply(struct prov_tenant_req *req, const struct http_result *res)
-{
-    prov_reply_check_ids(req, res, gjs_parse_user_authorization);
 }
 
 static void genesys_role_create(const struct prov_tenant *t, const struct mdl_role *src,
@@ -239,11 +376,32 @@ static void genesys_role_delete(const struct prov_tenant *t, const struct mdl_ro
     free(path);
 }
 
-static void genesys_role_users(const struct prov_tenant *t, const char *role_id, bool add,
-                               const char *const *user_ids, size_t n, prov_done_cb cb, void *arg)
+/* POST /authorization/roles/{id}?subjectType=PC_USER: the role for these users in one
+ * division (SubjectDivisions; the platform answers 204). */
+static void genesys_grant_users(const struct prov_tenant *t, const char *role_id,
+                                const char *qual_id, const char *const *user_ids, size_t n,
+                                unsigned flags, prov_done_cb cb, void *arg)
 {
-    const char *op = add ? "role users add" : "role users remove";
-    char *path = role_path(t, op, "PUT", role_id, add ? "/users/add" : "/users/remove", cb, arg);
+    const char *op = "role grant";
+    char *path = role_path(t, op, "POST", role_id, "?subjectType=PC_USER", cb, arg);
+    if (!path)
+        return;
+    char *body = gjs_build_subject_divisions(user_ids, n, qual_id);
+    prov_submit_opts(t, op, "POST", path, body,
+                     &(struct prov_submit_opts){.retry_404 = flags & PROV_W_NEW_ROLE},
+                     prov_reply_empty_or_json, cb, arg);
+    free(body);
+    free(path);
+}
+
+/* PUT /authorization/roles/{id}/users/remove: the role's direct grants of these users in every
+ * division. Division-blind, so the plan sends it only for users whose every direct grant of the
+ * role goes (plan.h); it answers the ids it applied. */
+static void genesys_revoke_users(const struct prov_tenant *t, const char *role_id,
+                                 const char *const *user_ids, size_t n, prov_done_cb cb, void *arg)
+{
+    const char *op = "role users remove";
+    char *path = role_path(t, op, "PUT", role_id, "/users/remove", cb, arg);
     if (!path)
         return;
     char *body = pjson_build_string_array(user_ids, n);
@@ -252,21 +410,51 @@ static void genesys_role_users(const struct prov_tenant *t, const char *role_id,
     free(path);
 }
 
-static void genesys_user_set_roles(const struct prov_tenant *t, const char *user_id,
-                                   const char *const *role_ids, size_t n, prov_done_cb cb,
-                                   void *arg)
+/* A user's grants: POST .../subjects/{id}/bulkadd, and for removals bulkremove -- or, for a
+ * single grant, DELETE .../subjects/{id}/divisions/{d}/roles/{r}, which cannot fail on another
+ * grant's role or division having gone meanwhile, and whose 404 means the grant is gone
+ * already: what the removal wanted (Terraform reads it the same way). */
+static void genesys_user_grants(const struct prov_tenant *t, const char *user_id, bool add,
+                                const struct prov_grant *g, size_t n, unsigned flags,
+                                prov_done_cb cb, void *arg)
 {
+    const char *op = add ? "user grants add" : "user grants remove";
     char err[256];
     char *seg = pjson_path_segment(user_id, err, sizeof err);
     if (!seg) {
-        prov_fail_later(t, "user roles set", "PUT", GEN_USERS "/?/roles", err, cb, arg);
+        prov_fail_later(t, op, "POST", GEN_SUBJECTS "/?", err, cb, arg);
         return;
     }
-    char *path = xasprintf(GEN_USERS "/%s/roles", seg);
-    char *body = pjson_build_string_array(role_ids, n);
-    prov_submit(t, "user roles set", "PUT", path, body, on_user_authorization_reply, cb, arg);
-    free(body);
+    struct prov_submit_opts o = {.retry_404 = add && (flags & PROV_W_NEW_ROLE)};
+    if (!add && n == 1) {
+        char *dseg = pjson_path_segment(g[0].qual_id, err, sizeof err);
+        char *rseg = dseg ? pjson_path_segment(g[0].role_id, err, sizeof err) : NULL;
+        if (!rseg) {
+            prov_fail_later(t, op, "DELETE", GEN_SUBJECTS "/?", err, cb, arg);
+        } else {
+            char *path = xasprintf(GEN_SUBJECTS "/%s/divisions/%s/roles/%s", seg, dseg, rseg);
+            o.accept_status = 404;
+            prov_submit_opts(t, op, "DELETE", path, NULL, &o, prov_reply_empty_or_json, cb, arg);
+            free(path);
+        }
+        free(dseg);
+        free(rseg);
+        free(seg);
+        return;
+    }
+    const char **roles = xcalloc(n + 1, sizeof(char *)), **divs = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        roles[i] = g[i].role_id;
+        divs[i] = g[i].qual_id;
+    }
+    char *body = gjs_build_role_division_grants(roles, divs, n);
+    char *path =
+        xasprintf(GEN_SUBJECTS "/%s/%s", seg, add ? "bulkadd?subjectType=PC_USER" : "bulkremove");
+    prov_submit_opts(t, op, "POST", path, body, &o, prov_reply_empty_or_json, cb, arg);
     free(path);
+    free(body);
+    free(roles);
+    free(divs);
     free(seg);
 }
 
@@ -372,7 +560,7 @@ const struct prov_ops prov_genesys = {
     .page_size_max = 500, /* a bigger pageSize is the platform's 400 */
     .match_by = PROV_MATCH(CFG_MATCH_EMAIL) | PROV_MATCH(CFG_MATCH_USERNAME),
     .match_by_names = "email, username",
-    .caps = MDL_CAP_ROLE_BATCHES | MDL_CAP_BUILTIN_DEFINITIONS,
+    .caps = MDL_CAP_GRANT_WRITES | MDL_CAP_BUILTIN_DEFINITIONS,
     .error_message = gjs_error_line,
     .rate_window = genesys_rate_window,
     .parse_error = gjs_parse_error,
@@ -380,7 +568,9 @@ const struct prov_ops prov_genesys = {
     .role_create = genesys_role_create,
     .role_update = genesys_role_update,
     .role_delete = genesys_role_delete,
-    .role_users = genesys_role_users,
-    .user_set_roles = genesys_user_set_roles,
+    .grant_users = genesys_grant_users,
+    .revoke_users = genesys_revoke_users,
+    .user_grants = genesys_user_grants,
+    .user_set_roles = NULL, /* PUT /users/{id}/roles names no division (product.md 4a) */
     .adapt_definitions = genesys_adapt_definitions,
 };

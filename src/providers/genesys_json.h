@@ -67,6 +67,35 @@ int gjs_users_commit(struct gjs_users_prep *p, struct mdl_snapshot *s, struct pj
                      struct gjs_page *page, char *err, size_t errlen);
 void gjs_users_discard(struct gjs_users_prep *p);
 
+/* The users listings of version 2 reads (product.md 4a): the grants come from subject grants,
+ * so a user's `authorization` is neither required nor read. GJS_USERS_ROLES: the version 1
+ * page (authorization.roles required), as gjs_users_prepare. GJS_USERS_PLAIN: GET
+ * /api/v2/users without the expansion (the offset envelope). GJS_USERS_CURSOR: GET
+ * /api/v2/users/query (UserCursorEntityListing {entities, results, cursor}): gjs_page has
+ * entities = page_size = the users of this page, no total; the next page's cursor comes out
+ * of gjs_users_commit_cursor (NULL on the last page; caller frees). */
+enum { GJS_USERS_ROLES = 0, GJS_USERS_PLAIN = 1, GJS_USERS_CURSOR = 2 };
+struct gjs_users_prep *gjs_users_prepare_mode(const char *body, size_t len, unsigned mode);
+int gjs_users_commit_cursor(struct gjs_users_prep *p, struct mdl_snapshot *s,
+                            struct pjson_role_refs *refs, struct gjs_page *page, char **cursor,
+                            char *err, size_t errlen);
+
+/* GET /api/v2/authorization/divisions page (AuthzDivisionEntityListing) -> qualifiers of `s`:
+ * the entity with homeDivision true names qualifier 0 (mdl_set_home), the others are appended.
+ * Per AuthzDivision: id (required id; "*" refused, it is the all-divisions grant's), name
+ * (required name), homeDivision (optional bool). A second home division fails the page. */
+int gjs_parse_divisions_page(struct mdl_snapshot *s, const char *body, size_t len,
+                             struct gjs_page *page, char *err, size_t errlen);
+
+/* GET /api/v2/authorization/roles/{id}/subjectgrants page (SubjectDivisionGrantsEntityListing)
+ * of the role with index `role` in `s`: per subject id (required id), type (required name),
+ * divisions[] (required, each with a required id). PC_USER subjects' (user, division) pairs go
+ * to `refs`; every other subject (groups, OAuth clients, types unknown to this reader) counts
+ * as a holder outside the users (mdl_role.other_holders). */
+int gjs_parse_subjectgrants_page(struct mdl_snapshot *s, struct pjson_grant_refs *refs,
+                                 uint32_t role, const char *body, size_t len, struct gjs_page *page,
+                                 char *err, size_t errlen);
+
 /* GET /api/v2/authorization/permissions page (a listing of DomainPermissionCollection) ->
  * each entity's `domain` (or, lacking one, its `id`) is added to s->licensed_domains
  * (sorted, unique across pages). */
@@ -106,6 +135,15 @@ char *gjs_build_role_update(const char *name, const char *description, const cha
                             char *err, size_t errlen);
 char *gjs_build_default_role_update(const struct mdl_role *target, const char *source_def_json,
                                     char *err, size_t errlen);
+
+/* Grant writes (api/genesys.md section 4, RoleDivisionGrants / SubjectDivisions):
+ *  POST /authorization/roles/{id}: {"subjectIds":[...],"divisionIds":[division]} (the caller
+ *          batches at most 100 subjects)
+ *  POST /authorization/subjects/{id}/bulkadd|bulkremove: {"grants":[{"roleId","divisionId"}]}
+ * Ids are written as given (JSON-escaped); the caller has them from validated snapshots. */
+char *gjs_build_subject_divisions(const char *const *subject_ids, size_t n, const char *division);
+char *gjs_build_role_division_grants(const char *const *role_ids, const char *const *division_ids,
+                                     size_t n);
 
 /* Licensing: an org silently drops permission policies whose domain it does not license
  * (api/genesys.md section 7), so a definition copied from another org would be re-sent every

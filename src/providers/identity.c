@@ -138,14 +138,20 @@ static void users_page(struct prov_page *pg, const struct http_result *res)
         account_page(pg, res, count);
 }
 
-static void identity_fetch(const struct prov_tenant *t, const struct prov_fetch_opts *o,
-                           prov_fetch_cb cb, void *arg)
+static struct prov_fetch *identity_fetch(const struct prov_tenant *t,
+                                         const struct prov_fetch_opts *o, prov_fetch_cb cb,
+                                         void *arg)
 {
-    (void)o; /* no licensing concept on this platform */
+    /* No licensing concept on this platform. A user's RoleIds are its grants (the tenant has
+     * no qualifiers), so the second step of a two-step read reads nothing more. */
     struct prov_fetch *f = prov_fetch_new(t, CFG_API_IDENTITY, cb, arg);
     f->roles.request = f->users.request = request_page;
+    f->grants_wait = true;
+    f->roles_read = o ? o->roles_read : NULL;
+    f->roles_read_arg = o ? o->roles_read_arg : NULL;
     request_page(f, &f->roles, 0);
     request_page(f, &f->users, 0);
+    return f;
 }
 
 /* ---- writes ---- */
@@ -182,7 +188,8 @@ static void identity_role_create(const struct prov_tenant *t, const struct mdl_r
         prov_fail_later(t, "role create", "POST", path, err, cb, arg);
     else
         /* 302 + Location: an identical role exists already (api/identity.md section 9) */
-        prov_submit_accepting(t, "role create", "POST", path, body, 302, on_role_reply, cb, arg);
+        prov_submit_opts(t, "role create", "POST", path, body,
+                         &(struct prov_submit_opts){.accept_status = 302}, on_role_reply, cb, arg);
     free(body);
     free(path);
     free(base);
@@ -282,6 +289,8 @@ const struct prov_ops prov_identity = {
     .role_create = identity_role_create,
     .role_update = identity_role_update,
     .role_delete = identity_role_delete,
-    .role_users = NULL,
+    .grant_users = NULL, /* a user's whole role set is written at once */
+    .revoke_users = NULL,
+    .user_grants = NULL,
     .user_set_roles = identity_user_set_roles,
 };

@@ -37,6 +37,8 @@ struct prov_listing {
     unsigned outstanding; /* page requests of this listing in flight */
     unsigned page_size;   /* entries per full page (genesys: page 1's pageSize; identity: count) */
     prov_request_fn request;
+    uint32_t role; /* a role's grants listing: the role's index in the snapshot */
+    char *cursor;  /* a cursor listing: the next page's cursor (NULL: none, or the end) */
 };
 
 /* A snapshot read in progress (one per fetch). */
@@ -45,6 +47,21 @@ struct prov_fetch {
     struct mdl_snapshot *snap;
     struct pjson_role_refs *refs;
     struct prov_listing roles, users, perms;
+    struct prov_listing divisions;         /* genesys: the org's divisions */
+    struct prov_listing inactive, deleted; /* genesys: users read by cursor, per state */
+    struct prov_listing *grants;           /* genesys: one listing per role whose grants are
+                                              read (prov_fetch_grants) */
+    size_t ngrants;
+    struct pjson_grant_refs *grefs; /* grants read by user id, resolved at the end */
+    struct pjson_grant_stats grant_stats;
+    /* The two-step read (provider.h prov_fetch_opts.roles_read): roles_done once the role
+     * listing is complete; until prov_fetch_grants, the read waits (grants_wait). */
+    void (*roles_read)(struct prov_fetch *f, const struct mdl_snapshot *roles, void *arg);
+    void *roles_read_arg;
+    bool roles_done, grants_wait;
+    /* The provider's part of prov_fetch_grants: request the grants of the masked roles and
+     * mark the others mdl_role.grants_unread. NULL: the users listing brings every grant. */
+    void (*request_grants)(struct prov_fetch *f, const bool *mask);
     unsigned pending;  /* page requests in flight */
     size_t held_bytes; /* bodies of pages waiting for or on the thread pool */
     bool failed, auth_failed;
@@ -118,7 +135,7 @@ struct prov_tenant_req {
     prov_done_cb cb;
     void *arg;
     prov_reply_fn on_reply; /* provider hook run on 2xx before the callback; may set fields */
-    long accept_status;     /* a non-2xx status on_reply handles as success (0: none) */
+    long accept_status;     /* a non-2xx status that is success too (0: none) */
     char *id;               /* filled by on_reply for creates */
     char *parse_error;      /* set by on_reply when a 2xx reply is unreadable */
 };
@@ -140,11 +157,17 @@ void prov_reply_check_ids(struct prov_tenant_req *req, const struct http_result 
 /* Submit a write; takes ownership of nothing (body and path are copied by the engine). */
 void prov_submit(const struct prov_tenant *t, const char *op, const char *method, const char *path,
                  const char *body, prov_reply_fn on_reply, prov_done_cb cb, void *arg);
-/* The same, where the reply status `accept_status` is success too when on_reply sets req->id
- * (identity's 302 to a create of an existing identical role). */
-void prov_submit_accepting(const struct prov_tenant *t, const char *op, const char *method,
-                           const char *path, const char *body, long accept_status,
-                           prov_reply_fn on_reply, prov_done_cb cb, void *arg);
+/* The same with options: `accept_status`, a non-2xx reply status that is success too (its
+ * on_reply hook then judges the reply: identity's 302 to the create of an existing identical
+ * role, a revocation of a grant already gone); `retry_404`, retry a 404 with the retry policy
+ * (a write naming a role created this cycle, product.md 4a.8). o may be NULL. */
+struct prov_submit_opts {
+    long accept_status;
+    bool retry_404;
+};
+void prov_submit_opts(const struct prov_tenant *t, const char *op, const char *method,
+                      const char *path, const char *body, const struct prov_submit_opts *o,
+                      prov_reply_fn on_reply, prov_done_cb cb, void *arg);
 
 /* Report a failure without a request (bad input detected before sending), from the loop. */
 void prov_fail_later(const struct prov_tenant *t, const char *op, const char *method,

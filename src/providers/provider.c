@@ -55,15 +55,13 @@ static void on_write_reply(const struct http_result *res, void *arg)
     r.message = "";
     r.correlation_id = res->correlation_id ? res->correlation_id : "";
     /* A status the provider reads as success besides 2xx (identity answers the create of an
-     * identical existing role with 302 + Location): its hook must then set req->id; any other
-     * non-2xx is a failure. */
-    bool redirect = res->outcome == HTTP_ERR_STATUS && req->accept_status &&
-                    res->status == req->accept_status && req->on_reply;
-    if (res->outcome == HTTP_OK || redirect) {
+     * identical existing role with 302 + Location; a revocation of a grant that is gone
+     * already is done): its hook judges the reply; any other non-2xx is a failure. */
+    bool accepted =
+        res->outcome == HTTP_ERR_STATUS && req->accept_status && res->status == req->accept_status;
+    if (res->outcome == HTTP_OK || accepted) {
         if (req->on_reply)
             req->on_reply(req, res);
-        if (redirect && !req->id && !req->parse_error)
-            req->parse_error = xstrdup("unexpected redirect");
         if (req->parse_error) {
             snprintf(msg, sizeof msg, "HTTP %ld but the reply is unreadable: %s", res->status,
                      req->parse_error);
@@ -111,22 +109,23 @@ void prov_reply_check_ids(struct prov_tenant_req *req, const struct http_result 
 void prov_submit(const struct prov_tenant *t, const char *op, const char *method, const char *path,
                  const char *body, prov_reply_fn on_reply, prov_done_cb cb, void *arg)
 {
-    prov_submit_accepting(t, op, method, path, body, 0, on_reply, cb, arg);
+    prov_submit_opts(t, op, method, path, body, NULL, on_reply, cb, arg);
 }
 
-void prov_submit_accepting(const struct prov_tenant *t, const char *op, const char *method,
-                           const char *path, const char *body, long accept_status,
-                           prov_reply_fn on_reply, prov_done_cb cb, void *arg)
+void prov_submit_opts(const struct prov_tenant *t, const char *op, const char *method,
+                      const char *path, const char *body, const struct prov_submit_opts *o,
+                      prov_reply_fn on_reply, prov_done_cb cb, void *arg)
 {
     struct prov_tenant_req *req = xcalloc(1, sizeof *req);
-    req->accept_status = accept_status;
+    req->accept_status = o ? o->accept_status : 0;
 
     req->api = t->cfg->api;
     req->op = op;
     req->cb = cb;
     req->arg = arg;
     req->on_reply = on_reply;
-    http_request(t->http, method, path, body, on_write_reply, req);
+    http_request_flags(t->http, method, path, body, o && o->retry_404 ? HTTP_REQ_RETRY_404 : 0,
+                       on_write_reply, req);
 }
 
 /* A failure found before sending, delivered from the loop like any other result. */
@@ -182,10 +181,15 @@ struct prov_fetch *prov_fetch_new(const struct prov_tenant *t, enum cfg_api api,
     f->snap = mdl_snapshot_new(api);
     f->snap->caps = prov_for_api(api)->caps;
     f->refs = pjson_role_refs_new();
+    f->grefs = pjson_grant_refs_new();
     f->roles.what = "roles";
     f->users.what = "users";
     f->perms.what = "permissions";
-    f->roles.total = f->users.total = f->perms.total = -1;
+    f->divisions.what = "divisions";
+    f->inactive.what = "inactive users";
+    f->deleted.what = "deleted users";
+    f->roles.total = f->users.total = f->perms.total = f->divisions.total = -1;
+    f->inactive.total = f->deleted.total = -1;
     f->cb = cb;
     f->arg = arg;
     return f;
@@ -337,8 +341,16 @@ static void fetch_resolve(uv_work_t *w)
     struct prov_fetch *f = UTIL_CONTAINER_OF(w, struct prov_fetch, finish_work);
     f->resolve_rc = pjson_role_refs_resolve(f->refs, f->snap, true, &f->resolve_stats,
                                             f->finish_err, sizeof f->finish_err);
+    if (f->resolve_rc == 0 && pjson_grant_refs_count(f->grefs) > 0)
+        f->resolve_rc = pjson_grant_refs_resolve(f->grefs, f->snap, &f->grant_stats, f->finish_err,
+                                                 sizeof f->finish_err);
     if (f->resolve_rc == 0)
         f->finish_rc = mdl_snapshot_finish(f->snap, f->finish_err, sizeof f->finish_err);
+}
+
+static void fetch_nothing(uv_work_t *w)
+{
+    (void)w;
 }
 
 static void fetch_resolved(uv_work_t *w, int status)
@@ -357,6 +369,11 @@ static void fetch_resolved(uv_work_t *w, int status)
                         f->t.cfg->name, f->resolve_stats.unknown_refs, f->resolve_stats.unknown_ids,
                         log_quote(q, sizeof q, f->resolve_stats.first_unknown));
         }
+        if (f->resolve_rc == 0 && f->grant_stats.unknown_users > 0)
+            log_info(NULL,
+                     "role holders missing from the users listing counted as outside "
+                     "tenant=%s holders=%zu",
+                     f->t.cfg->name, f->grant_stats.unknown_users);
         if (f->resolve_rc != 0 || f->finish_rc != 0)
             prov_fetch_fail(f, false, "%s", f->finish_err);
     }
@@ -375,28 +392,45 @@ static void fetch_resolved(uv_work_t *w, int status)
     f->cb(snap, f->failed ? &e : NULL, f->arg);
     mdl_snapshot_free(f->snap);
     pjson_role_refs_free(f->refs);
+    pjson_grant_refs_free(f->grefs);
+    struct prov_listing *ls[] = {&f->roles,     &f->users,    &f->perms,
+                                 &f->divisions, &f->inactive, &f->deleted};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(ls); i++)
+        free(ls[i]->cursor);
+    for (size_t i = 0; i < f->ngrants; i++)
+        free(f->grants[i].cursor);
+    free(f->grants);
     free(f);
+}
+
+/* Whether a listing's entity count contradicts its first page's total. */
+static bool listing_changed(struct prov_fetch *f, struct prov_listing *l)
+{
+    /* The first page's total is the contract: fewer (or more) entities means the listing
+     * changed while it was read, and a short listing must never look like deletions. */
+    if (l->started && l->total >= 0 && (int64_t)l->seen != l->total) {
+        prov_fetch_fail(f, false, "%s listing changed while it was read: expected %lld, got %zu",
+                        l->what, (long long)l->total, l->seen);
+        return true;
+    }
+    return false;
 }
 
 static void fetch_finish(struct prov_fetch *f)
 {
-    struct prov_listing *ls[] = {&f->roles, &f->users, &f->perms};
+    struct prov_listing *ls[] = {&f->roles,     &f->users,    &f->perms,
+                                 &f->divisions, &f->inactive, &f->deleted};
 
+    for (size_t i = 0; !f->failed && i < f->ngrants; i++)
+        listing_changed(f, &f->grants[i]);
     for (size_t i = 0; !f->failed && i < UTIL_ARRAY_LEN(ls); i++) {
-        struct prov_listing *l = ls[i];
-        /* The first page's total is the contract: fewer (or more) entities means the listing
-         * changed while it was read, and a short listing must never look like deletions. */
-        if (l->started && l->total >= 0 && (int64_t)l->seen != l->total)
-            prov_fetch_fail(f, false,
-                            "%s listing changed while it was read: expected %lld, got %zu", l->what,
-                            (long long)l->total, l->seen);
+        listing_changed(f, ls[i]);
     }
-    if (f->failed) {
-        fetch_resolved(&f->finish_work, 0);
-        return;
-    }
-    if (uv_queue_work(f->t.loop, &f->finish_work, fetch_resolve, fetch_resolved) != 0) {
-        fetch_resolve(&f->finish_work); /* cannot happen (only a NULL work_cb is refused) */
+    /* Through the thread pool even when there is nothing to resolve (a failed read): the
+     * callback then always comes from the loop, never from inside prov_fetch_grants. */
+    if (uv_queue_work(f->t.loop, &f->finish_work, f->failed ? fetch_nothing : fetch_resolve,
+                      fetch_resolved) != 0) {
+        (f->failed ? fetch_nothing : fetch_resolve)(&f->finish_work); /* cannot happen */
         fetch_resolved(&f->finish_work, 0);
     }
 }
@@ -429,8 +463,33 @@ void prov_fetch_more(struct prov_fetch *f, struct prov_listing *l)
 void prov_fetch_page_done(struct prov_page *pg)
 {
     struct prov_fetch *f = pg->f;
-    pg->l->outstanding--;
-    prov_fetch_more(f, pg->l);
-    if (--f->pending == 0)
+    struct prov_listing *l = pg->l;
+    l->outstanding--;
+    prov_fetch_more(f, l);
+    if (l == &f->roles && !f->roles_done && !f->failed && l->started && l->next >= l->end &&
+        l->outstanding == 0) {
+        /* The role listing is whole: the caller can say whose grants to read. */
+        f->roles_done = true;
+        if (f->roles_read) {
+            f->roles_read(f, f->snap, f->roles_read_arg);
+        } else {
+            bool *all = xmalloc(f->snap->nroles + 1); /* provider.h: every role's grants */
+            memset(all, 1, f->snap->nroles + 1);
+            prov_fetch_grants(f, all);
+            free(all);
+        }
+    }
+    if (--f->pending == 0 && (!f->grants_wait || f->failed))
+        fetch_finish(f);
+}
+
+void prov_fetch_grants(struct prov_fetch *f, const bool *mask)
+{
+    if (!f->grants_wait)
+        return;
+    f->grants_wait = false;
+    if (f->request_grants && !f->failed)
+        f->request_grants(f, mask);
+    if (f->pending == 0)
         fetch_finish(f);
 }

@@ -1060,3 +1060,110 @@ out:
     free(ents);
     return rc;
 }
+
+/* ========================================================================================== */
+/* Grants by subject id                                                                       */
+
+struct grant_ref {
+    size_t user; /* offset of the user id in ids */
+    uint32_t ulen;
+    uint32_t role;
+    uint32_t div; /* index into divs */
+};
+
+struct pjson_grant_refs {
+    char *ids; /* user ids, NUL-terminated, one after the other */
+    size_t nids_bytes, ids_cap;
+    char **divs; /* interned division ids (an org has a handful) */
+    size_t ndivs, divs_cap;
+    struct grant_ref *v;
+    size_t n, cap;
+};
+
+struct pjson_grant_refs *pjson_grant_refs_new(void)
+{
+    return xcalloc(1, sizeof(struct pjson_grant_refs));
+}
+
+void pjson_grant_refs_free(struct pjson_grant_refs *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->ndivs; i++)
+        free(r->divs[i]);
+    free(r->divs);
+    free(r->ids);
+    free(r->v);
+    free(r);
+}
+
+size_t pjson_grant_refs_count(const struct pjson_grant_refs *r)
+{
+    return r ? r->n : 0;
+}
+
+void pjson_grant_refs_add(struct pjson_grant_refs *r, const char *user_id, size_t ulen,
+                          uint32_t role, const char *division_id, size_t dlen)
+{
+    uint32_t d = 0;
+    for (; d < r->ndivs; d++)
+        if (strlen(r->divs[d]) == dlen && memcmp(r->divs[d], division_id, dlen) == 0)
+            break;
+    if (d == r->ndivs) {
+        util_grow((void **)&r->divs, &r->divs_cap, r->ndivs + 1, sizeof(char *));
+        r->divs[r->ndivs++] = xstrndup(division_id, dlen);
+    }
+    /* A user holding the role in several divisions comes once per division: its id is copied
+     * once per (page entry), the previous copy reused. */
+    size_t at;
+    if (r->n > 0 && r->v[r->n - 1].ulen == ulen && r->v[r->n - 1].role == role &&
+        memcmp(r->ids + r->v[r->n - 1].user, user_id, ulen) == 0) {
+        at = r->v[r->n - 1].user;
+    } else {
+        util_grow((void **)&r->ids, &r->ids_cap, r->nids_bytes + ulen + 1, 1);
+        at = r->nids_bytes;
+        memcpy(r->ids + at, user_id, ulen);
+        r->ids[at + ulen] = '\0';
+        r->nids_bytes += ulen + 1;
+    }
+    util_grow((void **)&r->v, &r->cap, r->n + 1, sizeof(*r->v));
+    r->v[r->n++] = (struct grant_ref){at, (uint32_t)ulen, role, d};
+}
+
+int pjson_grant_refs_resolve(struct pjson_grant_refs *r, struct mdl_snapshot *s,
+                             struct pjson_grant_stats *st, char *err, size_t errlen)
+{
+    memset(st, 0, sizeof(*st));
+    if (mdl_index_users(s, err, errlen) != 0)
+        return -1;
+    uint32_t *qual = xmalloc((r->ndivs + 1) * sizeof(uint32_t));
+    for (size_t d = 0; d < r->ndivs; d++) {
+        qual[d] = MDL_NONE;
+        for (size_t q = 0; q < s->nquals && qual[d] == MDL_NONE; q++)
+            if (s->quals[q].id && strcmp(s->quals[q].id, r->divs[d]) == 0)
+                qual[d] = (uint32_t)q;
+        if (qual[d] == MDL_NONE && s->nquals < MDL_MAX_QUALS) {
+            qual[d] = mdl_add_qual(s, &(struct mdl_qual){.id = r->divs[d]});
+            st->unknown_divisions++;
+        }
+    }
+    size_t last_unknown = SIZE_MAX;
+    for (size_t i = 0; i < r->n; i++) {
+        const struct grant_ref *g = &r->v[i];
+        uint32_t u = mdl_find_user_by_id(s, r->ids + g->user);
+        if (u == MDL_NONE) {
+            if (last_unknown != g->user) { /* one holder per (user, role) entry */
+                s->roles[g->role].other_holders++;
+                st->unknown_users++;
+                last_unknown = g->user;
+            }
+            continue;
+        }
+        if (qual[g->div] == MDL_NONE)
+            continue; /* more divisions than a snapshot can name: not a real org */
+        mdl_user_add_grant(s, u, g->role, qual[g->div], 0);
+        st->grants++;
+    }
+    free(qual);
+    return 0;
+}

@@ -133,6 +133,32 @@ struct pjson_resolve_stats {
 int pjson_role_refs_resolve(struct pjson_role_refs *r, struct mdl_snapshot *s, bool keep_unknown,
                             struct pjson_resolve_stats *st, char *err, size_t errlen);
 
+/* Grants read by subject id (genesys subject grants pages), waiting for the users listing.
+ *
+ * A page lists the subjects holding one role, each with the divisions it holds it in; it may
+ * arrive before the user it names. Each (user id, role index, division id) is recorded here
+ * (ids copied; division ids interned), and once every page is in, pjson_grant_refs_resolve()
+ * indexes the users (mdl_index_users), adds each grant with mdl_user_add_grant, and adds a
+ * qualifier for a division id the divisions listing lacked (id only, no name: it matches no
+ * division elsewhere, so its grants are never touched). A user id the listing lacks (a user
+ * deleted meanwhile, one the client cannot see) counts as a holder outside the snapshot
+ * (mdl_role.other_holders). */
+struct pjson_grant_refs;
+struct pjson_grant_refs *pjson_grant_refs_new(void);
+void pjson_grant_refs_free(struct pjson_grant_refs *r); /* NULL-safe */
+void pjson_grant_refs_add(struct pjson_grant_refs *r, const char *user_id, size_t ulen,
+                          uint32_t role, const char *division_id, size_t dlen);
+size_t pjson_grant_refs_count(const struct pjson_grant_refs *r);
+
+struct pjson_grant_stats {
+    size_t grants;            /* grants added */
+    size_t unknown_users;     /* distinct (user id, role) pairs whose user the listing lacks */
+    size_t unknown_divisions; /* division ids the divisions listing lacks */
+};
+/* Resolve into `s` (users complete, not finished). 0, or -1 + err (duplicate user ids). */
+int pjson_grant_refs_resolve(struct pjson_grant_refs *r, struct mdl_snapshot *s,
+                             struct pjson_grant_stats *st, char *err, size_t errlen);
+
 /* ------------------------------------------------------------------------------------------ */
 /* Internal: shared by genesys_json.c and identity_json.c (implemented in provider_json.c).
  * Not for other modules: they must not see json-c objects.                                   */

@@ -36,7 +36,13 @@ class TokenLifetimeTest(unittest.TestCase):
                                      "interval": "1s"}],
                                    http={"max_connections": 1, "rate_limit": "0"})
                 with Daemon(cfg) as dm:
-                    time.sleep(9)
+                    # at least 9 s (a few token lifetimes), and until a cycle ended: over one
+                    # connection at 400 ms a request, a cycle of version 2 reads (divisions,
+                    # the cursor listing, each role's subject grants) takes some 8 s
+                    t0 = time.monotonic()
+                    while time.monotonic() - t0 < 40 and (
+                            time.monotonic() - t0 < 9 or "cycle finished" not in dm.log_text()):
+                        time.sleep(0.2)
                     log = dm.log_text()
                 self.assertGreaterEqual(log.count("cycle finished"), 1, log)
                 self.assertGreaterEqual(src.stats()["by_route"].get("POST /oauth/token", 0), 3)

@@ -31,8 +31,12 @@ GEN_SKIP = ("employee", "admin")
 IDN_SKIP = (IDENTITY_MEMBER, IDENTITY_ADMIN)
 GEN_USERS = "/api/v2/users"
 GEN_ROLES = "/api/v2/authorization/roles"
-GEN_WRITES = [("PUT", "/api/v2/authorization/roles/*/users/*"), ("PUT", "/api/v2/users/*/roles"),
-              ("POST", GEN_ROLES), ("PUT", GEN_ROLES + "/*")]
+# Assignment writes (product.md 4a: grants that name their division): a role for many users in
+# one division, a role revoked from many users, a user's grants added or removed (bulk or one).
+GEN_ASSIGN = [("PUT", GEN_ROLES + "/*/users/*"), ("POST", GEN_ROLES + "/*"),
+              ("POST", "/api/v2/authorization/subjects/*"),
+              ("DELETE", "/api/v2/authorization/subjects/*")]
+GEN_WRITES = GEN_ASSIGN + [("POST", GEN_ROLES), ("PUT", GEN_ROLES + "/*")]
 
 FAST_RETRY = {"max_attempts": 4, "initial_delay": "100ms", "max_delay": "500ms"}
 
@@ -224,7 +228,7 @@ class GenesysFaults(Matrix):
     def test_429_storm_with_retry_after_on_reads_and_writes(self):
         rules = [{"method": "GET", "path": GEN_USERS, "times": 3, "action": "status",
                   "status": 429, "retry_after": 1}]
-        rules += faults_on(GEN_WRITES[:2], times=2, action="status", status=429, retry_after=1)
+        rules += faults_on(GEN_ASSIGN, times=2, action="status", status=429, retry_after=1)
         p = self.run_fault(self.src, rules[:1], 0)
         self.assertIn("status=429", p.stderr)
         self.dst.put_state(self.dst_state)
@@ -261,7 +265,7 @@ class GenesysFaults(Matrix):
     def test_stalls_beyond_the_timeout(self):
         rules = [{"method": "GET", "path": GEN_USERS, "times": 1, "action": "stall",
                   "stall_ms": 3000}]
-        rules += faults_on(GEN_WRITES[:2], times=1, action="stall", stall_ms=3000)
+        rules += faults_on(GEN_ASSIGN, times=1, action="stall", stall_ms=3000)
         p = self.run_fault(self.dst, rules, 0)
         self.assertRegex(p.stderr, r"(?i)timeout|timed out")
 
@@ -291,7 +295,7 @@ class GenesysFaults(Matrix):
     # body is not JSON counted as applied -- exit 0, "in sync" -- while the simulator kept
     # nothing. Garbage on every assignment write: nothing counts as added or removed.
     def test_garbage_on_assignment_writes_is_never_success(self):
-        p = self.run_fault(self.dst, faults_on(GEN_WRITES[:2], times=100000,
+        p = self.run_fault(self.dst, faults_on(GEN_ASSIGN, times=100000,
                                                action="garbage"), 3)
         self.assertRegex(p.stderr, r"unreadable")
         self.assertRegex(p.stderr, r"assignments_added=0 ")
@@ -571,7 +575,7 @@ class DaemonFaults(Matrix):
         # once per cycle".
         import re
         type(self).faults_tried += 1
-        self.dst.add_faults(faults_on(GEN_WRITES[:2], times=1000000, action="drop_write"))
+        self.dst.add_faults(faults_on(GEN_ASSIGN, times=1000000, action="drop_write"))
         d = Daemon(self.config(interval="1s")).start()
         try:
             deadline = time.monotonic() + 40

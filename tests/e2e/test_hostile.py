@@ -79,6 +79,21 @@ def g_user_entities():
                                          {"id": G_ROLE, "name": "Agents"}]}}]
 
 
+G_HOME = "d0000000-0000-4000-8000-00000000000h"
+
+
+def g_division_entities():
+    return [{"id": G_HOME, "name": "Home", "homeDivision": True}]
+
+
+def g_subject_grants(role_id):
+    """The direct holders of a role, as GET .../roles/{id}/subjectgrants lists them."""
+    if role_id != G_ROLE:
+        return []
+    return [{"id": G_USER, "name": "U1", "type": "PC_USER",
+             "divisions": [{"id": G_HOME, "name": "Home", "homeDivision": True}]}]
+
+
 def g_page(entities, number=1, size=100, total=None, count=None):
     total = len(entities) if total is None else total
     return {"entities": entities, "pageSize": size, "pageNumber": number, "total": total,
@@ -135,7 +150,7 @@ class FakePlatform:
                 url = urlsplit(self.path)
                 q = {k: v[0] for k, v in parse_qs(url.query).items()}
                 key = fake.route(self.command, url.path)
-                reply = fake.routes.get(key) or fake.default(key, q)
+                reply = fake.routes.get(key) or fake.default(key, q, url.path)
                 try:
                     fake.send(self, reply, q)
                 except (BrokenPipeError, ConnectionResetError):
@@ -159,14 +174,19 @@ class FakePlatform:
             return "token"
         if self.api == "genesys":
             table = {"/api/v2/authorization/roles": "roles", "/api/v2/users": "users",
-                     "/api/v2/authorization/permissions": "perms"}
+                     "/api/v2/authorization/permissions": "perms",
+                     "/api/v2/authorization/divisions": "divisions",
+                     "/api/v2/users/query": "cursor"}
+            if method == "GET" and re.fullmatch(r"/api/v2/authorization/roles/[^/]+/subjectgrants",
+                                                path):
+                return "grants"
         else:
             base = f"/api/v1/Tenants/{I_TENANT}"
             table = {base + "/Roles": "roles", base + "/Users": "users"}
         return table.get(path, "write" if method != "GET" else "other") \
             if method == "GET" or path not in table else "write"
 
-    def default(self, key, q):
+    def default(self, key, q, path=""):
         if key == "token":
             return Reply({"access_token": "fake-token", "token_type": "bearer",
                           "expires_in": 3600})
@@ -177,6 +197,12 @@ class FakePlatform:
                 return Reply(g_page(g_user_entities(), size=int(q.get("pageSize", 500))))
             if key == "perms":
                 return Reply(g_page([], size=25))
+            if key == "divisions":
+                return Reply(g_page(g_division_entities()))
+            if key == "cursor":  # no inactive or deleted users
+                return Reply({"entities": [], "results": 0})
+            if key == "grants":
+                return Reply(g_page(g_subject_grants(path.split("/")[-2])))
         else:
             if key == "roles":
                 return Reply(i_roles(), headers={"Total-Count": "2"})
@@ -426,8 +452,26 @@ class GenesysBodies(FakeSourceCase):
             "users: not JSON": ("users", Reply(b"\x00\x01\x02")),
             "users: entities is a string": ("users", Reply(dict(g_page(users), entities="x"))),
             "users: state unknown": ("users", Reply(g_page([dict(users[0], state="zombie")]))),
-            "users: authorization.roles is a number": ("users", Reply(g_page(
-                [dict(users[0], authorization={"roles": 7})]))),
+            # version 2 reads no authorization expansion (product.md 4a): the grants come
+            # from subject grants, which get the same treatment
+            "grants: not JSON": ("grants", Reply(b"<html>")),
+            "grants: type missing": ("grants", Reply(g_page(
+                [{k: v for k, v in g_subject_grants(G_ROLE)[0].items() if k != "type"}]))),
+            "grants: divisions is a string": ("grants", Reply(g_page(
+                [dict(g_subject_grants(G_ROLE)[0], divisions="home")]))),
+            "grants: a division without id": ("grants", Reply(g_page(
+                [dict(g_subject_grants(G_ROLE)[0], divisions=[{"name": "Home"}])]))),
+            "grants: short page (total says 3)": ("grants", Reply(g_page(
+                g_subject_grants(G_ROLE), total=3, count=1))),
+            "divisions: two home divisions": ("divisions", Reply(g_page(
+                g_division_entities() + [{"id": "d2", "name": "Other", "homeDivision": True}]))),
+            "divisions: name missing": ("divisions", Reply(g_page([{"id": G_HOME}]))),
+            "cursor: entities missing": ("cursor", Reply({"results": 0})),
+            "cursor: results disagree": ("cursor", Reply({"entities": [], "results": 4})),
+            "cursor: the same cursor again": ("cursor", Reply(
+                lambda q: {"entities": [dict(g_user_entities()[0], id=q.get("cursor", "x"),
+                                             state="inactive", email="x@example.com")],
+                           "results": 1, "cursor": "loop"})),
             "users: email is an object": ("users", Reply(g_page([dict(users[0],
                                                                       email={"a": 1})]))),
             "users: id missing": ("users", Reply(g_page(
@@ -440,8 +484,11 @@ class GenesysBodies(FakeSourceCase):
         for name, (key, reply) in cases.items():
             with self.subTest(case=name):
                 # whole-listing checks (totals, duplicates across pages) name the listing
-                hint = ((self.ROLES, "roles listing", "role listing") if key == "roles" else
-                        (self.USERS, "users listing", "user listing"))
+                hint = {"roles": (self.ROLES, "roles listing", "role listing"),
+                        "grants": ("/subjectgrants", "subject grants"),
+                        "divisions": ("/api/v2/authorization/divisions", "divisions"),
+                        "cursor": ("/api/v2/users/query", "users listing")}.get(
+                            key, (self.USERS, "users listing", "user listing"))
                 self.run_case({key: reply}, path_hint=hint)
                 type(self).tried = getattr(type(self), "tried", 0) + 1
         for name in ("roles: not JSON", "users: 404"):

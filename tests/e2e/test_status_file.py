@@ -26,7 +26,11 @@ class StatusFileTest(unittest.TestCase):
             metrics = os.path.join(p.dir, "rolesyncd.prom")
             cfg = p.config([{"name": "a", "interval": "1s"}, {"name": "b", "interval": "1s"},
                             {"name": "c", "interval": "1s", "dry_run": True}],
-                           state_dir=state_dir, metrics_file=metrics)
+                           state_dir=state_dir, metrics_file=metrics,
+                           # three jobs on one pair of tenants, each cycle reading every role's
+                           # subject grants: no client-side limit, or the default 300/min
+                           # spaces the cycles out beyond this test's patience
+                           http={"rate_limit": "0"})
             shutil.rmtree(os.path.join(p.dir, "made"))  # the daemon creates it (mkdir -p)
             path = os.path.join(state_dir, "status.json")
             reads, problems, states = [0], [], set()

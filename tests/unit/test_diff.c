@@ -10,165 +10,9 @@
 
 #include <stdio.h>
 
-/* ---- fixture: snapshots and jobs from compact strings (shared text with test_plan.c) --------
- * roles: "id|name|key|description|def_canon;..."   key "" = custom, "!" = foreign custom
- * users: "id|email|state|Role,Role|username|external_key;..."  state a|i|d, roles by name */
-#include <stdlib.h>
-#include <string.h>
-
-#include "fx_platform.h"
+#include "fx_core.h"
 #include "rolesync/diff.h"
 #include "rolesync/plan.h"
-
-static char *fx_field(char **p, char sep)
-{
-    char *s = *p;
-    if (!s)
-        return NULL;
-    char *e = strchr(s, sep);
-    if (e) {
-        *e = 0;
-        *p = e + 1;
-    } else {
-        *p = NULL;
-    }
-    return s;
-}
-
-static const char *fx_nz(const char *s)
-{
-    return s && *s ? s : NULL;
-}
-
-static struct mdl_snapshot *fx_snap(enum cfg_api api, const char *roles, const char *users)
-{
-    struct mdl_snapshot *s = fx_snapshot_new(api);
-    char *rbuf = strdup(roles ? roles : ""), *rp = rbuf;
-    while (rp && *rp) {
-        char *item = fx_field(&rp, ';'), *ip = item;
-        const char *id = fx_field(&ip, '|'), *name = fx_field(&ip, '|');
-        const char *key = fx_field(&ip, '|'), *desc = fx_field(&ip, '|');
-        const char *def = fx_field(&ip, '|');
-        struct mdl_role r = {
-            .id = id, .name = name, .description = fx_nz(desc), .def_canon = fx_nz(def)};
-        if (key && strcmp(key, "!") == 0)
-            r.foreign = true;
-        else
-            r.builtin_key = fx_nz(key);
-        fx_mark_role(api, &r);
-        mdl_add_role(s, &r);
-    }
-    free(rbuf);
-    char *ubuf = strdup(users ? users : ""), *up = ubuf;
-    while (up && *up) {
-        char *item = fx_field(&up, ';'), *ip = item;
-        const char *id = fx_field(&ip, '|'), *email = fx_field(&ip, '|');
-        const char *st = fx_field(&ip, '|');
-        char *rl = fx_field(&ip, '|');
-        const char *un = fx_field(&ip, '|'), *ext = fx_field(&ip, '|');
-        struct mdl_user u = {
-            .id = id, .email = fx_nz(email), .username = fx_nz(un), .external_key = fx_nz(ext)};
-        u.state = st && *st == 'd'   ? MDL_USER_DELETED
-                  : st && *st == 'i' ? MDL_USER_INACTIVE
-                                     : MDL_USER_ACTIVE;
-        uint32_t ui = mdl_add_user(s, &u);
-        while (rl && *rl) {
-            const char *rn = fx_field(&rl, ',');
-            size_t k;
-            for (k = 0; k < s->nroles; k++)
-                if (strcmp(s->roles[k].name, rn) == 0)
-                    break;
-            if (k == s->nroles)
-                print_error("no role %s\n", rn);
-            assert_true(k < s->nroles);
-            mdl_user_add_role(s, ui, (uint32_t)k);
-        }
-    }
-    free(ubuf);
-    char err[128];
-    assert_int_equal(mdl_snapshot_finish(s, err, sizeof(err)), 0);
-    return s;
-}
-
-struct jspec {
-    const char *inc, *exc, *rename, *uinc, *uexc; /* comma-separated; NULL = default */
-    bool defs, prune;
-    enum cfg_assignments asg;
-    enum cfg_match_by mb;
-    int maxdel; /* 0 = default 50, -1 = zero */
-};
-
-static void fx_list(struct cfg_strlist *l, const char *spec, const char *dflt)
-{
-    const char *s = spec ? spec : dflt;
-    l->v = NULL;
-    l->n = 0;
-    if (!s || !*s)
-        return;
-    char *buf = strdup(s), *p = buf;
-    while (p) {
-        char *f = fx_field(&p, ',');
-        l->v = realloc(l->v, (l->n + 1) * sizeof(char *));
-        l->v[l->n++] = strdup(f);
-    }
-    free(buf);
-}
-
-static void fx_job(struct cfg_job *j, const struct jspec *js)
-{
-    memset(j, 0, sizeof(*j));
-    j->name = strdup("j");
-    fx_list(&j->roles_include, js->inc, "*");
-    fx_list(&j->roles_exclude, js->exc, "");
-    fx_list(&j->users_include, js->uinc, "*");
-    fx_list(&j->users_exclude, js->uexc, "");
-    struct cfg_strlist rn;
-    fx_list(&rn, js->rename, "");
-    j->rename = calloc(rn.n + 1, sizeof(*j->rename));
-    for (size_t i = 0; i < rn.n; i++) {
-        char *eq = strchr(rn.v[i], '=');
-        assert_non_null(eq);
-        *eq = 0;
-        j->rename[i].from = strdup(rn.v[i]);
-        j->rename[i].to = strdup(eq + 1);
-        free(rn.v[i]);
-    }
-    j->nrename = rn.n;
-    free(rn.v);
-    j->definitions = js->defs;
-    j->prune = js->prune;
-    j->assignments = js->asg;
-    j->match_by = js->mb;
-    j->max_deletes = js->maxdel == 0 ? 50 : js->maxdel < 0 ? 0 : (unsigned)js->maxdel;
-}
-
-static void fx_list_free(struct cfg_strlist *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-}
-
-static void fx_job_free(struct cfg_job *j)
-{
-    free(j->name);
-    fx_list_free(&j->roles_include);
-    fx_list_free(&j->roles_exclude);
-    fx_list_free(&j->users_include);
-    fx_list_free(&j->users_exclude);
-    for (size_t i = 0; i < j->nrename; i++) {
-        free(j->rename[i].from);
-        free(j->rename[i].to);
-    }
-    free(j->rename);
-}
-
-/* Genesys built-ins every org has. */
-#define G_BUILTINS "ge|Employee|employee||pe;ga|Master Admin|admin||pa"
-#define I_BUILTINS                                                                                 \
-    "im|Tenant Member|7ad2b9ef-5386-4ead-ac9f-ad99c5c5b977||;"                                     \
-    "ia|Tenant Administrator|2dc742ab-39ea-4fc0-a39e-2bcb71c26a5f||;"                              \
-    "iv|Tenant Viewer|e6cbf91e-0be8-4858-92b5-f88ecafd5574||"
 
 struct dcase {
     const char *name;
@@ -177,13 +21,15 @@ struct dcase {
     enum cfg_api tapi;
     const char *troles, *tusers;
     struct jspec job;
-    const char *expect; /* full plan text */
+    const char *expect;        /* full plan text */
+    const char *sdivs, *tdivs; /* divisions (fx_snap_div), NULL = undivided */
 };
 
-#define G CFG_API_GENESYS
-#define I CFG_API_IDENTITY
 #define SUM0 "job j: 0 roles to create, 0 to update, 0 to delete, 0 assignments to add, 0 to remove"
 
+/* The version 1 cases leave the division fields out (undivided tenants). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 static const struct dcase cases[] = {
     {"role scope include/exclude",
      G,
@@ -587,12 +433,189 @@ static const struct dcase cases[] = {
      {.inc = "*"},
      "+ user a@x.com role \"A\"\n"
      "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to remove\n"},
+
+/* ---- product.md 4a: grants carry divisions ---- */
+#define SDIVS "sh|Headquarters;se|EMEA;sa|APAC;*|*"
+#define TDIVS "th|Home;te|emea;ta|APAC;*|*"
+    {.name = "4a.2 home matches home whatever the names, other divisions by name",
+     .sapi = G,
+     .sdivs = SDIVS,
+     .sroles = G_BUILTINS ";r|R||",
+     .susers = "s1|a@x.com|a|R,R@EMEA,R@*",
+     .tapi = G,
+     .tdivs = TDIVS,
+     .troles = G_BUILTINS ";tr|R||",
+     .tusers = "t1|a@x.com|a|",
+     .expect = "+ user a@x.com role \"R\"\n"
+               "+ user a@x.com role \"R\" division \"emea\"\n"
+               "+ user a@x.com role \"R\" division \"*\"\n"
+               "job j: 0 roles to create, 0 to update, 0 to delete, 3 assignments to add, 0 to "
+               "remove\n"},
+    {.name = "4a.2 a division without counterpart is reported and skipped, never moved",
+     .sapi = G,
+     .sdivs = "sh|Home;sl|LATAM",
+     .sroles = G_BUILTINS ";r|R||;q|Q||",
+     .susers = "s1|a@x.com|a|R@LATAM,Q@LATAM;s2|b@x.com|a|R@LATAM",
+     .tapi = G,
+     .tdivs = "th|Home",
+     .troles = G_BUILTINS ";tr|R||;tq|Q||",
+     .tusers = "t1|a@x.com|a|;t2|b@x.com|a|",
+     .expect =
+         "! division \"LATAM\" has no counterpart on target \"target\" (3 grants skipped)\n" SUM0
+         "\n"},
+    {.name = "4a.2 divisions.rename",
+     .sapi = G,
+     .sdivs = SDIVS,
+     .sroles = G_BUILTINS ";r|R||",
+     .susers = "s1|a@x.com|a|R@EMEA",
+     .tapi = G,
+     .tdivs = "th|Home;tx|Europe",
+     .troles = G_BUILTINS ";tr|R||",
+     .tusers = "t1|a@x.com|a|",
+     .job = {.drename = "emea=Europe"},
+     .expect = "+ user a@x.com role \"R\" division \"Europe\"\n"
+               "! division \"APAC\" has no counterpart on target \"target\" (0 grants skipped)\n"
+               "! division \"*\" has no counterpart on target \"target\" (0 grants skipped)\n"
+               "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to "
+               "remove\n"},
+    {.name = "4a.2 two target divisions for one name: a conflict, grants skipped",
+     .sapi = G,
+     .sdivs = "sh|Home;se|EMEA",
+     .sroles = G_BUILTINS ";r|R||",
+     .susers = "s1|a@x.com|a|R@EMEA",
+     .tapi = G,
+     .tdivs = "th|Home;t1|EMEA;t2|emea",
+     .troles = G_BUILTINS ";tr|R||",
+     .tusers = "t1|a@x.com|a|R@emea",
+     .expect =
+         "! division \"EMEA\" matches two divisions on target \"target\" (1 grant skipped)\n" SUM0
+         "\n"},
+    {.name = "4a.1 mirror per grant: a grant moves division by a remove and an add",
+     .sapi = G,
+     .sdivs = SDIVS,
+     .sroles = G_BUILTINS ";r|R||",
+     .susers = "s1|a@x.com|a|R@EMEA",
+     .tapi = G,
+     .tdivs = TDIVS,
+     .troles = G_BUILTINS ";tr|R||",
+     .tusers = "t1|a@x.com|a|R",
+     .expect = "- user a@x.com role \"R\"\n"
+               "+ user a@x.com role \"R\" division \"emea\"\n"
+               "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 1 to "
+               "remove\n"},
+    {.name = "4a.1 inherited grants: never copied, never revoked, not present",
+     .sapi = G,
+     .sdivs = SDIVS,
+     .sroles = G_BUILTINS ";r|R||;g|G||;h|H||",
+     .susers = "s1|a@x.com|a|R,G^",
+     .tapi = G,
+     .tdivs = TDIVS,
+     .troles = G_BUILTINS ";tr|R||;tg|G||;th|H||",
+     .tusers = "t1|a@x.com|a|R^,H^",
+     .expect = "+ user a@x.com role \"R\"\n"
+               "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to "
+               "remove\n"},
+    {.name = "4a.3 divisions.exclude: grants there untouched on both sides",
+     .sapi = G,
+     .sdivs = SDIVS,
+     .sroles = G_BUILTINS ";r|R||",
+     .susers = "s1|a@x.com|a|R@APAC",
+     .tapi = G,
+     .tdivs = TDIVS,
+     .troles = G_BUILTINS ";tr|R||",
+     .tusers = "t1|a@x.com|a|R@emea",
+     .job = {.dexc = "emea,ap*"},
+     .expect = SUM0 "\n"},
+    {.name = "4a.3 home answers to \"home\" in the globs; a target division the source lacks is "
+             "left alone",
+     .sapi = G,
+     .sdivs = "sh|Headquarters;se|EMEA",
+     .sroles = G_BUILTINS ";r|R||",
+     .susers = "s1|a@x.com|a|R@EMEA",
+     .tapi = G,
+     .tdivs = "th|Home;te|EMEA;tz|Sandbox",
+     .troles = G_BUILTINS ";tr|R||",
+     .tusers = "t1|a@x.com|a|R,R@EMEA,R@Sandbox",
+     .job = {.dinc = "home"},
+     .expect = "- user a@x.com role \"R\"\n"
+               "job j: 0 roles to create, 0 to update, 0 to delete, 0 assignments to add, 1 to "
+               "remove\n"},
+    {.name = "4a.4 genesys -> identity: only home and * grants count",
+     .sapi = G,
+     .sdivs = SDIVS,
+     .sroles = G_BUILTINS ";a|A||;b|B||;c|C||",
+     .susers = "s1|a@x.com|a|A,B@*,C@EMEA",
+     .tapi = I,
+     .troles = I_BUILTINS ";ta|A||;tb|B||;tc|C||",
+     .tusers = "t1|a@x.com|a|Tenant Member,C",
+     .expect = "- user a@x.com role \"C\"\n"
+               "+ user a@x.com role \"A\"\n"
+               "+ user a@x.com role \"B\"\n"
+               "! unmapped: role \"Master Admin\": built-in roles do not map across apis; its "
+               "assignments are skipped\n"
+               "job j: 0 roles to create, 0 to update, 0 to delete, 2 assignments to add, 1 to "
+               "remove, 1 unmapped role\n"},
+    {.name = "4a.4 identity -> genesys: into the home division; other divisions out of scope",
+     .sapi = I,
+     .sroles = I_BUILTINS ";a|A||;b|B||",
+     .susers = "s1|a@x.com|a|Tenant Member,A",
+     .tapi = G,
+     .tdivs = TDIVS,
+     .troles = G_BUILTINS ";ta|A||;tb|B||",
+     .tusers = "t1|a@x.com|a|A@emea,B,B@*",
+     .expect = "- user a@x.com role \"B\"\n"
+               "+ user a@x.com role \"A\"\n"
+               "! unmapped: role \"Tenant Administrator\": built-in roles do not map across apis; "
+               "its assignments are skipped\n"
+               "! unmapped: role \"Tenant Viewer\": built-in roles do not map across apis; its "
+               "assignments are skipped\n"
+               "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 1 to "
+               "remove, 2 unmapped roles\n"},
+    {.name = "4a.6 a definition naming the source org's objects is neither created nor updated",
+     .sapi = G,
+     .sroles = G_BUILTINS ";q|Queue Lead|||p1|queue 9f0c1e2a...;x|Existing|||p1|user 1b2c...",
+     .susers = "s1|a@x.com|a|Queue Lead,Existing",
+     .tapi = G,
+     .troles = G_BUILTINS ";tx|Existing|||p2",
+     .tusers = "t1|a@x.com|a|",
+     .job = {.defs = true},
+     .expect = "+ user a@x.com role \"Existing\"\n"
+               "! role \"Queue Lead\": permission condition names org-specific objects (queue "
+               "9f0c1e2a...), not copied\n"
+               "! role \"Existing\": permission condition names org-specific objects (user "
+               "1b2c...), not copied\n"
+               "job j: 0 roles to create, 0 to update, 0 to delete, 1 assignment to add, 0 to "
+               "remove\n"},
+    {.name = "4a.7 prune waits while a subject outside the scope holds the role",
+     .sapi = G,
+     .sdivs = SDIVS,
+     .sroles = G_BUILTINS,
+     .susers = "s1|a@x.com|a|;s2|x@y.org|a|",
+     .tapi = G,
+     .tdivs = "th|Home;te|emea;tz|Sandbox",
+     .troles = G_BUILTINS ";o1|Old1||;o2|Old2|||||2;o3|Old3||;o4|Old4||",
+     .tusers = "t1|a@x.com|a|Old1,Old2,Old3,Old4;t2|x@y.org|a|Old1;t3|b@x.com|a|Old3@Sandbox",
+     .job = {.prune = true, .uinc = "*@x.com"},
+     .expect = "- user a@x.com role \"Old1\"\n"
+               "- user a@x.com role \"Old2\"\n"
+               "- user a@x.com role \"Old3\"\n"
+               "- user a@x.com role \"Old4\"\n"
+               "- role \"Old4\"\n"
+               "! division \"APAC\" has no counterpart on target \"target\" (0 grants skipped)\n"
+               "! division \"*\" has no counterpart on target \"target\" (0 grants skipped)\n"
+               "! role \"Old1\" not pruned: held by 1 subject outside this job's scope\n"
+               "! role \"Old2\" not pruned: held by 2 subjects outside this job's scope\n"
+               "! role \"Old3\" not pruned: held by 1 subject outside this job's scope\n"
+               "! unmatched users: 0 source only, 1 target only\n"
+               "job j: 0 roles to create, 0 to update, 1 to delete, 0 assignments to add, 4 to "
+               "remove\n"},
 };
+#pragma GCC diagnostic pop
 
 static bool run_case(const struct dcase *c)
 {
-    struct mdl_snapshot *src = fx_snap(c->sapi, c->sroles, c->susers);
-    struct mdl_snapshot *tgt = fx_snap(c->tapi, c->troles, c->tusers);
+    struct mdl_snapshot *src = fx_snap_div(c->sapi, c->sdivs, c->sroles, c->susers);
+    struct mdl_snapshot *tgt = fx_snap_div(c->tapi, c->tdivs, c->troles, c->tusers);
     struct cfg_job job;
     fx_job(&job, &c->job);
     char err[128];

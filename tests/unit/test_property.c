@@ -215,6 +215,8 @@ static void gen_job(struct cfg_job *j, bool same_api)
     k = rnd(5);
     j->assignments = k < 3 ? CFG_ASSIGN_MIRROR : k == 3 ? CFG_ASSIGN_ADDITIVE : CFG_ASSIGN_OFF;
     j->match_by = CFG_MATCH_EMAIL;
+    static const char *star[] = {"*"};
+    set_list(&j->divisions_include, star, 1);
     static const unsigned md[] = {0, 3, 50};
     j->max_deletes = md[rnd(3)];
 }
@@ -225,6 +227,7 @@ static void free_job(struct cfg_job *j)
     free_list(&j->roles_exclude);
     free_list(&j->users_include);
     free_list(&j->users_exclude);
+    free_list(&j->divisions_include);
     for (size_t i = 0; i < j->nrename; i++) {
         free(j->rename[i].from);
         free(j->rename[i].to);
@@ -287,6 +290,18 @@ static void apply(struct tenant *t, struct plan *p, const struct mdl_snapshot *s
                 if (is_forced(t, r) && t->r[r].alive)
                     set |= 1u << r;
             t->u[a[i].tgt_user].roles = set;
+        } else if (a[i].kind == PLAN_ASSIGN_USER_ADD || a[i].kind == PLAN_ASSIGN_USER_REMOVE) {
+            assert_int_equal(t->api, CFG_API_GENESYS);
+            for (uint32_t k = 0; k < a[i].nitems; k++) {
+                const struct diff_change *ch = &p->diff->changes[a[i].items[k]];
+                assert_int_equal(ch->tgt_user, a[i].tgt_user);
+                assert_int_equal(ch->add, a[i].kind == PLAN_ASSIGN_USER_ADD);
+                int r = slot_by_id(t, plan_ref_id(p, ch->ref));
+                if (ch->add)
+                    t->u[a[i].tgt_user].roles |= 1u << r;
+                else if (!is_forced(t, r))
+                    t->u[a[i].tgt_user].roles &= ~(1u << r);
+            }
         } else {
             assert_int_equal(t->api, CFG_API_GENESYS);
             assert_true(a[i].nitems >= 1 && a[i].nitems <= PLAN_BATCH_MAX);
@@ -451,6 +466,8 @@ static void check_world(uint64_t seed)
     assert_non_null(d);
     struct plan *p = plan_build(d, force);
     size_t deletions = d->ndeletes + d->nremoves;
+    for (size_t i = d->ncreates + d->nupdates; i < d->nrole_ops; i++)
+        deletions += d->role_ops[i].holders; /* grants a deleted role takes with it */
     st.worlds++;
     st.refused += p->refused;
     st.creates += d->ncreates;
@@ -462,7 +479,7 @@ static void check_world(uint64_t seed)
     st.ambiguous += d->report.nambiguous;
     st.cross_api += sapi != tapi;
     for (size_t i = 0; i < p->nassign_ops; i++)
-        *(p->assign_ops[i].kind == PLAN_ASSIGN_USER_SET ? &st.user_sets : &st.batches) += 1;
+        *(p->assign_ops[i].tgt_user != MDL_NONE ? &st.user_sets : &st.batches) += 1;
     assert_int_equal(p->refused, deletions > job.max_deletes && !force);
     struct omap pre;
     oracle_map(&job, S, T0, &pre);
@@ -495,8 +512,18 @@ static void check_world(uint64_t seed)
             assert_string_equal(a->name, b->name);
             assert_string_equal(a->desc, b->desc); /* never a built-in's description */
         }
-        if (job.prune && b->alive && !b->key && !b->foreign && post.tscope[x] && !post.tconf[x])
+        /* product.md 4a.7: a role an out-of-scope user holds is not pruned */
+        bool held_outside = false;
+        for (int u = 0; u < T0->nu; u++)
+            if ((T0->u[u].roles >> x & 1) && T0->u[u].state != MDL_USER_DELETED &&
+                (!glob_any(&job.users_include, T0->u[u].email) ||
+                 glob_any(&job.users_exclude, T0->u[u].email)))
+                held_outside = true;
+        if (job.prune && b->alive && !b->key && !b->foreign && post.tscope[x] && !post.tconf[x] &&
+            !held_outside)
             assert_true(post.tsrc[x] >= 0);
+        if (held_outside && pre.tscope[x] && !a->key)
+            assert_true(b->alive);
     }
     for (int a = 0; a < S->nr && job.definitions && same_api; a++) {
         int x = post.map[a];

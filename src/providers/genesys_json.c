@@ -325,7 +325,76 @@ static int g_envelope(struct pjson_cur *c, struct json_object *root, struct gjs_
 struct g_role_tmp {
     const char *id, *name, *desc, *key; /* point into the json-c tree */
     char *canon;                        /* malloc'd */
+    char *org_ref;                      /* malloc'd, see org_reference */
 };
+
+/* "queue 9f0c1e2a..." for an object id, the id cut to eight bytes for a report line. */
+static char *ref_text(const char *kind, const char *id)
+{
+    size_t n = strlen(id);
+    return xasprintf("%s %.8s%s", kind, id, n > 8 ? "..." : "");
+}
+
+/* The first object of this org a condition node names (an operand of type USER, QUEUE or
+ * TEAM, whose value is that object's id), or NULL. The tree was validated and its depth
+ * bounded by the parse (PJSON_MAX_DEPTH). */
+static char *condition_reference(struct json_object *node)
+{
+    struct json_object *v;
+    if (!json_object_is_type(node, json_type_object))
+        return NULL;
+    if (json_object_object_get_ex(node, "operands", &v) && json_object_is_type(v, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            struct json_object *op = json_object_array_get_idx(v, i), *obj, *id;
+            const char *type = pjson_loose_string(op, "type");
+            static const char *const kinds[][2] = {
+                {"USER", "user"}, {"QUEUE", "queue"}, {"TEAM", "team"}};
+            for (size_t k = 0; type && k < UTIL_ARRAY_LEN(kinds); k++) {
+                if (strcmp(type, kinds[k][0]) != 0)
+                    continue;
+                const char *oid = NULL;
+                if (json_object_object_get_ex(op, kinds[k][1], &obj) &&
+                    json_object_object_get_ex(obj, "id", &id) &&
+                    json_object_is_type(id, json_type_string))
+                    oid = json_object_get_string(id);
+                else
+                    oid = pjson_loose_string(op, "value");
+                return ref_text(kinds[k][1], oid ? oid : "");
+            }
+        }
+    if (json_object_object_get_ex(node, "terms", &v) && json_object_is_type(v, json_type_array))
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+            char *r = condition_reference(json_object_array_get_idx(v, i));
+            if (r)
+                return r;
+        }
+    return NULL;
+}
+
+/* product.md 4a.6: the first object of this org that a role's permission policies name -- a
+ * condition operand, or a named resource -- as report text, or NULL. Such a definition means
+ * nothing (or something else) in another org, and stripping it would widen the role. */
+static char *org_reference(struct json_object *role)
+{
+    struct json_object *pols, *v;
+    if (!json_object_object_get_ex(role, "permissionPolicies", &pols) ||
+        !json_object_is_type(pols, json_type_array))
+        return NULL;
+    for (size_t i = 0; i < json_object_array_length(pols); i++) {
+        struct json_object *p = json_object_array_get_idx(pols, i);
+        if (json_object_object_get_ex(p, "namedResources", &v) &&
+            json_object_is_type(v, json_type_array) && json_object_array_length(v) > 0) {
+            const char *first = json_object_get_string(json_object_array_get_idx(v, 0));
+            return ref_text("named resource", first ? first : "");
+        }
+        if (json_object_object_get_ex(p, "resourceConditionNode", &v)) {
+            char *r = condition_reference(v);
+            if (r)
+                return r;
+        }
+    }
+    return NULL;
+}
 
 static int g_role(struct pjson_cur *c, struct json_object *e, struct g_role_tmp *t)
 {
@@ -339,7 +408,10 @@ static int g_role(struct pjson_cur *c, struct json_object *e, struct g_role_tmp 
         return -1;
     if (dflt && !t->key)
         return pjson_fail(c, "default role without a defaultRoleId");
-    return canon_definition(c, e, &t->canon);
+    if (canon_definition(c, e, &t->canon) < 0)
+        return -1;
+    t->org_ref = org_reference(e);
+    return 0;
 }
 
 static struct json_object *parse_root(struct pjson_cur *c, const char *body, size_t len)
@@ -380,11 +452,14 @@ int gjs_parse_roles_page(struct mdl_snapshot *s, const char *body, size_t len,
                              .def_canon = t[i].canon,
                              .def_json = t[i].canon,
                              .forced = t[i].key && strcasecmp(t[i].key, GJS_FORCED_ROLE) == 0,
-                             .admin = t[i].key && strcasecmp(t[i].key, GJS_ADMIN_ROLE) == 0};
+                             .admin = t[i].key && strcasecmp(t[i].key, GJS_ADMIN_ROLE) == 0,
+                             .uncopyable = t[i].org_ref};
         mdl_add_role(s, &r);
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free(t[i].canon);
+        free(t[i].org_ref);
+    }
     free(t);
     json_object_put(root);
     if (rc < 0)
@@ -899,6 +974,7 @@ int gjs_parse_role(const char *body, size_t len, struct pjson_role *out, char *e
     out->builtin_key = xstrdup(t.key);
     out->def_canon = t.canon;
     out->def_json = xstrdup(t.canon);
+    free(t.org_ref);
     json_object_put(root);
     return 0;
 }

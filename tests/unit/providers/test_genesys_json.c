@@ -615,7 +615,7 @@ static void test_users_pages_committed_in_turn(void **state)
     assert_true(mdl_user_has_role(&s->users[dd], 1)); /* r-sup */
     assert_int_equal(s->users[ee].ngrants, 1);
     assert_true(mdl_user_has_role(&s->users[ee], 0)); /* r-emp */
-    assert_int_equal(s->users[0].ngrants, 2);          /* page 1's users unchanged */
+    assert_int_equal(s->users[0].ngrants, 2);         /* page 1's users unchanged */
     pjson_role_refs_free(refs);
     mdl_snapshot_free(s);
 }
@@ -1163,6 +1163,167 @@ static void test_build_arrays_and_paths(void **state)
             pjson_check_id("2a06b24d-db98-4cf5-a0af-f109ae4ef029.x_~", n, err, sizeof(err)), 0);
 }
 
+/* ---- version 2 reads (product.md 4a) ---- */
+
+/* 4a.6: a definition naming the org's objects is marked, with the first object named. */
+static void test_org_references(void **state)
+{
+    (void)state;
+    char err[256];
+    struct mdl_snapshot *s =
+        roles(J(ENVELOPE("{'id':'q','name':'Queue Lead','permissionPolicies':[{'domain':'routing',"
+                         "'entityName':'queue','actionSet':['view'],'resourceConditionNode':{"
+                         "'conjunction':'AND','terms':[{'variableName':'Conversation.queues',"
+                         "'operator':'EQ','operands':[{'type':'QUEUE','queue':{'id':"
+                         "'9f0c1e2a-0000-4000-8000-000000000001'}}]}]}}]},"
+                         "{'id':'u','name':'User Cond','permissionPolicies':[{'domain':'d',"
+                         "'entityName':'e','actionSet':['v'],'resourceConditionNode':{"
+                         "'variableName':'x','operator':'EQ','operands':[{'type':'SCALAR','value':"
+                         "'1'},{'type':'USER','user':{'id':'1b2c'}}]}}]},"
+                         "{'id':'n','name':'Named','permissionPolicies':[{'domain':'d',"
+                         "'entityName':'e','actionSet':['v'],'namedResources':['abc123456789']}]},"
+                         "{'id':'p','name':'Plain','permissionPolicies':[{'domain':'d',"
+                         "'entityName':'e','actionSet':['v'],'resourceConditionNode':{"
+                         "'variableName':'x','operator':'EQ','operands':[{'type':'SCALAR',"
+                         "'value':'1'}]}}]}",
+                         4)),
+              err, sizeof(err));
+    assert_non_null(s);
+    assert_string_equal(s->roles[0].uncopyable, "queue 9f0c1e2a...");
+    assert_string_equal(s->roles[1].uncopyable, "user 1b2c");
+    assert_string_equal(s->roles[2].uncopyable, "named resource abc12345...");
+    assert_null(s->roles[3].uncopyable); /* a scalar condition names nothing of the org */
+    mdl_snapshot_free(s);
+}
+
+static void test_divisions_page(void **state)
+{
+    (void)state;
+    char err[256];
+    struct gjs_page pg;
+    struct mdl_snapshot *s = mdl_snapshot_new(CFG_API_GENESYS);
+    const char *body = J(ENVELOPE("{'id':'d-emea','name':'EMEA','homeDivision':false},"
+                                  "{'id':'d-home','name':'Home','homeDivision':true}",
+                                  2));
+    assert_int_equal(gjs_parse_divisions_page(s, body, strlen(body), &pg, err, sizeof err), 0);
+    assert_int_equal(pg.entities, 2);
+    assert_int_equal(s->nquals, 2);
+    assert_string_equal(s->quals[0].id, "d-home");
+    assert_string_equal(s->quals[0].name, "Home");
+    assert_string_equal(s->quals[1].name, "EMEA");
+    /* a second home, on this page or a later one, and the id "*", are refused whole */
+    const char *again = J(ENVELOPE("{'id':'d-2','name':'Two','homeDivision':true}", 1));
+    assert_int_equal(gjs_parse_divisions_page(s, again, strlen(again), &pg, err, sizeof err), -1);
+    assert_non_null(strstr(err, "second home division"));
+    const char *star = J(ENVELOPE("{'id':'*','name':'All'}", 1));
+    assert_int_equal(gjs_parse_divisions_page(s, star, strlen(star), &pg, err, sizeof err), -1);
+    const char *noname = J(ENVELOPE("{'id':'d-3'}", 1));
+    assert_int_equal(gjs_parse_divisions_page(s, noname, strlen(noname), &pg, err, sizeof err), -1);
+    assert_int_equal(s->nquals, 2); /* nothing of a failed page */
+    mdl_snapshot_free(s);
+}
+
+/* Subject grants: users' (role, division) pairs wait for the users; other subjects count as
+ * holders outside; a user the listing lacks too; unknown divisions get a nameless qualifier. */
+static void test_subject_grants_pages(void **state)
+{
+    (void)state;
+    char err[256];
+    struct gjs_page pg;
+    struct mdl_snapshot *s = two_roles();
+    mdl_set_home(s, "d-home", "Home");
+    uint32_t emea = mdl_add_qual(s, &(struct mdl_qual){.id = "d-emea", .name = "EMEA"});
+    mdl_add_qual(s, &(struct mdl_qual){.id = "*", .name = "*", .all = true});
+    struct pjson_grant_refs *g = pjson_grant_refs_new();
+    const char *body =
+        J(ENVELOPE("{'id':'u1','type':'PC_USER','divisions':[{'id':'d-home'},{'id':'d-emea'}]},"
+                   "{'id':'g1','type':'PC_GROUP','divisions':[{'id':'d-home'}]},"
+                   "{'id':'c1','type':'PC_OAUTH_CLIENT','divisions':[{'id':'*'}]},"
+                   "{'id':'u9','type':'PC_USER','divisions':[{'id':'d-home'}]},"
+                   "{'id':'u2','type':'PC_USER','divisions':[{'id':'d-new'}]}",
+                   5));
+    assert_int_equal(
+        gjs_parse_subjectgrants_page(s, g, 1, body, strlen(body), &pg, err, sizeof err), 0);
+    assert_int_equal(pg.entities, 5);
+    assert_int_equal(s->roles[1].other_holders, 2);
+    const char *bad = J(ENVELOPE("{'id':'u1','type':'PC_USER','divisions':'d-home'}", 1));
+    assert_int_equal(gjs_parse_subjectgrants_page(s, g, 1, bad, strlen(bad), &pg, err, sizeof err),
+                     -1);
+    assert_non_null(strstr(err, "entities[0].divisions"));
+    assert_int_equal(s->roles[1].other_holders, 2); /* nothing of a failed page */
+    mdl_add_user(s, &(struct mdl_user){.id = "u1", .email = "a@x"});
+    mdl_add_user(s, &(struct mdl_user){.id = "u2", .email = "b@x"});
+    struct pjson_grant_stats st;
+    assert_int_equal(pjson_grant_refs_resolve(g, s, &st, err, sizeof err), 0);
+    assert_int_equal(st.grants, 3);
+    assert_int_equal(st.unknown_users, 1);
+    assert_int_equal(st.unknown_divisions, 1);
+    assert_int_equal(s->roles[1].other_holders, 3); /* u9 */
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof err), 0);
+    assert_true(mdl_user_has_grant(&s->users[0], 1, 0));
+    assert_true(mdl_user_has_grant(&s->users[0], 1, emea));
+    assert_int_equal(s->nquals, 4);
+    assert_null(s->quals[3].name); /* d-new: no name, matches nothing elsewhere */
+    assert_true(mdl_user_has_grant(&s->users[1], 1, 3));
+    pjson_grant_refs_free(g);
+    mdl_snapshot_free(s);
+}
+
+/* Users without the expansion (the offset listing) and through the cursor listing. */
+static void test_users_plain_and_cursor(void **state)
+{
+    (void)state;
+    char err[256], *cursor = NULL;
+    struct gjs_page pg;
+    struct mdl_snapshot *s = two_roles();
+    const char *plain = J("{'entities':[{'id':'u1','email':'a@x','state':'active'}],"
+                          "'pageSize':500,'pageNumber':1,'total':1,'pageCount':1}");
+    assert_int_equal(gjs_users_commit(gjs_users_prepare_mode(plain, strlen(plain), GJS_USERS_PLAIN),
+                                      s, NULL, &pg, err, sizeof err),
+                     0);
+    /* the version 1 page needs the expansion */
+    assert_int_equal(gjs_users_commit(gjs_users_prepare_mode(plain, strlen(plain), GJS_USERS_ROLES),
+                                      s, NULL, &pg, err, sizeof err),
+                     -1);
+    const char *c1 = J("{'entities':[{'id':'u2','email':'b@x','state':'inactive'}],'results':1,"
+                       "'cursor':'abc','nextUri':'/api/v2/users/query?cursor=abc'}");
+    assert_int_equal(
+        gjs_users_commit_cursor(gjs_users_prepare_mode(c1, strlen(c1), GJS_USERS_CURSOR), s, NULL,
+                                &pg, &cursor, err, sizeof err),
+        0);
+    assert_string_equal(cursor, "abc");
+    assert_int_equal(pg.entities, 1);
+    free(cursor);
+    const char *last = J("{'entities':[],'results':0}");
+    assert_int_equal(
+        gjs_users_commit_cursor(gjs_users_prepare_mode(last, strlen(last), GJS_USERS_CURSOR), s,
+                                NULL, &pg, &cursor, err, sizeof err),
+        0);
+    assert_null(cursor);
+    const char *liar = J("{'entities':[],'results':3,'cursor':'x'}");
+    assert_int_equal(
+        gjs_users_commit_cursor(gjs_users_prepare_mode(liar, strlen(liar), GJS_USERS_CURSOR), s,
+                                NULL, &pg, &cursor, err, sizeof err),
+        -1);
+    assert_null(cursor);
+    assert_int_equal(s->nusers, 2);
+    mdl_snapshot_free(s);
+}
+
+static void test_grant_bodies(void **state)
+{
+    (void)state;
+    const char *ids[] = {"u1", "u\"2"};
+    char *b = gjs_build_subject_divisions(ids, 2, "d-home");
+    assert_string_equal(b, "{\"subjectIds\":[\"u1\",\"u\\\"2\"],\"divisionIds\":[\"d-home\"]}");
+    free(b);
+    const char *roles[] = {"r1", "r2"}, *divs[] = {"*", "d-emea"};
+    b = gjs_build_role_division_grants(roles, divs, 2);
+    assert_string_equal(b, "{\"grants\":[{\"roleId\":\"r1\",\"divisionId\":\"*\"},{\"roleId\":"
+                           "\"r2\",\"divisionId\":\"d-emea\"}]}");
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1191,6 +1352,11 @@ int main(void)
         cmocka_unit_test(test_error_body),
         cmocka_unit_test(test_build_role_bodies),
         cmocka_unit_test(test_build_arrays_and_paths),
+        cmocka_unit_test(test_org_references),
+        cmocka_unit_test(test_divisions_page),
+        cmocka_unit_test(test_subject_grants_pages),
+        cmocka_unit_test(test_users_plain_and_cursor),
+        cmocka_unit_test(test_grant_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, teardown_group);
 }

@@ -73,6 +73,8 @@ struct daemon {
     struct dm_job **jobs; /* current config order; removed jobs still running at the end */
     size_t njobs, cap_jobs;
     struct status st;
+    struct recent_roles *recent; /* roles created lately, shared by every job (recent.h) */
+    char *recent_dir;            /* the state_dir it lives in */
     struct dm_retired *retired;
     size_t nretired, cap_retired;
 
@@ -90,6 +92,7 @@ struct daemon {
 
 static void write_files(struct daemon *d);
 static void on_job_timer(uv_timer_t *t);
+static void recent_follow(struct daemon *d, const char *state_dir);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -450,7 +453,8 @@ static void job_start_cycle(struct dm_job *j)
     struct sync_opts o = {.dry_run = j->run_dry,
                           .force_deletes = false,
                           .plan_out = j->plan_f,
-                          .config_file = d->st.config_file};
+                          .config_file = d->st.config_file,
+                          .recent = d->recent};
     sync_start(d->loop, cj, src, tgt, j->mem, &o, on_cycle_done, j);
 }
 
@@ -690,6 +694,7 @@ void daemon_reload(struct daemon *d)
 
     struct dm_gen *old = d->gen;
     d->gen = gen_new(d, nc, tenants);
+    recent_follow(d, nc->state_dir);
 
     /* Jobs in the new order; leftovers are removed (kept in the list while they run). */
     struct dm_job **prev = d->jobs;
@@ -810,6 +815,22 @@ static void start_signal(struct daemon *d, uv_signal_t *h, int signum)
 
 /* ---- life cycle -----------------------------------------------------------------------------*/
 
+/* The created-roles store lives in state_dir: opened at start, and again when a reload moves
+ * state_dir (what the old one remembered stays there, for at most RECENT_TTL_MS). */
+static void recent_follow(struct daemon *d, const char *state_dir)
+{
+    if (d->recent && d->recent_dir && strcmp(d->recent_dir, state_dir) == 0)
+        return;
+    char err[512], q[600];
+    recent_free(d->recent);
+    free(d->recent_dir);
+    d->recent = recent_open(state_dir, err, sizeof err);
+    d->recent_dir = xstrdup(state_dir);
+    if (err[0])
+        log_warning(NULL, "created roles not remembered across the restart error=%s",
+                    log_quote(q, sizeof q, err));
+}
+
 struct daemon *daemon_new(uv_loop_t *loop, struct cfg_config *cfg, const struct daemon_opts *o,
                           char *err, size_t errlen)
 {
@@ -841,6 +862,7 @@ struct daemon *daemon_new(uv_loop_t *loop, struct cfg_config *cfg, const struct 
     }
     d->gen = gen_new(d, cfg, tenants);
     status_init(&d->st, ROLESYNC_VERSION, d->config_path, util_now_ms());
+    recent_follow(d, cfg->state_dir);
     return d;
 }
 
@@ -905,6 +927,8 @@ void daemon_free(struct daemon *d)
     free(d->retired);
     free(d->jobs);
     status_free(&d->st);
+    recent_free(d->recent);
+    free(d->recent_dir);
     free(d->config_path);
     free(d);
 }

@@ -150,6 +150,7 @@ uint32_t mdl_add_role(struct mdl_snapshot *s, const struct mdl_role *r)
     d->uncopyable = mdl_strdup(s, r->uncopyable);
     d->other_holders = r->other_holders;
     d->grants_unread = r->grants_unread;
+    d->recent = r->recent;
     return (uint32_t)s->nroles++;
 }
 

@@ -154,6 +154,14 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
         os.enabled = false;
         log_warning(NULL, "status file not written: %s", err);
     }
+    /* what earlier runs (and a daemon) created lately, product.md 4a.8 */
+    char rerr[512];
+    struct recent_roles *recent =
+        recent_open(os.enabled ? cfg->state_dir : NULL, rerr, sizeof rerr);
+    if (rerr[0]) {
+        char q[600];
+        log_warning(NULL, "created roles not remembered error=%s", log_quote(q, sizeof q, rerr));
+    }
     for (size_t i = 0; tenants && i < cfg->njobs; i++) {
         const struct cfg_job *job = &cfg->jobs[i];
         if (!selected(job, jobs, njobs))
@@ -165,6 +173,7 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
             .force_deletes = force_deletes,
             .plan_out = plan_out,
             .config_file = os.st.config_file, /* absolute when it resolves */
+            .recent = recent,
         };
         oj.sj = status_job_find(&os.st, job->name);
         status_job_run_begin(oj.sj, util_now_ms(), opts.dry_run);
@@ -185,6 +194,7 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
         code = worst(code, oj.code);
     }
     tnt_set_free(tenants);
+    recent_free(recent);
     status_free(&os.st);
     http_engine_close(engine);
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -7,6 +7,7 @@
 
 #include "rolesync/log.h"
 #include "rolesync/plan.h"
+#include "rolesync/recent.h"
 #include "rolesync/util.h"
 
 struct sync_run {
@@ -166,19 +167,30 @@ static void grants_step(struct sync_run *run)
 }
 
 static void on_roles_read(struct sync_run *run, int side, struct prov_fetch *f,
-                          const struct mdl_snapshot *roles)
+                          struct mdl_snapshot *roles)
 {
-    run->fetch[side] = f; /* it may call back before prov_ops.fetch returned it */
+    run->fetch[side] = f;
     run->roles_snap[side] = roles;
+    if (side == 1 && run->opts.recent && (roles->caps & MDL_CAP_LAGGING_LISTINGS)) {
+        /* product.md 4a.8: trust what this daemon created over a listing that lags */
+        char *key = recent_tenant_key(run->tgt.cfg->name, run->tgt.cfg->base_url);
+        size_t n = recent_inject(run->opts.recent, key, roles, (int64_t)util_now_ms());
+        free(key);
+        if (n)
+            log_info(run->job->name,
+                     "roles created lately are not listed yet, taken as they were written "
+                     "roles=%zu target=%s",
+                     n, run->tgt.cfg->name);
+    }
     grants_step(run);
 }
 
-static void on_roles_read_source(struct prov_fetch *f, const struct mdl_snapshot *roles, void *arg)
+static void on_roles_read_source(struct prov_fetch *f, struct mdl_snapshot *roles, void *arg)
 {
     on_roles_read(arg, 0, f, roles);
 }
 
-static void on_roles_read_target(struct prov_fetch *f, const struct mdl_snapshot *roles, void *arg)
+static void on_roles_read_target(struct prov_fetch *f, struct mdl_snapshot *roles, void *arg)
 {
     on_roles_read(arg, 1, f, roles);
 }
@@ -474,6 +486,16 @@ static void on_role_written(const struct prov_result *r, void *arg)
         case DIFF_ROLE_OP_CREATE:
             plan_set_created_id(run->plan, (size_t)(op - d->role_ops), r->id);
             run->res.roles_created++;
+            if (run->opts.recent && r->id && (run->tsnap->caps & MDL_CAP_LAGGING_LISTINGS)) {
+                const struct mdl_role *src = &run->ssnap->roles[op->src_role];
+                char *key = recent_tenant_key(run->tgt.cfg->name, run->tgt.cfg->base_url);
+                char err[512], qe[600];
+                if (recent_note(run->opts.recent, key, r->id, op->name, src->description,
+                                src->def_json, (int64_t)util_now_ms(), err, sizeof err) != 0)
+                    log_warning(run->job->name, "cannot remember the created role error=%s",
+                                log_quote(qe, sizeof qe, err));
+                free(key);
+            }
             log_info(run->job->name, "role created role=%s target=%s",
                      log_quote(q, sizeof q, op->name), run->tgt.cfg->name);
             break;

@@ -37,9 +37,14 @@ enum mdl_user_state { MDL_USER_ACTIVE = 0, MDL_USER_INACTIVE = 1, MDL_USER_DELET
  *   (role, qualifier) grants added to or removed from one user; at most PLAN_BATCH_MAX users a
  *   request (plan.h). Without it, a user's whole role set is written at once.
  * MDL_CAP_BUILTIN_DEFINITIONS: a built-in role's definition (def_canon) may be written; never
- *   its name or description. */
+ *   its name or description.
+ * MDL_CAP_LAGGING_LISTINGS: the role listing is eventually consistent (a role created moments
+ *   ago may be missing from it), so what the daemon created lately is trusted over it
+ *   (recent.h; product.md 4a.8). Without it a listing is taken as it is: a role gone from it
+ *   was deleted, and is created again. */
 #define MDL_CAP_GRANT_WRITES 0x1u
 #define MDL_CAP_BUILTIN_DEFINITIONS 0x2u
+#define MDL_CAP_LAGGING_LISTINGS 0x4u
 
 struct mdl_role {
     const char *id; /* platform id, opaque to the core */
@@ -68,6 +73,8 @@ struct mdl_role {
                                (groups, OAuth clients, users the listing lacks) */
     bool grants_unread;     /* its grants were not read (out of the job's interest): the users'
                                grants of it are unknown, not absent */
+    bool recent;            /* created by the daemon lately and not listed yet (recent.h): known
+                               from what was written; no grants read (none known) */
 };
 
 /* Where a role is granted (see above). */

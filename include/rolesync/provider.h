@@ -41,9 +41,11 @@ struct prov_fetch_opts {
     /* A read in two steps, for platforms whose grants are read role by role (genesys subject
      * grants, product.md 4a.1): once the role listing is complete, roles_read() is called
      * (from the loop) with the snapshot, whose roles are readable (not finished); the read
-     * then waits until prov_fetch_grants() says whose grants to read. NULL: the grants of every
+     * then waits until prov_fetch_grants() says whose grants to read. The callback may add roles
+     * to the snapshot first (the roles it created lately that the listing does not show yet,
+     * recent.h: flagged mdl_role.recent, their grants are not read). NULL: the grants of every
      * role but the forced one are read. Never called when the read fails first. */
-    void (*roles_read)(struct prov_fetch *f, const struct mdl_snapshot *roles, void *arg);
+    void (*roles_read)(struct prov_fetch *f, struct mdl_snapshot *roles, void *arg);
     void *roles_read_arg;
 };
 

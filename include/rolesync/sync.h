@@ -29,6 +29,7 @@
 #include "rolesync/config.h"
 #include "rolesync/diff.h"
 #include "rolesync/provider.h"
+#include "rolesync/recent.h"
 #include "rolesync/status.h"
 
 #define SYNC_MAX_ERRORS 20
@@ -84,10 +85,12 @@ struct sync_result {
 };
 
 struct sync_opts {
-    bool dry_run;            /* job dry_run or --dry-run */
-    bool force_deletes;      /* --force-deletes */
-    FILE *plan_out;          /* when non-NULL the plan is rendered there (dry run, --once) */
-    const char *config_file; /* named in the advice a refusal logs; NULL = left out */
+    bool dry_run;                /* job dry_run or --dry-run */
+    bool force_deletes;          /* --force-deletes */
+    FILE *plan_out;              /* when non-NULL the plan is rendered there (dry run, --once) */
+    const char *config_file;     /* named in the advice a refusal logs; NULL = left out */
+    struct recent_roles *recent; /* roles created lately (recent.h), shared by every job of
+                                    the process; NULL = none kept */
 };
 
 typedef void (*sync_done_cb)(const struct sync_result *r, void *arg);

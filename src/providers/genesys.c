@@ -199,8 +199,10 @@ static void cursor_page(struct prov_page *pg, const struct http_result *res)
     }
     free(l->cursor);
     l->cursor = cursor;
-    if (cursor)
-        l->end = pg->number + 2; /* one more page (prov_fetch_more requests it) */
+    if (cursor) { /* one more page, after this one (prov_fetch_more requests it) */
+        l->next = pg->number + 1;
+        l->end = pg->number + 2;
+    }
 }
 
 static void divisions_page(struct prov_page *pg, const struct http_result *res)
@@ -245,12 +247,18 @@ static void request_grants(struct prov_fetch *f, const bool *mask)
     size_t n = 0;
     for (size_t i = 0; i < s->nroles; i++) {
         bool read = mask && mask[i] && !s->roles[i].forced && !s->roles[i].foreign;
+        /* a role the daemon just created and the listing lacks: the platform answers 404 for
+         * it a while, and holders it has none the daemon does not know of */
+        if (s->roles[i].recent) {
+            s->roles[i].grants_unread = false;
+            continue;
+        }
         s->roles[i].grants_unread = !read;
         n += read;
     }
     f->grants = xcalloc(n + 1, sizeof(*f->grants));
     for (size_t i = 0; i < s->nroles; i++) {
-        if (s->roles[i].grants_unread)
+        if (s->roles[i].grants_unread || s->roles[i].recent)
             continue;
         struct prov_listing *l = &f->grants[f->ngrants++];
         l->what = "subject grants";
@@ -560,7 +568,7 @@ const struct prov_ops prov_genesys = {
     .page_size_max = 500, /* a bigger pageSize is the platform's 400 */
     .match_by = PROV_MATCH(CFG_MATCH_EMAIL) | PROV_MATCH(CFG_MATCH_USERNAME),
     .match_by_names = "email, username",
-    .caps = MDL_CAP_GRANT_WRITES | MDL_CAP_BUILTIN_DEFINITIONS,
+    .caps = MDL_CAP_GRANT_WRITES | MDL_CAP_BUILTIN_DEFINITIONS | MDL_CAP_LAGGING_LISTINGS,
     .error_message = gjs_error_line,
     .rate_window = genesys_rate_window,
     .parse_error = gjs_parse_error,

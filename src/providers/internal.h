@@ -56,7 +56,7 @@ struct prov_fetch {
     struct pjson_grant_stats grant_stats;
     /* The two-step read (provider.h prov_fetch_opts.roles_read): roles_done once the role
      * listing is complete; until prov_fetch_grants, the read waits (grants_wait). */
-    void (*roles_read)(struct prov_fetch *f, const struct mdl_snapshot *roles, void *arg);
+    void (*roles_read)(struct prov_fetch *f, struct mdl_snapshot *roles, void *arg);
     void *roles_read_arg;
     bool roles_done, grants_wait;
     /* The provider's part of prov_fetch_grants: request the grants of the masked roles and

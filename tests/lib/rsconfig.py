@@ -134,3 +134,29 @@ def policies_canon(role):
         pols.add((p.get("domain"), p.get("entityName"), tuple(sorted(p.get("actionSet") or [])),
                   bool(p.get("allowConditions"))))
     return (frozenset(role.get("permissions") or []), frozenset(pols))
+
+
+def user_grants(state, skip_keys=("employee", "admin")):
+    """{lower email: frozenset((lower role name, division))} of a genesys state's non-deleted
+    users' DIRECT grants, the division named as the platform would compare it across orgs:
+    "home" for the home division, "*" for all divisions, else its lower-cased name. Roles whose
+    defaultRoleId is in skip_keys are left out."""
+    roles = {r["id"]: r for r in state["roles"]}
+    divs = state.get("divisions") or []
+    home = next((d["id"] for d in divs if d.get("home")), divs[0]["id"] if divs else None)
+    names = {d["id"]: d["name"].lower() for d in divs}
+    out = {}
+    for u in state["users"]:
+        if u.get("state") == "deleted" or not u.get("email"):
+            continue
+        pairs = [(r, home) for r in u.get("roles") or []]
+        pairs += [(g["role"], g["division"]) for g in u.get("grants") or []]
+        got = set()
+        for rid, did in pairs:
+            r = roles.get(rid)
+            if not r or r.get("defaultRoleId") in skip_keys:
+                continue
+            label = "home" if did == home else "*" if did == "*" else names.get(did, did)
+            got.add((r["name"].lower(), label))
+        out[u["email"].lower()] = frozenset(got)
+    return out

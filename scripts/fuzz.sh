@@ -66,7 +66,7 @@ for t in "${targets[@]}"; do
         echo "   ok: ${runs:-?} executions, ${cov:-cov: ?}"
     else
         echo "   FAILED (log: $log)" >&2
-        grep -E 'ERROR|SUMMARY|Test unit written' "$log" | head -20 >&2 || true
+        grep -E 'ERROR|SUMMARY|Test unit written|^\*\*\*|^input |^NEW |^OLD |^    #[0-9]' "$log" | head -40 >&2 || true
         failed+=("$t")
     fi
 done

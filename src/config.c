@@ -86,6 +86,13 @@ static void diag_add(struct loader *ld, struct diaglist *l, int line, int col, c
     char *msg = NULL;
     if (vasprintf(&msg, fmt, ap) < 0)
         abort();
+    /* A fan-out job is read once per target: a problem of its shared keys is said once. */
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].line == line && l->v[i].col == col && strcmp(l->v[i].msg, msg) == 0) {
+            free(msg);
+            return;
+        }
+    }
     util_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v);
     l->v[l->n++] = (struct diag){.line = line, .col = col, .seq = ld->seq++, .msg = msg};
 }
@@ -942,6 +949,25 @@ static bool is_loopback(const char *host)
     return false;
 }
 
+/* product.md 4b.2, identity.md section 8: only the US-West host (and its OCS-era name) takes
+ * identity writes. Loopback hosts (simulators, local gateways) are not warned about. */
+#define IDENTITY_GLOBAL_URL "https://uswe.datahub.connect.aveva.com"
+static bool identity_global_host(const char *url)
+{
+    const char *h = strstr(url, "://");
+    h = h ? h + 3 : url;
+    size_t n = strcspn(h, ":/");
+    char host[256];
+    if (n >= sizeof host)
+        return false;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    if (*h == '[') /* [::1]: is_loopback takes the bare address */
+        return true;
+    return strcasecmp(host, "uswe.datahub.connect.aveva.com") == 0 ||
+           strcasecmp(host, "dat-b.osisoft.com") == 0 || is_loopback(host);
+}
+
 /* Check an https:// (or loopback http://) URL; on success *out is a copy without trailing
  * slashes. The URL is never echoed whole: it might carry credentials. */
 static int check_url(struct loader *ld, const struct ynode *v, const char *key, char **out)
@@ -1188,16 +1214,10 @@ static void secret_from_env(struct loader *ld, struct cfg_tenant *t, const struc
 
 static const char *const TOP_KEYS[] = {"state_dir", "log_level", "metrics_file", "http", "tenants",
                                        "jobs",      NULL};
-static const char *const TENANT_KEYS[] = {"api",
-                                          "base_url",
-                                          "token_url",
-                                          "tenant_id",
-                                          "client_id",
-                                          "client_secret_file",
-                                          "client_secret_env",
-                                          "page_size",
-                                          "http",
-                                          NULL};
+static const char *const TENANT_KEYS[] = {
+    "api",       "base_url",           "write_base_url",    "token_url", "tenant_id",
+    "client_id", "client_secret_file", "client_secret_env", "page_size", "http",
+    NULL};
 static const char *const JOB_KEYS[] = {"name",  "source",      "target",  "interval",
                                        "roles", "divisions",   "users",   "assignments",
                                        "prune", "max_deletes", "dry_run", NULL};
@@ -1282,6 +1302,18 @@ static void parse_tenant(struct loader *ld, const struct ynode *k, const struct 
     else if (rc == 0)
         err(ld, v, "tenant %s is missing \"base_url\"", q(ld, k->val));
 
+    struct ynode *wk = NULL, *wv = map_get(v, "write_base_url", &wk);
+    if (wv && aux->api_ok && t->api != CFG_API_IDENTITY)
+        err(ld, wk, "\"write_base_url\" is only for api: identity (genesys writes where it reads)");
+    else if (get_str(ld, v, "write_base_url", &n, &s) > 0)
+        check_url(ld, n, "write_base_url", &t->write_base_url);
+    if (aux->api_ok && t->api == CFG_API_IDENTITY && t->base_url && !wv &&
+        !identity_global_host(t->base_url))
+        warn(ld, map_get(v, "base_url", NULL),
+             "identity tenant %s reads from %s, which is not the global (US-West) host: writes "
+             "there are refused (405); set \"write_base_url: %s\"",
+             q(ld, k->val), t->base_url, IDENTITY_GLOBAL_URL);
+
     rc = get_str(ld, v, "token_url", &n, &s);
     if (rc > 0)
         check_url(ld, n, "token_url", &t->token_url);
@@ -1355,6 +1387,9 @@ static bool match_by_ok(enum cfg_api api, int m)
 }
 
 /* Resolve `source` / `target`; returns the tenant index or -1 (reported). */
+static long tenant_lookup(struct loader *ld, const struct ynode *n, const char *s,
+                          const struct cfg_config *cfg);
+
 static long job_tenant(struct loader *ld, const struct ynode *job, const char *key,
                        const char *jobname, const struct cfg_config *cfg, const struct ynode **node)
 {
@@ -1370,6 +1405,13 @@ static long job_tenant(struct loader *ld, const struct ynode *job, const char *k
     }
     if (rc <= 0)
         return -1;
+    return tenant_lookup(ld, n, s, cfg);
+}
+
+/* The tenant named by scalar node n (value s): its index, or -1 after saying why. */
+static long tenant_lookup(struct loader *ld, const struct ynode *n, const char *s,
+                          const struct cfg_config *cfg)
+{
     for (size_t i = 0; i < cfg->ntenants; i++)
         if (strcmp(cfg->tenants[i].name, s) == 0)
             return (long)i;
@@ -1435,9 +1477,11 @@ static void parse_rename(struct loader *ld, const struct ynode *r, const char *w
     }
 }
 
+/* `tgt_item`: for one target of a `target:` list, that item (already checked to be a
+ * non-empty string); NULL when `target:` is one name. */
 static void parse_job(struct loader *ld, const struct ynode *v, struct cfg_config *cfg,
                       const struct tenant_aux *aux, struct cfg_job *j,
-                      const struct ynode **name_nodes, size_t idx)
+                      const struct ynode **name_nodes, size_t idx, const struct ynode *tgt_item)
 {
     struct ynode *n;
     const char *s;
@@ -1480,7 +1524,16 @@ static void parse_job(struct loader *ld, const struct ynode *v, struct cfg_confi
     }
 
     long si = job_tenant(ld, v, "source", j->name, cfg, &src_node);
-    long ti = job_tenant(ld, v, "target", j->name, cfg, &tgt_node);
+    long ti;
+    if (tgt_item) {
+        /* product.md 4b.1: each target of a list is a job of its own, NAME/TARGET */
+        ti = tenant_lookup(ld, tgt_item, tgt_item->val, cfg);
+        tgt_node = tgt_item;
+        j->group = j->name ? j->name : xstrdup("");
+        j->name = xasprintf("%s/%s", j->group, tgt_item->val);
+    } else {
+        ti = job_tenant(ld, v, "target", j->name, cfg, &tgt_node);
+    }
     if (si >= 0)
         j->source = &cfg->tenants[si];
     if (ti >= 0)
@@ -1564,6 +1617,40 @@ static void parse_job(struct loader *ld, const struct ynode *v, struct cfg_confi
     get_bool(ld, v, "dry_run", &j->dry_run);
 }
 
+/* A job's `target:` list (fan-out, product.md 4b.1) when it is a non-empty sequence of
+ * distinct non-empty names, else NULL (a scalar target, or a bad list: then, with `report`,
+ * said why, and the job is read once with the list as its target, which fails as such). */
+static const struct ynode *fanout_targets(struct loader *ld, const struct ynode *job, bool report)
+{
+    if (job->kind != Y_MAP)
+        return NULL;
+    struct ynode *tl = map_get(job, "target", NULL);
+    if (!tl || tl->kind != Y_SEQ)
+        return NULL;
+    if (tl->n == 0) {
+        if (report)
+            err(ld, tl, "\"target\" is an empty list (name one target, or a list of them)");
+        return NULL;
+    }
+    for (size_t i = 0; i < tl->n; i++) {
+        const struct ynode *it = tl->kids[i];
+        if (it->kind != Y_SCALAR || it->len == 0 || has_ctl(it->val)) {
+            if (report)
+                err(ld, it, "each item of \"target\" must be a tenant name");
+            return NULL;
+        }
+        for (size_t k = 0; k < i; k++) {
+            if (strcmp(tl->kids[k]->val, it->val) == 0) {
+                if (report)
+                    err(ld, it, "target %s is listed twice (first at line %d, column %d)",
+                        q(ld, it->val), tl->kids[k]->line, tl->kids[k]->col);
+                return NULL;
+            }
+        }
+    }
+    return tl;
+}
+
 static void check_root(struct loader *ld, const struct ynode *root, struct cfg_config *cfg)
 {
     int e;
@@ -1614,10 +1701,24 @@ static void check_root(struct loader *ld, const struct ynode *root, struct cfg_c
             err(ld, jobs, "\"jobs\" must be a list of jobs (- name: ...), not %s", kind_name(jobs));
         } else {
             const struct ynode **names = xcalloc(jobs->n ? jobs->n : 1, sizeof *names);
-            cfg->jobs = xcalloc(jobs->n ? jobs->n : 1, sizeof *cfg->jobs);
+            /* A job whose target is a list becomes one job per target (fan-out): count them
+             * first, jobs are pointed into. */
+            size_t total = 0;
             for (size_t i = 0; i < jobs->n; i++) {
-                parse_job(ld, jobs->kids[i], cfg, aux, &cfg->jobs[i], names, i);
-                cfg->njobs++;
+                const struct ynode *tl = fanout_targets(ld, jobs->kids[i], false);
+                total += tl ? tl->n : 1;
+            }
+            cfg->jobs = xcalloc(total ? total : 1, sizeof *cfg->jobs);
+            for (size_t i = 0; i < jobs->n; i++) {
+                const struct ynode *tl = fanout_targets(ld, jobs->kids[i], true);
+                if (!tl) {
+                    parse_job(ld, jobs->kids[i], cfg, aux, &cfg->jobs[cfg->njobs++], names, i,
+                              NULL);
+                    continue;
+                }
+                for (size_t k = 0; k < tl->n; k++)
+                    parse_job(ld, jobs->kids[i], cfg, aux, &cfg->jobs[cfg->njobs++], names, i,
+                              tl->kids[k]);
             }
             free(names);
         }
@@ -1772,6 +1873,7 @@ void cfg_free(struct cfg_config *cfg)
         struct cfg_tenant *t = &cfg->tenants[i];
         free(t->name);
         free(t->base_url);
+        free(t->write_base_url);
         free(t->token_url);
         free(t->tenant_id);
         free(t->client_id);
@@ -1783,6 +1885,7 @@ void cfg_free(struct cfg_config *cfg)
     for (size_t i = 0; i < cfg->njobs; i++) {
         struct cfg_job *j = &cfg->jobs[i];
         free(j->name);
+        free(j->group);
         strlist_free(&j->roles_include);
         strlist_free(&j->roles_exclude);
         strlist_free(&j->users_include);

@@ -414,7 +414,7 @@ static void on_cycle_done(const struct sync_result *r, void *arg)
     write_files(d);
 }
 
-static void job_start_cycle(struct dm_job *j)
+static void job_start_cycle(struct dm_job *j, struct sync_source *shared)
 {
     struct daemon *d = j->d;
     const struct cfg_job *cj = j->cfg;
@@ -454,8 +454,48 @@ static void job_start_cycle(struct dm_job *j)
                           .force_deletes = false,
                           .plan_out = j->plan_f,
                           .config_file = d->st.config_file,
-                          .recent = d->recent};
+                          .recent = d->recent,
+                          .source = shared};
     sync_start(d->loop, cj, src, tgt, j->mem, &o, on_cycle_done, j);
+}
+
+/* Fan-out (product.md 4b.1): the targets of one job read their source once per cycle. When
+ * one target's cycle is due, every other idle target of the job due within the schedule's
+ * jitter window (a fifth of the interval) starts with it, on one shared source read. Targets
+ * started together end together and so stay together; a target retrying after a failure
+ * runs on its own (reading the source for itself) and does not pull the others along. */
+static void job_start_group(struct dm_job *j)
+{
+    struct daemon *d = j->d;
+    const char *group = j->cfg->group;
+    if (!group) {
+        job_start_cycle(j, NULL);
+        return;
+    }
+    uint64_t now = util_mono_ms();
+    struct dm_job **members = xcalloc(d->njobs + 1, sizeof *members);
+    size_t n = 0;
+    members[n++] = j;
+    for (size_t i = 0; i < d->njobs; i++) {
+        struct dm_job *m = d->jobs[i];
+        if (m == j || m->removed || m->running || !m->cfg || !m->cfg->group ||
+            strcmp(m->cfg->group, group) != 0 || m->cfg->source != j->cfg->source)
+            continue;
+        if (m->due_mono && m->due_mono > now + m->cfg->interval_ms / 5)
+            continue;
+        members[n++] = m;
+    }
+    const struct prov_tenant *src = tnt_find(d->gen->tenants, j->cfg->source);
+    struct sync_source *shared = n > 1 && src ? sync_source_new(src) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            job_disarm(members[i]);
+        job_start_cycle(members[i], shared);
+    }
+    sync_source_release(shared);
+    if (n > 1)
+        log_debug(group, "fan-out cycle started targets=%zu", n);
+    free(members);
 }
 
 static void on_job_timer(uv_timer_t *t)
@@ -464,7 +504,7 @@ static void on_job_timer(uv_timer_t *t)
     j->due_mono = 0;
     if (j->d->stopping || j->removed || j->running)
         return;
-    job_start_cycle(j);
+    job_start_group(j);
 }
 
 static void jobs_push(struct daemon *d, struct dm_job *j)

@@ -96,6 +96,8 @@ struct http_tenant {
     enum http_auth auth;
     char *base_url; /* without trailing '/' */
     size_t base_len;
+    char *write_base_url; /* or NULL (http_tenant_opts.write_base_url) */
+    size_t write_base_len;
     char *token_url;
     char *client_id;
     char *client_secret; /* wiped on free */
@@ -1399,6 +1401,10 @@ static char *build_url(const struct http_tenant *t, const char *path, const char
     if (strncmp(path, t->base_url, t->base_len) == 0 &&
         (path[t->base_len] == '/' || path[t->base_len] == '?' || path[t->base_len] == '\0'))
         return xstrdup(path);
+    if (t->write_base_url && strncmp(path, t->write_base_url, t->write_base_len) == 0 &&
+        (path[t->write_base_len] == '/' || path[t->write_base_len] == '?' ||
+         path[t->write_base_len] == '\0'))
+        return xstrdup(path);
     *why = "invalid request: URL outside the tenant's base_url";
     return NULL;
 }
@@ -1471,6 +1477,7 @@ static void on_tenant_handle_closed(uv_handle_t *h)
     auth_request_clear(&t->tok_req);
     free(t->name);
     free(t->base_url);
+    free(t->write_base_url);
     free(t->token_url);
     free(t->client_id);
     util_free_secret(t->client_secret);
@@ -1542,6 +1549,13 @@ struct http_tenant *http_tenant_new(struct http_engine *e, const struct http_ten
         bl--;
     t->base_url = xstrndup(o->base_url, bl);
     t->base_len = bl;
+    if (o->write_base_url) {
+        size_t wl = strlen(o->write_base_url);
+        while (wl > 0 && o->write_base_url[wl - 1] == '/')
+            wl--;
+        t->write_base_url = xstrndup(o->write_base_url, wl);
+        t->write_base_len = wl;
+    }
     if (o->auth != HTTP_AUTH_NONE) {
         t->token_url = xstrdup(o->token_url);
         t->client_id = xstrdup(o->client_id);

@@ -24,24 +24,26 @@ struct options {
 
 static void usage(FILE *f)
 {
-    fputs("usage: rolesyncd [-c FILE] [OPTIONS]\n"
-          "Mirror roles and user-role assignments from a source tenant to target tenants.\n"
-          "\n"
-          "  -c, --config FILE    config file (default " CFG_DEFAULT_PATH ")\n"
-          "  -t, --check          validate the config (and that secrets are readable), print\n"
-          "                       \"configuration OK\" and exit 0; else print every error, exit 1\n"
-          "      --once           run each job one time, then exit\n"
-          "  -n, --dry-run        with --once: compute and print each job's plan, change nothing\n"
-          "  -j, --job NAME       with --once: only this job (may be repeated)\n"
-          "      --force-deletes  with --once: apply a plan even when it exceeds max_deletes\n"
-          "      --status         print the status file of the configured state_dir, exit\n"
-          "  -h, --help           this help\n"
-          "  -V, --version        version\n"
-          "\n"
-          "Without --once, runs as a daemon in the foreground (for systemd; it never forks).\n"
-          "Exit codes: 0 ok (dry-run: nothing to change), 1 usage/config/fatal error,\n"
-          "2 dry-run: changes pending, 3 some operations failed, 4 refused by max_deletes.\n",
-          f);
+    fputs(
+        "usage: rolesyncd [-c FILE] [OPTIONS]\n"
+        "Mirror roles and user-role assignments from a source tenant to target tenants.\n"
+        "\n"
+        "  -c, --config FILE    config file (default " CFG_DEFAULT_PATH ")\n"
+        "  -t, --check          validate the config (and that secrets are readable), print\n"
+        "                       \"configuration OK\" and exit 0; else print every error, exit 1\n"
+        "      --once           run each job one time, then exit\n"
+        "  -n, --dry-run        with --once: compute and print each job's plan, change nothing\n"
+        "  -j, --job NAME       with --once: only this job (may be repeated; NAME/TARGET for one\n"
+        "                       target of a job with a target list, NAME for all of them)\n"
+        "      --force-deletes  with --once: apply a plan even when it exceeds max_deletes\n"
+        "      --status         print the status file of the configured state_dir, exit\n"
+        "  -h, --help           this help\n"
+        "  -V, --version        version\n"
+        "\n"
+        "Without --once, runs as a daemon in the foreground (for systemd; it never forks).\n"
+        "Exit codes: 0 ok (dry-run: nothing to change), 1 usage/config/fatal error,\n"
+        "2 dry-run: changes pending, 3 some operations failed, 4 refused by max_deletes.\n",
+        f);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)

@@ -91,10 +91,29 @@ struct mdl_snapshot *mdl_snapshot_new(enum cfg_api api)
     return s;
 }
 
+struct mdl_snapshot *mdl_snapshot_view(const struct mdl_snapshot *base)
+{
+    struct mdl_snapshot *v = xmalloc(sizeof(*v));
+    *v = *base;
+    v->roles = xmalloc((base->nroles ? base->nroles : 1) * sizeof(*v->roles));
+    if (base->nroles)
+        memcpy(v->roles, base->roles, base->nroles * sizeof(*v->roles));
+    v->roles_cap = base->nroles;
+    v->arena = xcalloc(1, sizeof(*v->arena));
+    v->base = base;
+    return v;
+}
+
 void mdl_snapshot_free(struct mdl_snapshot *s)
 {
     if (!s)
         return;
+    if (s->base) { /* a view: the rest is the base's */
+        free(s->roles);
+        arena_free(s->arena);
+        free(s);
+        return;
+    }
     HASH_CLEAR(hh, s->role_by_id);
     HASH_CLEAR(hh, s->role_by_name);
     HASH_CLEAR(hh, s->role_by_key);

@@ -94,12 +94,22 @@ static void on_done(const struct sync_result *r, void *arg)
     }
 }
 
+/* --job NAME/TARGET selects one target of a fan-out job, --job NAME all of them. */
 static bool selected(const struct cfg_job *job, const char *const *jobs, size_t njobs)
 {
     if (njobs == 0)
         return true;
     for (size_t i = 0; i < njobs; i++)
-        if (strcmp(jobs[i], job->name) == 0)
+        if (strcmp(jobs[i], job->name) == 0 || (job->group && strcmp(jobs[i], job->group) == 0))
+            return true;
+    return false;
+}
+
+static bool known_job(const struct cfg_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->njobs; i++)
+        if (strcmp(cfg->jobs[i].name, name) == 0 ||
+            (cfg->jobs[i].group && strcmp(cfg->jobs[i].group, name) == 0))
             return true;
     return false;
 }
@@ -114,7 +124,7 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
     int code = ONCE_EXIT_OK;
 
     for (size_t i = 0; i < njobs; i++) {
-        if (!cfg_find_job(cfg, jobs[i])) {
+        if (!known_job(cfg, jobs[i])) {
             fprintf(stderr, "rolesyncd: no job named \"%s\" in %s\n", jobs[i], cfg->file);
             return ONCE_EXIT_FATAL;
         }
@@ -162,37 +172,67 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
         char q[600];
         log_warning(NULL, "created roles not remembered error=%s", log_quote(q, sizeof q, rerr));
     }
-    for (size_t i = 0; tenants && i < cfg->njobs; i++) {
-        const struct cfg_job *job = &cfg->jobs[i];
-        if (!selected(job, jobs, njobs))
-            continue;
-        struct once_job oj = {.cli_dry_run = dry_run, .os = &os};
-        struct diff_memory *mem = diff_memory_new();
-        struct sync_opts opts = {
-            .dry_run = dry_run || job->dry_run,
-            .force_deletes = force_deletes,
-            .plan_out = plan_out,
-            .config_file = os.st.config_file, /* absolute when it resolves */
-            .recent = recent,
-        };
-        oj.sj = status_job_find(&os.st, job->name);
-        status_job_run_begin(oj.sj, util_now_ms(), opts.dry_run);
-        status_save(&os);
-        sync_start(&loop, job, tnt_find(tenants, job->source), tnt_find(tenants, job->target), mem,
-                   &opts, on_done, &oj);
-        while (!oj.done && uv_run(&loop, UV_RUN_ONCE))
-            ;
-        diff_memory_free(mem);
-        if (!oj.done) {
-            /* The loop ran dry with the cycle unfinished: a bug, never a silent success. */
-            log_error(job->name, "cycle did not complete");
-            oj.code = ONCE_EXIT_FATAL;
-            status_job_run_end(oj.sj, util_now_ms(), STATUS_RESULT_FAILED);
-            status_job_set_state(oj.sj, STATUS_JOB_FAILED, "cycle did not complete");
+    /* One job at a time; the selected targets of a fan-out job together, on one source read
+     * (product.md 4b.1). */
+    struct once_job *oj = xcalloc(cfg->njobs ? cfg->njobs : 1, sizeof *oj);
+    struct diff_memory **mem = xcalloc(cfg->njobs ? cfg->njobs : 1, sizeof *mem);
+    for (size_t i = 0; tenants && i < cfg->njobs;) {
+        size_t end = i + 1;
+        while (cfg->jobs[i].group && end < cfg->njobs && cfg->jobs[end].group &&
+               strcmp(cfg->jobs[end].group, cfg->jobs[i].group) == 0)
+            end++;
+        size_t members = 0;
+        for (size_t k = i; k < end; k++)
+            members += selected(&cfg->jobs[k], jobs, njobs);
+        struct sync_source *shared =
+            members > 1 ? sync_source_new(tnt_find(tenants, cfg->jobs[i].source)) : NULL;
+        for (size_t k = i; k < end; k++) {
+            const struct cfg_job *job = &cfg->jobs[k];
+            if (!selected(job, jobs, njobs))
+                continue;
+            oj[k] = (struct once_job){.cli_dry_run = dry_run, .os = &os};
+            mem[k] = diff_memory_new();
+            struct sync_opts opts = {
+                .dry_run = dry_run || job->dry_run,
+                .force_deletes = force_deletes,
+                .plan_out = plan_out,
+                .config_file = os.st.config_file, /* absolute when it resolves */
+                .recent = recent,
+                .source = shared,
+            };
+            oj[k].sj = status_job_find(&os.st, job->name);
+            status_job_run_begin(oj[k].sj, util_now_ms(), opts.dry_run);
             status_save(&os);
+            sync_start(&loop, job, tnt_find(tenants, job->source), tnt_find(tenants, job->target),
+                       mem[k], &opts, on_done, &oj[k]);
         }
-        code = worst(code, oj.code);
+        sync_source_release(shared);
+        for (;;) {
+            bool all = true;
+            for (size_t k = i; k < end; k++)
+                all = all && (!mem[k] || oj[k].done);
+            if (all || !uv_run(&loop, UV_RUN_ONCE))
+                break;
+        }
+        for (size_t k = i; k < end; k++) {
+            if (!mem[k])
+                continue;
+            diff_memory_free(mem[k]);
+            mem[k] = NULL;
+            if (!oj[k].done) {
+                /* The loop ran dry with the cycle unfinished: a bug, never a silent success. */
+                log_error(cfg->jobs[k].name, "cycle did not complete");
+                oj[k].code = ONCE_EXIT_FATAL;
+                status_job_run_end(oj[k].sj, util_now_ms(), STATUS_RESULT_FAILED);
+                status_job_set_state(oj[k].sj, STATUS_JOB_FAILED, "cycle did not complete");
+                status_save(&os);
+            }
+            code = worst(code, oj[k].code);
+        }
+        i = end;
     }
+    free(oj);
+    free(mem);
     tnt_set_free(tenants);
     recent_free(recent);
     status_free(&os.st);

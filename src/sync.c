@@ -37,6 +37,35 @@ struct sync_run {
     bool *assign_ok;     /* per plan->assign_ops entry */
     size_t ok_writes;
     unsigned inflight;
+    /* fan-out (product.md 4b.1): the source read this run shares with the group's other
+     * targets, or NULL when it reads its source itself */
+    struct sync_source *shared;
+    bool mask_given; /* this run said which source roles' grants it needs */
+};
+
+/* One source read shared by the cycles of a fan-out job's targets. The source's roles are
+ * listed once; the grants read are those any member needs (the union of their masks, known
+ * once every member's target role listing is in or its read ended); the finished snapshot is
+ * handed to each member as a view (mdl_snapshot_view), since definitions are adapted per
+ * target. Members register in sync_start, before the loop runs any callback. Freed when the
+ * creator and every member released it. */
+struct sync_source {
+    struct prov_tenant src;
+    const struct prov_ops *ops;
+    struct prov_fetch *fetch;        /* alive until the read's callback */
+    struct mdl_snapshot *roles_snap; /* roles readable, until the read ends */
+    bool *mask;                      /* union of the members' source masks (roles_snap->nroles) */
+    unsigned waiting; /* members whose mask is not in yet, plus 1 until the creator released */
+    struct sync_run **runs; /* members waiting for the snapshot */
+    size_t nruns, cap_runs;
+    bool done, failed;
+    struct mdl_snapshot *snap; /* the finished read (owned), or NULL */
+    struct {
+        char *message, *method, *path, *correlation_id;
+        bool auth_failed;
+        long status;
+    } err;
+    unsigned refs;
 };
 
 /* One write in flight. */
@@ -145,8 +174,51 @@ static void plan_and_apply(struct sync_run *run);
 
 /* Both role listings are whole (or a side's read ended): say whose grants to read. A side
  * whose read failed reads none (the cycle fails anyway). */
+static void source_mask_done(struct sync_source *ss)
+{
+    if (--ss->waiting > 0 || !ss->fetch || !ss->roles_snap)
+        return;
+    bool any = false;
+    for (size_t i = 0; i < ss->roles_snap->nroles && !any; i++)
+        any = ss->mask[i];
+    prov_fetch_grants(ss->fetch, any ? ss->mask : NULL);
+}
+
+/* grants_step of a member of a shared source read: its target's grants as usual, its part of
+ * the source's mask to the union. */
+static void grants_step_shared(struct sync_run *run)
+{
+    struct sync_source *ss = run->shared;
+    if (run->mask_given || (run->fetch[1] && !run->roles_snap[1]))
+        return; /* said already, or its target's roles are not in yet */
+    if (ss->done && ss->failed) {
+        if (run->fetch[1]) /* the cycle fails: read no grants */
+            prov_fetch_grants(run->fetch[1], NULL);
+        run->mask_given = true;
+        return;
+    }
+    if (!ss->roles_snap)
+        return; /* the source's roles are not in yet: source_roles_read calls again */
+    run->mask_given = true;
+    if (run->fetch[1]) {
+        const struct mdl_snapshot *s = ss->roles_snap, *t = run->roles_snap[1];
+        bool *sm = xcalloc(s->nroles + 1, sizeof(bool)), *tm = xcalloc(t->nroles + 1, sizeof(bool));
+        diff_grant_masks(run->job, s, t, sm, tm);
+        for (size_t i = 0; i < s->nroles; i++)
+            ss->mask[i] = ss->mask[i] || sm[i];
+        prov_fetch_grants(run->fetch[1], tm);
+        free(sm);
+        free(tm);
+    }
+    source_mask_done(ss);
+}
+
 static void grants_step(struct sync_run *run)
 {
+    if (run->shared) {
+        grants_step_shared(run);
+        return;
+    }
     for (int i = 0; i < 2; i++)
         if (run->fetch[i] && !run->roles_snap[i])
             return; /* still waiting for that side's roles */
@@ -227,6 +299,102 @@ static void on_read_source(struct mdl_snapshot *snap, const struct prov_read_err
 static void on_read_target(struct mdl_snapshot *snap, const struct prov_read_error *err, void *arg)
 {
     on_read(arg, snap, err, false);
+}
+
+/* ---- a source read shared by a fan-out job's targets ---- */
+
+struct sync_source *sync_source_new(const struct prov_tenant *src)
+{
+    struct sync_source *ss = xcalloc(1, sizeof *ss);
+    ss->src = *src;
+    ss->ops = prov_for_api(src->cfg->api);
+    ss->waiting = 1; /* the creator's hold: more members may come until it releases */
+    ss->refs = 1;
+    return ss;
+}
+
+static void source_unref(struct sync_source *ss)
+{
+    if (!ss || --ss->refs > 0)
+        return;
+    mdl_snapshot_free(ss->snap);
+    free(ss->mask);
+    free(ss->runs);
+    free(ss->err.message);
+    free(ss->err.method);
+    free(ss->err.path);
+    free(ss->err.correlation_id);
+    free(ss);
+}
+
+void sync_source_release(struct sync_source *ss)
+{
+    if (!ss)
+        return;
+    source_mask_done(ss); /* no member comes after this one */
+    source_unref(ss);
+}
+
+static void source_roles_read(struct prov_fetch *f, struct mdl_snapshot *roles, void *arg)
+{
+    struct sync_source *ss = arg;
+    (void)f;
+    ss->roles_snap = roles;
+    ss->mask = xcalloc(roles->nroles + 1, sizeof(bool));
+    /* members whose target roles are in (or whose target read ended) say their part now;
+     * waiting counts the members not started yet too, so the grants wait for them */
+    for (size_t i = 0; i < ss->nruns; i++)
+        grants_step_shared(ss->runs[i]);
+}
+
+static void on_read_shared_source(struct mdl_snapshot *snap, const struct prov_read_error *err,
+                                  void *arg)
+{
+    struct sync_source *ss = arg;
+    ss->fetch = NULL;
+    ss->roles_snap = NULL;
+    ss->done = true;
+    ss->snap = snap;
+    if (!snap) {
+        ss->failed = true;
+        ss->err.message = xstrdup(err->message ? err->message : "");
+        ss->err.method = err->method ? xstrdup(err->method) : NULL;
+        ss->err.path = err->path ? xstrdup(err->path) : NULL;
+        ss->err.correlation_id = err->correlation_id ? xstrdup(err->correlation_id) : NULL;
+        ss->err.auth_failed = err->auth_failed;
+        ss->err.status = err->status;
+    }
+    struct prov_read_error e = {.message = ss->err.message,
+                                .auth_failed = ss->err.auth_failed,
+                                .method = ss->err.method,
+                                .path = ss->err.path,
+                                .status = ss->err.status,
+                                .correlation_id = ss->err.correlation_id};
+    /* Hand the read to every member. A member may finish inside on_read (its target read
+     * ended first) and release the source: hold a reference for the walk. */
+    ss->refs++;
+    struct sync_run **runs = ss->runs;
+    size_t n = ss->nruns;
+    ss->runs = NULL;
+    ss->nruns = ss->cap_runs = 0;
+    for (size_t i = 0; i < n; i++)
+        on_read(runs[i], snap ? mdl_snapshot_view(snap) : NULL, snap ? NULL : &e, true);
+    free(runs);
+    source_unref(ss);
+}
+
+/* Join `run` to its shared source read; the first member starts it. */
+static void source_join(struct sync_run *run, struct sync_source *ss)
+{
+    run->shared = ss;
+    ss->refs++;
+    ss->waiting++;
+    util_grow((void **)&ss->runs, &ss->cap_runs, ss->nruns + 1, sizeof *ss->runs);
+    ss->runs[ss->nruns++] = run;
+    if (!ss->fetch && !ss->done) {
+        struct prov_fetch_opts so = {.roles_read = source_roles_read, .roles_read_arg = ss};
+        ss->fetch = ss->ops->fetch(&ss->src, &so, on_read_shared_source, ss);
+    }
 }
 
 /* ---- plan ---- */
@@ -741,8 +909,9 @@ static void finish(struct sync_run *run)
     free(run->adapt_notes);
     free(run->role_ok);
     free(run->assign_ok);
-    mdl_snapshot_free(run->ssnap);
+    mdl_snapshot_free(run->ssnap); /* a view of the shared read is freed before it */
     mdl_snapshot_free(run->tsnap);
+    source_unref(run->shared);
     free(run);
 }
 
@@ -771,7 +940,10 @@ int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_ten
              tgt->cfg->name, opts->dry_run ? "true" : "false");
     run->reads_pending = 2;
     /* The handles are set before any callback can come: callbacks come from the loop. */
-    run->fetch[0] = run->sops->fetch(&run->src, &so, on_read_source, run);
+    if (opts->source)
+        source_join(run, opts->source);
+    else
+        run->fetch[0] = run->sops->fetch(&run->src, &so, on_read_source, run);
     run->fetch[1] = run->tops->fetch(&run->tgt, &to, on_read_target, run);
     return 0;
 }

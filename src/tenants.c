@@ -22,9 +22,9 @@ static bool same_connection(const struct cfg_tenant *a, const struct cfg_tenant 
 {
     const struct cfg_http *x = &a->http, *y = &b->http;
     return a->api == b->api && str_same(a->name, b->name) && str_same(a->base_url, b->base_url) &&
-           str_same(a->token_url, b->token_url) && str_same(a->client_id, b->client_id) &&
-           str_same(a->client_secret, b->client_secret) && x->timeout_ms == y->timeout_ms &&
-           x->connect_timeout_ms == y->connect_timeout_ms &&
+           str_same(a->write_base_url, b->write_base_url) && str_same(a->token_url, b->token_url) &&
+           str_same(a->client_id, b->client_id) && str_same(a->client_secret, b->client_secret) &&
+           x->timeout_ms == y->timeout_ms && x->connect_timeout_ms == y->connect_timeout_ms &&
            x->max_connections == y->max_connections && x->rate_per_sec == y->rate_per_sec &&
            str_same(x->ca_file, y->ca_file) && x->retry_max_attempts == y->retry_max_attempts &&
            x->retry_initial_delay_ms == y->retry_initial_delay_ms &&
@@ -39,6 +39,7 @@ static struct tnt_conn *conn_new(struct http_engine *engine, const struct cfg_te
         .name = ct->name,
         .auth = ops->auth,
         .base_url = ct->base_url,
+        .write_base_url = ct->write_base_url,
         .token_url = ct->token_url,
         .client_id = ct->client_id,
         .client_secret = ct->client_secret,

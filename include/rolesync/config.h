@@ -52,7 +52,10 @@ struct cfg_http {
 struct cfg_tenant {
     char *name; /* key under tenants: */
     enum cfg_api api;
-    char *base_url;  /* without a trailing '/' */
+    char *base_url; /* without a trailing '/' */
+    /* identity: where Users and Roles writes go (product.md 4b.2: only the global US-West host
+     * accepts them; regional hosts are read-only replicas); NULL = base_url */
+    char *write_base_url;
     char *token_url; /* explicit or derived per section 3 */
     char *tenant_id; /* identity only (required there), NULL for genesys */
     char *client_id;
@@ -75,7 +78,10 @@ struct cfg_rename {
 };
 
 struct cfg_job {
-    char *name;
+    char *name; /* NAME, or NAME/TARGET for one target of a fan-out job (product.md 4b.1) */
+    /* fan-out: the job's NAME when `target:` was a list (every target one cfg_job, in list
+     * order, consecutive in cfg_config.jobs, sharing one source read per cycle); else NULL */
+    char *group;
     struct cfg_tenant *source; /* points into cfg_config.tenants */
     struct cfg_tenant *target;
     uint64_t interval_ms;             /* default 10m */

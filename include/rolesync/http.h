@@ -134,7 +134,10 @@ struct http_rate_window {
 struct http_tenant_opts {
     const char *name; /* for logs and counters */
     enum http_auth auth;
-    const char *base_url;           /* "https://api.example.com", no trailing '/' needed */
+    const char *base_url; /* "https://api.example.com", no trailing '/' needed */
+    /* a second host this tenant's requests may name by absolute URL (identity writes go to the
+     * global host while reads use a regional one, product.md 4b.2); NULL = none */
+    const char *write_base_url;
     const char *token_url;          /* required unless HTTP_AUTH_NONE */
     const char *client_id;          /* required unless HTTP_AUTH_NONE */
     const char *client_secret;      /* required unless HTTP_AUTH_NONE; copied, wiped on free */

@@ -130,11 +130,21 @@ struct mdl_snapshot {
     struct mdl_id_slot *user_ids;
     struct mdl_arena *arena;
     bool finished;
+    const struct mdl_snapshot *base; /* a view (mdl_snapshot_view): what it shares; else NULL */
 };
 
 /* New empty snapshot; free with mdl_snapshot_free(). */
 struct mdl_snapshot *mdl_snapshot_new(enum cfg_api api);
 void mdl_snapshot_free(struct mdl_snapshot *s);
+
+/* A view of a finished snapshot for one reader among several (one source read shared by the
+ * targets of a fan-out job, product.md 4b.1): it shares the users, qualifiers, indexes and
+ * strings of `base`, but holds its own copy of the roles array and its own arena, so a
+ * provider may rewrite a role's definition for one target (prov_ops.adapt_definitions)
+ * without another target seeing it. Everything but `roles` and new arena strings must be
+ * treated as read-only. `base` must outlive the view; mdl_snapshot_free() frees only what the
+ * view owns. */
+struct mdl_snapshot *mdl_snapshot_view(const struct mdl_snapshot *base);
 
 /* Copy a string / allocate zeroed memory in the snapshot's arena (freed with the snapshot). */
 const char *mdl_strdup(struct mdl_snapshot *s, const char *str); /* NULL in, NULL out */

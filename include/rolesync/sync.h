@@ -84,6 +84,8 @@ struct sync_result {
     size_t error_count; /* exact number of errors */
 };
 
+struct sync_source;
+
 struct sync_opts {
     bool dry_run;                /* job dry_run or --dry-run */
     bool force_deletes;          /* --force-deletes */
@@ -91,6 +93,8 @@ struct sync_opts {
     const char *config_file;     /* named in the advice a refusal logs; NULL = left out */
     struct recent_roles *recent; /* roles created lately (recent.h), shared by every job of
                                     the process; NULL = none kept */
+    struct sync_source *source;  /* a source read shared with other cycles (fan-out), or NULL:
+                                    the cycle reads its source itself */
 };
 
 typedef void (*sync_done_cb)(const struct sync_result *r, void *arg);
@@ -100,6 +104,18 @@ typedef void (*sync_done_cb)(const struct sync_result *r, void *arg);
 int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_tenant *src,
                const struct prov_tenant *tgt, struct diff_memory *mem, const struct sync_opts *opts,
                sync_done_cb cb, void *arg);
+
+/* Fan-out (product.md 4b.1): one source read for the cycles of several targets started
+ * together. Create it, start each member with sync_start(..., opts.source = it), then
+ * sync_source_release() it, all in one loop turn (before the loop runs): the first member
+ * starts the read. The source's roles are listed once; the grants read are those any member
+ * needs, once every member's target role listing is in (or its read ended); each member gets
+ * the finished snapshot (as its own view: definitions are adapted per target) or the read's
+ * error. A member whose target read fails takes no part and holds no one back. The read is
+ * freed when the creator released it and the last member finished. Never shared across
+ * cycles. */
+struct sync_source *sync_source_new(const struct prov_tenant *src);
+void sync_source_release(struct sync_source *ss); /* NULL is fine */
 
 const char *sync_outcome_name(enum sync_outcome o); /* "ok", "partial", ... */
 

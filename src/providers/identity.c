@@ -17,6 +17,36 @@ static char *tenant_base(const struct prov_tenant *t)
     return base;
 }
 
+/* Where Users and Roles writes go: "{write_base_url}/api/v1/Tenants/{tenantId}" when the
+ * tenant names a write host (product.md 4b.2: regional hosts are read-only replicas that answer
+ * 405), else tenant_base (relative to base_url). Caller frees. */
+static char *write_base(const struct prov_tenant *t)
+{
+    char *base = tenant_base(t);
+    if (!t->cfg->write_base_url)
+        return base;
+    char *abs = xasprintf("%s%s", t->cfg->write_base_url, base);
+    free(base);
+    return abs;
+}
+
+/* The 405 of a write: what it means on this platform, and the key that fixes it. */
+#define HINT_REGIONAL                                                                              \
+    "identity takes Users and Roles writes only on its global (US-West) host; regional hosts "     \
+    "are read-only: set write_base_url: https://uswe.datahub.connect.aveva.com on this tenant"
+#define HINT_NAMED "the write_base_url host refused the write too"
+
+static const struct prov_submit_opts WRITE_OPTS[2][2] = {
+    {{.hint_405 = HINT_REGIONAL}, {.hint_405 = HINT_NAMED}},
+    {{.accept_status = 302, .hint_405 = HINT_REGIONAL},
+     {.accept_status = 302, .hint_405 = HINT_NAMED}},
+};
+
+static const struct prov_submit_opts *write_opts(const struct prov_tenant *t, bool accept_302)
+{
+    return &WRITE_OPTS[accept_302][t->cfg->write_base_url != NULL];
+}
+
 /* ---- reads ---- */
 
 static void roles_page(struct prov_page *pg, const struct http_result *res);
@@ -181,15 +211,15 @@ static void identity_role_create(const struct prov_tenant *t, const struct mdl_r
                                  const char *name, prov_done_cb cb, void *arg)
 {
     char err[256];
-    char *base = tenant_base(t);
+    char *base = write_base(t);
     char *path = xasprintf("%s/Roles", base);
     char *body = ijs_build_role_create(name, src->description, err, sizeof err);
     if (!body)
         prov_fail_later(t, "role create", "POST", path, err, cb, arg);
     else
         /* 302 + Location: an identical role exists already (api/identity.md section 9) */
-        prov_submit_opts(t, "role create", "POST", path, body,
-                         &(struct prov_submit_opts){.accept_status = 302}, on_role_reply, cb, arg);
+        prov_submit_opts(t, "role create", "POST", path, body, write_opts(t, true), on_role_reply,
+                         cb, arg);
     free(body);
     free(path);
     free(base);
@@ -201,7 +231,7 @@ static char *item_path(const struct prov_tenant *t, const char *op, const char *
                        void *arg)
 {
     char err[256];
-    char *base = tenant_base(t);
+    char *base = write_base(t); /* only writes name single items */
     char *seg = pjson_path_segment(id, err, sizeof err);
     char *path = NULL;
     if (!seg) {
@@ -227,7 +257,8 @@ static void identity_role_update(const struct prov_tenant *t, const struct mdl_r
     if (!body)
         prov_fail_later(t, "role update", "PUT", path, err, cb, arg);
     else
-        prov_submit(t, "role update", "PUT", path, body, on_role_reply, cb, arg);
+        prov_submit_opts(t, "role update", "PUT", path, body, write_opts(t, false), on_role_reply,
+                         cb, arg);
     free(body);
     free(path);
 }
@@ -238,7 +269,8 @@ static void identity_role_delete(const struct prov_tenant *t, const struct mdl_r
     char *path = item_path(t, "role delete", "DELETE", "Roles", tgt->id, "", cb, arg);
     if (!path)
         return;
-    prov_submit(t, "role delete", "DELETE", path, NULL, prov_reply_empty_or_json, cb, arg);
+    prov_submit_opts(t, "role delete", "DELETE", path, NULL, write_opts(t, false),
+                     prov_reply_empty_or_json, cb, arg);
     free(path);
 }
 
@@ -258,7 +290,8 @@ static void identity_user_set_roles(const struct prov_tenant *t, const char *use
     if (!path)
         return;
     char *body = ijs_build_user_roles(role_ids, n);
-    prov_submit(t, "user roles set", "PUT", path, body, on_user_roles_reply, cb, arg);
+    prov_submit_opts(t, "user roles set", "PUT", path, body, write_opts(t, false),
+                     on_user_roles_reply, cb, arg);
     free(body);
     free(path);
 }

@@ -136,6 +136,7 @@ struct prov_tenant_req {
     void *arg;
     prov_reply_fn on_reply; /* provider hook run on 2xx before the callback; may set fields */
     long accept_status;     /* a non-2xx status that is success too (0: none) */
+    const char *hint_405;   /* prov_submit_opts.hint_405 */
     char *id;               /* filled by on_reply for creates */
     char *parse_error;      /* set by on_reply when a 2xx reply is unreadable */
 };
@@ -164,6 +165,7 @@ void prov_submit(const struct prov_tenant *t, const char *op, const char *method
 struct prov_submit_opts {
     long accept_status;
     bool retry_404;
+    const char *hint_405; /* appended to the message of a 405 failure (static), or NULL */
 };
 void prov_submit_opts(const struct prov_tenant *t, const char *op, const char *method,
                       const char *path, const char *body, const struct prov_submit_opts *o,

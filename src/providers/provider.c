@@ -72,6 +72,10 @@ static void on_write_reply(const struct http_result *res, void *arg)
         }
     } else {
         result_message(req->api, res, msg, sizeof msg, cid, sizeof cid);
+        if (req->hint_405 && res->outcome == HTTP_ERR_STATUS && res->status == 405) {
+            size_t used = strlen(msg);
+            snprintf(msg + used, sizeof msg - used, " (%s)", req->hint_405);
+        }
         r.message = msg;
         r.correlation_id = cid;
         r.auth_failed = result_is_auth_failure(res);
@@ -118,6 +122,7 @@ void prov_submit_opts(const struct prov_tenant *t, const char *op, const char *m
 {
     struct prov_tenant_req *req = xcalloc(1, sizeof *req);
     req->accept_status = o ? o->accept_status : 0;
+    req->hint_405 = o ? o->hint_405 : NULL;
 
     req->api = t->cfg->api;
     req->op = op;

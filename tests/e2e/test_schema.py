@@ -178,6 +178,7 @@ ANNOTATIONS = {"$schema", "$comment", "$id", "title", "description", "default", 
                "errorMessage", "doNotSuggest", "markdownDescription", "definitions"}
 KEYWORDS = {"$ref", "type", "properties", "required", "additionalProperties", "propertyNames",
             "enum", "const", "pattern", "minLength", "minimum", "maximum", "items", "allOf",
+            "minItems", "uniqueItems",
             "anyOf", "oneOf", "not", "if", "then", "else"}
 
 
@@ -254,6 +255,11 @@ class Validator(SchemaNav):
                     ap = schema["additionalProperties"]
                     errs += (["%s: unknown key" % sub] if ap is False
                              else self.errors(v, ap, sub))
+        if isinstance(value, list) and len(value) < schema.get("minItems", 0):
+            errs.append("%s: fewer than %d items" % (path, schema["minItems"]))
+        if isinstance(value, list) and schema.get("uniqueItems") and \
+                len({json.dumps(v, sort_keys=True) for v in value}) != len(value):
+            errs.append("%s: items are not unique" % path)
         if isinstance(value, list) and "items" in schema:
             for i, item in enumerate(value):
                 errs += self.errors(item, schema["items"], "%s[%d]" % (path, i))
@@ -579,6 +585,14 @@ jobs:
 CASES = [
     ("base", "", "", True),
     ("unknown job key", "    interval: 10m\n", "    intervall: 10m\n", False),
+    ("target list (fan-out)", "    target: dev\n", "    target: [dev]\n", True),
+    ("empty target list", "    target: dev\n", "    target: []\n", False),
+    ("target listed twice", "    target: dev\n", "    target: [dev, dev]\n", False),
+    ("target list of a non-name", "    target: dev\n", "    target: [dev, {a: b}]\n", False),
+    ("identity write_base_url", "    tenant_id: 3f1c0c1e", "    write_base_url: "
+     "https://uswe.datahub.connect.aveva.com\n    tenant_id: 3f1c0c1e", True),
+    ("write_base_url on genesys", "    page_size: 200\n",
+     "    page_size: 200\n    write_base_url: https://api.usw2.pure.cloud\n", False),
     ("unknown top-level key", "log_level: info\n", "log_level: info\nlog_levl: info\n", False),
     ("unknown http key", "  timeout: 30s\n", "  timeout: 30s\n  timout: 30s\n", False),
     ("unknown retry key", "    max_attempts: 8\n", "    max_atempts: 8\n", False),

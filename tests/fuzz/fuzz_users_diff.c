@@ -279,6 +279,26 @@ static bool str_eq(const char *a, const char *b)
     return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
+/* json-c 0.16 (Debian 12) decodes a valid surrogate pair as U+FFFD when its high half has
+ * (hi & 0x3E) == 0x36 (\\ud836, \\ud837, \\ud876, ... \\udbf7, whatever the low half);
+ * jscan decodes them right (found by this fuzzer, then checked against every high surrogate
+ * by hand: "\\ud836\\udc00" is EF BF BD from json-c, F0 9D A8 80 from jscan). Accepted pages
+ * holding such an escape are not compared: the reference is wrong there. */
+static bool has_jsonc_surrogate_defect(const uint8_t *d, size_t n)
+{
+    for (size_t i = 0; i + 6 <= n; i++) {
+        if (d[i] != '\\' || d[i + 1] != 'u')
+            continue;
+        unsigned v = 0;
+        int k = 2;
+        for (; k < 6 && util_hex_value((char)d[i + k]) >= 0; k++)
+            v = v * 16 + (unsigned)util_hex_value((char)d[i + k]);
+        if (k == 6 && v >= 0xD800 && v <= 0xDBFF && (v & 0x3E) == 0x36)
+            return true;
+    }
+    return false;
+}
+
 static const char *q(const char *s)
 {
     return s ? s : "(null)";
@@ -392,6 +412,8 @@ static void compare(struct side *n, struct side *o)
     }
     if (o->rc < 0)
         mismatch(n, o, "NEW accepted a page the json-c parser refused");
+    if (has_jsonc_surrogate_defect(cur_data, cur_size))
+        return;
 
     /* Both accepted: the same page. */
     if (n->pg.total != o->pg.total || n->pg.page_count != o->pg.page_count ||

@@ -156,12 +156,14 @@ class Sim:
     offset_cap  genesys --offset-cap (None: the simulator's default, 10000; 0 = off)
     lag         genesys --lag: ms as a number or a string like "2s"
     read_only_region  identity --read-only-region
+    token_realm  --token-realm: tokens of same-realm simulators are valid here (one service
+                behind two hosts)
     extra_args  more command-line arguments
     """
 
     def __init__(self, api, state=None, clients=(DEFAULT_CLIENT,), tenant_id=None, latency=None,
                  rate_limit=None, extra_args=(), offset_cap=None, lag=None,
-                 read_only_region=False):
+                 read_only_region=False, token_realm=None):
         self.api = api
         self.clients = list(clients)
         self._state = state
@@ -175,6 +177,8 @@ class Sim:
             self._extra += ["--lag", f"{lag}ms" if isinstance(lag, (int, float)) else str(lag)]
         if read_only_region:
             self._extra.append("--read-only-region")
+        if token_realm:
+            self._extra += ["--token-realm", token_realm]
         self.proc = None
         self.port = None
         self.dir = None

@@ -326,11 +326,13 @@ typedef struct sim_client {
     char *secret;
 } sim_client;
 
+#define SIM_TOKEN_REALM_MAX 32 /* --token-realm */
+
 typedef struct sim_token {
-    char tok[65];
-    uint64_t expires_ms;   /* monotonic */
-    uint64_t window_start; /* rate limit window start, monotonic ms */
-    long count;            /* requests in the current window */
+    char tok[SIM_TOKEN_REALM_MAX + 1 + 64 + 1]; /* [realm.]64 hex */
+    uint64_t expires_ms;                        /* monotonic */
+    uint64_t window_start;                      /* rate limit window start, monotonic ms */
+    long count;                                 /* requests in the current window */
     UT_hash_handle hh;
 } sim_token;
 
@@ -369,7 +371,8 @@ typedef struct sim_ctx {
     sim_client *clients;
     size_t nclients;
     int64_t token_ttl_ms;
-    long rate_limit; /* requests per window, 0 = unlimited */
+    char *token_realm; /* --token-realm: tokens NAME.<hex>, shared with same-realm peers */
+    long rate_limit;   /* requests per window, 0 = unlimited */
     int64_t rate_window_ms;
     int64_t latency_ms;
     long max_page;         /* genesys pageSize / identity count ceiling */

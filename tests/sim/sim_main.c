@@ -25,6 +25,9 @@ static const char usage[] =
     "                         given the only client is test-client:test-secret\n"
     "  --tenant-id GUID       identity tenant id (overrides the state's tenant_id)\n"
     "  --token-ttl DUR        access token lifetime (default 86399s genesys, 3600s identity)\n"
+    "  --token-realm NAME     issue tokens as NAME.<hex> and accept such tokens issued by\n"
+    "                         another tenantsim of the same realm (one identity service behind\n"
+    "                         a regional and a global host)\n"
     "  --rate-limit N/min     per-token limit in a fixed window (N/s, N/min, N/h); default none\n"
     "  --latency DUR          added to every API request, concurrently (e.g. 20ms)\n"
     "  --max-page-size N      genesys pageSize ceiling (default 500) / identity count ceiling\n"
@@ -170,6 +173,15 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--tenant-id") == 0) {
             free(ctx.tenant_id_opt);
             ctx.tenant_id_opt = xstrdup(val);
+        } else if (strcmp(a, "--token-realm") == 0) {
+            if (!*val || strlen(val) > SIM_TOKEN_REALM_MAX || strchr(val, '.')) {
+                fprintf(stderr,
+                        "tenantsim: bad --token-realm \"%s\" (1 to %d characters, no '.')\n", val,
+                        SIM_TOKEN_REALM_MAX);
+                goto out;
+            }
+            free(ctx.token_realm);
+            ctx.token_realm = xstrdup(val);
         } else if (strcmp(a, "--token-ttl") == 0) {
             ttl = sim_parse_duration_ms(val);
             if (ttl < 1000) {

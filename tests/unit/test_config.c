@@ -529,7 +529,7 @@ static void test_unknown_keys_everywhere(void **state)
                 "5:5: unknown key \"attempts\" in retry (expected one of: max_attempts, "
                 "initial_delay, max_delay)",
                 "23:5: unknown key \"colour\" in tenant (expected one of: api, base_url, "
-                "token_url, tenant_id, client_id, client_secret_file, client_secret_env, "
+                "write_base_url, token_url, tenant_id, client_id, client_secret_file, client_secret_env, "
                 "page_size, http)",
                 "28:14: unknown key \"inclde\" in roles (expected one of: include, exclude, "
                 "definitions, rename)",

@@ -59,6 +59,15 @@ static bool all_grants_removed(const struct mdl_user *u, uint32_t ref, const str
     return true;
 }
 
+/* Whether one of the adds ch[0..nadd) grants role `ref` (in any qualifier). */
+static bool gains_role(const struct diff_change *ch, uint32_t nadd, uint32_t ref)
+{
+    for (uint32_t k = 0; k < nadd; k++)
+        if (ch[k].ref == ref)
+            return true;
+    return false;
+}
+
 /* Removals come first in a user's run of changes (diff.h): how many. */
 static uint32_t removal_count(const struct diff *d, const struct diff_user_change *uc)
 {
@@ -261,7 +270,11 @@ static void build_grant_writes(struct plan *p, size_t nrefs)
         for (uint32_t k = 0; k < nrem; k++) {
             if (k > 0 && ch[k - 1].ref == ch[k].ref)
                 continue; /* removals are sorted by role: the first one stands for the role */
-            if (all_grants_removed(u, ch[k].ref, ch, nrem))
+            /* A revocation takes the role in every qualifier, the grants this plan adds
+             * included (whether it runs after the grant or alongside it): a user who gains
+             * the role elsewhere (a grant moving division) cannot ride one either. */
+            if (all_grants_removed(u, ch[k].ref, ch, nrem) &&
+                !gains_role(ch + nrem, uc->n - nrem, ch[k].ref))
                 m.rem_slot[uc->first + k] = 1;
             else
                 m.rem_put[i] = 1; /* a grant of the role stays: no revocation can carry it */

@@ -19,7 +19,8 @@
  *     holds. A user's adds travel in role-wide grants (ROLE_ADD: one role, one qualifier, up to
  *     PLAN_BATCH_MAX users) or in one USER_ADD of its own; its removals in role-wide
  *     revocations (ROLE_REMOVE: one role from up to PLAN_BATCH_MAX users in every qualifier --
- *     used for a user only when the removals are all its direct grants of that role) or in one
+ *     used for a user only when the removals are all its direct grants of that role and the
+ *     plan adds it none of that role) or in one
  *     USER_REMOVE of its own (forced when a revocation cannot carry them). Costs are exact:
  *     batches = sum over groups of ceil(members/100); per user = one request per user with
  *     adds plus one per user with removals. The plan takes the cheaper of all-per-user and a

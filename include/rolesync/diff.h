@@ -33,7 +33,7 @@
  *     qualifier; incl. roles about to be created); adds = desired - current; removes (mirror
  *     only) = current managed grants in in-scope qualifiers - desired, except the admin role
  *     (mdl_role.admin), which is revoked only when some roles.include pattern without '*' or
- *     '?' equals, case-insensitively, the admin role's scope name (its source counterpart's
+ *     '?' equals, verbatim (case included), the admin role's scope name (its source counterpart's
  *     name, else its own name mapped back through rename). Forced roles (mdl_role.forced) are
  *     never added or removed. Everything else the user holds (out-of-scope roles or
  *     qualifiers, foreign, forced, conflicted, inherited) is kept.

@@ -1093,7 +1093,9 @@ static bool secret_one_line(const char *s, size_t len)
     return true;
 }
 
-static void secret_from_file(struct loader *ld, struct cfg_tenant *t, const struct ynode *v)
+/* Read a one-line secret from the file `v` names (relative: $CREDENTIALS_DIRECTORY, else the
+ * config's folder) into *secret, with "file PATH" into *origin. `what` names the key. */
+static void read_secret_file(struct loader *ld, const struct ynode *v, char **secret, char **origin)
 {
     const char *cred = getenv("CREDENTIALS_DIRECTORY");
     char *path;
@@ -1152,8 +1154,8 @@ static void secret_from_file(struct loader *ld, struct cfg_tenant *t, const stru
         warn(ld, v,
              "secret file %s is readable by group or others (mode %04o); run chmod 600 on it",
              q(ld, path), (unsigned)(st.st_mode & 07777));
-    t->client_secret = xstrndup(buf, len);
-    t->secret_origin = xasprintf("file %s", path);
+    *secret = xstrndup(buf, len);
+    *origin = xasprintf("file %s", path);
 out:
     if (buf) {
         explicit_bzero(buf, CFG_MAX_SECRET + 1);
@@ -1162,6 +1164,11 @@ out:
     if (fd >= 0)
         close(fd);
     free(path);
+}
+
+static void secret_from_file(struct loader *ld, struct cfg_tenant *t, const struct ynode *v)
+{
+    read_secret_file(ld, v, &t->client_secret, &t->secret_origin);
 }
 
 static bool env_name_ok(const char *s)
@@ -1212,8 +1219,12 @@ static void secret_from_env(struct loader *ld, struct cfg_tenant *t, const struc
 /* ---------------------------------------------------------------------------------------- */
 /* Tenants and jobs                                                                         */
 
-static const char *const TOP_KEYS[] = {"state_dir", "log_level", "metrics_file", "http", "tenants",
-                                       "jobs",      NULL};
+static const char *const TOP_KEYS[] = {"state_dir", "log_level", "metrics_file", "http",
+                                       "tenants",   "jobs",      "coordination", NULL};
+static const char *const COORD_KEYS[] = {"etcd", NULL};
+static const char *const ETCD_KEYS[] = {"endpoints", "prefix",           "lease_ttl",
+                                        "ca_file",   "client_cert_file", "client_key_file",
+                                        "username",  "password_file",    NULL};
 static const char *const TENANT_KEYS[] = {
     "api",       "base_url",           "write_base_url",    "token_url", "tenant_id",
     "client_id", "client_secret_file", "client_secret_env", "page_size", "http",
@@ -1651,6 +1662,119 @@ static const struct ynode *fanout_targets(struct loader *ld, const struct ynode 
     return tl;
 }
 
+/* A file handed over like a secret (a TLS client certificate or key): a relative path is
+ * resolved against $CREDENTIALS_DIRECTORY (systemd LoadCredential=), else the config's folder,
+ * and the file must be readable now. */
+static int get_cred_path(struct loader *ld, const struct ynode *map, const char *key, char **out)
+{
+    const char *s, *cred = getenv("CREDENTIALS_DIRECTORY");
+    struct ynode *v;
+    int rc = get_str(ld, map, key, &v, &s);
+    if (rc <= 0)
+        return rc;
+    free(*out);
+    *out = s[0] == '/' ? xstrdup(s) : xasprintf("%s/%s", cred && *cred ? cred : ld->basedir, s);
+    int fd = open(*out, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0) {
+        err(ld, v, "cannot read %s %s: %s", key, q(ld, *out), strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        err(ld, v, "%s %s is not a regular file", key, q(ld, *out));
+    close(fd);
+    return 1;
+}
+
+static void parse_coordination(struct loader *ld, const struct ynode *root, struct cfg_config *cfg)
+{
+    struct ynode *ck = NULL, *cv = map_get(root, "coordination", &ck);
+    if (!cv || cv->kind == Y_BAD)
+        return;
+    if (cv->kind != Y_MAP || is_null(cv)) {
+        err(ld, cv, "\"coordination\" must be a mapping with an \"etcd\" block, not %s",
+            is_null(cv) ? "empty" : kind_name(cv));
+        return;
+    }
+    check_keys(ld, cv, "in coordination", COORD_KEYS, false);
+    struct ynode *e = get_map(ld, cv, "etcd", "a mapping (endpoints, prefix, lease_ttl, ...)");
+    if (!e) {
+        if (!map_get(cv, "etcd", NULL))
+            err(ld, ck, "\"coordination\" needs an \"etcd\" block (endpoints: [...])");
+        return;
+    }
+    check_keys(ld, e, "in coordination.etcd", ETCD_KEYS, false);
+    struct cfg_coord *c = xcalloc(1, sizeof *c);
+    cfg->coordination = c;
+    c->line = ck->line;
+    c->column = ck->col;
+    c->lease_ttl_ms = 15000;
+    c->prefix = xstrdup("/rolesyncd/");
+
+    struct ynode *ek = NULL, *ev = map_get(e, "endpoints", &ek);
+    struct cfg_strlist raw = {0};
+    if (!ev) {
+        err(ld, e, "\"coordination.etcd\" needs \"endpoints\" (a list of etcd client URLs)");
+    } else if (get_strlist(ld, e, "endpoints", &raw) > 0) {
+        if (raw.n == 0)
+            err(ld, ev, "\"endpoints\" must name at least one etcd client URL");
+        c->endpoints.v = xcalloc(raw.n ? raw.n : 1, sizeof(char *));
+        for (size_t i = 0; i < raw.n && i < ev->n; i++) {
+            char *u = NULL;
+            if (check_url(ld, ev->kids[i], "endpoints", &u) > 0)
+                c->endpoints.v[c->endpoints.n++] = u;
+        }
+    }
+    strlist_free(&raw);
+
+    const char *s;
+    struct ynode *v;
+    if (get_str(ld, e, "prefix", &v, &s) > 0) {
+        size_t n = strlen(s);
+        if (s[0] != '/') {
+            err(ld, v, "\"prefix\" must start with / (e.g. /rolesyncd/)");
+        } else {
+            free(c->prefix);
+            c->prefix = n && s[n - 1] == '/' ? xstrdup(s) : xasprintf("%s/", s);
+        }
+    }
+    if (get_duration(ld, e, "lease_ttl", &v, &c->lease_ttl_ms) > 0) {
+        /* etcd leases count whole seconds; a very short one expires under normal jitter, a
+         * very long one makes a dead instance's jobs wait that long. */
+        if (c->lease_ttl_ms % 1000 || c->lease_ttl_ms < 2000 || c->lease_ttl_ms > 600000)
+            err(ld, v, "\"lease_ttl\" must be whole seconds from 2s to 10m");
+    }
+    if (get_abspath(ld, e, "ca_file", &c->ca_file) > 0) {
+        const char *why = ca_file_problem(c->ca_file);
+        if (why)
+            err(ld, map_get(e, "ca_file", NULL), "ca_file %s cannot be used: %s", q(ld, c->ca_file),
+                why);
+    }
+    bool cert = get_cred_path(ld, e, "client_cert_file", &c->client_cert_file) > 0;
+    bool key = get_cred_path(ld, e, "client_key_file", &c->client_key_file) > 0;
+    if (cert != key)
+        err(ld, e, "\"client_cert_file\" and \"client_key_file\" go together: set both or neither");
+
+    struct ynode *uv = NULL, *pv = NULL;
+    const char *user = NULL, *pw = NULL;
+    get_str(ld, e, "username", &uv, &user);
+    if (map_get(e, "password", NULL))
+        err(ld, map_get(e, "password", NULL),
+            "an inline \"password\" is not allowed: use password_file");
+    get_str(ld, e, "password_file", &pv, &pw);
+    if (user && !pw)
+        err(ld, uv, "\"username\" needs \"password_file\" (a file with the etcd password)");
+    if (pw && !user)
+        err(ld, pv, "\"password_file\" needs \"username\"");
+    if (user)
+        c->username = xstrdup(user);
+    if (user && pw && !(ld->flags & CFG_LOAD_NO_SECRETS)) {
+        char *origin = NULL;
+        read_secret_file(ld, pv, &c->password, &origin);
+        free(origin);
+    }
+}
+
 static void check_root(struct loader *ld, const struct ynode *root, struct cfg_config *cfg)
 {
     int e;
@@ -1726,6 +1850,7 @@ static void check_root(struct loader *ld, const struct ynode *root, struct cfg_c
     if (cfg->njobs == 0)
         warn(ld, jk ? jk : root, "no jobs are defined; the daemon will have nothing to do");
     free(aux);
+    parse_coordination(ld, root, cfg);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1908,7 +2033,38 @@ void cfg_free(struct cfg_config *cfg)
     free(cfg->state_dir);
     free(cfg->metrics_file);
     free(cfg->http.ca_file);
+    if (cfg->coordination) {
+        struct cfg_coord *c = cfg->coordination;
+        strlist_free(&c->endpoints);
+        free(c->prefix);
+        free(c->ca_file);
+        free(c->client_cert_file);
+        free(c->client_key_file);
+        free(c->username);
+        util_free_secret(c->password);
+        free(c);
+    }
     free(cfg);
+}
+
+static bool opt_eq(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+bool cfg_coord_equal(const struct cfg_coord *a, const struct cfg_coord *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (a->endpoints.n != b->endpoints.n || a->lease_ttl_ms != b->lease_ttl_ms)
+        return false;
+    for (size_t i = 0; i < a->endpoints.n; i++)
+        if (strcmp(a->endpoints.v[i], b->endpoints.v[i]) != 0)
+            return false;
+    return opt_eq(a->prefix, b->prefix) && opt_eq(a->ca_file, b->ca_file) &&
+           opt_eq(a->client_cert_file, b->client_cert_file) &&
+           opt_eq(a->client_key_file, b->client_key_file) && opt_eq(a->username, b->username) &&
+           opt_eq(a->password, b->password);
 }
 
 void cfg_diags_free(struct cfg_diags *d)

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rolesync/coord.h"
 #include "rolesync/diff.h"
 #include "rolesync/http.h"
 #include "rolesync/log.h"
@@ -88,10 +89,14 @@ struct daemon {
     bool stopping, drained, finished, forced;
     int exit_code;
     uint64_t rng; /* splitmix64 state for the schedule jitter */
+    /* coordination (product.md 7a; coord.h): NULL without `coordination:` */
+    struct coord *coord;
+    struct coord *coord_old; /* replaced by a reload, revoking its lease; freed after */
 };
 
 static void write_files(struct daemon *d);
 static void on_job_timer(uv_timer_t *t);
+static void coord_refresh(struct daemon *d, bool write);
 static void recent_follow(struct daemon *d, const char *state_dir);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
@@ -406,12 +411,38 @@ static void on_cycle_done(const struct sync_result *r, void *arg)
         job_close(j);
         return;
     }
+    struct status_job *sj = status_job_find(&d->st, j->name);
+    unsigned failures = sj ? sj->consecutive_failures : 0;
     record(j, r, now, interrupted);
     if (interrupted)
         log_warning(j->name, "cycle interrupted by shutdown");
-    if (!d->stopping)
-        schedule_next(j, r);
+    if (r->fenced && sj) {
+        /* Not a failure of the tenant: the job went to another instance (or etcd went away)
+         * before a write batch; whoever holds it next starts from fresh reads. */
+        sj->consecutive_failures = failures;
+        status_job_set_state(sj, STATUS_JOB_STANDBY, r->reason);
+    }
+    if (!d->stopping) {
+        if (d->coord && !coord_job_runnable(d->coord, j->name))
+            coord_refresh(d, false); /* standby until coordination hands it back */
+        else
+            schedule_next(j, r);
+    }
     write_files(d);
+}
+
+/* sync.h's fence for a job started under coordination. The coordinator is looked up now, not
+ * when the cycle started: a reload may have replaced or removed it. */
+static void job_fence(const char *job, sync_fence_done_cb done, void *done_arg, void *arg)
+{
+    struct dm_job *j = arg;
+    if (j->d->coord) {
+        coord_fence(job, done, done_arg, j->d->coord);
+        return;
+    }
+    /* coordination switched off by a reload mid-cycle: the next cycle runs unfenced; this
+     * one was started under a lease that is gone, so it stops (said from the loop) */
+    coord_fence_refuse(j->d->loop, "coordination turned off by a reload", done, done_arg);
 }
 
 static void job_start_cycle(struct dm_job *j, struct sync_source *shared)
@@ -455,7 +486,9 @@ static void job_start_cycle(struct dm_job *j, struct sync_source *shared)
                           .plan_out = j->plan_f,
                           .config_file = d->st.config_file,
                           .recent = d->recent,
-                          .source = shared};
+                          .source = shared,
+                          .fence = d->coord ? job_fence : NULL,
+                          .fence_arg = j};
     sync_start(d->loop, cj, src, tgt, j->mem, &o, on_cycle_done, j);
 }
 
@@ -483,6 +516,8 @@ static void job_start_group(struct dm_job *j)
             continue;
         if (m->due_mono && m->due_mono > now + m->cfg->interval_ms / 5)
             continue;
+        if (d->coord && !coord_job_runnable(d->coord, m->name))
+            continue; /* another instance holds that target */
         members[n++] = m;
     }
     const struct prov_tenant *src = tnt_find(d->gen->tenants, j->cfg->source);
@@ -504,7 +539,113 @@ static void on_job_timer(uv_timer_t *t)
     j->due_mono = 0;
     if (j->d->stopping || j->removed || j->running)
         return;
+    if (j->d->coord && !coord_job_runnable(j->d->coord, j->name)) {
+        coord_refresh(j->d, true); /* shows it standby; armed again when it is ours */
+        return;
+    }
     job_start_group(j);
+}
+
+/* ---- coordination ---------------------------------------------------------------------------*/
+
+/* Level-triggered: every job's state follows what the coordinator says now. A job this
+ * instance may run and that waits for nothing starts at once; one it may not run is disarmed
+ * and shown standby, with the holder, or with the reason etcd cannot be used. */
+static void coord_refresh(struct daemon *d, bool write)
+{
+    bool dirty = false;
+    for (size_t i = 0; i < d->njobs; i++) {
+        struct dm_job *j = d->jobs[i];
+        struct status_job *sj = status_job_find(&d->st, j->name);
+        if (j->removed || !sj)
+            continue;
+        if (!d->coord) {
+            if (sj->state == STATUS_JOB_STANDBY && !j->running && !j->due_mono && !d->stopping) {
+                status_job_set_state(sj, STATUS_JOB_IDLE, NULL);
+                job_arm(j, 0);
+                dirty = true;
+            }
+            continue;
+        }
+        bool held = coord_job_held(d->coord, j->name);
+        const char *holder = coord_job_holder(d->coord, j->name);
+        if (held != sj->held || !str_eq(holder, sj->holder)) {
+            status_job_set_holder(sj, held, holder);
+            dirty = true;
+        }
+        if (j->running || d->stopping)
+            continue;
+        if (coord_job_runnable(d->coord, j->name)) {
+            if (sj->state == STATUS_JOB_STANDBY || !j->due_mono) {
+                if (sj->state == STATUS_JOB_STANDBY)
+                    status_job_set_state(sj, STATUS_JOB_IDLE, NULL);
+                if (!j->due_mono)
+                    job_arm(j, 0);
+                dirty = true;
+            }
+            continue;
+        }
+        const char *problem = coord_problem(d->coord);
+        char why[600];
+        if (problem)
+            snprintf(why, sizeof why, "%s", problem);
+        else if (holder && !held)
+            snprintf(why, sizeof why, "held by another instance (%s)", holder);
+        else
+            snprintf(why, sizeof why, "waiting for the job's lease");
+        if (j->due_mono) {
+            job_disarm(j);
+            dirty = true;
+        }
+        if (sj->state != STATUS_JOB_STANDBY || !str_eq(sj->reason, why)) {
+            status_job_set_state(sj, STATUS_JOB_STANDBY, why);
+            dirty = true;
+        }
+    }
+    if (dirty && write)
+        write_files(d);
+}
+
+static void on_coord_change(void *arg)
+{
+    coord_refresh(arg, true);
+}
+
+static bool coord_job_busy(const char *job, void *arg)
+{
+    struct daemon *d = arg;
+    for (size_t i = 0; i < d->njobs; i++)
+        if (strcmp(d->jobs[i]->name, job) == 0)
+            return d->jobs[i]->running;
+    return false;
+}
+
+static void coord_jobs(struct daemon *d)
+{
+    const struct cfg_config *cfg = d->gen->cfg;
+    const char **names = xcalloc(cfg->njobs ? cfg->njobs : 1, sizeof *names);
+    for (size_t i = 0; i < cfg->njobs; i++)
+        names[i] = cfg->jobs[i].name;
+    coord_set_jobs(d->coord, names, cfg->njobs);
+    free(names);
+}
+
+static int coord_begin(struct daemon *d, const struct cfg_coord *cc, char *err, size_t errlen)
+{
+    d->coord = coord_new(d->loop, d->engine, cc, on_coord_change, coord_job_busy, d, err, errlen);
+    if (!d->coord)
+        return -1;
+    status_set_coordination(&d->st, "etcd", coord_member(d->coord));
+    log_info(NULL, "coordination on etcd member=%s endpoints=%zu lease_ttl_ms=%llu",
+             coord_member(d->coord), cc->endpoints.n, (unsigned long long)cc->lease_ttl_ms);
+    return 0;
+}
+
+static void on_old_coord_shut(void *arg)
+{
+    struct daemon *d = arg;
+    coord_free(d->coord_old);
+    d->coord_old = NULL;
 }
 
 static void jobs_push(struct daemon *d, struct dm_job *j)
@@ -551,6 +692,10 @@ static void close_all(struct daemon *d)
         d->gens->refs = 1;
         gen_unref(d, d->gens);
     }
+    coord_free(d->coord);
+    d->coord = NULL;
+    coord_free(d->coord_old);
+    d->coord_old = NULL;
     if (d->engine) {
         http_engine_close(d->engine);
         d->engine = NULL;
@@ -628,6 +773,12 @@ static void on_backstop(uv_timer_t *t)
     uv_stop(d->loop);
 }
 
+static void start_drain(void *arg)
+{
+    struct daemon *d = arg;
+    http_engine_drain(d->engine, DAEMON_DRAIN_MS, on_drained, d);
+}
+
 void daemon_stop(struct daemon *d)
 {
     if (d->stopping) {
@@ -640,7 +791,13 @@ void daemon_stop(struct daemon *d)
         job_disarm(d->jobs[i]);
     /* The watchdog keeps pinging while draining: the loop is alive and working. */
     uv_timer_start(&d->backstop, on_backstop, DAEMON_DRAIN_MS + BACKSTOP_EXTRA_MS, 0);
-    http_engine_drain(d->engine, DAEMON_DRAIN_MS, on_drained, d);
+    if (d->coord) {
+        /* Revoke first (the engine refuses new requests once draining): others take the jobs
+         * now instead of after lease_ttl, and a running cycle's next fence says no. */
+        coord_shutdown(d->coord, start_drain, d);
+        return;
+    }
+    start_drain(d);
 }
 
 /* ---- reload ---------------------------------------------------------------------------------*/
@@ -733,6 +890,24 @@ void daemon_reload(struct daemon *d)
     }
 
     struct dm_gen *old = d->gen;
+    bool coord_changed = !cfg_coord_equal(old->cfg->coordination, nc->coordination);
+    struct coord *prev_coord = NULL;
+    if (coord_changed) {
+        struct coord *nco = NULL;
+        if (nc->coordination) {
+            nco = coord_new(d->loop, d->engine, nc->coordination, on_coord_change, coord_job_busy,
+                            d, err, sizeof err);
+            if (!nco) {
+                char *one = err;
+                reload_failed(d, &one, 1);
+                tnt_set_free(tenants);
+                cfg_free(nc);
+                return;
+            }
+        }
+        prev_coord = d->coord;
+        d->coord = nco;
+    }
     d->gen = gen_new(d, nc, tenants);
     recent_follow(d, nc->state_dir);
 
@@ -790,6 +965,25 @@ void daemon_reload(struct daemon *d)
     }
     free(prev);
     gen_unref(d, old);
+    if (coord_changed) {
+        if (prev_coord) {
+            /* its lease goes now, so no instance waits a TTL for the jobs it held */
+            if (d->coord_old)
+                coord_free(d->coord_old);
+            d->coord_old = prev_coord;
+            coord_shutdown(prev_coord, on_old_coord_shut, d);
+        }
+        if (d->coord) {
+            status_set_coordination(&d->st, "etcd", coord_member(d->coord));
+            log_info(NULL, "coordination (re)started by reload member=%s", coord_member(d->coord));
+        } else {
+            status_set_coordination(&d->st, NULL, NULL);
+            log_info(NULL, "coordination turned off by reload; this instance runs every job");
+        }
+    }
+    if (d->coord)
+        coord_jobs(d);
+    coord_refresh(d, false);
 
     log_set_level(nc->log_level);
     status_reload_done(&d->st, util_now_ms(), true, nc->file, NULL);
@@ -903,6 +1097,12 @@ struct daemon *daemon_new(uv_loop_t *loop, struct cfg_config *cfg, const struct 
     d->gen = gen_new(d, cfg, tenants);
     status_init(&d->st, ROLESYNC_VERSION, d->config_path, util_now_ms());
     recent_follow(d, cfg->state_dir);
+    if (cfg->coordination && coord_begin(d, cfg->coordination, err, errlen) != 0) {
+        d->finished = true;
+        close_all(d); /* finished by the caller's uv_run */
+        daemon_free(d);
+        return NULL;
+    }
     return d;
 }
 
@@ -929,8 +1129,14 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
     }
     status_jobs_sync(&d->st, names, cfg->njobs);
     free(names);
-    for (size_t i = 0; i < d->njobs; i++)
-        job_arm(d->jobs[i], i * DAEMON_STAGGER_MS);
+    if (d->coord) {
+        /* nothing runs before etcd says which jobs are ours (coord_refresh arms them) */
+        coord_jobs(d);
+        coord_refresh(d, false);
+    } else {
+        for (size_t i = 0; i < d->njobs; i++)
+            job_arm(d->jobs[i], i * DAEMON_STAGGER_MS);
+    }
 
     if (status_write(&d->st, cfg->state_dir, err, errlen) != 0) {
         d->exit_code = 1;

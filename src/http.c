@@ -106,6 +106,9 @@ struct http_tenant {
     void (*error_message)(const char *body, size_t len, char *buf, size_t n);
     bool (*rate_window)(const struct http_header *h, size_t n, struct http_rate_window *w);
     struct cfg_http http; /* copy; ca_file owned */
+    char *client_cert;    /* TLS client certificate file, or NULL */
+    char *client_key;     /* its key file, or NULL */
+    char *extra_header;   /* http_tenant_set_header; a secret, wiped on replace */
     size_t max_body;
     struct backoff_policy policy;
     struct ratelimit rl;
@@ -594,6 +597,10 @@ static int xfer_start(struct http_engine *e, const struct http_tenant *t, struct
     rc |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     if (t->http.ca_file)
         rc |= curl_easy_setopt(c, CURLOPT_CAINFO, t->http.ca_file);
+    if (t->client_cert)
+        rc |= curl_easy_setopt(c, CURLOPT_SSLCERT, t->client_cert);
+    if (t->client_key)
+        rc |= curl_easy_setopt(c, CURLOPT_SSLKEY, t->client_key);
     rc |= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     rc |= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     rc |= curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
@@ -1187,6 +1194,8 @@ static void start_attempt(struct http_request *r)
         h = curl_slist_append(h, a);
         util_free_secret(a);
     }
+    if (h && t->extra_header)
+        h = curl_slist_append(h, t->extra_header);
     if (!h) {
         finish(r, HTTP_ERR_TRANSPORT, 0, "out of memory");
         return;
@@ -1483,6 +1492,9 @@ static void on_tenant_handle_closed(uv_handle_t *h)
     util_free_secret(t->client_secret);
     free(t->corr_header);
     free(t->http.ca_file);
+    free(t->client_cert);
+    free(t->client_key);
+    util_free_secret(t->extra_header);
     free(t->auth_fail_msg);
     free(t->auth_fail_corr);
     free(t);
@@ -1507,6 +1519,12 @@ static void tenant_cancel_all(struct http_tenant *t, const char *why)
     {
         cancel_request(r, why);
     }
+}
+
+void http_tenant_set_header(struct http_tenant *t, const char *line)
+{
+    util_free_secret(t->extra_header);
+    t->extra_header = xstrdup(line);
 }
 
 struct http_tenant *http_tenant_new(struct http_engine *e, const struct http_tenant_opts *o,
@@ -1566,6 +1584,8 @@ struct http_tenant *http_tenant_new(struct http_engine *e, const struct http_ten
     t->rate_window = o->rate_window;
     t->http = *o->http;
     t->http.ca_file = xstrdup(o->http->ca_file);
+    t->client_cert = xstrdup(o->client_cert_file);
+    t->client_key = xstrdup(o->client_key_file);
     if (t->http.max_connections < 1)
         t->http.max_connections = 1;
     if (t->http.retry_max_attempts < 1)

@@ -67,6 +67,11 @@ static long long g_next_run(const struct status_job *j)
 {
     return secs(j->next_run_at_ms);
 }
+static long long g_held(const struct status_job *j)
+{
+    return j->held;
+}
+
 static long long g_in_sync(const struct status_job *j)
 {
     return j->in_sync ? 1 : 0;
@@ -184,6 +189,19 @@ char *metrics_render(const struct status *st, const struct metrics_http *http)
         for (size_t s = 0; s < UTIL_ARRAY_LEN(states); s++)
             fprintf(f, "rolesyncd_job_state{job=\"%s\",state=\"%s\"} %d\n", jobs[i],
                     status_job_state_name(states[s]), st->jobs[i]->state == states[s]);
+    if (st->coord_backend) {
+        /* standby exists only with coordination: without it the output is as it was */
+        for (size_t i = 0; i < st->njobs; i++)
+            fprintf(f, "rolesyncd_job_state{job=\"%s\",state=\"standby\"} %d\n", jobs[i],
+                    st->jobs[i]->state == STATUS_JOB_STANDBY);
+        size_t held = 0;
+        for (size_t i = 0; i < st->njobs; i++)
+            held += st->jobs[i]->held;
+        header(f, "rolesyncd_jobs_held", "gauge",
+               "Jobs whose etcd key this instance holds under its lease (coordination).");
+        fprintf(f, "rolesyncd_jobs_held %zu\n", held);
+        per_job(f, st, jobs, "rolesyncd_job_held", "1 if this instance holds the job.", g_held);
+    }
 
     per_job(f, st, jobs, "rolesyncd_job_consecutive_failures",
             "Failed or partial runs since the job's last success.", g_failures);

@@ -125,6 +125,7 @@ static void job_free(struct status_job *job)
     run_clear(&job->last_run);
     free(job->name);
     free(job->reason);
+    free(job->holder);
     free(job);
 }
 
@@ -136,6 +137,8 @@ void status_free(struct status *st)
     free(st->version);
     free(st->config_file);
     free(st->last_reload_error);
+    free(st->coord_backend);
+    free(st->coord_member);
     memset(st, 0, sizeof *st);
 }
 
@@ -339,6 +342,8 @@ const char *status_job_state_name(enum status_job_state s)
         return "refused";
     case STATUS_JOB_FAILED:
         return "failed";
+    case STATUS_JOB_STANDBY:
+        return "standby";
     }
     return "idle";
 }
@@ -438,7 +443,22 @@ static struct json_object *render_run(const struct status_run *r)
     return o;
 }
 
-static struct json_object *render_job(const struct status_job *job)
+void status_set_coordination(struct status *st, const char *backend, const char *member)
+{
+    free(st->coord_backend);
+    free(st->coord_member);
+    st->coord_backend = xstrdup(backend);
+    st->coord_member = backend ? copy_text(member, TEXT_MAX) : NULL;
+}
+
+void status_job_set_holder(struct status_job *job, bool held, const char *holder)
+{
+    job->held = held;
+    free(job->holder);
+    job->holder = holder ? copy_text(holder, TEXT_MAX) : NULL;
+}
+
+static struct json_object *render_job(const struct status *st, const struct status_job *job)
 {
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "state", json_object_new_string(status_job_state_name(job->state)));
@@ -448,6 +468,8 @@ static struct json_object *render_job(const struct status_job *job)
     json_object_object_add(o, "consecutive_failures", j_u64(job->consecutive_failures));
     json_object_object_add(o, "next_run_at", j_time(job->next_run_at_ms));
     json_object_object_add(o, "reason", j_str(job->reason));
+    if (st->coord_backend)
+        json_object_object_add(o, "holder", j_str(job->holder));
     return o;
 }
 
@@ -468,9 +490,19 @@ char *status_render_json(const struct status *st)
     json_object_object_add(lr, "ok", json_object_new_boolean(st->last_reload_ok));
     json_object_object_add(lr, "error", j_str(st->last_reload_error));
     json_object_object_add(d, "last_reload", lr);
+    if (st->coord_backend) {
+        struct json_object *c = json_object_new_object(), *h = json_object_new_array();
+        json_object_object_add(c, "backend", j_str(st->coord_backend));
+        json_object_object_add(c, "member", j_str(st->coord_member));
+        for (size_t i = 0; i < st->njobs; i++)
+            if (st->jobs[i]->held)
+                json_object_array_add(h, j_str(st->jobs[i]->name));
+        json_object_object_add(c, "holding", h);
+        json_object_object_add(d, "coordination", c);
+    }
     json_object_object_add(root, "daemon", d);
     for (size_t i = 0; i < st->njobs; i++)
-        json_object_object_add(jobs, st->jobs[i]->name, render_job(st->jobs[i]));
+        json_object_object_add(jobs, st->jobs[i]->name, render_job(st, st->jobs[i]));
     json_object_object_add(root, "jobs", jobs);
 
     const char *s = json_object_to_json_string_ext(
@@ -770,6 +802,8 @@ static void print_job(FILE *out, const char *name, struct json_object *job, int6
             jbool(job, "in_sync") ? "in sync" : "NOT in sync");
     if (reason)
         fprintf(out, LABEL "%s\n", "reason", reason);
+    if (jget(job, "holder") || (state && strcmp(state, "standby") == 0))
+        fprintf(out, LABEL "%s\n", "held by", jstr(job, "holder") ? jstr(job, "holder") : "nobody");
     if (run && json_object_is_type(run, json_type_object))
         print_run(out, run, now_ms);
     else
@@ -814,6 +848,18 @@ static void print_daemon(FILE *out, struct json_object *d, int64_t now_ms)
         print_time(out, jstr(lr, "at"), now_ms, "?");
         if (jstr(lr, "error"))
             print_lines(out, "      ", jstr(lr, "error"));
+    }
+    struct json_object *co = jget(d, "coordination");
+    if (co && json_object_is_type(co, json_type_object)) {
+        struct json_object *h = jget(co, "holding");
+        size_t n = h && json_object_is_type(h, json_type_array) ? json_object_array_length(h) : 0;
+        fprintf(out, LABEL "%s as member %s, holding %zu job(s)", "coordination",
+                jstr(co, "backend") ? jstr(co, "backend") : "?",
+                jstr(co, "member") ? jstr(co, "member") : "?", n);
+        for (size_t i = 0; i < n; i++)
+            fprintf(out, "%s%s", i ? ", " : ": ",
+                    json_object_get_string(json_object_array_get_idx(h, i)));
+        fputc('\n', out);
     }
 }
 
@@ -1010,7 +1056,7 @@ bool status_prev_add_job(struct status *st, const struct status_prev *prev, cons
     struct status_job *j = status_job_add(st, name);
     const char *state = jstr(o, "state");
     j->state = STATUS_JOB_IDLE;
-    for (int s = STATUS_JOB_WAITING_RETRY; state && s <= STATUS_JOB_FAILED; s++)
+    for (int s = STATUS_JOB_WAITING_RETRY; state && s <= STATUS_JOB_STANDBY; s++)
         if (strcmp(state, status_job_state_name((enum status_job_state)s)) == 0)
             j->state = (enum status_job_state)s;
     j->in_sync = jbool(o, "in_sync");

@@ -41,6 +41,8 @@ struct sync_run {
      * targets, or NULL when it reads its source itself */
     struct sync_source *shared;
     bool mask_given; /* this run said which source roles' grants it needs */
+    void (*fenced_next)(struct sync_run *run); /* the write batch waiting for the fence */
+    char fence_reason[256];                    /* why the fence said no */
 };
 
 /* One source read shared by the cycles of a fan-out job's targets. The source's roles are
@@ -80,6 +82,50 @@ static void phase_assign(struct sync_run *run);
 static void on_role_written(const struct prov_result *r, void *arg);
 static void phase_deletes(struct sync_run *run);
 static void finish(struct sync_run *run);
+static void phase_roles(struct sync_run *run);
+
+/* ---- fencing: every write batch waits for the daemon's confirmation (sync.h) ---- */
+
+static void on_fence(bool held, const char *reason, void *arg)
+{
+    struct sync_run *run = arg;
+    void (*next)(struct sync_run *) = run->fenced_next;
+
+    run->fenced_next = NULL;
+    if (held) {
+        next(run);
+        return;
+    }
+    char q[600];
+    run->res.fenced = true;
+    snprintf(run->fence_reason, sizeof run->fence_reason, "%s",
+             reason && reason[0] ? reason : "job no longer held");
+    log_warning(run->job->name, "writes stopped, cycle abandoned reason=%s",
+                log_quote(q, sizeof q, run->fence_reason));
+    finish(run);
+}
+
+static bool batch_empty(struct sync_run *run, void (*next)(struct sync_run *run))
+{
+    size_t n = 1;
+    if (next == phase_assign)
+        plan_phase_assign(run->plan, &n);
+    else if (next == phase_deletes)
+        plan_phase_deletes(run->plan, &n);
+    return n == 0;
+}
+
+/* Run a write batch now, or once the fence confirms the job is still ours (an empty batch
+ * writes nothing and needs no confirmation: a cycle in sync costs no round trip). */
+static void fenced(struct sync_run *run, void (*next)(struct sync_run *run))
+{
+    if (!run->opts.fence || batch_empty(run, next)) {
+        next(run);
+        return;
+    }
+    run->fenced_next = next;
+    run->opts.fence(run->job->name, on_fence, run, run->opts.fence_arg);
+}
 
 const char *sync_outcome_name(enum sync_outcome o)
 {
@@ -604,11 +650,20 @@ static void plan_and_apply(struct sync_run *run)
     run->res.pending = c.pending;
 
     size_t n;
+    plan_phase_roles(run->plan, &n);
+    if (n == 0)
+        fenced(run, phase_assign);
+    else
+        fenced(run, phase_roles);
+}
+
+/* ---- phase 1: role creates and updates; phase 3: deletions ---- */
+
+static void phase_roles(struct sync_run *run)
+{
+    const struct diff *d = run->plan->diff;
+    size_t n;
     const struct diff_role_op *ops = plan_phase_roles(run->plan, &n);
-    if (n == 0) {
-        phase_assign(run);
-        return;
-    }
     run->inflight = (unsigned)n;
     for (size_t i = 0; i < n; i++) {
         const struct diff_role_op *op = &ops[i];
@@ -623,8 +678,6 @@ static void plan_and_apply(struct sync_run *run)
                                    on_role_written, ctx);
     }
 }
-
-/* ---- phase 1: role creates and updates; phase 3: deletions ---- */
 
 static const char *fields_text(unsigned f)
 {
@@ -684,7 +737,7 @@ static void on_role_written(const struct prov_result *r, void *arg)
     if (op->action == DIFF_ROLE_OP_DELETE)
         finish(run);
     else
-        phase_assign(run);
+        fenced(run, phase_assign);
 }
 
 static void phase_deletes(struct sync_run *run)
@@ -786,7 +839,7 @@ static void on_assign_written(const struct prov_result *r, void *arg)
     }
     free(ctx);
     if (--run->inflight == 0)
-        phase_deletes(run);
+        fenced(run, phase_deletes);
 }
 
 static void phase_assign(struct sync_run *run)
@@ -843,7 +896,7 @@ static void phase_assign(struct sync_run *run)
         plan_write_release(&w);
     }
     if (--run->inflight == 0)
-        phase_deletes(run);
+        fenced(run, phase_deletes);
 }
 
 /* ---- end of cycle ---- */
@@ -874,6 +927,11 @@ static void finish(struct sync_run *run)
         else if (r->cancelled_ops > 0)
             snprintf(r->reason, sizeof r->reason,
                      "interrupted by shutdown: %zu operation(s) not sent", r->cancelled_ops);
+    }
+    if (r->fenced) {
+        /* What was not sent stays pending for whoever holds the job next. */
+        r->outcome = run->ok_writes > 0 ? SYNC_PARTIAL : SYNC_FAILED;
+        snprintf(r->reason, sizeof r->reason, "%s", run->fence_reason);
     }
     r->in_sync = (r->outcome == SYNC_OK) ||
                  (r->outcome == SYNC_DRY_RUN && run->plan && plan_is_empty(run->plan));

@@ -106,6 +106,19 @@ struct cfg_job {
     int line, column;
 };
 
+/* coordination: (product.md 7a): several instances share the jobs through leases on etcd. */
+struct cfg_coord {
+    struct cfg_strlist endpoints; /* etcd client URLs, without trailing '/'; >= 1 */
+    char *prefix;                 /* keys live under it; starts and ends with '/' */
+    uint64_t lease_ttl_ms;        /* default 15s; whole seconds, 2s..10m */
+    char *ca_file;                /* extra trust anchors for the endpoints, or NULL */
+    char *client_cert_file;       /* TLS client certificate, or NULL (with client_key_file) */
+    char *client_key_file;
+    char *username; /* etcd user, or NULL (then no authentication) */
+    char *password; /* resolved from password_file; never logged; wiped by cfg_free */
+    int line, column;
+};
+
 struct cfg_config {
     char *file;               /* path as given */
     char *state_dir;          /* key, else $STATE_DIRECTORY, else /var/lib/rolesyncd */
@@ -116,6 +129,7 @@ struct cfg_config {
     size_t ntenants;
     struct cfg_job *jobs;
     size_t njobs;
+    struct cfg_coord *coordination; /* NULL: this instance runs every job (no etcd) */
 };
 
 /* A list of diagnostics, each a complete "FILE:LINE:COLUMN: message" line (no newline). */
@@ -151,6 +165,9 @@ void cfg_diags_free(struct cfg_diags *d);
 const struct cfg_tenant *cfg_find_tenant(const struct cfg_config *cfg, const char *name);
 const struct cfg_job *cfg_find_job(const struct cfg_config *cfg, const char *name);
 const char *cfg_api_name(enum cfg_api api);
+/* Whether two coordination blocks are the same (NULL = none); a reload that changes it starts
+ * a new lease. */
+bool cfg_coord_equal(const struct cfg_coord *a, const struct cfg_coord *b);
 
 /* "500ms", "30s", "10m", "1h" (a positive integer and one unit) -> milliseconds. 0 / -1. */
 int cfg_parse_duration(const char *s, uint64_t *ms);

@@ -143,6 +143,8 @@ struct http_tenant_opts {
     const char *client_secret;      /* required unless HTTP_AUTH_NONE; copied, wiped on free */
     const char *correlation_header; /* "ININ-Correlation-Id", "Operation-Id", or NULL */
     const struct cfg_http *http;    /* limits; copied (ca_file too) */
+    const char *client_cert_file;   /* TLS client certificate (PEM), or NULL; copied */
+    const char *client_key_file;    /* its private key (PEM), or NULL; copied */
     size_t max_response_bytes;      /* 0 = HTTP_MAX_RESPONSE_BYTES */
     /* The platform's reading of an error body (its own message field), written into buf as
      * one line, "" when the body says nothing; NULL = none. It comes before the generic
@@ -193,6 +195,11 @@ struct http_tenant *http_tenant_new(struct http_engine *e, const struct http_ten
 /* Cancel the tenant's requests (each still gets its HTTP_ERR_CANCELLED callback from the loop)
  * and free it once its handles are closed. Invalid on return. Safe inside a callback. */
 void http_tenant_free(struct http_tenant *t);
+
+/* A header line ("Name: value") sent with every API request of the tenant from now on, in
+ * place of the previous one; NULL removes it. Copied, treated as a secret (never logged, wiped
+ * when replaced or freed): an etcd auth token travels this way. */
+void http_tenant_set_header(struct http_tenant *t, const char *line);
 
 const struct http_counters *http_tenant_counters(const struct http_tenant *t);
 const char *http_tenant_name(const struct http_tenant *t);

@@ -57,6 +57,7 @@ enum status_job_state {
     STATUS_JOB_WAITING_RETRY,
     STATUS_JOB_REFUSED,
     STATUS_JOB_FAILED,
+    STATUS_JOB_STANDBY, /* coordination (product.md 7a): held elsewhere, or etcd unavailable */
 };
 
 enum status_result {
@@ -125,6 +126,8 @@ struct status_job {
     int64_t last_success_at_ms;    /* end of the last ok/dry_run run; 0 = never */
     unsigned consecutive_failures; /* partial/failed runs since the last success */
     int64_t next_run_at_ms;        /* 0 = not scheduled */
+    bool held;                     /* coordination: this instance holds the job's key */
+    char *holder;                  /* coordination: the member holding it, or NULL */
     /* Cumulative since the daemon started (metrics counters). */
     struct status_changes changes_total; /* applied changes only (dry runs excluded) */
     uint64_t runs_total[STATUS_RESULT_COUNT];
@@ -139,7 +142,11 @@ struct status {
     int64_t last_reload_at_ms; /* 0 = never reloaded */
     bool last_reload_ok;       /* true until a reload fails */
     char *last_reload_error;   /* NULL unless the last reload failed */
-    struct status_job **jobs;  /* config order */
+    /* coordination (product.md 7a): rendered as daemon.coordination {backend, member,
+     * holding[]} and a "holder" on every job, only when coord_backend is set */
+    char *coord_backend;      /* "etcd", or NULL without coordination */
+    char *coord_member;       /* this instance's member name */
+    struct status_job **jobs; /* config order */
     size_t njobs, cap_jobs;
 };
 
@@ -177,6 +184,10 @@ void status_job_run_end(struct status_job *job, int64_t now_ms, enum status_resu
 /* Override the state (copying `reason`, which may be NULL). */
 void status_job_set_state(struct status_job *job, enum status_job_state state, const char *reason);
 void status_job_set_next_run(struct status_job *job, int64_t at_ms);
+/* Coordination on (backend and member copied) or off (backend NULL). */
+void status_set_coordination(struct status *st, const char *backend, const char *member);
+/* Who holds the job (copied; NULL = nobody known) and whether it is this instance. */
+void status_job_set_holder(struct status_job *job, bool held, const char *holder);
 
 /* Record an error (strings copied; any may be NULL). Kept while fewer than STATUS_MAX_ERRORS
  * are held; error_count counts all. */

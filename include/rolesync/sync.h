@@ -62,6 +62,7 @@ struct sync_result {
     enum sync_outcome outcome;
     bool in_sync;     /* target equals the desired state (not-converging items aside) */
     bool auth_failed; /* credentials refused (401 after renewal, 403) */
+    bool fenced;      /* a fence check (sync_opts.fence) said no: the rest was not sent */
     char reason[512]; /* one line for failed/refused cycles, else "" */
     /* applied changes ((user, role) pairs for assignments) */
     size_t roles_created, roles_updated, roles_deleted;
@@ -85,6 +86,14 @@ struct sync_result {
 };
 
 struct sync_source;
+/* Fencing (product.md 7a). Called right before each write batch (role creates and updates,
+ * assignment changes, role deletions) with the job's name; the batch is sent only when `done`
+ * comes back with held = true, from the loop (never from inside the fence call). held = false
+ * abandons the cycle at once: nothing more is written, the result is `fenced` with `reason`
+ * (copied). */
+typedef void (*sync_fence_done_cb)(bool held, const char *reason, void *done_arg);
+typedef void (*sync_fence_fn)(const char *job, sync_fence_done_cb done, void *done_arg,
+                              void *fence_arg);
 
 struct sync_opts {
     bool dry_run;                /* job dry_run or --dry-run */
@@ -95,6 +104,8 @@ struct sync_opts {
                                     the process; NULL = none kept */
     struct sync_source *source;  /* a source read shared with other cycles (fan-out), or NULL:
                                     the cycle reads its source itself */
+    sync_fence_fn fence;         /* NULL: writes are not fenced (no coordination) */
+    void *fence_arg;
 };
 
 typedef void (*sync_done_cb)(const struct sync_result *r, void *arg);

@@ -21,6 +21,9 @@ SECRETS = {
     "prod.secret": "prod-s3cret-value-1",
     "dev.secret": "dev-s3cret-value-2",
     "plant-a.secret": "plant-a-s3cret-value-3",
+    "etcd.secret": "etcd-s3cret-value-5",
+    "etcd-client.pem": "-----BEGIN CERTIFICATE-----",
+    "etcd-client.key": "-----BEGIN PRIVATE KEY-----",
 }
 ENV_SECRET = "plant-b-s3cret-value-4"
 

@@ -43,6 +43,8 @@ KEY_SECTIONS = {
     "jobs[].roles": ("jobs", "[]", "roles"),
     "jobs[].divisions": ("jobs", "[]", "divisions"),
     "jobs[].users": ("jobs", "[]", "users"),
+    "coordination": ("coordination",),
+    "coordination.etcd": ("coordination", "etcd"),
 }
 # read by libsystemd (sd_notify, sd_watchdog_enabled) rather than by a getenv() of ours
 SYSTEMD_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY",

@@ -397,6 +397,8 @@ class SchemaMatchesLoader(unittest.TestCase):
         "ROLES_KEYS": [("jobs", "[]", "roles")],
         "USERS_KEYS": [("jobs", "[]", "users")],
         "DIVISIONS_KEYS": [("jobs", "[]", "divisions")],
+        "COORD_KEYS": [("coordination",)],
+        "ETCD_KEYS": [("coordination", "etcd")],
     }
     # key given to get_enum() -> where it lives
     ENUM_KEYS = {"log_level": (), "api": ("tenants", "*"), "match_by": ("jobs", "[]", "users"),

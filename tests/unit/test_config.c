@@ -523,7 +523,7 @@ static void test_unknown_keys_everywhere(void **state)
                 "    attempts: 3\n" TENANTS "    colour: blue\n" JOB "    roles: { inclde: [a] }\n"
                 "    users: { match: email }\n",
                 "1:1: unknown key \"loglevel\" at top level (expected one of: state_dir, "
-                "log_level, metrics_file, http, tenants, jobs)",
+                "log_level, metrics_file, http, tenants, jobs, coordination)",
                 "3:3: unknown key \"timeouts\" in http (expected one of: timeout, "
                 "connect_timeout, max_connections, rate_limit, ca_file, retry)",
                 "5:5: unknown key \"attempts\" in retry (expected one of: max_attempts, "
@@ -1252,15 +1252,15 @@ static void test_aliases_refused(void **state)
                 "  a: *h\n"
                 "jobs: []\n",
                 "1:1: unknown key \"x\" at top level (expected one of: state_dir, log_level, "
-                "metrics_file, http, tenants, jobs)",
+                "metrics_file, http, tenants, jobs, coordination)",
                 "4:6: YAML aliases are not allowed (*h); write the value out");
     /* billion laughs: refused at the first alias, nothing expanded */
     EXPECT_ERRS("a: &a [x, x]\n"
                 "b: &b [*a, *a]\n",
                 "1:1: unknown key \"a\" at top level (expected one of: state_dir, log_level, "
-                "metrics_file, http, tenants, jobs)",
+                "metrics_file, http, tenants, jobs, coordination)",
                 "2:1: unknown key \"b\" at top level (expected one of: state_dir, log_level, "
-                "metrics_file, http, tenants, jobs)",
+                "metrics_file, http, tenants, jobs, coordination)",
                 "2:8: YAML aliases are not allowed (*a); write the value out",
                 "2:12: YAML aliases are not allowed (*a); write the value out");
 }
@@ -1454,6 +1454,10 @@ static void test_example_config(void **state)
     write_file(tmpdir, "prod.secret", "prod-s3cret\n", 0600);
     write_file(tmpdir, "dev.secret", "dev-s3cret\n", 0600);
     write_file(tmpdir, "plant-a.secret", "plant-s3cret\n", 0600);
+    /* the coordination block's TLS client files and etcd password (credentials folder) */
+    write_file(tmpdir, "etcd-client.pem", "-----BEGIN CERTIFICATE-----\n", 0600);
+    write_file(tmpdir, "etcd-client.key", "-----BEGIN PRIVATE KEY-----\n", 0600);
+    write_file(tmpdir, "etcd.secret", "etcd-s3cret\n", 0600);
     setenv("PLANT_B_SECRET", "plant-b-s3cret", 1);
     struct cfg_diags d = {0};
     struct cfg_config *cfg = load_ok(buf, &d);

@@ -215,7 +215,9 @@ class DebianPackage(unittest.TestCase):
             cfg = os.path.join(work, "rolesyncd.yaml")
             with open(cfg, "w", encoding="utf-8") as f:
                 f.write(text)
-            for name in re.findall(r"client_secret_file:\s*(\S+)", text):
+            # secrets, and the coordination block's TLS client files and etcd password
+            files = r"(?:client_secret_file|client_cert_file|client_key_file|password_file)"
+            for name in re.findall(files + r":\s*(\S+)", text):
                 path = os.path.join(work, name)
                 with open(path, "w", encoding="utf-8") as f:
                     f.write("package-test-value\n")

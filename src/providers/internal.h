@@ -59,6 +59,10 @@ struct prov_fetch {
     void (*roles_read)(struct prov_fetch *f, struct mdl_snapshot *roles, void *arg);
     void *roles_read_arg;
     bool roles_done, grants_wait;
+    /* fetch_finish ran: the read's end is queued on the thread pool. It runs once, and a
+     * prov_fetch_grants that comes after a failed read finished (the caller has not had the
+     * callback yet, provider.h allows the call) must not queue finish_work a second time. */
+    bool finishing;
     /* The provider's part of prov_fetch_grants: request the grants of the masked roles and
      * mark the others mdl_role.grants_unread. NULL: the users listing brings every grant. */
     void (*request_grants)(struct prov_fetch *f, const bool *mask);

@@ -426,6 +426,9 @@ static void fetch_finish(struct prov_fetch *f)
     struct prov_listing *ls[] = {&f->roles,     &f->users,    &f->perms,
                                  &f->divisions, &f->inactive, &f->deleted};
 
+    if (f->finishing)
+        return;
+    f->finishing = true;
     for (size_t i = 0; !f->failed && i < f->ngrants; i++)
         listing_changed(f, &f->grants[i]);
     for (size_t i = 0; !f->failed && i < UTIL_ARRAY_LEN(ls); i++) {
@@ -493,6 +496,8 @@ void prov_fetch_grants(struct prov_fetch *f, const bool *mask)
     if (!f->grants_wait)
         return;
     f->grants_wait = false;
+    if (f->finishing)
+        return; /* the read failed and its end is queued already (see fetch_finish) */
     if (f->request_grants && !f->failed)
         f->request_grants(f, mask);
     if (f->pending == 0)

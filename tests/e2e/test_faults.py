@@ -117,7 +117,8 @@ class Matrix(unittest.TestCase):
 
     def once(self, cfg, expect, *extra, timeout=120):
         p = run_rolesyncd(["-c", cfg, "--once", *extra], timeout=timeout)
-        self.assertGreaterEqual(p.returncode, 0, f"rolesyncd died of signal {-p.returncode}")
+        self.assertGreaterEqual(p.returncode, 0, f"rolesyncd died of signal {-p.returncode}\n"
+                                f"stderr:\n{p.stderr[-6000:]}")
         # every line `LEVEL job=NAME msg key=value ...`, whatever failed (product.md 6)
         self.assertEqual(log_grammar_errors(p.stderr), [])
         if expect is not None:

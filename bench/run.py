@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 sys.dont_write_bytecode = True  # no __pycache__ in bench/ or tests/lib
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -59,9 +60,19 @@ FULL = [
     dict(id="B5", title="scale, steady state", api="genesys", users=100000, roles=300,
          tgt=dict(), latency=0, rate=None, kind="steady", jsonc=True),
     dict(id="B6", title="idle daemon, 3 jobs", users=1000, roles=20, idle=60, kind="idle"),
+    # version 2 (performance.md B7-B9): divisions, groups, the offset paging cap
+    dict(id="B7", title="division-aware initial mirror", api="genesys", users=20000, roles=150,
+         src=dict(divisions=5, groups=20), tgt=dict(no_custom_roles=True), latency=20,
+         rate=None, kind="initial"),
+    dict(id="B8", title="fan-out, one source, 10 targets", users=10000, roles=100, targets=10,
+         latency=20, kind="fanout"),
+    dict(id="B9", title="scale past the paging cap", api="genesys", users=100000, roles=300,
+         src=dict(divisions=5, inactive_share=15), tgt=dict(), latency=0, rate=None,
+         kind="steady", jsonc=True, rss_bar=160.0),
 ]
 QUICK_SIZES = {"B1": (1000, 20), "B1-rl": (1000, 20), "B2": (3000, 30), "B3": (2000, 20),
-               "B4": (500, 10), "B5": (5000, 30), "B6": (200, 10)}
+               "B4": (500, 10), "B5": (5000, 30), "B6": (200, 10), "B7": (2000, 20),
+               "B8": (1000, 20), "B9": (12000, 30)}
 QUICK_IDLE = 10
 JSONC_PASSES = 5
 CPU_ROUNDS = 4   # B5: extra steady cycles, each followed by one json-c pass
@@ -249,17 +260,38 @@ def http_block(rate_per_min):
 # ------------------------------------------------------------------------------------------
 # B5: json-c alone on the same bodies
 
-def page_paths(sim, t):
-    """The pages rolesyncd reads from this tenant (same paths and query strings)."""
+def page_paths(sim, t, plan=None, side=None):
+    """The pages rolesyncd reads from this tenant (same paths and query strings as
+    src/providers/genesys.c / identity.c). Genesys cursor pages are followed here once (their
+    cursors are fixed while the tenant does not change), so every page is known up front."""
     paths = []
     mp = t.max_page()
     if sim.api == "genesys":
-        for n in range(1, max(1, math.ceil(t.nroles / mp)) + 1):
+        for n in range(1, model.pages(t.nroles, mp) + 1):
             paths.append(f"/api/v2/authorization/roles?pageSize={mp}&pageNumber={n}"
                          "&userCount=false")
-        for n in range(1, max(1, math.ceil(t.nusers / mp)) + 1):
-            paths.append(f"/api/v2/users?pageSize={mp}&pageNumber={n}&expand=authorization"
-                         "&state=any")
+        dp = model.GENESYS_DIVISIONS_PAGE
+        for n in range(1, model.pages(t.ndivisions, dp) + 1):
+            paths.append(f"/api/v2/authorization/divisions?pageSize={dp}&pageNumber={n}")
+        for n in range(1, model.pages(t.by_state.get("active", 0), mp) + 1):
+            paths.append(f"/api/v2/users?pageSize={mp}&pageNumber={n}&state=active")
+        cp = min(mp, model.GENESYS_CURSOR_PAGE)
+        for state in ("inactive", "deleted"):
+            p = f"/api/v2/users/query?pageSize={cp}&state={state}"
+            while p:
+                paths.append(p)
+                status, _, body = sim.request("GET", p)
+                if status != 200:
+                    raise RuntimeError(f"GET {p} answered {status}")
+                cur = json.loads(body).get("cursor")
+                p = (f"/api/v2/users/query?pageSize={cp}&state={state}&cursor="
+                     f"{urllib.parse.quote(cur, safe='')}" if cur else None)
+        if plan is not None:
+            gp = model.GENESYS_GRANTS_PAGE
+            for rid in model.read_roles(t, plan, side):
+                for n in range(1, model.pages(t.holders.get(rid, 0), gp) + 1):
+                    paths.append(f"/api/v2/authorization/roles/{rid}/subjectgrants"
+                                 f"?pageSize={gp}&pageNumber={n}")
     else:
         base = sim.api_base
         for what, count in (("Roles", t.nroles), ("Users", t.nusers)):
@@ -268,10 +300,10 @@ def page_paths(sim, t):
     return paths
 
 
-def fetch_pages(sim, t, outdir, side):
+def fetch_pages(sim, t, outdir, side, plan=None):
     """Save exactly the pages rolesyncd reads from this tenant."""
     files = []
-    for i, p in enumerate(page_paths(sim, t)):
+    for i, p in enumerate(page_paths(sim, t, plan, side)):
         status, _, body = sim.request("GET", p)
         if status != 200:
             raise RuntimeError(f"GET {p} answered {status}")
@@ -282,7 +314,7 @@ def fetch_pages(sim, t, outdir, side):
     return files
 
 
-def fetch_only_wall(sims, tenants, work):
+def fetch_only_wall(sims, tenants, work, plan=None):
     """Wall time of a client that only downloads: the same pages, `max_connections` at a time
     per tenant, both tenants at once, bodies discarded, every page known up front (no
     first-page round trip). `curl --parallel`, one process per tenant; tokens are fetched
@@ -294,7 +326,7 @@ def fetch_only_wall(sims, tenants, work):
     for k, (sim, t) in enumerate(zip(sims, tenants)):
         cfg = os.path.join(work, f"fetch-only-{k}.curl")
         with open(cfg, "w") as f:
-            for p in page_paths(sim, t):
+            for p in page_paths(sim, t, plan, ("src", "tgt")[k]):
                 f.write(f'url = "{sim.base_url}{p}"\noutput = "/dev/null"\n')
         cmds.append(["curl", "-s", "--fail", "--parallel", "--parallel-max",
                      str(MAX_CONNECTIONS), "-H", f"Authorization: Bearer {sim.fetch_token()}",
@@ -319,7 +351,7 @@ def jsonc_baseline(bins, files, passes, like_rolesyncd=False):
 def fixture_pair(sc, work, quick):
     users, roles = QUICK_SIZES[sc["id"]] if quick else (sc["users"], sc["roles"])
     src = gen_file(os.path.join(work, "source.json"), api=sc["api"], users=users, roles=roles,
-                   seed=11)
+                   seed=11, **sc.get("src", {}))
     tgt = gen_file(os.path.join(work, "target.json"), same_as=src, seed=12, **sc["tgt"])
     return src, tgt, users, roles
 
@@ -332,12 +364,8 @@ def run_cycle_scenario(sc, bins, work, quick, log, profile=None):
     row.update(users=users, custom_roles=roles)
     src_state, tgt_state = load(src_path), load(tgt_path)
     log(f"  fixtures: {users} users, {roles} custom roles ({time.monotonic() - t_gen:.1f} s)")
+    # the simulators keep their default --offset-cap 10000, as the platform (B9 says so)
     sim_kw = {"latency": sc["latency"]}
-    if users > 10000:
-        # --offset-cap 0: the daemon still reads users with state=any offset paging, which the
-        # platform (and tenantsim by default) refuses past 10,000 results; its cursor reading
-        # comes with issue 17.
-        sim_kw["offset_cap"] = 0
     if sc["rate"]:
         sim_kw["rate_limit"] = f"{sc['rate']}/min"
     with contextlib.ExitStack() as stack:
@@ -377,7 +405,7 @@ def run_cycle_scenario(sc, bins, work, quick, log, profile=None):
         # The bodies this cycle reads, saved before it changes anything, for json-c alone.
         pages = os.path.join(work, "pages")
         os.makedirs(pages, exist_ok=True)
-        files = fetch_pages(src, S, pages, "src") + fetch_pages(dst, T, pages, "dst")
+        files = fetch_pages(src, S, pages, "src", plan) + fetch_pages(dst, T, pages, "dst", plan)
         passes = JSONC_PASSES if sc.get("jsonc") else 3
         base = jsonc_baseline(bins, files, passes)
         row["jsonc"] = base
@@ -392,7 +420,7 @@ def run_cycle_scenario(sc, bins, work, quick, log, profile=None):
         if not sc.get("jsonc"):
             shutil.rmtree(pages, ignore_errors=True)
         if not sc["rate"]:
-            fo = [w for w in (fetch_only_wall(sims, (S, T), work) for _ in range(3)) if w]
+            fo = [w for w in (fetch_only_wall(sims, (S, T), work, plan) for _ in range(3)) if w]
             row["fetch_only_s"] = min(fo) if fo else None
             if fo:
                 log(f"  fetch-only client: {min(fo):.2f} s wall (cheapest of {len(fo)})")
@@ -422,8 +450,10 @@ def run_cycle_scenario(sc, bins, work, quick, log, profile=None):
             row["notes"].append(f"cycle 1 exited {r1['rc']}: {tail(r1['log'], 600)}")
         # reads beyond the formula's role and user listings (e.g. licensed permission domains)
         c1["reads"] = sum(v for k, v in c1["by_route"].items() if ":GET " in k)
+        formula = ("/roles", "/users", "/Roles", "/Users", "/divisions", "/users/query",
+                   "/subjectgrants")
         for k, v in sorted(c1["by_route"].items()):
-            if ":GET " in k and not k.endswith(("/roles", "/users", "/Roles", "/Users")):
+            if ":GET " in k and not k.endswith(formula):
                 row["notes"].append(f"{v} x {k.split(':', 1)[1]} beyond the read formula")
         if src.stats().get("writes", 0):
             row["notes"].append("the SOURCE received writes")
@@ -465,6 +495,101 @@ def run_cycle_scenario(sc, bins, work, quick, log, profile=None):
                 f"{', '.join(f'{x:.2f}' for x in cycles)}) / json-c {jc:.3f} s (cheapest of "
                 f"{len(jpasses)} runs) = {row['cpu_vs_jsonc']:.2f}")
     return row
+
+
+# ------------------------------------------------------------------------------------------
+# B8: fan-out
+
+def run_fanout_scenario(sc, bins, work, quick, log, sizes=None):
+    """One job, `targets` targets (each the source's twin drifted 2 %), one cycle.
+
+    Bounds from the fixtures (model.py): requests_min = the source's read pages (the union of
+    the targets' needs: the targets are twins, so one target's) + per target its read pages and
+    minimal writes. t_latency has the fan-out's shape: the source read and the targets' reads
+    run at once, each tenant with its own max_connections, so
+        t_latency = latency x (3 + ceil(source pages / C) + max over targets
+                               ceil((target pages + writes) / C)).
+    The bar of its own: the source's requests in the cycle over those of one source read (a
+    dry run of a single-target job on the same source) = exactly 1.0."""
+    users, roles = sizes or (QUICK_SIZES["B8"] if quick else (sc["users"], sc["roles"]))
+    ntg = sc["targets"] if not quick or sizes else 3
+    C = MAX_CONNECTIONS
+    row = {"id": sc["id"], "title": sc["title"], "latency_ms": sc["latency"], "rate_per_min": None,
+           "users": users, "custom_roles": roles, "targets": ntg, "notes": []}
+    src_path = gen_file(os.path.join(work, "src.json"), api="genesys", users=users, roles=roles,
+                        seed=81, divisions=5, groups=20)
+    tgt_paths = [gen_file(os.path.join(work, f"t{i}.json"), same_as=src_path, seed=100 + i,
+                          drift=2) for i in range(ntg)]
+    src_state = load(src_path)
+    plans = []
+    for p in tgt_paths:
+        plan, S, T = model.desired_plan(src_state, load(p), definitions=True)
+        plans.append((plan, S, T, model.bounds(plan, S, T, 0, C, None)))
+    src_pages = model.read_pages(plans[0][1], plans[0][0], "src")
+    per_tgt = [model.read_pages(T, plan, "tgt") + b["writes_min"] for plan, S, T, b in plans]
+    rmin = src_pages + sum(per_tgt)
+    bound = sc["latency"] / 1000.0 * (3 + math.ceil(src_pages / C) +
+                                      max(math.ceil(n / C) for n in per_tgt))
+    row["bound"] = {"requests_min": rmin, "source_pages": src_pages, "target_min": per_tgt,
+                    "writes_min": sum(b["writes_min"] for *_, b in plans), "t_latency_s": bound}
+    log(f"  fixtures: {users} users, {roles} custom roles, {ntg} targets; min {rmin} requests")
+    with contextlib.ExitStack() as stack:
+        kw = {"latency": sc["latency"]}
+        src = stack.enter_context(simlib.Sim("genesys", state=src_path, **kw))
+        dsts = [stack.enter_context(simlib.Sim("genesys", state=p, **kw)) for p in tgt_paths]
+        tenants = {"src": tenant_entry(src)}
+        tenants.update({f"t{i}": tenant_entry(d) for i, d in enumerate(dsts)})
+        job = job_entry("b8", "src", [f"t{i}" for i in range(ntg)])
+        cfg = rsconfig.write_config(os.path.join(work, "conf"), tenants, [job],
+                                    log_level="info", http=http_block(None))
+        one = dict(job, target="t0", name="one")
+        cfg1 = rsconfig.write_config(os.path.join(work, "conf1"),
+                                     {"src": tenants["src"], "t0": tenants["t0"]}, [one],
+                                     log_level="info", http=http_block(None))
+        src.reset_stats()
+        run_rolesyncd(cfg1, work, "one-read", ["--dry-run"])
+        one_read = sim_counts([src])["api"]
+        for s in [src] + dsts:
+            s.reset_stats()
+        r1 = run_rolesyncd(cfg, work, "cycle1")
+        c1 = sim_counts([src] + dsts)
+        src_reads = sim_counts([src])["api"]
+        row.update(cycle1=r1, requests=c1, one_read=one_read, source_requests=src_reads,
+                   target_requests=[sim_counts([d])["api"] for d in dsts])
+        if r1["rc"] != 0:
+            row["notes"].append(f"cycle 1 exited {r1['rc']}: {tail(r1['log'], 600)}")
+        bad = []
+        for i, (d, (plan, S, T, b)) in enumerate(zip(dsts, plans)):
+            problems = model.check_target(plan, S, T, d.state(), definitions=True)
+            if problems:
+                bad.append(f"t{i}: " + "; ".join(problems))
+        row["correct"] = not bad
+        row["problems"] = bad
+        for s in [src] + dsts:
+            s.reset_stats()
+        r2 = run_rolesyncd(cfg, work, "cycle2")
+        c2 = sim_counts([src] + dsts)
+        row["cycle2"] = {"rc": r2["rc"], "wall_s": r2["wall_s"], "cpu_s": r2["cpu_s"],
+                         "writes": c2["writes"], "requests": c2["api"]}
+    log(f"  cycle 1: rc {r1['rc']}, {r1['wall_s']:.2f} s wall, {c1['api']} requests (min "
+        f"{rmin}); source {src_reads} / one read {one_read}; cycle 2: {c2['writes']} writes")
+    return row
+
+
+def fmt_fanout_row(r):
+    b, c, r1 = r["bound"], r["requests"], r["cycle1"]
+    rq = c["api"] / b["requests_min"]
+    wr = r1["wall_s"] / b["t_latency_s"]
+    sr = r["source_requests"] / r["one_read"] if r["one_read"] else float("nan")
+    w2 = r["cycle2"]["writes"]
+    rss = r1["maxrss_mib"] if r1["maxrss_mib"] is not None else r1["vmhwm_polled_mib"]
+    return (f"| {r['id']} {r['title']} | {c['api']} / {b['requests_min']} = {rq:.3f} "
+            f"{mark(rq <= BAR_REQUESTS)} | {r1['wall_s']:.2f} | {b['t_latency_s']:.2f} "
+            f"(t_latency, fan-out) | {wr:.2f} {mark(wr <= BAR_LATENCY)} | {w2} {mark(w2 == 0)} "
+            f"| {r1['cpu_s']:.2f} | — | {rss if rss is not None else float('nan'):.1f} "
+            f"| source requests / one source read = {r['source_requests']} / {r['one_read']} = "
+            f"{sr:.2f} {mark(r['source_requests'] == r['one_read'])} (= 1.0); "
+            f"{'every target correct' if r['correct'] else '**a target WRONG**'} |")
 
 
 # ------------------------------------------------------------------------------------------
@@ -566,6 +691,8 @@ def mark(ok):
 
 
 def fmt_row(r):
+    if r["id"] == "B8":
+        return fmt_fanout_row(r)
     if r["id"] == "B6":
         if "unavailable" in r:
             return (f"| B6 {r['title']} | — | — | — | — | — | — | — | — "
@@ -597,8 +724,9 @@ def fmt_row(r):
         # parses nothing needs here (fetch_only_wall).
         extra.append(f"fetch-only client {fo:.2f} s = {fo / bound:.1f} x {bname}")
     rss = r1["maxrss_mib"] if r1["maxrss_mib"] is not None else r1["vmhwm_polled_mib"]
-    if r["id"] == "B5" and rss is not None:
-        extra.append(f"RSS {mark(rss <= BAR_RSS_MIB)} (≤ 128)")
+    if r["id"] in ("B5", "B9") and rss is not None:
+        rbar = 160.0 if r["id"] == "B9" else BAR_RSS_MIB
+        extra.append(f"RSS {mark(rss <= rbar)} (≤ {rbar:.0f})")
     extra.append("target correct" if r["correct"] else "**target WRONG**")
     w2 = r["cycle2"]["writes"]
     return (f"| {r['id']} {r['title']} | {c['api']} / {b['requests_min']} = {rq:.3f} "
@@ -609,7 +737,7 @@ def fmt_row(r):
 
 
 def fmt_detail(r):
-    if r["id"] == "B6" or "bound" not in r:
+    if r["id"] in ("B6", "B8") or "bound" not in r:
         return None
     b, c, r1 = r["bound"], r["requests"], r["cycle1"]
     bound = b["t_rate_s"] if r["rate_per_min"] else b["t_latency_s"]
@@ -737,6 +865,8 @@ def main():
             try:
                 if sc["kind"] == "idle":
                     rows.append(run_idle_scenario(sc, bins, d, args.quick, log))
+                elif sc["kind"] == "fanout":
+                    rows.append(run_fanout_scenario(sc, bins, d, args.quick, log))
                 else:
                     rows.append(run_cycle_scenario(sc, bins, d, args.quick, log, args.profile))
             except (RuntimeError, simlib.SimError, model.ModelError, OSError,

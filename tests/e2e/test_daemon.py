@@ -118,6 +118,9 @@ class DaemonScheduleTest(unittest.TestCase):
             cfg = p.config([{"name": "j", "interval": "1h"}])
             with Daemon(cfg) as d:
                 self.assertTrue(d.wait_for_log(FINISHED, 20), d.log_text())
+                # the summary line is logged before status.json is rewritten: under load
+                # (ASan, a busy machine) --status could read the file of the running cycle
+                self.assertTrue(p.wait_job("j", lambda j: j["state"] == "idle", 10))
                 proc = run_rolesyncd(["--status", "-c", cfg])
                 self.assertEqual(proc.returncode, 0, proc.stderr)
                 self.assertIn("job j: idle, in sync", proc.stdout)

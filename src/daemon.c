@@ -423,13 +423,16 @@ static void job_take_approval(struct dm_job *j)
 }
 
 /* The cycle that took an approval has ended: the approval is used, whatever the result (a
- * newer one recorded meanwhile stays for the next cycle). */
-static void job_drop_approval(struct dm_job *j)
+ * newer one recorded meanwhile stays for the next cycle) -- unless the daemon's stop cut the
+ * cycle short (`keep`): then it was not given its chance, and the next start takes it (the
+ * subset rule holds it to the reviewed deletions whatever was applied before the stop). */
+static void job_drop_approval(struct dm_job *j, bool keep)
 {
     char err[512], q[600];
     if (!j->run_approval[0])
         return;
-    if (approve_consume(j->run_approval_dir, j->name, j->run_approval, err, sizeof err) != 0)
+    if (!keep &&
+        approve_consume(j->run_approval_dir, j->name, j->run_approval, err, sizeof err) != 0)
         log_warning(j->name, "used approval not removed error=%s", log_quote(q, sizeof q, err));
     j->run_approval[0] = '\0';
     approve_set_free(j->run_approved);
@@ -459,7 +462,7 @@ static void on_cycle_done(const struct sync_result *r, void *arg)
         log_plan(j);
     sync_record_refusal(j->run_approval_dir ? j->run_approval_dir : d->gen->cfg->state_dir, j->name,
                         r);
-    job_drop_approval(j);
+    job_drop_approval(j, interrupted);
     if (j->removed) {
         log_info(j->name, "removed job's last cycle ended; not scheduled again");
         job_close(j);

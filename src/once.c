@@ -120,14 +120,17 @@ static bool known_job(const struct cfg_config *cfg, const char *name)
     return false;
 }
 
-/* --approve without --job: the jobs whose recorded refusals carry the fingerprint (malloc'd
- * names borrowed from cfg; *n of them). */
-static const char **jobs_with_refusal(const struct cfg_config *cfg, const char *fp, size_t *n)
+/* The jobs among those selected (every job when njobs is 0) whose recorded refusals carry
+ * `fp`: malloc'd array of names borrowed from cfg, *n of them. */
+static const char **jobs_with_refusal(const struct cfg_config *cfg, const char *const *jobs,
+                                      size_t njobs, const char *fp, size_t *n)
 {
     const char **names = xcalloc(cfg->njobs + 1, sizeof *names);
     char err[512];
     *n = 0;
     for (size_t i = 0; i < cfg->njobs; i++) {
+        if (!selected(&cfg->jobs[i], jobs, njobs))
+            continue;
         struct approve_set *s =
             approve_load_refused(cfg->state_dir, cfg->jobs[i].name, fp, err, sizeof err);
         if (s)
@@ -137,26 +140,46 @@ static const char **jobs_with_refusal(const struct cfg_config *cfg, const char *
     return names;
 }
 
+static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_t njobs,
+                    bool dry_run, bool force_deletes, const char *approve_fp, FILE *plan_out);
+
 int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs, bool dry_run,
              bool force_deletes, const char *approve_fp, FILE *plan_out)
 {
-    if (approve_fp && njobs == 0) {
-        /* the approval names the job whose refusal it is */
-        size_t n;
-        const char **found = jobs_with_refusal(cfg, approve_fp, &n);
-        if (n == 0) {
-            fprintf(stderr,
-                    "rolesyncd: no refused plan recorded in %s has fingerprint %s; name the job "
-                    "with --job to apply a fresh plan whose deletions have exactly that "
-                    "fingerprint\n",
-                    cfg->state_dir, approve_fp);
-            free(found);
+    if (!approve_fp)
+        return run_jobs(cfg, jobs, njobs, dry_run, force_deletes, NULL, plan_out);
+    for (size_t i = 0; i < njobs; i++) {
+        if (!known_job(cfg, jobs[i])) {
+            fprintf(stderr, "rolesyncd: no job named \"%s\" in %s\n", jobs[i], cfg->file);
             return ONCE_EXIT_FATAL;
         }
-        int rc = once_run(cfg, found, n, dry_run, force_deletes, approve_fp, plan_out);
-        free(found);
-        return rc;
     }
+    /* The approval names the job whose refusal it is: of the jobs selected (a fan-out job's
+     * NAME selects its targets), those whose recorded refusals carry it. */
+    size_t n;
+    const char **found = jobs_with_refusal(cfg, jobs, njobs, approve_fp, &n);
+    int rc;
+    if (n > 0) {
+        rc = run_jobs(cfg, found, n, dry_run, force_deletes, approve_fp, plan_out);
+    } else if (njobs > 0) {
+        /* nothing recorded (state_dir lost?): only a fresh plan with exactly these
+         * deletions applies (sync.h) */
+        rc = run_jobs(cfg, jobs, njobs, dry_run, force_deletes, approve_fp, plan_out);
+    } else {
+        fprintf(stderr,
+                "rolesyncd: no refused plan recorded in %s has fingerprint %s; name the job "
+                "with --job to apply a fresh plan whose deletions have exactly that "
+                "fingerprint\n",
+                cfg->state_dir, approve_fp);
+        rc = ONCE_EXIT_FATAL;
+    }
+    free(found);
+    return rc;
+}
+
+static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_t njobs,
+                    bool dry_run, bool force_deletes, const char *approve_fp, FILE *plan_out)
+{
     uv_loop_t loop;
     struct http_engine *engine;
     struct tnt_set *tenants;

@@ -41,7 +41,8 @@
  *            {state_dir}/approvals starts a cycle at once (a running one right after its
  *            cycle ends). Whatever starts a cycle, the cycle takes the job's waiting approval
  *            (sync_opts.approve_fp, with the refused set recorded under it) and removes it when
- *            it ends, whatever the result: an approval is used once. Every refused plan's
+ *            it ends, whatever the result (but a cycle the daemon's stop cut short):
+ *            an approval is used once. Every refused plan's
  *            deletion set is recorded (sync_record_refusal) for `rolesyncd --approve`.
  *   SIGTERM, SIGINT  stop: no new cycle starts, requests in flight may finish for up to 10 s
  *            (http_engine_drain), queued ones are cancelled; then the status file is written,

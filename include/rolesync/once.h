@@ -30,8 +30,10 @@ enum once_exit {
  * a plan over max_deletes applies only when its deletions are a subset of that set; else it is
  * refused again (exit 4) with the new deletions listed. A selected job with no set recorded
  * under the fingerprint applies only a plan whose fresh deletions have exactly that
- * fingerprint, else fails (exit 1, "unknown"). Without --job the approval selects the jobs
- * whose recorded refusals carry the fingerprint; none: exit 1 with a message on stderr. Every
+ * fingerprint, else fails (exit 1, "unknown"). Of the jobs selected (all without --job; a
+ * fan-out job's NAME selects its targets) only those whose recorded refusals carry the
+ * fingerprint run; when none does, the jobs named with --job run (the exact-fingerprint rule
+ * above), and without --job it is exit 1 with a message on stderr. Every
  * refused plan's deletion set is recorded for a later --approve. */
 int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs, bool dry_run,
              bool force_deletes, const char *approve_fp, FILE *plan_out);

@@ -167,6 +167,31 @@ class OnceApprove(ApproveCase):
         self.rs(cfg, "--once", "--approve", fp, "--job", "job1", expect=0)
         self.assertEqual(user_grants(self.dst.state()), user_grants(self.src.state()))
 
+    def test_a_pruned_role_and_its_holders_are_approved_together(self):
+        t = self.dst.state()
+        base = next(r for r in t["roles"] if not r.get("defaultRoleId"))
+        legacy = dict(base, id="0c0c0c0c-0000-4000-8000-000000000001", name="Legacy Role")
+        t["roles"].append(legacy)
+        for u in t["users"][:2]:
+            u["roles"].append(legacy["id"])
+        self.dst.put_state(t)
+        cfg = self.config(prune=True)
+        fp, n, out, _ = self.refuse(cfg)
+        self.assertEqual(n, 3, out)  # the role and the two grants that go with it
+        self.assertIn('- role "Legacy Role"', out)
+        # one more holder since the review: a deletion the approval did not name
+        t = self.dst.state()
+        t["users"][5]["roles"].append(legacy["id"])
+        self.dst.put_state(t)
+        self.dst.reset_stats()
+        fp2, n2, out, _ = self.refuse(cfg, "--approve", fp)
+        self.assertEqual((n2, self.dst.stats()["writes"]), (4, 0))
+        self.assertIn(f'! not approved: - user {t["users"][5]["email"]} role "Legacy Role"',
+                      out)
+        self.rs(cfg, "--once", "--approve", fp2, expect=0)
+        self.assertNotIn("legacy role", {r["name"].lower() for r in self.dst.state()["roles"]})
+        self.assertEqual(user_grants(self.dst.state()), user_grants(self.src.state()))
+
     def test_unknown_or_malformed_fingerprint(self):
         self.extra_grants([0, 1, 2])
         cfg = self.config()
@@ -187,6 +212,25 @@ class OnceApprove(ApproveCase):
         # without a refusal file, a fresh plan hashing to the fingerprint still applies
         shutil.rmtree(os.path.join(self.state_dir, "refused"))
         self.rs(cfg, "--once", "--approve", fp, "--job", "job1", expect=0)
+        self.assertEqual(user_grants(self.dst.state()), user_grants(self.src.state()))
+
+
+class FanOutApprove(ApproveCase):
+    def test_a_fan_out_job_name_approves_the_target_that_was_refused(self):
+        dst2 = self.sim(self.dst.state())  # a second target, in sync
+        self.extra_grants([0, 1, 2])
+        cfg = write_config(self.dir, {"src": tenant_for(self.src), "dst": tenant_for(self.dst),
+                                      "dst2": tenant_for(dst2)},
+                           [{"name": "j", "source": "src", "target": ["dst", "dst2"],
+                             "max_deletes": MAX_DELETES}], log_level="info",
+                           http={"rate_limit": "0"})
+        fp, n, out, _ = self.refuse(cfg)
+        self.assertIn("--approve %s --job j/dst" % fp, out)
+        self.assertTrue(os.path.exists(os.path.join(self.state_dir, "refused", "j%2Fdst.json")))
+        # NAME selects the targets; the approval goes to the one whose refusal it is
+        p = self.rs(cfg, "--once", "--approve", fp, "--job", "j", expect=0)
+        self.assertIn("job=j/dst plan approved", p.stderr)
+        self.assertNotIn("job=j/dst2 cycle started", p.stderr)
         self.assertEqual(user_grants(self.dst.state()), user_grants(self.src.state()))
 
 
@@ -238,6 +282,7 @@ class DaemonApprove(ApproveCase):
             p = self.rs(cfg, "--approve", "sha256:" + "1" * 64, "--job", "job1", expect=1)
             self.assertIn("is unknown for job job1", p.stderr)
             self.assertFalse(os.listdir(approvals))
+        self.assertEqual(d.returncode, 0, "the daemon did not stop cleanly")
         # no daemon: nothing recorded, exit 1
         fp = self.status()["jobs"]["job1"]["last_run"]["refusal"]["fingerprint"]
         p = self.rs(cfg, "--approve", fp, expect=1)

@@ -51,7 +51,7 @@ find_program(ROLESYNC_DPKG_SHLIBDEPS dpkg-shlibdeps)
 if(ROLESYNC_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 else()
-  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libcurl4, libuv1, libjson-c5, libyaml-0-2, libsystemd0")
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6, libcurl4, libuv1, libjson-c5, libyaml-0-2, libsystemd0, libssl3")
 endif()
 # TLS verification needs a trust store.
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "ca-certificates")

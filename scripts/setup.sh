@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config libcurl4-openssl-dev libuv1-dev libjson-c-dev
-      libyaml-dev libcmocka-dev libsystemd-dev libmicrohttpd-dev uthash-dev python3
+      libyaml-dev libssl-dev libcmocka-dev libsystemd-dev libmicrohttpd-dev uthash-dev python3
       clang libclang-rt-14-dev valgrind openssl systemd curl man-db groff-base dpkg-dev
       etcd-server etcd-client)
 # The Genesys SDK fidelity test needs Node.js and npm; use the machine's if present.

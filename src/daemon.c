@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "rolesync/approve.h"
 #include "rolesync/coord.h"
 #include "rolesync/diff.h"
 #include "rolesync/http.h"
@@ -59,6 +60,13 @@ struct dm_job {
     struct dm_gen *run_gen; /* reference held until the cycle ends */
     int64_t run_started_ms;
     bool run_dry;
+    /* approved plans (product.md 4c): the approval the running cycle uses (fingerprint, the
+     * set recorded under it or NULL, the state_dir it came from), removed when the cycle ends;
+     * and whether another was announced while it ran (SIGUSR2: run again at once) */
+    char run_approval[APPROVE_FP_LEN];
+    struct approve_set *run_approved;
+    char *run_approval_dir;
+    bool approval_waiting;
     FILE *plan_f; /* dry run: the plan, rendered into plan_buf */
     char *plan_buf;
     size_t plan_len;
@@ -79,7 +87,7 @@ struct daemon {
     struct dm_retired *retired;
     size_t nretired, cap_retired;
 
-    uv_signal_t sig_hup, sig_usr1, sig_term, sig_int;
+    uv_signal_t sig_hup, sig_usr1, sig_usr2, sig_term, sig_int;
     uv_timer_t watchdog; /* WATCHDOG=1 every half $WATCHDOG_USEC */
     uv_timer_t reap;     /* next loop turn: drop cycle references, finish a stop */
     uv_timer_t backstop; /* stop taking too long (see BACKSTOP_EXTRA_MS) */
@@ -242,6 +250,8 @@ static void write_files(struct daemon *d)
 static void on_job_closed(uv_handle_t *h)
 {
     struct dm_job *j = UTIL_CONTAINER_OF(h, struct dm_job, timer);
+    approve_set_free(j->run_approved);
+    free(j->run_approval_dir);
     diff_memory_free(j->mem);
     free(j->name);
     free(j);
@@ -387,6 +397,50 @@ static void schedule_next(struct dm_job *j, const struct sync_result *r)
     job_arm(j, delay);
 }
 
+/* An approval waiting in state_dir (approve.h) is taken by the job's next cycle, whatever
+ * started it: SIGUSR2 only makes that cycle come now, so a lost signal or a restart loses no
+ * approval. */
+static void job_take_approval(struct dm_job *j)
+{
+    const char *dir = j->d->gen->cfg->state_dir;
+    char err[512], q[600];
+    int rc = approve_pending(dir, j->name, j->run_approval, err, sizeof err);
+    if (rc < 0) {
+        log_warning(j->name, "approval not readable error=%s", log_quote(q, sizeof q, err));
+        approve_consume(dir, j->name, "", err, sizeof err); /* damaged: never usable */
+    }
+    if (rc != 1) {
+        j->run_approval[0] = '\0';
+        return;
+    }
+    j->run_approved = approve_load_refused(dir, j->name, j->run_approval, err, sizeof err);
+    if (err[0])
+        log_warning(j->name, "recorded refusals not readable error=%s",
+                    log_quote(q, sizeof q, err));
+    j->run_approval_dir = xstrdup(dir);
+    log_info(j->name, "cycle runs under an approval approval=%s deletions_approved=%zu",
+             j->run_approval, j->run_approved ? j->run_approved->n : (size_t)0);
+}
+
+/* The cycle that took an approval has ended: the approval is used, whatever the result (a
+ * newer one recorded meanwhile stays for the next cycle) -- unless the daemon's stop cut the
+ * cycle short (`keep`): then it was not given its chance, and the next start takes it (the
+ * subset rule holds it to the reviewed deletions whatever was applied before the stop). */
+static void job_drop_approval(struct dm_job *j, bool keep)
+{
+    char err[512], q[600];
+    if (!j->run_approval[0])
+        return;
+    if (!keep &&
+        approve_consume(j->run_approval_dir, j->name, j->run_approval, err, sizeof err) != 0)
+        log_warning(j->name, "used approval not removed error=%s", log_quote(q, sizeof q, err));
+    j->run_approval[0] = '\0';
+    approve_set_free(j->run_approved);
+    j->run_approved = NULL;
+    free(j->run_approval_dir);
+    j->run_approval_dir = NULL;
+}
+
 static void kick_reap(struct daemon *d);
 
 static void on_cycle_done(const struct sync_result *r, void *arg)
@@ -406,6 +460,9 @@ static void on_cycle_done(const struct sync_result *r, void *arg)
     kick_reap(d);
     if (j->plan_f)
         log_plan(j);
+    sync_record_refusal(j->run_approval_dir ? j->run_approval_dir : d->gen->cfg->state_dir, j->name,
+                        r);
+    job_drop_approval(j, interrupted);
     if (j->removed) {
         log_info(j->name, "removed job's last cycle ended; not scheduled again");
         job_close(j);
@@ -427,6 +484,10 @@ static void on_cycle_done(const struct sync_result *r, void *arg)
             coord_refresh(d, false); /* standby until coordination hands it back */
         else
             schedule_next(j, r);
+        if (j->approval_waiting) { /* announced while this cycle ran: its turn now */
+            j->approval_waiting = false;
+            job_arm(j, 0);
+        }
     }
     write_files(d);
 }
@@ -480,6 +541,7 @@ static void job_start_cycle(struct dm_job *j, struct sync_source *shared)
         if (!j->plan_f)
             log_warning(j->name, "cannot capture the dry-run plan: %s", strerror(errno));
     }
+    job_take_approval(j);
     write_files(d);
     struct sync_opts o = {.dry_run = j->run_dry,
                           .force_deletes = false,
@@ -488,7 +550,9 @@ static void job_start_cycle(struct dm_job *j, struct sync_source *shared)
                           .recent = d->recent,
                           .source = shared,
                           .fence = d->coord ? job_fence : NULL,
-                          .fence_arg = j};
+                          .fence_arg = j,
+                          .approve_fp = j->run_approval[0] ? j->run_approval : NULL,
+                          .approved = j->run_approved};
     sync_start(d->loop, cj, src, tgt, j->mem, &o, on_cycle_done, j);
 }
 
@@ -667,6 +731,7 @@ static void close_all(struct daemon *d)
         if (d->use_signals) {
             uv_close((uv_handle_t *)&d->sig_hup, NULL);
             uv_close((uv_handle_t *)&d->sig_usr1, NULL);
+            uv_close((uv_handle_t *)&d->sig_usr2, NULL);
             uv_close((uv_handle_t *)&d->sig_term, NULL);
             uv_close((uv_handle_t *)&d->sig_int, NULL);
         }
@@ -995,25 +1060,55 @@ void daemon_reload(struct daemon *d)
 
 /* ---- sync now -------------------------------------------------------------------------------*/
 
-void daemon_sync_now(struct daemon *d)
+/* Start now every job `pick` selects (NULL: all), from the timer on the next loop turn like
+ * every other cycle start. A running job is not started twice; with `queue` it runs again
+ * right after its cycle ends (approval_waiting), else not (its cycle reads fresh data anyway).
+ * Returns how many start now; *busy gets how many were running. */
+static size_t jobs_start_now(struct daemon *d, bool (*pick)(struct dm_job *j), bool queue,
+                             size_t *busy)
 {
-    size_t started = 0, busy = 0;
-
-    if (d->stopping)
-        return;
+    size_t started = 0;
+    *busy = 0;
     for (size_t i = 0; i < d->njobs; i++) {
         struct dm_job *j = d->jobs[i];
-        if (j->removed)
+        if (j->removed || (pick && !pick(j)))
             continue;
         if (j->running) {
-            busy++;
+            (*busy)++;
+            j->approval_waiting = j->approval_waiting || queue;
             continue;
         }
-        /* From the timer, on the next loop turn, like every other cycle start. */
         job_arm(j, 0);
         started++;
     }
+    return started;
+}
+
+void daemon_sync_now(struct daemon *d)
+{
+    size_t busy;
+    if (d->stopping)
+        return;
+    size_t started = jobs_start_now(d, NULL, false, &busy);
     log_info(NULL, "sync now requested starting=%zu already_running=%zu", started, busy);
+}
+
+static bool has_approval(struct dm_job *j)
+{
+    char fp[APPROVE_FP_LEN], err[512], q[600];
+    int rc = approve_pending(j->d->gen->cfg->state_dir, j->name, fp, err, sizeof err);
+    if (rc < 0)
+        log_warning(j->name, "approval not readable error=%s", log_quote(q, sizeof q, err));
+    return rc == 1;
+}
+
+void daemon_run_approved(struct daemon *d)
+{
+    size_t busy;
+    if (d->stopping)
+        return;
+    size_t started = jobs_start_now(d, has_approval, true, &busy);
+    log_info(NULL, "approvals checked starting=%zu after_running_cycle=%zu", started, busy);
 }
 
 /* ---- signals and watchdog -------------------------------------------------------------------*/
@@ -1027,6 +1122,9 @@ static void on_signal(uv_signal_t *h, int signum)
         break;
     case SIGUSR1:
         daemon_sync_now(d);
+        break;
+    case SIGUSR2:
+        daemon_run_approved(d);
         break;
     default:
         log_info(NULL, "signal received signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
@@ -1118,6 +1216,7 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
     if (d->use_signals) {
         start_signal(d, &d->sig_hup, SIGHUP);
         start_signal(d, &d->sig_usr1, SIGUSR1);
+        start_signal(d, &d->sig_usr2, SIGUSR2);
         start_signal(d, &d->sig_term, SIGTERM);
         start_signal(d, &d->sig_int, SIGINT);
     }
@@ -1217,4 +1316,82 @@ int daemon_run(struct cfg_config *cfg, const char *config_path)
         return code ? code : 1;
     }
     return code;
+}
+
+/* ---- `rolesyncd --approve` for a running daemon ---------------------------------------------*/
+
+static bool job_named(const struct cfg_job *job, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], job->name) == 0 || (job->group && strcmp(names[i], job->group) == 0))
+            return true;
+    return n == 0;
+}
+
+int daemon_approve(const struct cfg_config *cfg, const char *const *jobs, size_t njobs,
+                   const char *fp, FILE *out)
+{
+    char err[512];
+    const char **hit = xcalloc(cfg->njobs + 1, sizeof *hit);
+    size_t nhit = 0;
+    int rc = 1;
+
+    for (size_t k = 0; k < njobs; k++) {
+        bool known = false;
+        for (size_t i = 0; i < cfg->njobs && !known; i++)
+            known = job_named(&cfg->jobs[i], &jobs[k], 1);
+        if (!known) {
+            fprintf(stderr, "rolesyncd: no job named \"%s\" in %s\n", jobs[k], cfg->file);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < cfg->njobs; i++) {
+        if (!job_named(&cfg->jobs[i], jobs, njobs))
+            continue;
+        struct approve_set *s =
+            approve_load_refused(cfg->state_dir, cfg->jobs[i].name, fp, err, sizeof err);
+        if (err[0])
+            fprintf(stderr, "rolesyncd: %s\n", err);
+        if (s)
+            hit[nhit++] = cfg->jobs[i].name;
+        approve_set_free(s);
+    }
+    if (nhit == 0) {
+        /* The daemon records every refused plan; an approval of anything else would have no
+         * reviewed set to hold the plan to. */
+        fprintf(stderr,
+                "rolesyncd: fingerprint %s is unknown%s%s: no refused plan recorded in %s has "
+                "it (rolesyncd --status shows the last refusal's fingerprint)\n",
+                fp, njobs ? " for job " : "", njobs ? jobs[0] : "", cfg->state_dir);
+        goto out;
+    }
+    pid_t pid = status_file_owner(cfg->state_dir);
+    if (pid <= 0) {
+        fprintf(stderr,
+                "rolesyncd: no running daemon found (%s/%s names no live rolesyncd); nothing "
+                "recorded. Apply it now with: rolesyncd --once --approve %s%s%s\n",
+                cfg->state_dir, STATUS_FILE_NAME, fp, nhit == 1 ? " --job " : "",
+                nhit == 1 ? hit[0] : "");
+        goto out;
+    }
+    for (size_t i = 0; i < nhit; i++) {
+        if (approve_record(cfg->state_dir, hit[i], fp, util_now_ms(), err, sizeof err) != 0) {
+            fprintf(stderr, "rolesyncd: %s\n", err);
+            goto out;
+        }
+    }
+    if (kill(pid, SIGUSR2) != 0) {
+        fprintf(stderr,
+                "rolesyncd: approval recorded, but the daemon (pid %ld) could not be signalled: "
+                "%s; it takes the approval at the job's next cycle\n",
+                (long)pid, strerror(errno));
+        goto out;
+    }
+    for (size_t i = 0; i < nhit; i++)
+        fprintf(out, "approval %s recorded for job %s; daemon pid %ld signalled (SIGUSR2)\n", fp,
+                hit[i], (long)pid);
+    rc = 0;
+out:
+    free(hit);
+    return rc;
 }

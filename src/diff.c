@@ -1385,3 +1385,46 @@ bool diff_is_empty(const struct diff *d)
 {
     return d->nrole_ops == 0 && d->nchanges == 0;
 }
+
+/* Whether `d` removes (tgt_user, ref, qual) in its assignment phase. */
+static bool removes_grant(const struct diff *d, uint32_t tgt_user, uint32_t ref, uint32_t qual)
+{
+    size_t lo = 0, hi = d->nusers;
+    while (lo < hi) { /* d->users is ascending by tgt_user */
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->users[mid].tgt_user < tgt_user)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == d->nusers || d->users[lo].tgt_user != tgt_user)
+        return false;
+    const struct diff_user_change *uc = &d->users[lo];
+    for (uint32_t i = uc->first; i < uc->first + uc->n; i++) {
+        const struct diff_change *ch = &d->changes[i];
+        if (!ch->add && ch->ref == ref && ch->qual == qual)
+            return true;
+    }
+    return false;
+}
+
+void diff_delete_holders(const struct diff *d, const struct diff_role_op *op,
+                         void (*fn)(uint32_t tgt_user, uint32_t qual, void *arg), void *arg)
+{
+    const struct mdl_snapshot *tgt = d->tgt;
+    if (op->action != DIFF_ROLE_OP_DELETE || op->tgt_role >= tgt->nroles)
+        return;
+    /* the same grants prune_roles counts as `inside` */
+    for (size_t u = 0; u < tgt->nusers; u++) {
+        const struct mdl_user *us = &tgt->users[u];
+        if (us->state == MDL_USER_DELETED || !d->priv->tgt_user_in_scope[u])
+            continue;
+        for (uint32_t k = 0; k < us->ngrants; k++) {
+            const struct mdl_grant *g = &us->grants[k];
+            if (g->role != op->tgt_role || (g->flags & MDL_GRANT_INHERITED) ||
+                !d->tgt_quals[g->qual].in_scope || removes_grant(d, (uint32_t)u, g->role, g->qual))
+                continue;
+            fn((uint32_t)u, g->qual, arg);
+        }
+    }
+}

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rolesync/approve.h"
 #include "rolesync/config.h"
 #include "rolesync/daemon.h"
 #include "rolesync/log.h"
@@ -18,43 +19,55 @@
 struct options {
     const char *config;
     int check, once, dry_run, force_deletes, status;
+    const char *approve; /* --approve FINGERPRINT, normalised into approve_fp */
+    char approve_fp[APPROVE_FP_LEN];
     const char *jobs[MAX_JOB_ARGS];
     size_t njobs;
 };
 
 static void usage(FILE *f)
 {
-    fputs(
-        "usage: rolesyncd [-c FILE] [OPTIONS]\n"
-        "Mirror roles and user-role assignments from a source tenant to target tenants.\n"
-        "\n"
-        "  -c, --config FILE    config file (default " CFG_DEFAULT_PATH ")\n"
-        "  -t, --check          validate the config (and that secrets are readable), print\n"
-        "                       \"configuration OK\" and exit 0; else print every error, exit 1\n"
-        "      --once           run each job one time, then exit\n"
-        "  -n, --dry-run        with --once: compute and print each job's plan, change nothing\n"
-        "  -j, --job NAME       with --once: only this job (may be repeated; NAME/TARGET for one\n"
-        "                       target of a job with a target list, NAME for all of them)\n"
-        "      --force-deletes  with --once: apply a plan even when it exceeds max_deletes\n"
-        "      --status         print the status file of the configured state_dir, exit\n"
-        "  -h, --help           this help\n"
-        "  -V, --version        version\n"
-        "\n"
-        "Without --once, runs as a daemon in the foreground (for systemd; it never forks).\n"
-        "Exit codes: 0 ok (dry-run: nothing to change), 1 usage/config/fatal error,\n"
-        "2 dry-run: changes pending, 3 some operations failed, 4 refused by max_deletes.\n",
-        f);
+    fputs("usage: rolesyncd [-c FILE] [OPTIONS]\n"
+          "Mirror roles and user-role assignments from a source tenant to target tenants.\n"
+          "\n"
+          "  -c, --config FILE    config file (default " CFG_DEFAULT_PATH ")\n"
+          "  -t, --check          validate the config (and that secrets are readable), print\n"
+          "                       \"configuration OK\" and exit 0; else print every error, exit 1\n"
+          "      --once           run each job one time, then exit\n"
+          "  -n, --dry-run        with --once: compute and print each job's plan, change nothing\n"
+          "  -j, --job NAME       with --once or --approve: only this job (may be repeated;\n"
+          "                       NAME/TARGET for one target of a job with a target list, NAME\n"
+          "                       for all of them)\n"
+          "      --force-deletes  with --once: apply a plan even when it exceeds max_deletes\n"
+          "      --approve FINGERPRINT\n"
+          "                       apply a refused plan whose deletions were reviewed: with --once\n"
+          "                       now, only if the fresh plan's deletions are among those the\n"
+          "                       refusal with that fingerprint recorded; without --once, have\n"
+          "                       the running daemon do it (recorded in state_dir, SIGUSR2)\n"
+          "      --status         print the status file of the configured state_dir, exit\n"
+          "  -h, --help           this help\n"
+          "  -V, --version        version\n"
+          "\n"
+          "Without --once, runs as a daemon in the foreground (for systemd; it never forks).\n"
+          "Exit codes: 0 ok (dry-run: nothing to change), 1 usage/config/fatal error,\n"
+          "2 dry-run: changes pending, 3 some operations failed, 4 refused by max_deletes.\n",
+          f);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { OPT_ONCE = 256, OPT_FORCE, OPT_STATUS };
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},  {"check", no_argument, NULL, 't'},
-        {"once", no_argument, NULL, OPT_ONCE},     {"dry-run", no_argument, NULL, 'n'},
-        {"job", required_argument, NULL, 'j'},     {"force-deletes", no_argument, NULL, OPT_FORCE},
-        {"status", no_argument, NULL, OPT_STATUS}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},       {NULL, 0, NULL, 0}};
+    enum { OPT_ONCE = 256, OPT_FORCE, OPT_STATUS, OPT_APPROVE };
+    static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
+                                             {"check", no_argument, NULL, 't'},
+                                             {"once", no_argument, NULL, OPT_ONCE},
+                                             {"dry-run", no_argument, NULL, 'n'},
+                                             {"job", required_argument, NULL, 'j'},
+                                             {"force-deletes", no_argument, NULL, OPT_FORCE},
+                                             {"status", no_argument, NULL, OPT_STATUS},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"approve", required_argument, NULL, OPT_APPROVE},
+                                             {NULL, 0, NULL, 0}};
     int c;
 
     memset(o, 0, sizeof *o);
@@ -86,6 +99,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         case OPT_STATUS:
             o->status = 1;
             break;
+        case OPT_APPROVE:
+            o->approve = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -101,8 +117,23 @@ static int parse_args(int argc, char **argv, struct options *o)
         fprintf(stderr, "rolesyncd: unexpected argument '%s'\n", argv[optind]);
         return -1;
     }
-    if ((o->dry_run || o->njobs || o->force_deletes) && !o->once) {
-        fprintf(stderr, "rolesyncd: --dry-run, --job and --force-deletes need --once\n");
+    if (o->approve && !approve_fingerprint_parse(o->approve, o->approve_fp)) {
+        fprintf(stderr,
+                "rolesyncd: --approve wants a fingerprint like sha256:<64 hex digits>, as a "
+                "refusal prints it\n");
+        return -1;
+    }
+    if (o->approve && o->force_deletes) {
+        fprintf(stderr, "rolesyncd: --approve and --force-deletes exclude each other\n");
+        return -1;
+    }
+    if ((o->dry_run || o->force_deletes || (o->njobs && !o->approve)) && !o->once) {
+        fprintf(stderr, "rolesyncd: --dry-run, --job and --force-deletes need --once (--job "
+                        "also goes with --approve)\n");
+        return -1;
+    }
+    if (o->approve && (o->check || o->status)) {
+        fprintf(stderr, "rolesyncd: --approve goes with --once, or alone for a running daemon\n");
         return -1;
     }
     if (o->check + o->once + o->status > 1) {
@@ -162,7 +193,8 @@ int main(int argc, char **argv)
     log_init(LOG_LVL_INFO);
     /* --status only needs state_dir: it must work for an operator who cannot read the
      * service's secrets. */
-    cfg = load_config(o.config, o.status ? CFG_LOAD_NO_SECRETS : 0, o.check);
+    bool approve_daemon = o.approve && !o.once; /* needs state_dir only, like --status */
+    cfg = load_config(o.config, o.status || approve_daemon ? CFG_LOAD_NO_SECRETS : 0, o.check);
     if (!cfg && o.status) {
         /* A broken file is when the status (its failed reload recorded there) matters most:
          * the errors are printed above; show the status of the state_dir the file names. */
@@ -179,8 +211,14 @@ int main(int argc, char **argv)
         return 0;
     }
     log_set_level(cfg->log_level);
+    if (approve_daemon) {
+        int code = daemon_approve(cfg, o.jobs, o.njobs, o.approve_fp, stdout);
+        cfg_free(cfg);
+        return code;
+    }
     if (o.once) {
-        int code = once_run(cfg, o.jobs, o.njobs, o.dry_run, o.force_deletes, stdout);
+        int code = once_run(cfg, o.jobs, o.njobs, o.dry_run, o.force_deletes,
+                            o.approve ? o.approve_fp : NULL, stdout);
         cfg_free(cfg);
         return code;
     }

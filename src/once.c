@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rolesync/approve.h"
 #include "rolesync/diff.h"
 #include "rolesync/http.h"
 #include "rolesync/log.h"
@@ -46,6 +47,8 @@ struct once_job {
     int code;
     struct once_status *os;
     struct status_job *sj;
+    const char *name;             /* the job's name */
+    struct approve_set *approved; /* --approve: the set recorded under the fingerprint, or NULL */
 };
 
 /* Severity order of exit codes: a fatal error outranks a refusal, which outranks failed
@@ -65,6 +68,9 @@ static void on_done(const struct sync_result *r, void *arg)
 {
     struct once_job *j = arg;
     j->done = true;
+    /* recorded even when a daemon owns status.json: the files are per job, replaced
+     * atomically */
+    sync_record_refusal(j->os->cfg->state_dir, j->name, r);
     if (j->sj) {
         sync_status_fill(&j->sj->current, r);
         status_job_run_end(j->sj, util_now_ms(), sync_status_result(r));
@@ -114,8 +120,65 @@ static bool known_job(const struct cfg_config *cfg, const char *name)
     return false;
 }
 
+/* The jobs among those selected (every job when njobs is 0) whose recorded refusals carry
+ * `fp`: malloc'd array of names borrowed from cfg, *n of them. */
+static const char **jobs_with_refusal(const struct cfg_config *cfg, const char *const *jobs,
+                                      size_t njobs, const char *fp, size_t *n)
+{
+    const char **names = xcalloc(cfg->njobs + 1, sizeof *names);
+    char err[512];
+    *n = 0;
+    for (size_t i = 0; i < cfg->njobs; i++) {
+        if (!selected(&cfg->jobs[i], jobs, njobs))
+            continue;
+        struct approve_set *s =
+            approve_load_refused(cfg->state_dir, cfg->jobs[i].name, fp, err, sizeof err);
+        if (s)
+            names[(*n)++] = cfg->jobs[i].name;
+        approve_set_free(s);
+    }
+    return names;
+}
+
+static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_t njobs,
+                    bool dry_run, bool force_deletes, const char *approve_fp, FILE *plan_out);
+
 int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs, bool dry_run,
-             bool force_deletes, FILE *plan_out)
+             bool force_deletes, const char *approve_fp, FILE *plan_out)
+{
+    if (!approve_fp)
+        return run_jobs(cfg, jobs, njobs, dry_run, force_deletes, NULL, plan_out);
+    for (size_t i = 0; i < njobs; i++) {
+        if (!known_job(cfg, jobs[i])) {
+            fprintf(stderr, "rolesyncd: no job named \"%s\" in %s\n", jobs[i], cfg->file);
+            return ONCE_EXIT_FATAL;
+        }
+    }
+    /* The approval names the job whose refusal it is: of the jobs selected (a fan-out job's
+     * NAME selects its targets), those whose recorded refusals carry it. */
+    size_t n;
+    const char **found = jobs_with_refusal(cfg, jobs, njobs, approve_fp, &n);
+    int rc;
+    if (n > 0) {
+        rc = run_jobs(cfg, found, n, dry_run, force_deletes, approve_fp, plan_out);
+    } else if (njobs > 0) {
+        /* nothing recorded (state_dir lost?): only a fresh plan with exactly these
+         * deletions applies (sync.h) */
+        rc = run_jobs(cfg, jobs, njobs, dry_run, force_deletes, approve_fp, plan_out);
+    } else {
+        fprintf(stderr,
+                "rolesyncd: no refused plan recorded in %s has fingerprint %s; name the job "
+                "with --job to apply a fresh plan whose deletions have exactly that "
+                "fingerprint\n",
+                cfg->state_dir, approve_fp);
+        rc = ONCE_EXIT_FATAL;
+    }
+    free(found);
+    return rc;
+}
+
+static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_t njobs,
+                    bool dry_run, bool force_deletes, const char *approve_fp, FILE *plan_out)
 {
     uv_loop_t loop;
     struct http_engine *engine;
@@ -190,7 +253,15 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
             const struct cfg_job *job = &cfg->jobs[k];
             if (!selected(job, jobs, njobs))
                 continue;
-            oj[k] = (struct once_job){.cli_dry_run = dry_run, .os = &os};
+            oj[k] = (struct once_job){.cli_dry_run = dry_run, .os = &os, .name = job->name};
+            if (approve_fp) {
+                char aerr[512], q[600];
+                oj[k].approved =
+                    approve_load_refused(cfg->state_dir, job->name, approve_fp, aerr, sizeof aerr);
+                if (aerr[0])
+                    log_warning(job->name, "recorded refusals not readable error=%s",
+                                log_quote(q, sizeof q, aerr));
+            }
             mem[k] = diff_memory_new();
             struct sync_opts opts = {
                 .dry_run = dry_run || job->dry_run,
@@ -199,6 +270,8 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
                 .config_file = os.st.config_file, /* absolute when it resolves */
                 .recent = recent,
                 .source = shared,
+                .approve_fp = approve_fp,
+                .approved = oj[k].approved,
             };
             oj[k].sj = status_job_find(&os.st, job->name);
             status_job_run_begin(oj[k].sj, util_now_ms(), opts.dry_run);
@@ -219,6 +292,8 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
                 continue;
             diff_memory_free(mem[k]);
             mem[k] = NULL;
+            approve_set_free(oj[k].approved);
+            oj[k].approved = NULL;
             if (!oj[k].done) {
                 /* The loop ran dry with the cycle unfinished: a bug, never a silent success. */
                 log_error(cfg->jobs[k].name, "cycle did not complete");

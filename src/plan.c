@@ -324,6 +324,14 @@ static void build_grant_writes(struct plan *p, size_t nrefs)
 
 static void build_notes(struct plan *p);
 
+size_t plan_guard_deletions(const struct diff *d)
+{
+    size_t n = d->ndeletes + d->nremoves;
+    for (size_t i = d->ncreates + d->nupdates; i < d->nrole_ops; i++)
+        n += d->role_ops[i].holders;
+    return n;
+}
+
 struct plan *plan_build(struct diff *d, bool force)
 {
     struct plan *p = xcalloc(1, sizeof(*p));
@@ -331,11 +339,8 @@ struct plan *plan_build(struct diff *d, bool force)
     p->diff = d;
     p->forced = force;
     p->max_deletes = d->job->max_deletes;
-    /* product.md 4.8, 4a.5, 4a.7: every removed grant, every deleted role, and every grant a
-     * deleted role takes with it */
-    p->deletions = d->ndeletes + d->nremoves;
-    for (size_t i = d->ncreates + d->nupdates; i < d->nrole_ops; i++)
-        p->deletions += d->role_ops[i].holders;
+    /* product.md 4.8, 4a.5, 4a.7 */
+    p->deletions = plan_guard_deletions(d);
     p->refused = p->deletions > p->max_deletes && !force;
     p->created_ids = xcalloc(d->ncreates + 1, sizeof(char *));
 
@@ -651,6 +656,16 @@ static void put_plain(FILE *f, const char *s)
 {
     for (const unsigned char *c = (const unsigned char *)(s ? s : ""); *c; c++)
         fputc(*c < 0x20 || *c == 0x7f ? '?' : *c, f);
+}
+
+void plan_put_quoted(FILE *f, const char *s)
+{
+    put_quoted(f, s);
+}
+
+void plan_put_plain(FILE *f, const char *s)
+{
+    put_plain(f, s);
 }
 
 static const char *plural(size_t n, const char *one, const char *many)

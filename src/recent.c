@@ -48,20 +48,10 @@ static const char *jstr(struct json_object *o, const char *key)
 
 static void load(struct recent_roles *r, char *err, size_t errlen)
 {
-    FILE *f = fopen(r->path, "rb");
-    if (!f) {
-        if (errno != ENOENT)
-            snprintf(err, errlen, "cannot read %s: %s", r->path, strerror(errno));
-        return;
-    }
-    char *buf = xmalloc(RECENT_MAX_FILE + 1);
-    size_t len = fread(buf, 1, RECENT_MAX_FILE + 1, f);
-    fclose(f);
-    if (len > RECENT_MAX_FILE) {
-        snprintf(err, errlen, "%s is larger than %u bytes; ignored", r->path, RECENT_MAX_FILE);
-        free(buf);
-        return;
-    }
+    size_t len;
+    char *buf = util_read_file(r->path, RECENT_MAX_FILE, &len, err, errlen);
+    if (!buf)
+        return; /* missing: nothing remembered; else err says why */
     char perr[128];
     struct json_object *root = http_parse_json(buf, len, perr, sizeof perr), *roles;
     free(buf);

@@ -440,6 +440,18 @@ static struct json_object *render_run(const struct status_run *r)
         json_object_array_add(errs, e);
     }
     json_object_object_add(o, "errors", errs);
+    struct json_object *ref = NULL;
+    if (r->refused) {
+        ref = json_object_new_object();
+        json_object_object_add(ref, "deletions", j_u64(r->refusal_deletions));
+        json_object_object_add(ref, "max_deletes", j_u64(r->refusal_max_deletes));
+        json_object_object_add(ref, "fingerprint",
+                               j_str(r->refusal_fingerprint[0] ? r->refusal_fingerprint : NULL));
+        json_object_object_add(ref, "not_approved", j_u64(r->refusal_not_approved));
+    }
+    json_object_object_add(o, "refusal", ref);
+    json_object_object_add(o, "approved",
+                           j_str(r->approved_fingerprint[0] ? r->approved_fingerprint : NULL));
     return o;
 }
 
@@ -749,6 +761,19 @@ static void print_run(FILE *out, struct json_object *run, int64_t now_ms)
             (long long)jint(run, "requests"), (long long)jint(run, "retries"));
     fprintf(out, LABEL "%lld in the source only, %lld in the target only\n", "unmatched users",
             (long long)jint(um, "source_only"), (long long)jint(um, "target_only"));
+    struct json_object *ref = jget(run, "refusal");
+    if (ref && json_object_is_type(ref, json_type_object)) {
+        fprintf(out, LABEL "%lld deletions over max_deletes %lld", "refused",
+                (long long)jint(ref, "deletions"), (long long)jint(ref, "max_deletes"));
+        if (jint(ref, "not_approved") > 0)
+            fprintf(out, ", %lld not in the approval", (long long)jint(ref, "not_approved"));
+        fputc('\n', out);
+        if (jstr(ref, "fingerprint"))
+            fprintf(out, LABEL "%s (review: --once --dry-run; apply: [--once] --approve)\n",
+                    "fingerprint", jstr(ref, "fingerprint"));
+    }
+    if (jstr(run, "approved"))
+        fprintf(out, LABEL "%s\n", "applied under approval", jstr(run, "approved"));
 
     size_t n = nc && json_object_is_type(nc, json_type_array) ? json_object_array_length(nc) : 0;
     if (n > 0) {
@@ -1033,6 +1058,17 @@ static void prev_run(struct status_run *run, struct json_object *o)
     run->retries = prev_count(o, "retries");
     run->unmatched_source_only = prev_count(um, "source_only");
     run->unmatched_target_only = prev_count(um, "target_only");
+    struct json_object *ref = jget(o, "refusal");
+    if (ref && json_object_is_type(ref, json_type_object)) {
+        run->refused = true;
+        run->refusal_deletions = prev_count(ref, "deletions");
+        run->refusal_max_deletes = prev_count(ref, "max_deletes");
+        run->refusal_not_approved = prev_count(ref, "not_approved");
+        const char *fp = jstr(ref, "fingerprint");
+        snprintf(run->refusal_fingerprint, sizeof run->refusal_fingerprint, "%s", fp ? fp : "");
+    }
+    const char *afp = jstr(o, "approved");
+    snprintf(run->approved_fingerprint, sizeof run->approved_fingerprint, "%s", afp ? afp : "");
     struct json_object *nc = jget(o, "not_converging"), *errs = jget(o, "errors");
     for (size_t i = 0;
          nc && json_object_is_type(nc, json_type_array) && i < json_object_array_length(nc); i++) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rolesync/approve.h"
 #include "rolesync/log.h"
 #include "rolesync/plan.h"
 #include "rolesync/recent.h"
@@ -43,6 +44,10 @@ struct sync_run {
     bool mask_given; /* this run said which source roles' grants it needs */
     void (*fenced_next)(struct sync_run *run); /* the write batch waiting for the fence */
     char fence_reason[256];                    /* why the fence said no */
+    /* approved plans (approve.h): the deletion set when the guard or an approval needed it,
+     * and under an approval the indexes of its deletions outside the approved set */
+    struct approve_set *dels;
+    size_t *new_dels, nnew_dels;
 };
 
 /* One source read shared by the cycles of a fan-out job's targets. The source's roles are
@@ -586,6 +591,66 @@ static void log_report(struct sync_run *run)
         log_warning(run->job->name, "not applied more_items=%zu", more);
 }
 
+/* The guard's decision under an approval (product.md 4c; sync.h sync_opts.approve_fp). Returns
+ * whether the plan may go over max_deletes; the deletions outside the approval are left in
+ * run->new_dels (indexes into run->dels). */
+static bool approval_covers(struct sync_run *run)
+{
+    const char *fp = run->opts.approve_fp;
+    if (run->opts.approved) {
+        run->nnew_dels = approve_new_items(run->dels, run->opts.approved, &run->new_dels);
+        return run->nnew_dels == 0;
+    }
+    if (strcmp(run->res.fingerprint, fp) == 0)
+        return true;
+    run->res.approval_unknown = true;
+    return false;
+}
+
+/* A refused plan: why, its fingerprint, and how to proceed -- printed with the plan and
+ * logged (the daemon prints no plan). */
+#define SYNC_NOT_APPROVED_LOG_LINES 50
+static void report_refusal(struct sync_run *run, const struct plan_counts *c)
+{
+    FILE *out = run->opts.plan_out;
+    const char *fp = run->res.fingerprint;
+    char q[1024];
+    for (size_t i = 0; i < run->nnew_dels; i++) {
+        const char *label = run->dels->items[run->new_dels[i]].label;
+        if (out)
+            fprintf(out, "! not approved: %s\n", label);
+        if (i < SYNC_NOT_APPROVED_LOG_LINES)
+            log_error(run->job->name, "deletion not in the approval deletion=%s",
+                      log_quote(q, sizeof q, label));
+    }
+    if (run->nnew_dels > SYNC_NOT_APPROVED_LOG_LINES)
+        log_error(run->job->name, "deletions not in the approval more=%zu",
+                  run->nnew_dels - SYNC_NOT_APPROVED_LOG_LINES);
+    char *cfgarg = run->opts.config_file ? shell_arg("-c", run->opts.config_file) : NULL;
+    char *jobarg = shell_arg("--job", run->job->name);
+    jobarg[strlen(jobarg) - 1] = '\0'; /* shell_arg's trailing space: it ends the line here */
+    if (out)
+        fprintf(out,
+                "! fingerprint %s of these %zu deletions; to apply exactly them: rolesyncd "
+                "%s--once --approve %s %s\n",
+                fp, c->deletions, cfgarg ? cfgarg : "", fp, jobarg);
+    const char *cf = cfgarg ? cfgarg : "";
+    char *hint = xasprintf("to apply exactly these deletions run `rolesyncd %s--once --approve %s "
+                           "%s` (or `rolesyncd %s--approve %s %s` for the running daemon); to "
+                           "apply whatever the plan holds run `rolesyncd %s--once "
+                           "--force-deletes %s`, or raise max_deletes",
+                           cf, fp, jobarg, cf, fp, jobarg, cf, jobarg);
+    char qh[2400];
+    log_error(run->job->name,
+              "plan refused, nothing was written deletions=%zu max_deletes=%u fingerprint=%s "
+              "not_approved=%zu hint=%s",
+              c->deletions, run->job->max_deletes, fp, run->nnew_dels,
+              log_quote(qh, sizeof qh, hint));
+    free(hint);
+    free(jobarg);
+    free(cfgarg);
+}
+
 static void plan_and_apply(struct sync_run *run)
 {
     char err[512];
@@ -604,7 +669,18 @@ static void plan_and_apply(struct sync_run *run)
         finish(run);
         return;
     }
-    run->plan = plan_build(d, run->opts.force_deletes);
+    /* The deletion set is named only when the guard trips: a cycle within max_deletes costs
+     * nothing more, and needs no approval (one given is not needed, and is not checked). */
+    bool force = run->opts.force_deletes;
+    if (!force && plan_guard_deletions(d) > run->job->max_deletes) {
+        run->dels = approve_set_from_diff(d);
+        approve_fingerprint(run->dels, run->res.fingerprint);
+        if (run->opts.approve_fp && approval_covers(run)) {
+            force = run->res.approved = true;
+            snprintf(run->res.approval, sizeof run->res.approval, "%s", run->opts.approve_fp);
+        }
+    }
+    run->plan = plan_build(d, force);
     plan_counts(run->plan, &c);
     run->res.unmatched_source_only = c.unmatched_source_only;
     run->res.unmatched_target_only = c.unmatched_target_only;
@@ -621,23 +697,46 @@ static void plan_and_apply(struct sync_run *run)
         plan_render(run->plan, run->opts.plan_out);
         fflush(run->opts.plan_out);
     }
+    if (run->res.approval_unknown) {
+        /* Nothing reviewed can be found under that fingerprint: no subset to hold the plan
+         * to, so nothing is applied (and it is no refusal of this plan either). */
+        run->res.outcome = SYNC_FAILED;
+        run->res.pending = c.pending;
+        run->res.refused_set = run->dels; /* recorded: it may be approved under its own */
+        snprintf(run->res.reason, sizeof run->res.reason,
+                 "approval %s is unknown for this job: no refused plan was recorded with it, "
+                 "and the fresh plan's deletions have fingerprint %s",
+                 run->opts.approve_fp, run->res.fingerprint);
+        char q[800];
+        log_error(run->job->name, "approval not applied, nothing was written reason=%s",
+                  log_quote(q, sizeof q, run->res.reason));
+        if (run->opts.plan_out)
+            fprintf(run->opts.plan_out, "! %s\n", run->res.reason);
+        finish(run);
+        return;
+    }
     if (run->plan->refused) {
         run->res.outcome = SYNC_REFUSED;
         run->res.pending = c.pending;
-        snprintf(run->res.reason, sizeof run->res.reason, "%zu deletions exceed max_deletes %u",
-                 c.deletions, run->job->max_deletes);
-        char *cfgarg = run->opts.config_file ? shell_arg("-c", run->opts.config_file) : NULL;
-        char *hint = xasprintf("to apply it run `rolesyncd %s--once --force-deletes --job %s` or "
-                               "raise max_deletes",
-                               cfgarg ? cfgarg : "", run->job->name);
-        char qh[1400];
-        log_error(run->job->name,
-                  "plan refused, nothing was written deletions=%zu max_deletes=%u hint=%s",
-                  c.deletions, run->job->max_deletes, log_quote(qh, sizeof qh, hint));
-        free(hint);
-        free(cfgarg);
+        run->res.refused_set = run->dels;
+        run->res.not_approved = run->nnew_dels;
+        if (run->opts.approve_fp)
+            snprintf(run->res.reason, sizeof run->res.reason,
+                     "%zu deletions exceed max_deletes %u and %zu of them are not in approval %s",
+                     c.deletions, run->job->max_deletes, run->nnew_dels, run->opts.approve_fp);
+        else
+            snprintf(run->res.reason, sizeof run->res.reason, "%zu deletions exceed max_deletes %u",
+                     c.deletions, run->job->max_deletes);
+        report_refusal(run, &c);
+        if (run->opts.plan_out)
+            fflush(run->opts.plan_out);
         finish(run);
         return;
+    }
+    if (run->res.approved) {
+        char q[300];
+        log_info(run->job->name, "plan approved deletions=%zu max_deletes=%u approval=%s",
+                 c.deletions, run->job->max_deletes, log_quote(q, sizeof q, run->opts.approve_fp));
     }
     if (run->opts.dry_run) {
         run->res.outcome = SYNC_DRY_RUN;
@@ -967,6 +1066,8 @@ static void finish(struct sync_run *run)
     free(run->adapt_notes);
     free(run->role_ok);
     free(run->assign_ok);
+    approve_set_free(run->dels);
+    free(run->new_dels);
     mdl_snapshot_free(run->ssnap); /* a view of the shared read is freed before it */
     mdl_snapshot_free(run->tsnap);
     source_unref(run->shared);
@@ -1039,6 +1140,15 @@ void sync_status_fill(struct status_run *run, const struct sync_result *r)
                              nz(e->correlation_id));
     }
     run->error_count = r->error_count;
+    run->refused = r->outcome == SYNC_REFUSED;
+    if (run->refused) {
+        run->refusal_deletions = r->deletions;
+        run->refusal_max_deletes = r->max_deletes;
+        run->refusal_not_approved = r->not_approved;
+        snprintf(run->refusal_fingerprint, sizeof run->refusal_fingerprint, "%s", r->fingerprint);
+    }
+    snprintf(run->approved_fingerprint, sizeof run->approved_fingerprint, "%s",
+             r->approved ? r->approval : "");
 }
 
 enum status_result sync_status_result(const struct sync_result *r)
@@ -1070,4 +1180,17 @@ void sync_status_settle(struct status_job *sj, const struct sync_result *r, bool
         status_job_set_state(sj, will_retry ? STATUS_JOB_WAITING_RETRY : STATUS_JOB_FAILED,
                              r->reason);
     }
+}
+
+void sync_record_refusal(const char *state_dir, const char *job, const struct sync_result *r)
+{
+    char err[512], q[600];
+    if (!r->refused_set)
+        return;
+    if (approve_store_refused(state_dir, job, r->refused_set, r->fingerprint, util_now_ms(), err,
+                              sizeof err) != 0)
+        log_warning(job,
+                    "refused deletions not recorded, --approve can only match them exactly "
+                    "error=%s",
+                    log_quote(q, sizeof q, err));
 }

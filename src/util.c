@@ -2,6 +2,7 @@
 #include "rolesync/util.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -392,4 +393,34 @@ bool util_utf8_valid(const char *str, size_t n, size_t *bad)
         return false;
     }
     return true;
+}
+
+char *util_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen)
+{
+    if (errlen)
+        err[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        if (e != ENOENT)
+            snprintf(err, errlen, "cannot read %s: %s", path, strerror(e));
+        errno = e;
+        return NULL;
+    }
+    char *buf = xmalloc(max + 2);
+    size_t n = fread(buf, 1, max + 1, f);
+    bool bad = ferror(f) != 0;
+    fclose(f);
+    if (bad || n > max) {
+        if (bad)
+            snprintf(err, errlen, "cannot read %s", path);
+        else
+            snprintf(err, errlen, "%s is larger than %zu bytes; ignored", path, max);
+        free(buf);
+        errno = EIO;
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
 }

@@ -37,6 +37,13 @@
  *            error and recorded under last_reload.
  *   SIGUSR1  "sync now": every job that is not running starts a cycle at once; a running job is
  *            not started twice and is not queued again (its cycle reads fresh data anyway).
+ *   SIGUSR2  "approvals waiting" (product.md 4c; approve.h): every job with an approval in
+ *            {state_dir}/approvals starts a cycle at once (a running one right after its
+ *            cycle ends). Whatever starts a cycle, the cycle takes the job's waiting approval
+ *            (sync_opts.approve_fp, with the refused set recorded under it) and removes it when
+ *            it ends, whatever the result (but a cycle the daemon's stop cut short):
+ *            an approval is used once. Every refused plan's
+ *            deletion set is recorded (sync_record_refusal) for `rolesyncd --approve`.
  *   SIGTERM, SIGINT  stop: no new cycle starts, requests in flight may finish for up to 10 s
  *            (http_engine_drain), queued ones are cancelled; then the status file is written,
  *            STOPPING=1 sent, every handle closed and daemon_run() returns 0. A cycle cut short
@@ -56,6 +63,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <uv.h>
 
@@ -74,7 +82,7 @@ struct daemon;
 
 struct daemon_opts {
     const char *config_path; /* file re-read on reload; copied */
-    bool signals;            /* install SIGHUP/SIGUSR1/SIGTERM/SIGINT handlers on the loop */
+    bool signals;            /* install SIGHUP/SIGUSR1/SIGUSR2/SIGTERM/SIGINT handlers */
 };
 
 /* Create a daemon on `loop`, taking ownership of `cfg` (freed on failure too). Creates the
@@ -90,12 +98,23 @@ int daemon_start(struct daemon *d, char *err, size_t errlen);
 /* What the signals do, callable directly (tests, embedding). */
 void daemon_reload(struct daemon *d);
 void daemon_sync_now(struct daemon *d);
+void daemon_run_approved(struct daemon *d);
 void daemon_stop(struct daemon *d);
 
 /* After uv_run() returned (every handle of the daemon closed): the exit code (0 after a clean
  * stop) and freeing the daemon. */
 int daemon_exit_code(const struct daemon *d);
 void daemon_free(struct daemon *d);
+
+/* `rolesyncd --approve FP [--job NAME]` without --once (product.md 4c), the client side of
+ * SIGUSR2: the jobs selected (--job NAME/TARGET, or NAME for all its targets; none: every job)
+ * whose refusals recorded in state_dir carry `fp` (normalised) get an approval file, and the
+ * daemon that owns {state_dir}/status.json (status_file_owner) gets SIGUSR2. Returns 0 when
+ * recorded and signalled (a line per job on `out`); 1 with a message on stderr for an unknown
+ * job name, a fingerprint no selected job's refusals carry, or no running daemon (then
+ * nothing is recorded). */
+int daemon_approve(const struct cfg_config *cfg, const char *const *jobs, size_t njobs,
+                   const char *fp, FILE *out);
 
 /* The whole daemon mode for main(): a private loop, daemon_new + daemon_start with signals,
  * run until stopped, close the loop. Takes ownership of cfg. Returns the process exit code:

@@ -272,5 +272,11 @@ const char *diff_user_label(const struct diff *d, uint32_t tgt_user);
 const char *diff_qual_name(const struct diff *d, uint32_t qual);
 /* True when nothing is to be written (not-converging items do not count). */
 bool diff_is_empty(const struct diff *d);
+/* The in-scope grants a role deletion takes with it (`op`: a DIFF_ROLE_OP_DELETE of `d`):
+ * exactly the op->holders grants the guard counts -- direct grants of in-scope target users in
+ * in-scope qualifiers that no change of `d` removes first. `fn` is called once per grant, in
+ * (user, qualifier) order. Lets a caller name every deletion the guard counts (approve.h). */
+void diff_delete_holders(const struct diff *d, const struct diff_role_op *op,
+                         void (*fn)(uint32_t tgt_user, uint32_t qual, void *arg), void *arg);
 
 #endif

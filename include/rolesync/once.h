@@ -23,8 +23,19 @@ enum once_exit {
 };
 
 /* `jobs`: names selected with --job (njobs 0 = every job); an unknown name is a usage error
- * (exit 1, message on stderr). */
+ * (exit 1, message on stderr).
+ *
+ * `approve_fp` (--approve, normalised by approve_fingerprint_parse; NULL = none), product.md 4c:
+ * each selected job runs with the deletion set recorded under it in state_dir (approve.h), so
+ * a plan over max_deletes applies only when its deletions are a subset of that set; else it is
+ * refused again (exit 4) with the new deletions listed. A selected job with no set recorded
+ * under the fingerprint applies only a plan whose fresh deletions have exactly that
+ * fingerprint, else fails (exit 1, "unknown"). Of the jobs selected (all without --job; a
+ * fan-out job's NAME selects its targets) only those whose recorded refusals carry the
+ * fingerprint run; when none does, the jobs named with --job run (the exact-fingerprint rule
+ * above), and without --job it is exit 1 with a message on stderr. Every
+ * refused plan's deletion set is recorded for a later --approve. */
 int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs, bool dry_run,
-             bool force_deletes, FILE *plan_out);
+             bool force_deletes, const char *approve_fp, FILE *plan_out);
 
 #endif

@@ -126,6 +126,10 @@ struct plan {
     struct plan_priv *priv;
 };
 
+/* The guard's figure for a diff (what plan_build puts in plan.deletions): every removed grant,
+ * every deleted role, and every grant a deleted role takes with it. */
+size_t plan_guard_deletions(const struct diff *d);
+
 /* Build the plan from `d` (ownership moves to the plan). `force` overrides the guard. */
 struct plan *plan_build(struct diff *d, bool force);
 void plan_free(struct plan *p);
@@ -201,6 +205,11 @@ bool plan_is_empty(const struct plan *p);
 void plan_render(const struct plan *p, FILE *out);
 /* Same into a malloc'd string (caller frees). */
 char *plan_render_string(const struct plan *p);
+/* The quoting of the change lines, for other plan-like text (approve.h): a name double-quoted
+ * with quotes, backslashes and control characters escaped; a user label with control
+ * characters as '?'. */
+void plan_put_quoted(FILE *f, const char *s);
+void plan_put_plain(FILE *f, const char *s);
 /* Only the report lines of the text: "! conflict: ...", "! unmapped: ...", "! ambiguous: ..."
  * (what the daemon logs every cycle, whether or not it prints a plan). */
 void plan_render_report(const struct plan *p, FILE *out);

@@ -10,7 +10,8 @@
  * JSON shape (schema_version 1) is the one in product.md section 6, plus one documented
  * addition: each job carries "reason" (string or null), set when the job is `failed`
  * (e.g. "authentication failed: 403 ...") or `refused` (the max_deletes guard's message), null
- * otherwise. Other choices the spec leaves open:
+ * otherwise; and product.md 4c's last_run.refusal (with "approved", see struct status_run). Other
+ * choices the spec leaves open:
  *  - "last_run" is null until a job's first run has finished. While a run is in progress the
  *    job's "state" is "running" and "last_run" still describes the previous, finished run, so
  *    its "result" is always meaningful.
@@ -112,6 +113,16 @@ struct status_run {
     struct status_error errors[STATUS_MAX_ERRORS];
     size_t nerrors;       /* entries in errors[], <= STATUS_MAX_ERRORS */
     uint64_t error_count; /* every error recorded, including those not kept */
+    /* Approved plans (product.md 4c). A run refused by the guard renders "refusal":
+     * { "deletions", "max_deletes", "fingerprint", "not_approved" } (null otherwise):
+     * not_approved counts the deletions outside the approval the run was given (0 without
+     * one). A run applied under an approval renders "approved": its fingerprint (else null). */
+    bool refused;
+    uint64_t refusal_deletions;
+    uint64_t refusal_max_deletes;
+    uint64_t refusal_not_approved;
+    char refusal_fingerprint[80]; /* "sha256:..." (approve.h APPROVE_FP_LEN), or "" */
+    char approved_fingerprint[80];
 };
 
 struct status_job {

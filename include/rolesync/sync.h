@@ -3,7 +3,9 @@
  * sync_start() runs the cycle asynchronously on the loop (product.md section 4):
  *   1. read the source and the target concurrently (provider fetch: first pages, then the rest);
  *   2. diff and plan (pure core), with the job's not-converging memory;
- *   3. refuse the whole cycle when the plan exceeds max_deletes (unless forced);
+ *   3. refuse the whole cycle when the plan exceeds max_deletes (unless forced, or approved:
+ *      its deletions a subset of an approved set, approve.h), with the fingerprint of the
+ *      refused deletion set;
  *   4. dry run: render the plan and stop; otherwise apply it in three phases — role creates and
  *      updates, then assignment changes, then role deletions — each phase's requests submitted
  *      together (the HTTP engine enforces the tenant's concurrency and rate limits);
@@ -26,6 +28,7 @@
 
 #include <uv.h>
 
+#include "rolesync/approve.h"
 #include "rolesync/config.h"
 #include "rolesync/diff.h"
 #include "rolesync/provider.h"
@@ -83,6 +86,17 @@ struct sync_result {
     struct sync_error errors[SYNC_MAX_ERRORS];
     size_t nerrors;     /* entries in errors (<= SYNC_MAX_ERRORS) */
     size_t error_count; /* exact number of errors */
+    /* approved plans (product.md 4c; approve.h) */
+    char fingerprint[APPROVE_FP_LEN]; /* refused: its deletion set's fingerprint, else "" */
+    struct approve_set *refused_set;  /* refused (or approval_unknown): that set, for the caller
+                                         to record (sync_record_refusal); owned by the run,
+                                         valid during the callback; else NULL */
+    bool approved;                    /* over max_deletes, applied (or dry-run planned) under
+                                         sync_opts.approve_fp, copied to `approval` */
+    char approval[APPROVE_FP_LEN];
+    bool approval_unknown; /* approve_fp names no recorded set and is not the fresh
+                              plan's fingerprint: outcome failed, nothing written */
+    size_t not_approved;   /* refused under an approval: deletions outside it */
 };
 
 struct sync_source;
@@ -106,6 +120,14 @@ struct sync_opts {
                                     the cycle reads its source itself */
     sync_fence_fn fence;         /* NULL: writes are not fenced (no coordination) */
     void *fence_arg;
+    /* An approval (product.md 4c): the plan is applied over max_deletes only when its
+     * deletions are a subset of `approved` (approve_new_items finds none new); without
+     * `approved` (no set recorded under the fingerprint) only when the fresh deletion set's
+     * fingerprint is approve_fp itself. Else it is refused again, the new deletions listed
+     * on plan_out and in the log (or, with no set and another fingerprint, the cycle fails
+     * with approval_unknown). Both borrowed; NULL approve_fp = no approval. */
+    const char *approve_fp;
+    struct approve_set *approved;
 };
 
 typedef void (*sync_done_cb)(const struct sync_result *r, void *arg);
@@ -129,6 +151,10 @@ struct sync_source *sync_source_new(const struct prov_tenant *src);
 void sync_source_release(struct sync_source *ss); /* NULL is fine */
 
 const char *sync_outcome_name(enum sync_outcome o); /* "ok", "partial", ... */
+
+/* From a cycle's callback: record its refused deletion set (sync_result.refused_set) in
+ * state_dir for a later --approve (approve_store_refused); a failure is logged, never fatal. */
+void sync_record_refusal(const char *state_dir, const char *job, const struct sync_result *r);
 
 /* ---- a finished cycle into status.h's model (daemon and --once share these) ---- */
 

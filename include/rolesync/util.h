@@ -43,6 +43,11 @@ int util_fold_cmp(const char *a, const char *b);
  * supported (matched literally). Used for role and user scope. */
 bool util_glob_match(const char *pattern, const char *s);
 
+/* Read a whole file of at most `max` bytes into a malloc'd, NUL-terminated buffer (*len
+ * without the NUL). Returns NULL with errno ENOENT (err "") when the file does not exist, else
+ * NULL with a message in err (unreadable, or larger than max). */
+char *util_read_file(const char *path, size_t max, size_t *len, char *err, size_t errlen);
+
 /* Wall clock in milliseconds since the epoch, and a monotonic clock in milliseconds. */
 int64_t util_now_ms(void);
 uint64_t util_mono_ms(void);

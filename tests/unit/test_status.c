@@ -191,6 +191,12 @@ static void test_matches_spec_example(void **state)
     struct json_object *job = get(get(got, "jobs"), "prod-to-dev");
     assert_type(job, "reason", json_type_null);
     json_object_object_del(job, "reason");
+    /* product.md 4c additions: null unless the run was refused / applied under an approval */
+    struct json_object *lr = get(job, "last_run");
+    assert_type(lr, "refusal", json_type_null);
+    assert_type(lr, "approved", json_type_null);
+    json_object_object_del(lr, "refusal");
+    json_object_object_del(lr, "approved");
     if (!json_object_equal(got, want))
         fail_msg("rendered status differs from the spec:\n%s",
                  json_object_to_json_string_ext(got, JSON_C_TO_STRING_PRETTY));
@@ -259,8 +265,9 @@ static void test_shape_before_first_run(void **state)
 static void test_errors_capped_counts_exact(void **state)
 {
     static const char *const runkeys[] = {
-        "started_at", "finished_at", "result",  "dry_run",         "changes",        "pending",
-        "failed_ops", "requests",    "retries", "unmatched_users", "not_converging", "errors"};
+        "started_at",     "finished_at", "result",   "dry_run", "changes",
+        "pending",        "failed_ops",  "requests", "retries", "unmatched_users",
+        "not_converging", "errors",      "refusal",  "approved"};
     static const char *const errkeys[] = {"op",     "method",  "path",
                                           "status", "message", "correlation_id"};
     static const char *const nckeys[] = {"kind", "name", "reason"};

@@ -1223,6 +1223,54 @@ static void test_divisions_page(void **state)
     mdl_snapshot_free(s);
 }
 
+/* Grant references intern their user ids: many users over many roles (the id table grows
+ * several times), ids that are prefixes of each other, a user the listing lacks counted once
+ * per role it holds (however many divisions), and every grant landing on its own user. */
+static void test_grant_refs_interned(void **state)
+{
+    (void)state;
+    char err[256], id[32];
+    struct mdl_snapshot *s = two_roles();
+    mdl_set_home(s, "d-home", "Home");
+    uint32_t emea = mdl_add_qual(s, &(struct mdl_qual){.id = "d-emea", .name = "EMEA"});
+    struct pjson_grant_refs *g = pjson_grant_refs_new();
+    enum { N = 5000 };
+    for (uint32_t role = 0; role < 2; role++)
+        for (int u = 0; u < N; u++) {
+            int n = snprintf(id, sizeof id, "u%d", u); /* "u1" is a prefix of "u10" */
+            pjson_grant_refs_add(g, id, (size_t)n, role, "d-home", 6);
+            if (u % 3 == 0)
+                pjson_grant_refs_add(g, id, (size_t)n, role, "d-emea", 6);
+        }
+    pjson_grant_refs_add(g, "ghost", 5, 0, "d-home", 6);
+    pjson_grant_refs_add(g, "ghost", 5, 0, "d-emea", 6);
+    pjson_grant_refs_add(g, "ghost", 5, 1, "d-home", 6);
+    for (int u = N - 1; u >= 0; u--) { /* users listed in another order than the grants */
+        snprintf(id, sizeof id, "u%d", u);
+        char email[40];
+        snprintf(email, sizeof email, "%s@x", id);
+        mdl_add_user(s, &(struct mdl_user){.id = id, .email = email});
+    }
+    struct pjson_grant_stats st;
+    assert_int_equal(pjson_grant_refs_resolve(g, s, &st, err, sizeof err), 0);
+    size_t per_role = N + (N + 2) / 3;
+    assert_int_equal(st.grants, 2 * per_role);
+    assert_int_equal(st.unknown_users, 2); /* ghost: once for role 0, once for role 1 */
+    assert_int_equal(s->roles[0].other_holders, 1);
+    assert_int_equal(s->roles[1].other_holders, 1);
+    assert_int_equal(mdl_snapshot_finish(s, err, sizeof err), 0);
+    for (int u = 0; u < N; u++) {
+        snprintf(id, sizeof id, "u%d", u);
+        const struct mdl_user *usr = &s->users[mdl_find_user_by_id(s, id)];
+        assert_int_equal(usr->ngrants, u % 3 == 0 ? 4 : 2);
+        assert_true(mdl_user_has_grant(usr, 0, 0));
+        assert_true(mdl_user_has_grant(usr, 1, 0));
+        assert_int_equal(mdl_user_has_grant(usr, 1, emea), u % 3 == 0);
+    }
+    pjson_grant_refs_free(g);
+    mdl_snapshot_free(s);
+}
+
 /* Subject grants: users' (role, division) pairs wait for the users; other subjects count as
  * holders outside; a user the listing lacks too; unknown divisions get a nameless qualifier. */
 static void test_subject_grants_pages(void **state)
@@ -1355,6 +1403,7 @@ int main(void)
         cmocka_unit_test(test_org_references),
         cmocka_unit_test(test_divisions_page),
         cmocka_unit_test(test_subject_grants_pages),
+        cmocka_unit_test(test_grant_refs_interned),
         cmocka_unit_test(test_users_plain_and_cursor),
         cmocka_unit_test(test_grant_bodies),
     };

@@ -179,6 +179,9 @@ static enum hold tgt_hold(const struct mdl_user *tu, const struct explain_side *
         h = HOLD_INHERITED;
     }
     for (size_t i = 0; ts && i < ts->n; i++)
+        if (ts->v[i].role == role && ts->v[i].qual == qual && !ts->v[i].group_id)
+            return HOLD_DIRECT;
+    for (size_t i = 0; ts && i < ts->n; i++)
         if (ts->v[i].role == role && ts->v[i].qual == qual) {
             *group = ts->v[i].group_name ? ts->v[i].group_name : ts->v[i].group_id;
             return HOLD_INHERITED;
@@ -372,9 +375,10 @@ static void put_row(FILE *out, const struct diff *d, const struct diff_user_chan
             fputs("; cycle removes the target's direct grant (the source holds none)", out);
         else if (!add && r->why != DIFF_GRANT_MIRRORED && r->thold == HOLD_DIRECT) {
             struct mdl_grant g = {r->ref, (uint16_t)r->tqual, 0};
-            if (r->ref < d->tgt->nroles) {
+            enum diff_grant_why tw = r->ref < d->tgt->nroles ? diff_tgt_grant_why(d, &g) : r->why;
+            if (tw != r->why) { /* why the target's own grant stays, when that is another rule */
                 fputs("; target's grant ", out);
-                put_kept(out, diff_tgt_grant_why(d, &g));
+                put_kept(out, tw);
             }
         }
     } else if (rem) {
@@ -397,8 +401,9 @@ static void user_rows(const struct diff *d, uint32_t su, uint32_t tu, const stru
         if (i < s->ngrants) {
             g = s->grants[i];
         } else {
-            const struct explain_inherited *in = &ss->v[i - s->ngrants];
-            g = (struct mdl_grant){in->role, (uint16_t)in->qual, MDL_GRANT_INHERITED};
+            const struct explain_grant *in = &ss->v[i - s->ngrants];
+            g = (struct mdl_grant){in->role, (uint16_t)in->qual,
+                                   in->group_id ? MDL_GRANT_INHERITED : 0};
             group = in->group_name ? in->group_name : in->group_id;
         }
         struct row *r = row_add(rows);
@@ -422,8 +427,9 @@ static void user_rows(const struct diff *d, uint32_t su, uint32_t tu, const stru
         if (i < t->ngrants) {
             g = t->grants[i];
         } else {
-            const struct explain_inherited *in = &ts->v[i - t->ngrants];
-            g = (struct mdl_grant){in->role, (uint16_t)in->qual, MDL_GRANT_INHERITED};
+            const struct explain_grant *in = &ts->v[i - t->ngrants];
+            g = (struct mdl_grant){in->role, (uint16_t)in->qual,
+                                   in->group_id ? MDL_GRANT_INHERITED : 0};
             group = in->group_name ? in->group_name : in->group_id;
         }
         bool covered = false;
@@ -818,7 +824,7 @@ struct explain_run {
     struct mdl_snapshot *src, *tgt;
     /* the user's own grants, per side */
     unsigned pending;
-    struct explain_inherited *inh[2];
+    struct explain_grant *inh[2];
     size_t ninh[2];
     bool read[2];
     const struct mdl_snapshot *side_snap[2];
@@ -868,16 +874,17 @@ static void on_subject(const struct prov_subject_grant *g, size_t n,
     }
     const struct mdl_snapshot *s = er->side_snap[side];
     er->read[side] = true;
-    er->inh[side] = xcalloc(n + 1, sizeof(struct explain_inherited));
+    er->inh[side] = xcalloc(n + 1, sizeof(struct explain_grant));
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(g[i].subject_id, er->side_user[side]) == 0)
-            continue; /* direct: the snapshot has those, as the cycle reads them */
+        bool direct = strcmp(g[i].subject_id, er->side_user[side]) == 0;
         uint32_t role = mdl_find_role_by_id(s, g[i].role_id),
                  q = mdl_find_qual_by_id(s, g[i].qual_id);
         if (role == MDL_NONE || q == MDL_NONE)
             continue; /* a role or division the listing did not show: nothing to explain */
-        er->inh[side][er->ninh[side]++] = (struct explain_inherited){
-            role, q, mdl_strdup((struct mdl_snapshot *)s, g[i].subject_id),
+        if (direct && !s->roles[role].grants_unread)
+            continue; /* the snapshot has it, as the cycle read it */
+        er->inh[side][er->ninh[side]++] = (struct explain_grant){
+            role, q, direct ? NULL : mdl_strdup((struct mdl_snapshot *)s, g[i].subject_id),
             g[i].subject_name ? mdl_strdup((struct mdl_snapshot *)s, g[i].subject_name) : NULL};
     }
 }

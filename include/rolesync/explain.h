@@ -29,18 +29,20 @@
 #include "rolesync/config.h"
 #include "rolesync/plan.h"
 
-/* A grant one user holds through a group, as the platform names it for that user (genesys
- * subjects/{id}), resolved against that side's snapshot. */
-struct explain_inherited {
+/* A grant of one user the snapshot does not show, as the platform names it for that user
+ * (genesys subjects/{id}), resolved against that side's snapshot: one it holds through a group,
+ * or a direct one of a role whose grants the cycle does not read (mdl_role.grants_unread: the
+ * forced role, roles out of the job's interest). */
+struct explain_grant {
     uint32_t role, qual;    /* snapshot indexes */
-    const char *group_id;   /* the group it comes from */
+    const char *group_id;   /* the group it comes from; NULL: held directly */
     const char *group_name; /* or NULL when its name could not be read */
 };
 
 /* What is known of one side's user beyond the snapshot. */
 struct explain_side {
     bool read; /* the user's own grants were read: inherited grants are known (v, n) */
-    const struct explain_inherited *v;
+    const struct explain_grant *v;
     size_t n;
 };
 

@@ -658,8 +658,8 @@ static void put_prune(FILE *out, const struct diff *d, uint32_t t, const struct 
     }
     if (op && op->action == DIFF_ROLE_OP_DELETE) {
         fprintf(out,
-                "candidate: no source role maps to it; the cycle deletes it, with %u "
-                "in-scope grant(s)\n",
+                "candidate: no source role maps to it; the cycle deletes it last, taking %u "
+                "in-scope grant(s) the assignment phase has not removed\n",
                 op->holders);
         return;
     }
@@ -681,6 +681,39 @@ static void put_prune(FILE *out, const struct diff *d, uint32_t t, const struct 
         fputs("no (its grants were not read)\n", out);
     else
         fputs("no (not converging: the target kept it after a deletion)\n", out);
+}
+
+/* Why a cycle leaves role (s, t) as it is: the first of the diff's reasons that applies. */
+static void put_no_change(FILE *out, const struct diff *d, uint32_t s, uint32_t t)
+{
+    const struct cfg_job *j = d->job;
+    if (s == MDL_NONE) {
+        fputs(j->prune ? "not pruned, see the prune line" : "prune: false", out);
+        return;
+    }
+    const struct diff_src_role *sr = &d->src_roles[s];
+    const struct mdl_role *r = &d->src->roles[s];
+    bool defs = j->definitions && d->src->api == d->tgt->api;
+    if (!sr->in_scope || sr->status == DIFF_ROLE_OUT_OF_SCOPE)
+        fputs("out of scope", out);
+    else if (sr->status == DIFF_ROLE_CONFLICT || sr->status == DIFF_ROLE_FOREIGN)
+        fputs(sr->reason ? sr->reason : "left alone", out);
+    else if (r->uncopyable && (sr->status == DIFF_ROLE_UNMAPPED || diff_def_fields(d, s, t)))
+        fputs("not copied: its definition names org-specific objects", out);
+    else if (sr->status == DIFF_ROLE_UNMAPPED && !defs)
+        fprintf(out, "unmapped: %s; %s", sr->reason,
+                j->definitions ? "definitions are not mirrored across apis"
+                               : "roles.definitions is false, so it is not created");
+    else if (sr->status == DIFF_ROLE_UNMAPPED)
+        fprintf(out, "unmapped: %s", sr->reason);
+    else if (t == MDL_NONE || !diff_def_fields(d, s, t))
+        fputs("definition in sync", out);
+    else if (!defs)
+        fputs(j->definitions ? "definitions are not mirrored across apis"
+                             : "roles.definitions is false",
+              out);
+    else
+        fputs("no update planned", out);
 }
 
 int explain_role(const struct plan *p, const char *name, FILE *out)
@@ -800,7 +833,9 @@ int explain_role(const struct plan *p, const char *name, FILE *out)
     } else if (op && op->action == DIFF_ROLE_OP_DELETE) {
         fputs("deletes it (prune)", out);
     } else {
-        fputs("no change to the role", out);
+        fputs("no change to the role (", out);
+        put_no_change(out, d, s, t);
+        fputc(')', out);
     }
     fputc('\n', out);
     uint32_t ref = s != MDL_NONE && d->src_roles[s].map != MDL_NONE ? d->src_roles[s].map : t;

@@ -206,12 +206,17 @@ class Explain(unittest.TestCase):
         self.assertIn('  mapping: no counterpart: created by this cycle as "Reporter"', out)
         self.assertIn('  cycle: creates it as "Reporter"', out)
         out = self.explain("--job", "j", "--role", "Old Role")
-        self.assertIn("  prune: candidate: no source role maps to it; the cycle deletes it, "
-                      "with 0 in-scope grant(s)", out)
+        self.assertIn("  prune: candidate: no source role maps to it; the cycle deletes it "
+                      "last, taking 0 in-scope grant(s) the assignment phase has not removed",
+                      out)
+        self.assertIn("  assignments: cycle adds 0, removes 1 grant(s) of it", out)
         self.assertIn("  cycle: deletes it (prune)", out)
         out = self.explain("--job", "j", "--role", "Held Role")
         self.assertIn("  prune: not pruned: held by 1 subject(s) outside this job's scope", out)
-        self.assertIn("  cycle: no change to the role", out)
+        self.assertIn("  cycle: no change to the role (not pruned, see the prune line)", out)
+        out = self.explain("--job", "j", "--role", "Employee")
+        self.assertIn("  cycle: no change to the role (definition in sync)", out)
+        self.assertIn("  forced: the platform gives it to every user; never added or removed", out)
         out = self.explain("--job", "j", "--role", "Master Admin")
         self.assertIn('  admin: protected (revoked only when roles.include names "Master Admin" '
                       'verbatim)', out)

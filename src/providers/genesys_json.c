@@ -1446,11 +1446,15 @@ int gjs_parse_subject(const char *body, size_t len, struct prov_subject_grant **
         rc = pjson_expect_object(&c, e) < 0 ||
                      pjson_get_string(&c, e, "subjectId", PJSON_ID, true, &sid) < 0 ||
                      pjson_get_object(&c, e, "division", true, &div) < 0 ||
-                     pjson_get_string(&c, div, "id", PJSON_ID, true, &did) < 0 ||
-                     pjson_get_object(&c, e, "role", true, &role) < 0 ||
-                     pjson_get_string(&c, role, "id", PJSON_ID, true, &rid) < 0
+                     pjson_get_object(&c, e, "role", true, &role) < 0
                  ? -1
                  : 0;
+        size_t m3 = pjson_push_key(&c, "division");
+        rc = rc == 0 && pjson_get_string(&c, div, "id", PJSON_ID, true, &did) == 0 ? 0 : -1;
+        pjson_pop(&c, m3);
+        m3 = pjson_push_key(&c, "role");
+        rc = rc == 0 && pjson_get_string(&c, role, "id", PJSON_ID, true, &rid) == 0 ? 0 : -1;
+        pjson_pop(&c, m3);
         if (rc == 0)
             v[i] = (struct prov_subject_grant){xstrdup(rid), xstrdup(did), xstrdup(sid), NULL};
         pjson_pop(&c, m2);

@@ -1124,16 +1124,15 @@ static uint64_t qual_ident(const struct mdl_snapshot *t, uint32_t q)
 
 /* What becomes of a source user's grant: the one filter plan_assignments applies to build a
  * user's desired grants, shared with diff_src_grant_why so an explanation cannot drift from
- * the decision. Does not count skipped grants (the caller does). */
-static enum diff_grant_why src_grant_fate(const struct diff *d, const struct mdl_grant *g,
-                                          uint32_t *ref, uint32_t *qual)
+ * the decision. Does not count skipped grants (the caller does). Inline: it runs for every
+ * grant of every matched user. */
+static inline enum diff_grant_why src_grant_fate(const struct diff *d, const struct mdl_grant *g,
+                                                 uint32_t *ref, uint32_t *qual)
 {
     const struct diff_src_role *sr = &d->src_roles[g->role];
     const struct diff_src_qual *sq = &d->src_quals[g->qual];
     *ref = sr->map;
     *qual = sq->map;
-    if (d->job->assignments == CFG_ASSIGN_OFF)
-        return DIFF_GRANT_ASSIGNMENTS_OFF;
     if (g->flags & MDL_GRANT_INHERITED)
         return DIFF_GRANT_INHERITED;
     if (!sr->in_scope)
@@ -1149,21 +1148,11 @@ static enum diff_grant_why src_grant_fate(const struct diff *d, const struct mdl
     return DIFF_GRANT_MIRRORED;
 }
 
-/* Whether a current managed grant of target role `t` that the source does not call for is
- * removed: only in mirror mode, and the admin role only where roles.include names it. */
-static bool removable(const struct diff *d, uint32_t t)
-{
-    const struct diff_tgt_role *tr = &d->tgt_roles[t];
-    return d->job->assignments == CFG_ASSIGN_MIRROR && (!tr->admin || tr->admin_revocable);
-}
-
-/* What may become of a target user's grant that the source does not call for: the filters
- * of plan_assignments' current set and of its removals. */
-static enum diff_grant_why tgt_grant_fate(const struct diff *d, const struct mdl_grant *g)
+/* Whether a target user's grant is one of its current managed grants (MIRRORED), or why not:
+ * the filter of plan_assignments' current set. */
+static inline enum diff_grant_why tgt_grant_managed(const struct diff *d, const struct mdl_grant *g)
 {
     const struct diff_tgt_role *tr = &d->tgt_roles[g->role];
-    if (d->job->assignments == CFG_ASSIGN_OFF)
-        return DIFF_GRANT_ASSIGNMENTS_OFF;
     if (g->flags & MDL_GRANT_INHERITED)
         return DIFF_GRANT_INHERITED;
     if (!tr->managed) {
@@ -1173,6 +1162,26 @@ static enum diff_grant_why tgt_grant_fate(const struct diff *d, const struct mdl
     }
     if (!d->tgt_quals[g->qual].in_scope)
         return DIFF_GRANT_QUAL_OUT_OF_SCOPE;
+    return DIFF_GRANT_MIRRORED;
+}
+
+/* Whether a current managed grant of target role `t` that the source does not call for is
+ * removed: only in mirror mode, and the admin role only where roles.include names it. */
+static inline bool removable(const struct diff *d, uint32_t t)
+{
+    const struct diff_tgt_role *tr = &d->tgt_roles[t];
+    return d->job->assignments == CFG_ASSIGN_MIRROR && (!tr->admin || tr->admin_revocable);
+}
+
+/* What may become of a target user's grant that the source does not call for: the filters
+ * of plan_assignments' current set and of its removals. */
+static enum diff_grant_why tgt_grant_fate(const struct diff *d, const struct mdl_grant *g)
+{
+    if (d->job->assignments == CFG_ASSIGN_OFF)
+        return DIFF_GRANT_ASSIGNMENTS_OFF;
+    enum diff_grant_why w = tgt_grant_managed(d, g);
+    if (w != DIFF_GRANT_MIRRORED)
+        return w;
     if (d->job->assignments != CFG_ASSIGN_MIRROR)
         return DIFF_GRANT_ADDITIVE;
     if (!removable(d, g->role))
@@ -1183,6 +1192,11 @@ static enum diff_grant_why tgt_grant_fate(const struct diff *d, const struct mdl
 enum diff_grant_why diff_src_grant_why(const struct diff *d, const struct mdl_grant *g,
                                        uint32_t *ref, uint32_t *qual)
 {
+    if (d->job->assignments == CFG_ASSIGN_OFF) { /* plan_assignments does not run */
+        *ref = d->src_roles[g->role].map;
+        *qual = d->src_quals[g->qual].map;
+        return DIFF_GRANT_ASSIGNMENTS_OFF;
+    }
     return src_grant_fate(d, g, ref, qual);
 }
 
@@ -1222,13 +1236,10 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
                 kvec_push(&D, gkey(ref, qual));
         }
         kvec_sort_unique(&D);
-        /* C: the current managed grants (what tgt_grant_fate lets through, or stops only for
-         * the additive mode or the admin rule, which decide removals below) */
+        /* C: the current managed grants; removable() decides which of them go */
         for (uint32_t i = 0; i < tu->ngrants; i++) {
             const struct mdl_grant *g = &tu->grants[i];
-            enum diff_grant_why why = tgt_grant_fate(d, g);
-            if (why == DIFF_GRANT_MIRRORED || why == DIFF_GRANT_ADDITIVE ||
-                why == DIFF_GRANT_PROTECTED_ADMIN)
+            if (tgt_grant_managed(d, g) == DIFF_GRANT_MIRRORED)
                 kvec_push(&C, gkey(g->role, g->qual));
         }
         kvec_sort_unique(&C); /* grants are sorted by (role, qual) already */

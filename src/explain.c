@@ -44,7 +44,8 @@ static void put_scope(FILE *out, const char *what, bool in, const char *inc, con
     }
 }
 
-/* A qualifier as explain lines name it: home, * (all divisions), or the quoted name. */
+/* A qualifier as explain lines name it: home, * (all divisions), the quoted name, or tenant
+ * (an undivided tenant). */
 static void put_qual(FILE *out, const struct mdl_snapshot *s, uint32_t q)
 {
     if (q == MDL_NONE || q >= s->nquals) {
@@ -52,7 +53,9 @@ static void put_qual(FILE *out, const struct mdl_snapshot *s, uint32_t q)
         return;
     }
     const struct mdl_qual *mq = &s->quals[q];
-    if (mq->home)
+    if (!s->divided)
+        fputs("tenant", out); /* identity: the tenant as a whole */
+    else if (mq->home)
         fputs("home", out);
     else if (mq->all)
         fputs("*", out);

@@ -302,6 +302,37 @@ static void test_roles_explained(void **state)
     fx_done(&f);
 }
 
+/* A division excluded by divisions.exclude, and grants between a divided and an undivided
+ * tenant. */
+static void test_division_scope_and_undivided_side(void **state)
+{
+    (void)state;
+    struct fx f;
+    struct jspec js = {.dexc = "AP*", .drename = "EMEA=Europe"};
+    fx_build(&f, &js, DIVS_S, ROLES_S, "s1|u@x.com|a|Agent@APAC,Agent@EMEA", DIVS_T, ROLES_T,
+             "t1|u@x.com|a|");
+    int rc;
+    char *t = user_text(&f, "u@x.com", NULL, NULL, &rc);
+    has_line(t, "    division \"APAC\" -> none (divisions.exclude \"AP*\"): source direct, target "
+                "none: not copied (division out of scope)");
+    has_line(t, "    division \"EMEA\" -> \"Europe\": source direct, target none: cycle adds it");
+    free(t);
+    fx_done(&f);
+    js = (struct jspec){0};
+    fx_build(&f, &js, DIVS_S, ROLES_S, "s1|u@x.com|a|Agent,Agent@EMEA", NULL, ROLES_T,
+             "t1|u@x.com|a|");
+    t = user_text(&f, "u@x.com", NULL, NULL, &rc);
+    has_line(t, "    division home -> tenant: source direct, target none: cycle adds it");
+    has_line(t, "    division \"EMEA\" -> none: source direct, target none: not copied (division "
+                "out of scope)");
+    free(t);
+    t = role_text(&f, "Agent", &rc);
+    has_line(t, "  holders in source: home 1 direct; \"EMEA\" 1 direct");
+    has_line(t, "  holders in target: none");
+    free(t);
+    fx_done(&f);
+}
+
 static void test_refused_plan_is_said(void **state)
 {
     (void)state;
@@ -380,6 +411,7 @@ int main(void)
         cmocka_unit_test(test_users_out_of_scope_unmatched_ambiguous_missing),
         cmocka_unit_test(test_additive_off_and_out_of_scope_roles),
         cmocka_unit_test(test_roles_explained),
+        cmocka_unit_test(test_division_scope_and_undivided_side),
         cmocka_unit_test(test_refused_plan_is_said),
         cmocka_unit_test(test_reasons_agree_with_the_plan),
     };

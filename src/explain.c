@@ -856,17 +856,18 @@ int explain_role(const struct plan *p, const char *name, FILE *out)
 /* ---- the command ---- */
 
 struct explain_run {
-    bool done, failed;
+    bool done;   /* the cycle's callback ran */
+    bool failed; /* ... without a plan: `reason` says why */
     char reason[600];
-    struct plan *plan;
-    struct mdl_snapshot *src, *tgt;
-    /* the user's own grants, per side */
-    unsigned pending;
-    struct explain_grant *inh[2];
+    struct plan *plan;              /* taken from the cycle (sync_opts.inspect), owned */
+    struct mdl_snapshot *src, *tgt; /* the plan's snapshots, owned (freed after the plan) */
+    /* the user's own grants, per side ([0] source, [1] target) */
+    unsigned pending;             /* subject reads in flight */
+    struct explain_grant *inh[2]; /* what they found beyond the snapshot */
     size_t ninh[2];
-    bool read[2];
-    const struct mdl_snapshot *side_snap[2];
-    const char *side_user[2];
+    bool read[2];                            /* that side's read succeeded */
+    const struct mdl_snapshot *side_snap[2]; /* the snapshot its ids resolve against */
+    const char *side_user[2];                /* the user's id (borrowed from the snapshot) */
 };
 
 static bool on_inspect(struct plan *p, struct mdl_snapshot *src, struct mdl_snapshot *tgt,

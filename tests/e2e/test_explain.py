@@ -236,6 +236,16 @@ class Explain(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertNoWrites()
 
+    def test_a_failed_read_explains_nothing(self):
+        self.dst.add_faults([{"method": "GET", "path": "/api/v2/authorization/roles",
+                              "action": "status", "status": 500}])
+        p = run_rolesyncd(["-c", self.cfg, "--explain", "--job", "j", "--user",
+                           "ada@example.com"])
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(p.stdout, "")
+        self.assertIn("rolesyncd: job j: cannot explain, the cycle's reads failed", p.stderr)
+        self.assertNoWrites()
+
 
 class ExplainFanOut(unittest.TestCase):
     def test_a_job_with_a_target_list_needs_name_slash_target(self):

@@ -194,6 +194,8 @@ struct diff_priv {
     size_t role_ops_cap, changes_cap, users_cap, unmapped_cap, conflicts_cap, nc_cap, amb_cap;
     size_t not_copied_cap, unmapped_quals_cap, not_pruned_cap;
     unsigned char *tgt_user_in_scope; /* [tgt->nusers]: keyed, in scope, not deleted */
+    struct pair *pairs;               /* matched users, ascending target (diff_matched_source) */
+    size_t npairs;
 };
 
 static char *own(struct diff *d, char *s)
@@ -233,18 +235,34 @@ static void add_not_converging(struct diff *d, enum diff_mem_kind kind, const ch
 
 /* ---- scope helpers -------------------------------------------------------------------------*/
 
-static bool list_match(const struct cfg_strlist *l, const char *s)
+/* The first pattern of `l` that matches `s`, or NULL. The scope decisions and their
+ * explanation (diff_scope_why) both go through it, so an explanation names the very glob that
+ * decided. */
+static const char *list_first_match(const struct cfg_strlist *l, const char *s)
 {
     for (size_t i = 0; i < l->n; i++)
         if (util_glob_match(l->v[i], s))
-            return true;
-    return false;
+            return l->v[i];
+    return NULL;
+}
+
+static bool list_match(const struct cfg_strlist *l, const char *s)
+{
+    return list_first_match(l, s) != NULL;
 }
 
 /* An empty include list selects nothing (config fills the default ["*"]). */
 static bool in_scope(const struct cfg_strlist *inc, const struct cfg_strlist *exc, const char *s)
 {
     return s && list_match(inc, s) && !list_match(exc, s);
+}
+
+bool diff_scope_why(const struct cfg_strlist *inc, const struct cfg_strlist *exc, const char *s,
+                    const char **included_by, const char **excluded_by)
+{
+    *included_by = s ? list_first_match(inc, s) : NULL;
+    *excluded_by = s ? list_first_match(exc, s) : NULL;
+    return in_scope(inc, exc, s);
 }
 
 static const char *rename_forward(const struct cfg_job *j, const char *src_name)
@@ -659,6 +677,33 @@ static void pass_out_of_scope(struct rolemap *m)
     }
 }
 
+/* The DIFF_F_* fields in which target role `t` differs from its source counterpart `r`, as
+ * far as a definition update may write them. */
+static unsigned def_fields(const struct mdl_snapshot *tgt, const struct mdl_role *r,
+                           const struct mdl_role *t)
+{
+    unsigned f = 0;
+    if (r->builtin_key) {
+        /* built-ins: their definition where the platform lets it be written (genesys
+         * default roles: policies and permissions), never name or description */
+        if ((tgt->caps & MDL_CAP_BUILTIN_DEFINITIONS) && !streq0(r->def_canon, t->def_canon))
+            f = DIFF_F_DEFINITION;
+    } else {
+        if (!streq0(r->description, t->description))
+            f |= DIFF_F_DESCRIPTION;
+        if (!streq0(r->def_canon, t->def_canon))
+            f |= DIFF_F_DEFINITION;
+    }
+    return f;
+}
+
+unsigned diff_def_fields(const struct diff *d, uint32_t src_role, uint32_t tgt_role)
+{
+    if (src_role >= d->src->nroles || tgt_role >= d->tgt->nroles)
+        return 0;
+    return def_fields(d->tgt, &d->src->roles[src_role], &d->tgt->roles[tgt_role]);
+}
+
 /* Updates (definitions, same api). */
 static void pass_updates(struct rolemap *m)
 {
@@ -672,19 +717,8 @@ static void pass_updates(struct rolemap *m)
         if (sr->status != DIFF_ROLE_MAPPED || !sr->in_scope)
             continue;
         const struct mdl_role *r = &src->roles[s], *t = &tgt->roles[sr->map];
-        unsigned f = 0;
+        unsigned f = def_fields(tgt, r, t);
         bool builtin = r->builtin_key != NULL;
-        if (builtin) {
-            /* built-ins: their definition where the platform lets it be written (genesys
-             * default roles: policies and permissions), never name or description */
-            if ((tgt->caps & MDL_CAP_BUILTIN_DEFINITIONS) && !streq0(r->def_canon, t->def_canon))
-                f = DIFF_F_DEFINITION;
-        } else {
-            if (!streq0(r->description, t->description))
-                f |= DIFF_F_DESCRIPTION;
-            if (!streq0(r->def_canon, t->def_canon))
-                f |= DIFF_F_DEFINITION;
-        }
         if (!f)
             continue;
         if (r->uncopyable) {
@@ -963,17 +997,38 @@ static const char *div_rename(const struct cfg_rename *rn, size_t n, const char 
 
 /* A source qualifier against divisions.include / exclude: the home division answers to "home"
  * and to its own name, the all-divisions grant to "*" (and to its name). */
-static bool qual_selected(const struct cfg_job *j, const struct mdl_qual *q, const char *name)
+static bool qual_selected_why(const struct cfg_job *j, const struct mdl_qual *q, const char *name,
+                              const char **inc, const char **exc)
 {
     const char *names[2] = {q->home ? "home" : q->all ? "*" : NULL, name};
-    bool inc = false, exc = false;
+    *inc = *exc = NULL;
     for (size_t k = 0; k < 2; k++) {
         if (!names[k])
             continue;
-        inc = inc || list_match(&j->divisions_include, names[k]);
-        exc = exc || list_match(&j->divisions_exclude, names[k]);
+        if (!*inc)
+            *inc = list_first_match(&j->divisions_include, names[k]);
+        if (!*exc)
+            *exc = list_first_match(&j->divisions_exclude, names[k]);
     }
-    return inc && !exc;
+    return *inc && !*exc;
+}
+
+static bool qual_selected(const struct cfg_job *j, const struct mdl_qual *q, const char *name)
+{
+    const char *inc, *exc;
+    return qual_selected_why(j, q, name, &inc, &exc);
+}
+
+bool diff_qual_scope_why(const struct diff *d, uint32_t src_qual, const char **included_by,
+                         const char **excluded_by)
+{
+    *included_by = *excluded_by = NULL;
+    if (src_qual >= d->src->nquals)
+        return false;
+    if (!d->src->divided || !d->tgt->divided)
+        return d->src_quals[src_qual].in_scope; /* no division globs apply (map_quals) */
+    const struct mdl_qual *q = &d->src->quals[src_qual];
+    return qual_selected_why(d->job, q, q->name, included_by, excluded_by);
 }
 
 /* Where each qualifier's grants go. Between two divided tenants: home <-> home, all <-> all,
@@ -1067,6 +1122,89 @@ static uint64_t qual_ident(const struct mdl_snapshot *t, uint32_t q)
     return q == 0 ? 0 : mix64(fnv1a(fnv1a(FNV_BASIS, "q:"), t->quals[q].id));
 }
 
+/* What becomes of a source user's grant: the one filter plan_assignments applies to build a
+ * user's desired grants, shared with diff_src_grant_why so an explanation cannot drift from
+ * the decision. Does not count skipped grants (the caller does). Inline: it runs for every
+ * grant of every matched user. */
+static inline enum diff_grant_why src_grant_fate(const struct diff *d, const struct mdl_grant *g,
+                                                 uint32_t *ref, uint32_t *qual)
+{
+    const struct diff_src_role *sr = &d->src_roles[g->role];
+    const struct diff_src_qual *sq = &d->src_quals[g->qual];
+    *ref = sr->map;
+    *qual = sq->map;
+    if (g->flags & MDL_GRANT_INHERITED)
+        return DIFF_GRANT_INHERITED;
+    if (!sr->in_scope)
+        return DIFF_GRANT_ROLE_OUT_OF_SCOPE;
+    if (!sq->in_scope)
+        return DIFF_GRANT_QUAL_OUT_OF_SCOPE;
+    if (sr->status != DIFF_ROLE_MAPPED && sr->status != DIFF_ROLE_CREATE)
+        return DIFF_GRANT_ROLE_UNMAPPED;
+    if (sr->map < d->tgt->nroles && !d->tgt_roles[sr->map].managed)
+        return d->tgt_roles[sr->map].forced ? DIFF_GRANT_FORCED : DIFF_GRANT_NOT_MANAGED;
+    if (sq->map == MDL_NONE)
+        return DIFF_GRANT_QUAL_UNMAPPED;
+    return DIFF_GRANT_MIRRORED;
+}
+
+/* Whether a target user's grant is one of its current managed grants (MIRRORED), or why not:
+ * the filter of plan_assignments' current set. */
+static inline enum diff_grant_why tgt_grant_managed(const struct diff *d, const struct mdl_grant *g)
+{
+    const struct diff_tgt_role *tr = &d->tgt_roles[g->role];
+    if (g->flags & MDL_GRANT_INHERITED)
+        return DIFF_GRANT_INHERITED;
+    if (!tr->managed) {
+        if (!tr->in_scope)
+            return DIFF_GRANT_ROLE_OUT_OF_SCOPE;
+        return tr->forced ? DIFF_GRANT_FORCED : DIFF_GRANT_NOT_MANAGED;
+    }
+    if (!d->tgt_quals[g->qual].in_scope)
+        return DIFF_GRANT_QUAL_OUT_OF_SCOPE;
+    return DIFF_GRANT_MIRRORED;
+}
+
+/* Whether a current managed grant of target role `t` that the source does not call for is
+ * removed: only in mirror mode, and the admin role only where roles.include names it. */
+static inline bool removable(const struct diff *d, uint32_t t)
+{
+    const struct diff_tgt_role *tr = &d->tgt_roles[t];
+    return d->job->assignments == CFG_ASSIGN_MIRROR && (!tr->admin || tr->admin_revocable);
+}
+
+/* What may become of a target user's grant that the source does not call for: the filters
+ * of plan_assignments' current set and of its removals. */
+static enum diff_grant_why tgt_grant_fate(const struct diff *d, const struct mdl_grant *g)
+{
+    if (d->job->assignments == CFG_ASSIGN_OFF)
+        return DIFF_GRANT_ASSIGNMENTS_OFF;
+    enum diff_grant_why w = tgt_grant_managed(d, g);
+    if (w != DIFF_GRANT_MIRRORED)
+        return w;
+    if (d->job->assignments != CFG_ASSIGN_MIRROR)
+        return DIFF_GRANT_ADDITIVE;
+    if (!removable(d, g->role))
+        return DIFF_GRANT_PROTECTED_ADMIN;
+    return DIFF_GRANT_MIRRORED;
+}
+
+enum diff_grant_why diff_src_grant_why(const struct diff *d, const struct mdl_grant *g,
+                                       uint32_t *ref, uint32_t *qual)
+{
+    if (d->job->assignments == CFG_ASSIGN_OFF) { /* plan_assignments does not run */
+        *ref = d->src_roles[g->role].map;
+        *qual = d->src_quals[g->qual].map;
+        return DIFF_GRANT_ASSIGNMENTS_OFF;
+    }
+    return src_grant_fate(d, g, ref, qual);
+}
+
+enum diff_grant_why diff_tgt_grant_why(const struct diff *d, const struct mdl_grant *g)
+{
+    return tgt_grant_fate(d, g);
+}
+
 static void plan_assignments(struct diff *d, struct diff_memory *mem, const struct pair *pairs,
                              size_t npairs)
 {
@@ -1074,7 +1212,6 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
     const struct mdl_snapshot *src = d->src, *tgt = d->tgt;
     if (j->assignments == CFG_ASSIGN_OFF)
         return;
-    bool mirror = j->assignments == CFG_ASSIGN_MIRROR;
     size_t nrefs = tgt->nroles + d->ncreates;
     uint64_t *ident = xmalloc((nrefs + 1) * sizeof(uint64_t));
     for (size_t t = 0; t < tgt->nroles; t++)
@@ -1091,25 +1228,18 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
         D.n = C.n = add.n = rem.n = 0;
         for (uint32_t i = 0; i < su->ngrants; i++) {
             const struct mdl_grant *g = &su->grants[i];
-            const struct diff_src_role *sr = &d->src_roles[g->role];
-            const struct diff_src_qual *sq = &d->src_quals[g->qual];
-            if ((g->flags & MDL_GRANT_INHERITED) || !sr->in_scope || !sq->in_scope ||
-                (sr->status != DIFF_ROLE_MAPPED && sr->status != DIFF_ROLE_CREATE))
-                continue;
-            uint32_t ref = sr->map;
-            if (ref < tgt->nroles && !d->tgt_roles[ref].managed)
-                continue; /* forced (never added), or otherwise left alone */
-            if (sq->map == MDL_NONE) {
+            uint32_t ref, qual;
+            enum diff_grant_why why = src_grant_fate(d, g, &ref, &qual);
+            if (why == DIFF_GRANT_QUAL_UNMAPPED)
                 d->src_quals[g->qual].skipped++; /* reported with its division */
-                continue;
-            }
-            kvec_push(&D, gkey(ref, sq->map));
+            if (why == DIFF_GRANT_MIRRORED)
+                kvec_push(&D, gkey(ref, qual));
         }
         kvec_sort_unique(&D);
+        /* C: the current managed grants; removable() decides which of them go */
         for (uint32_t i = 0; i < tu->ngrants; i++) {
             const struct mdl_grant *g = &tu->grants[i];
-            if (!(g->flags & MDL_GRANT_INHERITED) && d->tgt_roles[g->role].managed &&
-                d->tgt_quals[g->qual].in_scope)
+            if (tgt_grant_managed(d, g) == DIFF_GRANT_MIRRORED)
                 kvec_push(&C, gkey(g->role, g->qual));
         }
         kvec_sort_unique(&C); /* grants are sorted by (role, qual) already */
@@ -1118,8 +1248,7 @@ static void plan_assignments(struct diff *d, struct diff_memory *mem, const stru
             if (b == C.n || (a < D.n && D.v[a] < C.v[b])) {
                 kvec_push(&add, D.v[a++]);
             } else if (a == D.n || C.v[b] < D.v[a]) {
-                const struct diff_tgt_role *tr = &d->tgt_roles[(uint32_t)(C.v[b] >> 32)];
-                if (mirror && (!tr->admin || tr->admin_revocable))
+                if (removable(d, (uint32_t)(C.v[b] >> 32)))
                     kvec_push(&rem, C.v[b]);
                 b++;
             } else {
@@ -1321,9 +1450,10 @@ struct diff *diff_compute(const struct cfg_job *job, const struct mdl_snapshot *
     map_roles(d, mem);
     map_quals(d);
     size_t npairs = 0;
-    struct pair *pairs = match_users(d, &npairs);
-    plan_assignments(d, mem, pairs, npairs);
-    free(pairs);
+    /* kept for the queries (diff_matched_source): one array the cycle built anyway */
+    d->priv->pairs = match_users(d, &npairs);
+    d->priv->npairs = npairs;
+    plan_assignments(d, mem, d->priv->pairs, npairs);
     prune_roles(d, mem);
 
     if (mem)
@@ -1339,6 +1469,7 @@ void diff_free(struct diff *d)
         free(d->priv->owned[i]);
     free(d->priv->owned);
     free(d->priv->tgt_user_in_scope);
+    free(d->priv->pairs);
     free(d->priv);
     free(d->src_roles);
     free(d->tgt_roles);
@@ -1427,4 +1558,92 @@ void diff_delete_holders(const struct diff *d, const struct diff_role_op *op,
             fn((uint32_t)u, g->qual, arg);
         }
     }
+}
+
+/* ---- queries for one user or role (rolesyncd --explain, explain.h) ----------------------------*/
+
+uint32_t diff_matched_source(const struct diff *d, uint32_t tgt_user)
+{
+    size_t lo = 0, hi = d->priv->npairs;
+    const struct pair *p = d->priv->pairs;
+    while (lo < hi) { /* ascending by tgt */
+        size_t mid = lo + (hi - lo) / 2;
+        if (p[mid].tgt < tgt_user)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < d->priv->npairs && p[lo].tgt == tgt_user ? p[lo].src : MDL_NONE;
+}
+
+const char *diff_user_key(const struct diff *d, const struct mdl_user *u)
+{
+    return user_key(d->job, u);
+}
+
+bool diff_user_in_scope(const struct diff *d, const struct mdl_user *u, const char **included_by,
+                        const char **excluded_by)
+{
+    const char *k = user_key(d->job, u);
+    bool in =
+        diff_scope_why(&d->job->users_include, &d->job->users_exclude, k, included_by, excluded_by);
+    return in && *k && user_counts(u); /* match_users' rule */
+}
+
+size_t diff_find_users(const struct diff *d, bool target, const char *key, uint32_t *out,
+                       size_t max)
+{
+    const struct mdl_snapshot *s = target ? d->tgt : d->src;
+    size_t n = 0;
+    for (size_t i = 0; i < s->nusers; i++) {
+        const char *k = user_key(d->job, &s->users[i]);
+        if (k && *k && util_fold_cmp(k, key) == 0) {
+            if (n < max)
+                out[n] = (uint32_t)i;
+            n++;
+        }
+    }
+    return n;
+}
+
+const struct diff_user_change *diff_user_changes(const struct diff *d, uint32_t tgt_user)
+{
+    size_t lo = 0, hi = d->nusers;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (d->users[mid].tgt_user < tgt_user)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < d->nusers && d->users[lo].tgt_user == tgt_user ? &d->users[lo] : NULL;
+}
+
+const char *diff_grant_why_text(enum diff_grant_why w)
+{
+    switch (w) {
+    case DIFF_GRANT_MIRRORED:
+        return "mirrored";
+    case DIFF_GRANT_INHERITED:
+        return "inherited grants are never copied or revoked";
+    case DIFF_GRANT_ROLE_OUT_OF_SCOPE:
+        return "role out of scope";
+    case DIFF_GRANT_QUAL_OUT_OF_SCOPE:
+        return "division out of scope";
+    case DIFF_GRANT_ROLE_UNMAPPED:
+        return "role has no usable counterpart on the target";
+    case DIFF_GRANT_QUAL_UNMAPPED:
+        return "division has no counterpart on the target";
+    case DIFF_GRANT_FORCED:
+        return "forced role, the platform gives it to every user";
+    case DIFF_GRANT_NOT_MANAGED:
+        return "role left alone (conflict, or its grants were not read)";
+    case DIFF_GRANT_ADDITIVE:
+        return "additive mode never removes";
+    case DIFF_GRANT_PROTECTED_ADMIN:
+        return "protected admin role, revoked only when roles.include names it verbatim";
+    case DIFF_GRANT_ASSIGNMENTS_OFF:
+        return "assignments: off";
+    }
+    return "?";
 }

@@ -9,6 +9,7 @@
 #include "rolesync/approve.h"
 #include "rolesync/config.h"
 #include "rolesync/daemon.h"
+#include "rolesync/explain.h"
 #include "rolesync/log.h"
 #include "rolesync/once.h"
 #include "rolesync/status.h"
@@ -18,8 +19,9 @@
 
 struct options {
     const char *config;
-    int check, once, dry_run, force_deletes, status;
-    const char *approve; /* --approve FINGERPRINT, normalised into approve_fp */
+    int check, once, dry_run, force_deletes, status, explain;
+    const char *user, *role; /* --explain --user KEY | --role NAME */
+    const char *approve;     /* --approve FINGERPRINT, normalised into approve_fp */
     char approve_fp[APPROVE_FP_LEN];
     const char *jobs[MAX_JOB_ARGS];
     size_t njobs;
@@ -35,15 +37,23 @@ static void usage(FILE *f)
           "                       \"configuration OK\" and exit 0; else print every error, exit 1\n"
           "      --once           run each job one time, then exit\n"
           "  -n, --dry-run        with --once: compute and print each job's plan, change nothing\n"
-          "  -j, --job NAME       with --once or --approve: only this job (may be repeated;\n"
-          "                       NAME/TARGET for one target of a job with a target list, NAME\n"
-          "                       for all of them)\n"
+          "  -j, --job NAME       with --once, --approve or --explain: only this job (may be\n"
+          "                       repeated, except with --explain; NAME/TARGET for one target\n"
+          "                       of a job with a target list, NAME for all of them)\n"
           "      --force-deletes  with --once: apply a plan even when it exceeds max_deletes\n"
           "      --approve FINGERPRINT\n"
           "                       apply a refused plan whose deletions were reviewed: with --once\n"
           "                       now, only if the fresh plan's deletions are among those the\n"
           "                       refusal with that fingerprint recorded; without --once, have\n"
           "                       the running daemon do it (recorded in state_dir, SIGUSR2)\n"
+          "      --explain        with --job NAME and --user KEY or --role NAME: say what a\n"
+          "                       cycle of that job would do about that user (KEY as the job's\n"
+          "                       users.match_by spells it) or role, and why; changes nothing\n"
+          "                       (departure: it runs the cycle's full reads of both tenants,\n"
+          "                       then a Genesys user's own grants for their groups); exit 1\n"
+          "                       when not found\n"
+          "      --user KEY       with --explain: the user to explain\n"
+          "      --role NAME      with --explain: the role to explain (source or target name)\n"
           "      --status         print the status file of the configured state_dir, exit\n"
           "  -h, --help           this help\n"
           "  -V, --version        version\n"
@@ -56,7 +66,7 @@ static void usage(FILE *f)
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { OPT_ONCE = 256, OPT_FORCE, OPT_STATUS, OPT_APPROVE };
+    enum { OPT_ONCE = 256, OPT_FORCE, OPT_STATUS, OPT_APPROVE, OPT_EXPLAIN, OPT_USER, OPT_ROLE };
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"check", no_argument, NULL, 't'},
                                              {"once", no_argument, NULL, OPT_ONCE},
@@ -67,6 +77,9 @@ static int parse_args(int argc, char **argv, struct options *o)
                                              {"help", no_argument, NULL, 'h'},
                                              {"version", no_argument, NULL, 'V'},
                                              {"approve", required_argument, NULL, OPT_APPROVE},
+                                             {"explain", no_argument, NULL, OPT_EXPLAIN},
+                                             {"user", required_argument, NULL, OPT_USER},
+                                             {"role", required_argument, NULL, OPT_ROLE},
                                              {NULL, 0, NULL, 0}};
     int c;
 
@@ -102,6 +115,15 @@ static int parse_args(int argc, char **argv, struct options *o)
         case OPT_APPROVE:
             o->approve = optarg;
             break;
+        case OPT_EXPLAIN:
+            o->explain = 1;
+            break;
+        case OPT_USER:
+            o->user = optarg;
+            break;
+        case OPT_ROLE:
+            o->role = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -116,6 +138,27 @@ static int parse_args(int argc, char **argv, struct options *o)
     if (optind < argc) {
         fprintf(stderr, "rolesyncd: unexpected argument '%s'\n", argv[optind]);
         return -1;
+    }
+    if ((o->user || o->role) && !o->explain) {
+        fprintf(stderr, "rolesyncd: --user and --role go with --explain\n");
+        return -1;
+    }
+    if (o->explain) {
+        if (o->check || o->once || o->status || o->approve || o->dry_run || o->force_deletes) {
+            fprintf(stderr, "rolesyncd: --explain goes only with --job, --user or --role (and "
+                            "-c)\n");
+            return -1;
+        }
+        if (o->njobs != 1) {
+            fprintf(stderr, "rolesyncd: --explain needs exactly one --job NAME\n");
+            return -1;
+        }
+        if (!o->user == !o->role) {
+            fprintf(stderr, "rolesyncd: --explain needs exactly one of --user KEY and --role "
+                            "NAME\n");
+            return -1;
+        }
+        return 0;
     }
     if (o->approve && !approve_fingerprint_parse(o->approve, o->approve_fp)) {
         fprintf(stderr,
@@ -213,6 +256,11 @@ int main(int argc, char **argv)
     log_set_level(cfg->log_level);
     if (approve_daemon) {
         int code = daemon_approve(cfg, o.jobs, o.njobs, o.approve_fp, stdout);
+        cfg_free(cfg);
+        return code;
+    }
+    if (o.explain) {
+        int code = explain_run(cfg, o.jobs[0], o.user, o.role, stdout);
         cfg_free(cfg);
         return code;
     }

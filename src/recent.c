@@ -105,6 +105,12 @@ void recent_free(struct recent_roles *r)
     free(r);
 }
 
+void recent_detach(struct recent_roles *r)
+{
+    free(r->path);
+    r->path = NULL;
+}
+
 static int save(struct recent_roles *r, char *err, size_t errlen)
 {
     if (!r->path)

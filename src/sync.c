@@ -691,6 +691,21 @@ static void plan_and_apply(struct sync_run *run)
     run->res.planned_assignments_added = c.assignments_added;
     run->res.planned_assignments_removed = c.assignments_removed;
     run->res.max_deletes = run->job->max_deletes;
+    if (run->opts.inspect) {
+        /* --explain (explain.h): the plan is looked at, never rendered, reported or applied */
+        run->res.outcome = SYNC_DRY_RUN;
+        run->res.pending = c.pending;
+        if (run->opts.inspect(run->plan, run->ssnap, run->tsnap, run->opts.inspect_arg)) {
+            for (size_t i = 0; run->adapt_notes && i < run->ssnap->nroles; i++)
+                free(run->adapt_notes[i]);
+            free(run->adapt_notes);
+            run->adapt_notes = NULL;
+            run->plan = NULL; /* the inspector's now, with both snapshots */
+            run->ssnap = run->tsnap = NULL;
+        }
+        finish(run);
+        return;
+    }
     note_not_converging(run);
     log_report(run);
     if (run->opts.plan_out) {

@@ -279,4 +279,61 @@ bool diff_is_empty(const struct diff *d);
 void diff_delete_holders(const struct diff *d, const struct diff_role_op *op,
                          void (*fn)(uint32_t tgt_user, uint32_t qual, void *arg), void *arg);
 
+/* ---- queries for one user or one role (rolesyncd --explain, explain.h) -------------------------
+ *
+ * These expose the reasons the decisions above are made from, through the same code that makes
+ * them (the grant filters of the assignment pass, the scope globs, the definition comparison),
+ * so an explanation cannot drift from the cycle. They cost nothing in diff_compute: each works
+ * on demand, for one user or role. */
+
+/* What becomes of one grant. For a source user's grant (diff_src_grant_why): MIRRORED means it
+ * is part of the user's desired target grants; anything else says why it is not. For a target
+ * user's grant the source does not call for (diff_tgt_grant_why): MIRRORED means a cycle
+ * removes it; ADDITIVE / PROTECTED_ADMIN: it is managed but kept; anything else: left alone. */
+enum diff_grant_why {
+    DIFF_GRANT_MIRRORED = 0,
+    DIFF_GRANT_INHERITED,         /* held through a group: never copied, revoked or counted */
+    DIFF_GRANT_ROLE_OUT_OF_SCOPE, /* roles.include / roles.exclude (or a foreign role) */
+    DIFF_GRANT_QUAL_OUT_OF_SCOPE, /* divisions.include / divisions.exclude */
+    DIFF_GRANT_ROLE_UNMAPPED,     /* source role unmapped, in a conflict, foreign, not copied */
+    DIFF_GRANT_QUAL_UNMAPPED,     /* source division without a (single) counterpart */
+    DIFF_GRANT_FORCED,            /* the platform's forced role: never added or removed */
+    DIFF_GRANT_NOT_MANAGED,       /* target role in a conflict, or its grants were not read */
+    DIFF_GRANT_ADDITIVE,          /* assignments: additive never removes */
+    DIFF_GRANT_PROTECTED_ADMIN,   /* the admin role, not named verbatim in roles.include */
+    DIFF_GRANT_ASSIGNMENTS_OFF,   /* assignments: off */
+};
+/* `g` is a grant of a source user (`ref`, `qual`: where it goes on the target, MDL_NONE when
+ * nowhere) / of a target user. */
+enum diff_grant_why diff_src_grant_why(const struct diff *d, const struct mdl_grant *g,
+                                       uint32_t *ref, uint32_t *qual);
+enum diff_grant_why diff_tgt_grant_why(const struct diff *d, const struct mdl_grant *g);
+const char *diff_grant_why_text(enum diff_grant_why w); /* static text */
+
+/* Scope with its reason: whether `s` is in scope of (inc, exc), and the first glob of each
+ * list that matches it (NULL: none). The same matching as every scope decision above. */
+bool diff_scope_why(const struct cfg_strlist *inc, const struct cfg_strlist *exc, const char *s,
+                    const char **included_by, const char **excluded_by);
+/* A source division's scope (divisions.include / exclude, the home division answering to
+ * "home", all divisions to "*"); between an undivided and a divided tenant no globs apply and
+ * both reasons are NULL. */
+bool diff_qual_scope_why(const struct diff *d, uint32_t src_qual, const char **included_by,
+                         const char **excluded_by);
+/* Users: the job's match key of `u` (NULL when it has none); whether it is in scope (keyed,
+ * not deleted, and its key selected, with the globs as diff_scope_why gives them); the users
+ * of one side whose key equals `key` case-insensitively, deleted ones included (the count is
+ * returned, at most `max` indexes stored); the source user matched with a target user
+ * (MDL_NONE: unmatched, ambiguous or out of scope); a target user's planned changes (NULL:
+ * none). */
+const char *diff_user_key(const struct diff *d, const struct mdl_user *u);
+bool diff_user_in_scope(const struct diff *d, const struct mdl_user *u, const char **included_by,
+                        const char **excluded_by);
+size_t diff_find_users(const struct diff *d, bool target, const char *key, uint32_t *out,
+                       size_t max);
+uint32_t diff_matched_source(const struct diff *d, uint32_t tgt_user);
+const struct diff_user_change *diff_user_changes(const struct diff *d, uint32_t tgt_user);
+/* DIFF_F_* in which target role `tgt_role` differs from source role `src_role`, compared as a
+ * definition update compares them (whether or not roles.definitions is on). */
+unsigned diff_def_fields(const struct diff *d, uint32_t src_role, uint32_t tgt_role);
+
 #endif

@@ -100,6 +100,18 @@ struct prov_grant {
  * (mdl_snapshot.caps), where the pure core reads them. */
 #define PROV_MATCH(m) (1u << (m)) /* bit of a cfg_match_by in prov_ops.match_by */
 
+/* One grant of one subject as the platform lists it for that subject (prov_ops.subject_grants):
+ * ids as the platform spells them, resolved by the caller against a snapshot. */
+struct prov_subject_grant {
+    const char *role_id;
+    const char *qual_id;      /* division id ("*": all divisions) */
+    const char *subject_id;   /* the user itself (direct), or the group it is inherited from */
+    const char *subject_name; /* that group's name when it could be read, else NULL */
+};
+/* `g` (n entries) lives until the callback returns; NULL with `err` on failure. */
+typedef void (*prov_subject_cb)(const struct prov_subject_grant *g, size_t n,
+                                const struct prov_read_error *err, void *arg);
+
 struct prov_ops {
     enum cfg_api api;
     const char *name;
@@ -160,6 +172,13 @@ struct prov_ops {
     void (*adapt_definitions)(struct mdl_snapshot *src, struct mdl_snapshot *tgt,
                               void (*note)(uint32_t role, const char *reason, void *arg),
                               void *arg);
+    /* One user's own grants, inherited ones included with the group they come from (genesys:
+     * GET .../subjects/{id}?includeDuplicates=true, then each such group's name): read by
+     * rolesyncd --explain for the one user it explains, since a cycle's reads (role by role
+     * subject grants) see direct grants only. Reads only. NULL where the platform's reads
+     * already tell direct from inherited, or cannot (identity). */
+    void (*subject_grants)(const struct prov_tenant *t, const char *user_id, prov_subject_cb cb,
+                           void *arg);
 };
 
 const struct prov_ops *prov_for_api(enum cfg_api api);

@@ -38,6 +38,9 @@ struct recent_roles;
  * only loses the protection for at most RECENT_TTL_MS). Never NULL. */
 struct recent_roles *recent_open(const char *state_dir, char *err, size_t errlen);
 void recent_free(struct recent_roles *r); /* NULL is fine */
+/* Keep what was loaded but never write the file again (rolesyncd --explain reads what the
+ * daemon remembers and must change nothing). */
+void recent_detach(struct recent_roles *r);
 
 /* The tenant key of a target (name and base URL): entries of a tenant renamed or moved to
  * another org do not apply. Caller frees. */

@@ -37,6 +37,9 @@
 
 #define SYNC_MAX_ERRORS 20
 
+struct plan;         /* plan.h */
+struct mdl_snapshot; /* model.h */
+
 enum sync_outcome {
     SYNC_OK = 0,  /* plan applied (or nothing to do) */
     SYNC_PARTIAL, /* some writes failed after retries; the rest were applied */
@@ -128,6 +131,14 @@ struct sync_opts {
      * with approval_unknown). Both borrowed; NULL approve_fp = no approval. */
     const char *approve_fp;
     struct approve_set *approved;
+    /* Inspection (rolesyncd --explain, explain.h): when set, it is called once with the plan
+     * right after plan_build -- the same reads, adaptation, diff and guard as any cycle -- and
+     * the cycle then ends as a dry run: nothing rendered, logged as a report, or written.
+     * Returning true takes the plan and both snapshots (the plan borrows them: plan_free it
+     * first, then mdl_snapshot_free them); false leaves them to the cycle, which frees them
+     * once the callback of sync_start returns. Not for a shared source (sync_opts.source). */
+    bool (*inspect)(struct plan *p, struct mdl_snapshot *src, struct mdl_snapshot *tgt, void *arg);
+    void *inspect_arg;
 };
 
 typedef void (*sync_done_cb)(const struct sync_result *r, void *arg);

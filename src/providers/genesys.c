@@ -14,6 +14,7 @@
 #define GEN_ROLES "/api/v2/authorization/roles"
 #define GEN_USERS "/api/v2/users"
 #define GEN_SUBJECTS "/api/v2/authorization/subjects"
+#define GEN_GROUPS "/api/v2/groups"
 #define GEN_PERMS "/api/v2/authorization/permissions"
 #define GEN_PERMS_PAGE 100
 
@@ -557,6 +558,120 @@ static bool genesys_rate_window(const struct http_header *h, size_t n, struct ht
     return true;
 }
 
+/* ---- one user's grants with their origin (rolesyncd --explain) ----
+ *
+ * GET subjects/{id}?includeDuplicates=true lists a user's direct grants and every inherited
+ * one with the group as subjectId; then each distinct group's name (GET groups/{id},
+ * concurrently). A group whose name cannot be read is named by its id only: the grants are
+ * what matters, so that is no failure. */
+
+struct subject_read {
+    prov_subject_cb cb;
+    void *arg;
+    char *user_id;
+    struct prov_subject_grant *g;
+    size_t n;
+    unsigned pending; /* group name reads in flight, + 1 while they are being submitted */
+};
+
+struct group_read {
+    struct subject_read *sr;
+    char *group_id;
+};
+
+static void subject_done(struct subject_read *sr)
+{
+    sr->cb(sr->g, sr->n, NULL, sr->arg);
+    gjs_subject_free(sr->g, sr->n);
+    free(sr->user_id);
+    free(sr);
+}
+
+static void group_name_read(const struct http_result *res, void *arg)
+{
+    struct group_read *gr = arg;
+    struct subject_read *sr = gr->sr;
+    char *name = NULL, err[256];
+    if (res->outcome == HTTP_OK &&
+        gjs_parse_group_name(res->body, res->body_len, &name, err, sizeof err) == 0 && name) {
+        for (size_t i = 0; i < sr->n; i++)
+            if (strcmp(sr->g[i].subject_id, gr->group_id) == 0 && !sr->g[i].subject_name)
+                sr->g[i].subject_name = xstrdup(name);
+    }
+    free(name);
+    free(gr->group_id);
+    free(gr);
+    if (--sr->pending == 0)
+        subject_done(sr);
+}
+
+struct subject_ctx {
+    struct subject_read *sr;
+    struct http_tenant *http;
+};
+
+static void subject_read_done(const struct http_result *res, void *arg)
+{
+    struct subject_ctx *ctx = arg;
+    struct subject_read *sr = ctx->sr;
+    struct http_tenant *http = ctx->http;
+    char err[512], msg[900];
+    free(ctx);
+    if (res->outcome != HTTP_OK ||
+        gjs_parse_subject(res->body, res->body_len, &sr->g, &sr->n, err, sizeof err) != 0) {
+        if (res->outcome != HTTP_OK)
+            snprintf(err, sizeof err, "%s", res->error ? res->error : "failed");
+        snprintf(msg, sizeof msg, "%s %s: %s", res->method, res->path, err);
+        struct prov_read_error e = {.message = msg,
+                                    .auth_failed = res->outcome == HTTP_ERR_AUTH ||
+                                                   res->status == 401 || res->status == 403,
+                                    .method = res->method,
+                                    .path = res->path,
+                                    .status = res->status,
+                                    .correlation_id = res->correlation_id};
+        sr->cb(NULL, 0, &e, sr->arg);
+        free(sr->user_id);
+        free(sr);
+        return;
+    }
+    sr->pending = 1;
+    for (size_t i = 0; i < sr->n; i++) {
+        const char *sid = sr->g[i].subject_id;
+        bool seen = strcmp(sid, sr->user_id) == 0; /* direct: no group to name */
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = strcmp(sr->g[k].subject_id, sid) == 0;
+        if (seen)
+            continue;
+        struct group_read *gr = xcalloc(1, sizeof *gr);
+        gr->sr = sr;
+        gr->group_id = xstrdup(sid);
+        char *enc = util_pct_encode(sid), *path = xasprintf(GEN_GROUPS "/%s", enc);
+        sr->pending++;
+        http_request(http, "GET", path, NULL, group_name_read, gr);
+        free(enc);
+        free(path);
+    }
+    if (--sr->pending == 0)
+        subject_done(sr);
+}
+
+static void genesys_subject_grants(const struct prov_tenant *t, const char *user_id,
+                                   prov_subject_cb cb, void *arg)
+{
+    struct subject_read *sr = xcalloc(1, sizeof *sr);
+    struct subject_ctx *ctx = xcalloc(1, sizeof *ctx);
+    sr->cb = cb;
+    sr->arg = arg;
+    sr->user_id = xstrdup(user_id);
+    ctx->sr = sr;
+    ctx->http = t->http;
+    char *enc = util_pct_encode(user_id),
+         *path = xasprintf(GEN_SUBJECTS "/%s?includeDuplicates=true", enc);
+    http_request(t->http, "GET", path, NULL, subject_read_done, ctx);
+    free(enc);
+    free(path);
+}
+
 const struct prov_ops prov_genesys = {
     .api = CFG_API_GENESYS,
     .name = "genesys",
@@ -581,4 +696,5 @@ const struct prov_ops prov_genesys = {
     .user_grants = genesys_user_grants,
     .user_set_roles = NULL, /* PUT /users/{id}/roles names no division (product.md 4a) */
     .adapt_definitions = genesys_adapt_definitions,
+    .subject_grants = genesys_subject_grants,
 };

@@ -1418,3 +1418,84 @@ int gjs_parse_subjectgrants_page(struct mdl_snapshot *s, struct pjson_grant_refs
     json_object_put(root);
     return rc;
 }
+
+/* ---- one subject's grants (rolesyncd --explain) ---- */
+
+int gjs_parse_subject(const char *body, size_t len, struct prov_subject_grant **out, size_t *n,
+                      char *err, size_t errlen)
+{
+    struct pjson_cur c;
+    struct json_object *grants = NULL;
+    pjson_cur_init(&c, "genesys subject", err, errlen);
+    *out = NULL;
+    *n = 0;
+    struct json_object *root = parse_root(&c, body, len);
+    if (!root)
+        return -1;
+    int rc =
+        pjson_expect_object(&c, root) < 0 || pjson_get_array(&c, root, "grants", true, &grants) < 0
+            ? -1
+            : 0;
+    size_t cnt = rc == 0 ? json_object_array_length(grants) : 0;
+    struct prov_subject_grant *v = xcalloc(cnt + 1, sizeof(*v));
+    size_t mark = pjson_push_key(&c, "grants");
+    for (size_t i = 0; i < cnt && rc == 0; i++) {
+        struct json_object *e = json_object_array_get_idx(grants, i), *div = NULL, *role = NULL;
+        const char *sid, *did, *rid;
+        size_t m2 = pjson_push_idx(&c, i);
+        rc = pjson_expect_object(&c, e) < 0 ||
+                     pjson_get_string(&c, e, "subjectId", PJSON_ID, true, &sid) < 0 ||
+                     pjson_get_object(&c, e, "division", true, &div) < 0 ||
+                     pjson_get_object(&c, e, "role", true, &role) < 0
+                 ? -1
+                 : 0;
+        size_t m3 = pjson_push_key(&c, "division");
+        rc = rc == 0 && pjson_get_string(&c, div, "id", PJSON_ID, true, &did) == 0 ? 0 : -1;
+        pjson_pop(&c, m3);
+        m3 = pjson_push_key(&c, "role");
+        rc = rc == 0 && pjson_get_string(&c, role, "id", PJSON_ID, true, &rid) == 0 ? 0 : -1;
+        pjson_pop(&c, m3);
+        if (rc == 0)
+            v[i] = (struct prov_subject_grant){xstrdup(rid), xstrdup(did), xstrdup(sid), NULL};
+        pjson_pop(&c, m2);
+    }
+    pjson_pop(&c, mark);
+    json_object_put(root);
+    if (rc != 0) {
+        gjs_subject_free(v, cnt);
+        return -1;
+    }
+    *out = v;
+    *n = cnt;
+    return 0;
+}
+
+void gjs_subject_free(struct prov_subject_grant *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++) {
+        free((char *)v[i].role_id);
+        free((char *)v[i].qual_id);
+        free((char *)v[i].subject_id);
+        free((char *)v[i].subject_name);
+    }
+    free(v);
+}
+
+int gjs_parse_group_name(const char *body, size_t len, char **name, char *err, size_t errlen)
+{
+    struct pjson_cur c;
+    const char *nm = NULL;
+    pjson_cur_init(&c, "genesys group", err, errlen);
+    *name = NULL;
+    struct json_object *root = parse_root(&c, body, len);
+    if (!root)
+        return -1;
+    int rc = pjson_expect_object(&c, root) < 0 ||
+                     pjson_get_string(&c, root, "name", PJSON_NAME, false, &nm) < 0
+                 ? -1
+                 : 0;
+    if (rc == 0 && nm)
+        *name = xstrdup(nm);
+    json_object_put(root);
+    return rc;
+}

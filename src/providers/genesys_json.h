@@ -5,6 +5,7 @@
 #define ROLESYNC_GENESYS_JSON_H
 
 #include "providers/provider_json.h"
+#include "rolesync/provider.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Genesys Cloud (api/genesys.md sections 4-7)                                                */
@@ -153,5 +154,14 @@ char *gjs_build_role_division_grants(const char *const *role_ids, const char *co
  * removed domains joined by ", " (caller frees). NULL + err when def_json is invalid. */
 char *gjs_def_filter_domains(const char *def_json, const char *const *licensed, size_t n,
                              char **dropped, char *err, size_t errlen);
+
+/* GET /api/v2/authorization/subjects/{id} (AuthzSubject): its grants[], each with a required
+ * subjectId (the user, or the group a grant is inherited from), division.id and role.id, into a
+ * malloc'd array (subject_name NULL; free with gjs_subject_free). */
+int gjs_parse_subject(const char *body, size_t len, struct prov_subject_grant **out, size_t *n,
+                      char *err, size_t errlen);
+void gjs_subject_free(struct prov_subject_grant *v, size_t n);
+/* GET /api/v2/groups/{id}: the group's name (optional: *name NULL when absent; caller frees). */
+int gjs_parse_group_name(const char *body, size_t len, char **name, char *err, size_t errlen);
 
 #endif

@@ -6,7 +6,8 @@
  * division and a user (so references can land), and what comes out is held to the contract:
  * a refused page adds nothing and says why; accepted ids percent-encode to path segments that
  * are never dot segments; a divisions page names at most one home, which is qualifier 0; a
- * cursor is bounded text; resolving subject grants adds grants only to existing users
+ * cursor is bounded text; a subject's grants carry valid ids (--explain); resolving subject
+ * grants adds grants only to existing users
  * in existing qualifiers (unknown users counted, never invented) and the snapshot still
  * finishes. Violations abort, which libFuzzer reports as a crash. */
 #include <stdint.h>
@@ -133,6 +134,34 @@ static void fuzz_users(const char *body, size_t size, unsigned mode)
     mdl_snapshot_free(s);
 }
 
+/* One user's subject (rolesyncd --explain): accepted grants carry valid ids; a refused body
+ * says why and hands out nothing. The group name is optional, bounded text. */
+static void fuzz_subject(const char *body, size_t size)
+{
+    char err[512] = "";
+    struct prov_subject_grant *g = NULL;
+    size_t n = 99;
+    if (gjs_parse_subject(body, size, &g, &n, err, sizeof(err)) == 0) {
+        CHECK(g != NULL);
+        for (size_t i = 0; i < n; i++) {
+            check_id(g[i].role_id);
+            check_id(g[i].qual_id);
+            check_id(g[i].subject_id);
+            CHECK(g[i].subject_name == NULL);
+        }
+        gjs_subject_free(g, n);
+    } else {
+        CHECK(g == NULL && n == 0 && err[0]);
+    }
+    char *name = NULL;
+    err[0] = '\0';
+    if (gjs_parse_group_name(body, size, &name, err, sizeof(err)) == 0)
+        CHECK(!name || (*name && strlen(name) <= PJSON_MAX_NAME));
+    else
+        CHECK(name == NULL && err[0]);
+    free(name);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -142,5 +171,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_subjectgrants(body, size);
     fuzz_users(body, size, GJS_USERS_PLAIN);
     fuzz_users(body, size, GJS_USERS_CURSOR);
+    fuzz_subject(body, size);
     return 0;
 }

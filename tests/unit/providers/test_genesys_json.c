@@ -1317,6 +1317,47 @@ static void test_subject_grants_pages(void **state)
     mdl_snapshot_free(s);
 }
 
+/* One user's grants (rolesyncd --explain): direct and inherited (the group as subjectId), each
+ * field checked; a group's name, optional. */
+static void test_subject_and_group(void **state)
+{
+    (void)state;
+    char err[256];
+    struct prov_subject_grant *g;
+    size_t n;
+    const char *body =
+        J("{'id':'u1','name':'Ada','grants':["
+          "{'subjectId':'u1','division':{'id':'d-home','homeDivision':true},"
+          "'role':{'id':'r1','name':'A'},'grantMadeAt':'2026-01-01T00:00:00Z'},"
+          "{'subjectId':'g1','division':{'id':'*'},'role':{'id':'r2'}}],'version':1}");
+    assert_int_equal(gjs_parse_subject(body, strlen(body), &g, &n, err, sizeof err), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(g[0].subject_id, "u1");
+    assert_string_equal(g[0].qual_id, "d-home");
+    assert_string_equal(g[1].role_id, "r2");
+    assert_string_equal(g[1].subject_id, "g1");
+    assert_string_equal(g[1].qual_id, "*");
+    assert_null(g[1].subject_name);
+    gjs_subject_free(g, n);
+    const char *bad = J("{'grants':[{'subjectId':'u1','division':{},'role':{'id':'r1'}}]}");
+    assert_int_equal(gjs_parse_subject(bad, strlen(bad), &g, &n, err, sizeof err), -1);
+    assert_non_null(strstr(err, "grants[0].division.id"));
+    assert_null(g);
+    const char *none = J("{'id':'u1'}");
+    assert_int_equal(gjs_parse_subject(none, strlen(none), &g, &n, err, sizeof err), -1);
+    assert_int_equal(gjs_parse_subject("[]", 2, &g, &n, err, sizeof err), -1);
+
+    char *name;
+    const char *grp = J("{'id':'g1','name':'Agents','memberCount':3}");
+    assert_int_equal(gjs_parse_group_name(grp, strlen(grp), &name, err, sizeof err), 0);
+    assert_string_equal(name, "Agents");
+    free(name);
+    const char *anon = J("{'id':'g1'}");
+    assert_int_equal(gjs_parse_group_name(anon, strlen(anon), &name, err, sizeof err), 0);
+    assert_null(name);
+    assert_int_equal(gjs_parse_group_name("nope", 4, &name, err, sizeof err), -1);
+}
+
 /* Users without the expansion (the offset listing) and through the cursor listing. */
 static void test_users_plain_and_cursor(void **state)
 {
@@ -1376,6 +1417,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roles_page),
+        cmocka_unit_test(test_subject_and_group),
         cmocka_unit_test(test_canon_order_insensitive),
         cmocka_unit_test(test_canon_detects_changes),
         cmocka_unit_test(test_builtin_keys),

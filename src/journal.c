@@ -74,11 +74,11 @@ static void rfc3339_ms(char *buf, size_t n, int64_t ms)
 {
     int64_t sec = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
     time_t t = (time_t)sec;
-    struct tm tm;
-    char base[24];
+    struct tm tm = {0};
     gmtime_r(&t, &tm);
-    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf, n, "%s.%03dZ", base, (int)(ms - sec * 1000));
+    /* four-digit years, whatever strftime's %Y does below 1000: the reader wants four */
+    snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms - sec * 1000));
 }
 
 static int digits(const char *s, int n, int *out)
@@ -547,17 +547,20 @@ int journal_read(const char *state_dir, journal_entry_fn fn, void *arg, size_t *
     /* The rotated files, whatever keep is now (it may have been larger before). */
     for (struct dirent *de; (de = readdir(d));) {
         const char *s = de->d_name;
-        if (strncmp(s, JOURNAL_FILE, base) != 0 || s[base] != '.' || !s[base + 1])
+        /* changes.jsonl.N: digits only, no leading zero (strtoul alone takes " +1") */
+        if (strncmp(s, JOURNAL_FILE, base) != 0 || s[base] != '.' || s[base + 1] < '1' ||
+            s[base + 1] > '9')
             continue;
         char *end;
         unsigned long v = strtoul(s + base + 1, &end, 10);
-        if (*end || s[base + 1] == '0' || v == 0 || v > JOURNAL_MAX_ROTATED)
+        if (*end || v > JOURNAL_MAX_ROTATED)
             continue;
         util_grow((void **)&nums, &cap, n + 1, sizeof(*nums));
         nums[n++] = (unsigned)v;
     }
     closedir(d);
-    qsort(nums, n, sizeof(*nums), cmp_desc);
+    if (n > 1)
+        qsort(nums, n, sizeof(*nums), cmp_desc);
     for (size_t i = 0; rc == 0 && i <= n; i++) {
         char *path = i < n ? xasprintf("%s/%s.%u", state_dir, JOURNAL_FILE, nums[i])
                            : xasprintf("%s/%s", state_dir, JOURNAL_FILE);

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "rolesync/config.h"
 #include "rolesync/daemon.h"
 #include "rolesync/explain.h"
+#include "rolesync/history.h"
 #include "rolesync/log.h"
 #include "rolesync/once.h"
 #include "rolesync/status.h"
@@ -19,7 +21,8 @@
 
 struct options {
     const char *config;
-    int check, once, dry_run, force_deletes, status, explain;
+    int check, once, dry_run, force_deletes, status, explain, history;
+    size_t history_n;        /* --history [N] */
     const char *user, *role; /* --explain --user KEY | --role NAME */
     const char *approve;     /* --approve FINGERPRINT, normalised into approve_fp */
     char approve_fp[APPROVE_FP_LEN];
@@ -55,6 +58,8 @@ static void usage(FILE *f)
           "      --user KEY       with --explain: the user to explain\n"
           "      --role NAME      with --explain: the role to explain (source or target name)\n"
           "      --status         print the status file of the configured state_dir, exit\n"
+          "      --history [N]    list the last N (default 10) cycles of the change journal\n"
+          "                       in state_dir, oldest first: id, job, target, start, counts\n"
           "  -h, --help           this help\n"
           "  -V, --version        version\n"
           "\n"
@@ -64,9 +69,32 @@ static void usage(FILE *f)
           f);
 }
 
+/* --history's N: 1 .. 1000000. */
+static bool history_count(const char *s, size_t *n)
+{
+    size_t v = 0, len = strlen(s);
+    if (len == 0 || len > 7 || strspn(s, "0123456789") != len)
+        return false;
+    for (const char *p = s; *p; p++)
+        v = v * 10 + (size_t)(*p - '0');
+    if (v < 1 || v > 1000000)
+        return false;
+    *n = v;
+    return true;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { OPT_ONCE = 256, OPT_FORCE, OPT_STATUS, OPT_APPROVE, OPT_EXPLAIN, OPT_USER, OPT_ROLE };
+    enum {
+        OPT_ONCE = 256,
+        OPT_FORCE,
+        OPT_STATUS,
+        OPT_APPROVE,
+        OPT_EXPLAIN,
+        OPT_USER,
+        OPT_ROLE,
+        OPT_HISTORY
+    };
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"check", no_argument, NULL, 't'},
                                              {"once", no_argument, NULL, OPT_ONCE},
@@ -80,6 +108,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                                              {"explain", no_argument, NULL, OPT_EXPLAIN},
                                              {"user", required_argument, NULL, OPT_USER},
                                              {"role", required_argument, NULL, OPT_ROLE},
+                                             {"history", optional_argument, NULL, OPT_HISTORY},
                                              {NULL, 0, NULL, 0}};
     int c;
 
@@ -124,6 +153,22 @@ static int parse_args(int argc, char **argv, struct options *o)
         case OPT_ROLE:
             o->role = optarg;
             break;
+        case OPT_HISTORY: {
+            /* getopt takes an optional argument only as --history=N; --history N is the
+             * next word when it is a number */
+            const char *arg = optarg;
+            if (!arg && optind < argc && argv[optind][0] &&
+                strspn(argv[optind], "0123456789") == strlen(argv[optind]))
+                arg = argv[optind++];
+            o->history = 1;
+            o->history_n = HISTORY_DEFAULT_CYCLES;
+            if (arg && !history_count(arg, &o->history_n)) {
+                fprintf(stderr, "rolesyncd: --history wants a number of cycles from 1 to "
+                                "1000000\n");
+                return -1;
+            }
+            break;
+        }
         case 'h':
             usage(stdout);
             exit(0);
@@ -144,7 +189,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         return -1;
     }
     if (o->explain) {
-        if (o->check || o->once || o->status || o->approve || o->dry_run || o->force_deletes) {
+        if (o->check || o->once || o->status || o->history || o->approve || o->dry_run ||
+            o->force_deletes) {
             fprintf(stderr, "rolesyncd: --explain goes only with --job, --user or --role (and "
                             "-c)\n");
             return -1;
@@ -175,12 +221,12 @@ static int parse_args(int argc, char **argv, struct options *o)
                         "also goes with --approve)\n");
         return -1;
     }
-    if (o->approve && (o->check || o->status)) {
+    if (o->approve && (o->check || o->status || o->history)) {
         fprintf(stderr, "rolesyncd: --approve goes with --once, or alone for a running daemon\n");
         return -1;
     }
-    if (o->check + o->once + o->status > 1) {
-        fprintf(stderr, "rolesyncd: --check, --once and --status exclude each other\n");
+    if (o->check + o->once + o->status + o->history > 1) {
+        fprintf(stderr, "rolesyncd: --check, --once, --status and --history exclude each other\n");
         return -1;
     }
     return 0;
@@ -237,7 +283,8 @@ int main(int argc, char **argv)
     /* --status only needs state_dir: it must work for an operator who cannot read the
      * service's secrets. */
     bool approve_daemon = o.approve && !o.once; /* needs state_dir only, like --status */
-    cfg = load_config(o.config, o.status || approve_daemon ? CFG_LOAD_NO_SECRETS : 0, o.check);
+    cfg = load_config(o.config, o.status || o.history || approve_daemon ? CFG_LOAD_NO_SECRETS : 0,
+                      o.check);
     if (!cfg && o.status) {
         /* A broken file is when the status (its failed reload recorded there) matters most:
          * the errors are printed above; show the status of the state_dir the file names. */
@@ -269,6 +316,14 @@ int main(int argc, char **argv)
                             o.approve ? o.approve_fp : NULL, stdout);
         cfg_free(cfg);
         return code;
+    }
+    if (o.history) {
+        char err[1024];
+        int rc = history_print(cfg->state_dir, o.history_n, stdout, err, sizeof err);
+        if (rc != 0)
+            fprintf(stderr, "rolesyncd: %s\n", err);
+        cfg_free(cfg);
+        return rc == 0 ? 0 : 1;
     }
     if (o.status) {
         char err[1024];

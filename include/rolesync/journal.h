@@ -46,10 +46,10 @@
 #include <stdint.h>
 
 #define JOURNAL_FILE "changes.jsonl"
-#define JOURNAL_CYCLE_LEN 40                      /* an id and its NUL */
-#define JOURNAL_DEFAULT_MAX_SIZE (64ull << 20)    /* journal.max_size */
-#define JOURNAL_DEFAULT_KEEP 4u                   /* journal.keep */
-#define JOURNAL_MAX_LINE (16u << 20)              /* longer lines are skipped on read */
+#define JOURNAL_CYCLE_LEN 40                   /* an id and its NUL */
+#define JOURNAL_DEFAULT_MAX_SIZE (64ull << 20) /* journal.max_size */
+#define JOURNAL_DEFAULT_KEEP 4u                /* journal.keep */
+#define JOURNAL_MAX_LINE (16u << 20)           /* longer lines are skipped on read */
 
 enum journal_kind {
     JOURNAL_ROLE_CREATE,
@@ -84,10 +84,15 @@ struct journal;
 struct journal *journal_open(const char *state_dir, uint64_t max_size, unsigned keep, char *err,
                              size_t errlen);
 void journal_close(struct journal *j); /* NULL is fine */
+/* New rotation limits (a reload's journal: block), from the next append on. */
+void journal_set_limits(struct journal *j, uint64_t max_size, unsigned keep);
 
 /* A new cycle id: UTC time and random bits, e.g. "20261204T061530Z-3fa9c21b" (unique per
  * cycle, sortable by start time, safe on a command line). */
 void journal_new_cycle(char out[JOURNAL_CYCLE_LEN]);
+/* The id of a cycle started at epoch_ms with the random bits rnd (journal_new_cycle's work,
+ * given its inputs: for tests). */
+void journal_cycle_id(char out[JOURNAL_CYCLE_LEN], int64_t epoch_ms, uint32_t rnd);
 
 /* Append one line (rotating first when it would cross max_size); with `sync` it is fsync'd
  * before this returns. 0, or -1 + err (the caller logs it; a journal that cannot be written
@@ -97,7 +102,9 @@ int journal_append(struct journal *j, const struct journal_entry *e, bool sync, 
 /* fsync what was appended. 0 / -1 + err. */
 int journal_sync(struct journal *j, char *err, size_t errlen);
 
-/* Render one entry as its line (no newline); malloc'd, the caller frees. */
+/* Render one entry as its line (no newline); malloc'd, the caller frees. NULL when the entry
+ * cannot become a line the reader takes back (before/after not the text of a JSON object, or
+ * the line longer than JOURNAL_MAX_LINE); journal_append reports that as its error. */
 char *journal_format(const struct journal_entry *e);
 /* Parse one line (no newline needed; need not be NUL-terminated). Calls fn(e, arg) with the
  * entry on success and returns 0, or returns -1 (torn, hostile) without calling it. */
@@ -108,8 +115,8 @@ int journal_parse_line(const char *line, size_t len, journal_entry_fn fn, void *
  * Returns 0 (also when there is no journal yet), the callback's non-zero value when it
  * stopped the walk, or -1 + err when a file exists but cannot be read. *skipped (may be NULL)
  * counts the lines that did not parse. */
-int journal_read(const char *state_dir, journal_entry_fn fn, void *arg, size_t *skipped,
-                 char *err, size_t errlen);
+int journal_read(const char *state_dir, journal_entry_fn fn, void *arg, size_t *skipped, char *err,
+                 size_t errlen);
 
 const char *journal_kind_name(enum journal_kind k);     /* "role_create", ... */
 const char *journal_result_name(enum journal_result r); /* "ok", "failed", "pending" */

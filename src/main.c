@@ -12,6 +12,7 @@
 #include "rolesync/log.h"
 #include "rolesync/once.h"
 #include "rolesync/status.h"
+#include "rolesync/undo.h"
 #include "rolesync/util.h"
 
 #define MAX_JOB_ARGS 64
@@ -20,6 +21,7 @@ struct options {
     const char *config;
     int check, once, dry_run, force_deletes, status;
     const char *approve; /* --approve FINGERPRINT, normalised into approve_fp */
+    const char *undo;    /* --undo CYCLE */
     char approve_fp[APPROVE_FP_LEN];
     const char *jobs[MAX_JOB_ARGS];
     size_t njobs;
@@ -27,36 +29,44 @@ struct options {
 
 static void usage(FILE *f)
 {
-    fputs("usage: rolesyncd [-c FILE] [OPTIONS]\n"
-          "Mirror roles and user-role assignments from a source tenant to target tenants.\n"
-          "\n"
-          "  -c, --config FILE    config file (default " CFG_DEFAULT_PATH ")\n"
-          "  -t, --check          validate the config (and that secrets are readable), print\n"
-          "                       \"configuration OK\" and exit 0; else print every error, exit 1\n"
-          "      --once           run each job one time, then exit\n"
-          "  -n, --dry-run        with --once: compute and print each job's plan, change nothing\n"
-          "  -j, --job NAME       with --once or --approve: only this job (may be repeated;\n"
-          "                       NAME/TARGET for one target of a job with a target list, NAME\n"
-          "                       for all of them)\n"
-          "      --force-deletes  with --once: apply a plan even when it exceeds max_deletes\n"
-          "      --approve FINGERPRINT\n"
-          "                       apply a refused plan whose deletions were reviewed: with --once\n"
-          "                       now, only if the fresh plan's deletions are among those the\n"
-          "                       refusal with that fingerprint recorded; without --once, have\n"
-          "                       the running daemon do it (recorded in state_dir, SIGUSR2)\n"
-          "      --status         print the status file of the configured state_dir, exit\n"
-          "  -h, --help           this help\n"
-          "  -V, --version        version\n"
-          "\n"
-          "Without --once, runs as a daemon in the foreground (for systemd; it never forks).\n"
-          "Exit codes: 0 ok (dry-run: nothing to change), 1 usage/config/fatal error,\n"
-          "2 dry-run: changes pending, 3 some operations failed, 4 refused by max_deletes.\n",
-          f);
+    fputs(
+        "usage: rolesyncd [-c FILE] [OPTIONS]\n"
+        "Mirror roles and user-role assignments from a source tenant to target tenants.\n"
+        "\n"
+        "  -c, --config FILE    config file (default " CFG_DEFAULT_PATH ")\n"
+        "  -t, --check          validate the config (and that secrets are readable), print\n"
+        "                       \"configuration OK\" and exit 0; else print every error, exit 1\n"
+        "      --once           run each job one time, then exit\n"
+        "  -n, --dry-run        with --once or --undo: compute and print the plan, change nothing\n"
+        "  -j, --job NAME       with --once or --approve: only this job (may be repeated;\n"
+        "                       NAME/TARGET for one target of a job with a target list, NAME\n"
+        "                       for all of them)\n"
+        "      --force-deletes  with --once or --undo: apply a plan even when it exceeds "
+        "max_deletes\n"
+        "      --approve FINGERPRINT\n"
+        "                       apply a refused plan whose deletions were reviewed: with --once\n"
+        "                       now, only if the fresh plan's deletions are among those the\n"
+        "                       refusal with that fingerprint recorded; without --once, have\n"
+        "                       the running daemon do it (recorded in state_dir, SIGUSR2)\n"
+        "      --undo CYCLE     take back what the journaled cycle CYCLE changed on its job's\n"
+        "                       target, newest change first, against a fresh read: a step\n"
+        "                       whose item changed since is skipped and reported, never\n"
+        "                       forced; with --dry-run print the inverse plan only; the\n"
+        "                       job's max_deletes applies (--force-deletes overrides it); the\n"
+        "                       undo is journaled as a cycle of its own, so it can be undone\n"
+        "      --status         print the status file of the configured state_dir, exit\n"
+        "  -h, --help           this help\n"
+        "  -V, --version        version\n"
+        "\n"
+        "Without --once, runs as a daemon in the foreground (for systemd; it never forks).\n"
+        "Exit codes: 0 ok (dry-run: nothing to change), 1 usage/config/fatal error,\n"
+        "2 dry-run: changes pending, 3 some operations failed, 4 refused by max_deletes.\n",
+        f);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { OPT_ONCE = 256, OPT_FORCE, OPT_STATUS, OPT_APPROVE };
+    enum { OPT_ONCE = 256, OPT_FORCE, OPT_STATUS, OPT_APPROVE, OPT_UNDO };
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"check", no_argument, NULL, 't'},
                                              {"once", no_argument, NULL, OPT_ONCE},
@@ -67,6 +77,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                                              {"help", no_argument, NULL, 'h'},
                                              {"version", no_argument, NULL, 'V'},
                                              {"approve", required_argument, NULL, OPT_APPROVE},
+                                             {"undo", required_argument, NULL, OPT_UNDO},
                                              {NULL, 0, NULL, 0}};
     int c;
 
@@ -102,6 +113,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         case OPT_APPROVE:
             o->approve = optarg;
             break;
+        case OPT_UNDO:
+            o->undo = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -127,7 +141,12 @@ static int parse_args(int argc, char **argv, struct options *o)
         fprintf(stderr, "rolesyncd: --approve and --force-deletes exclude each other\n");
         return -1;
     }
-    if ((o->dry_run || o->force_deletes || (o->njobs && !o->approve)) && !o->once) {
+    if (o->undo && (o->once || o->check || o->status || o->approve || o->njobs)) {
+        fprintf(stderr, "rolesyncd: --undo goes alone (with --dry-run or --force-deletes); the "
+                        "cycle names its job\n");
+        return -1;
+    }
+    if ((o->dry_run || o->force_deletes || (o->njobs && !o->approve)) && !o->once && !o->undo) {
         fprintf(stderr, "rolesyncd: --dry-run, --job and --force-deletes need --once (--job "
                         "also goes with --approve)\n");
         return -1;
@@ -213,6 +232,11 @@ int main(int argc, char **argv)
     log_set_level(cfg->log_level);
     if (approve_daemon) {
         int code = daemon_approve(cfg, o.jobs, o.njobs, o.approve_fp, stdout);
+        cfg_free(cfg);
+        return code;
+    }
+    if (o.undo) {
+        int code = undo_run(cfg, o.undo, o.dry_run, o.force_deletes, stdout);
         cfg_free(cfg);
         return code;
     }

@@ -581,4 +581,5 @@ const struct prov_ops prov_genesys = {
     .user_grants = genesys_user_grants,
     .user_set_roles = NULL, /* PUT /users/{id}/roles names no division (product.md 4a) */
     .adapt_definitions = genesys_adapt_definitions,
+    .def_canon = gjs_def_canon,
 };

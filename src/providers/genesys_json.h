@@ -154,4 +154,9 @@ char *gjs_build_role_division_grants(const char *const *role_ids, const char *co
 char *gjs_def_filter_domains(const char *def_json, const char *const *licensed, size_t n,
                              char **dropped, char *err, size_t errlen);
 
+/* A definition as JSON text (a role's def_json, or one a change journal kept) in the canonical
+ * form gjs_parse_roles_page gives def_canon, so the two compare byte-wise (prov_ops.def_canon).
+ * Caller frees; NULL + err when it is not a definition. */
+char *gjs_def_canon(const char *def_json, char *err, size_t errlen);
+
 #endif

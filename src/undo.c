@@ -10,6 +10,8 @@
 #include "rolesync/http.h"
 #include "rolesync/log.h"
 #include "rolesync/provider.h"
+#include "rolesync/recent.h"
+#include "rolesync/status.h"
 #include "rolesync/tenants.h"
 #include "rolesync/util.h"
 
@@ -795,7 +797,8 @@ struct urun {
     bool read_done;
     bool done;
 
-    struct journal *jn; /* NULL: not journaled (reported once) */
+    struct recent_roles *recent; /* roles created lately (recent.h, product.md 4a.8) */
+    struct journal *jn;          /* NULL: not journaled (reported once) */
     char cycle[JOURNAL_CYCLE_LEN];
     uint64_t seq;
     size_t next;          /* the step being applied */
@@ -1143,6 +1146,15 @@ static void on_role(const struct prov_result *r, void *arg)
         log_info(u->job->name, "role created role=%s target=%s undo_of=%s",
                  log_quote(q, sizeof q, name), u->tgt.cfg->name, u->cyc->cycle);
         u->new_ids[u->next] = xstrdup(r->id);
+        if (u->recent && r->id && (u->snap->caps & MDL_CAP_LAGGING_LISTINGS)) {
+            char *key = recent_tenant_key(u->tgt.cfg->name, u->tgt.cfg->base_url);
+            char rerr[512], qe[600];
+            if (recent_note(u->recent, key, r->id, name, s->description, s->def_json, util_now_ms(),
+                            rerr, sizeof rerr) != 0)
+                log_warning(u->job->name, "cannot remember the created role error=%s",
+                            log_quote(qe, sizeof qe, rerr));
+            free(key);
+        }
         if (!r->id) {
             /* not expected: a provider's create reports the new id */
             log_warning(u->job->name, "role created without an id, holders not granted role=%s",
@@ -1239,6 +1251,18 @@ static bool touched(const struct undo_cycle *c, const struct mdl_role *r)
 static void on_roles_read(struct prov_fetch *f, struct mdl_snapshot *roles, void *arg)
 {
     struct urun *u = arg;
+    if (u->recent && (roles->caps & MDL_CAP_LAGGING_LISTINGS)) {
+        /* as a cycle does: a role created moments ago (by a cycle, or by an undo) may be
+         * missing from a lagging listing; it is taken as it was written, grants unknown */
+        char *key = recent_tenant_key(u->tgt.cfg->name, u->tgt.cfg->base_url);
+        size_t n = recent_inject(u->recent, key, roles, util_now_ms());
+        free(key);
+        if (n)
+            log_info(u->job->name,
+                     "roles created lately are not listed yet, taken as they were written "
+                     "roles=%zu target=%s",
+                     n, u->tgt.cfg->name);
+    }
     bool *mask = xcalloc(roles->nroles + 1, sizeof(bool));
     for (size_t i = 0; i < roles->nroles; i++)
         mask[i] = touched(u->cyc, &roles->roles[i]);
@@ -1422,6 +1446,15 @@ int undo_run(const struct cfg_config *cfg, const char *cycle, bool dry_run, bool
         fprintf(stderr, "rolesyncd: %s\n", err);
     } else {
         struct urun u = {.cfg = cfg, .job = job, .cyc = &cyc};
+        /* created-roles.json is the running daemon's while one runs (once.c's rule) */
+        char rerr[512];
+        u.recent = recent_open(status_file_owner(cfg->state_dir) ? NULL : cfg->state_dir, rerr,
+                               sizeof rerr);
+        if (rerr[0]) {
+            char q[600];
+            log_warning(NULL, "created roles not remembered error=%s",
+                        log_quote(q, sizeof q, rerr));
+        }
         u.tgt = *tnt_find(tenants, job->target);
         u.ops = prov_for_api(job->target->api);
         log_info(job->name, "undo reading target=%s undo_of=%s changes=%zu", job->target->name,
@@ -1434,6 +1467,7 @@ int undo_run(const struct cfg_config *cfg, const char *cycle, bool dry_run, bool
         else if (!u.read_done)
             log_error(job->name, "read did not complete");
         urun_free(&u);
+        recent_free(u.recent);
     }
     tnt_set_free(tenants);
     if (engine)

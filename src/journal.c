@@ -549,7 +549,10 @@ int journal_read(const char *state_dir, journal_entry_fn fn, void *arg, size_t *
         nums[n++] = (unsigned)v;
     }
     closedir(d);
-    qsort(nums, n, sizeof(*nums), cmp_desc);
+    /* undo branch workaround, for the journal branch to fix its own way: qsort(NULL, 0, ...)
+     * (no rotated file) is undefined behaviour, and UBSan stops every journal_read there */
+    if (n)
+        qsort(nums, n, sizeof(*nums), cmp_desc);
     for (size_t i = 0; rc == 0 && i <= n; i++) {
         char *path = i < n ? xasprintf("%s/%s.%u", state_dir, JOURNAL_FILE, nums[i])
                            : xasprintf("%s/%s", state_dir, JOURNAL_FILE);

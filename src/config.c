@@ -10,6 +10,7 @@
  * by position at the end so the output reads top to bottom like the file.
  */
 #include "rolesync/config.h"
+#include "rolesync/journal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -601,6 +602,32 @@ static int get_duration(struct loader *ld, const struct ynode *map, const char *
     return 1;
 }
 
+/* A size: bytes, or a whole number of KiB, MiB or GiB; 0 or from min to max. */
+static int get_size(struct loader *ld, const struct ynode *map, const char *key, uint64_t min,
+                    uint64_t max, uint64_t *out)
+{
+    struct ynode *v = map_get(map, key, NULL);
+    uint64_t n;
+    if (!v)
+        return 0;
+    if (want_scalar(ld, v, key, "a size (e.g. 64MiB)") < 0)
+        return -1;
+    if (cfg_parse_size(v->val, &n) != 0) {
+        err(ld, v, "invalid size %s for \"%s\" (use bytes or e.g. 512KiB, 64MiB, 1GiB)",
+            q(ld, v->val), key);
+        return -1;
+    }
+    if (n != 0 && (n < min || n > max)) {
+        char lo[32], hi[32];
+        err(ld, v, "size %s for \"%s\" is out of range (0 for never, or from %s to %s)",
+            q(ld, v->val), key, cfg_format_size(min, lo, sizeof lo),
+            cfg_format_size(max, hi, sizeof hi));
+        return -1;
+    }
+    *out = n;
+    return 1;
+}
+
 static int get_enum(struct loader *ld, const struct ynode *map, const char *key,
                     const char *const *names, struct ynode **node, int *out)
 {
@@ -746,6 +773,34 @@ int cfg_parse_duration(const char *s, uint64_t *ms)
     return -1;
 }
 
+int cfg_parse_size(const char *s, uint64_t *bytes)
+{
+    static const struct {
+        const char *unit;
+        unsigned shift;
+    } units[] = {{"", 0}, {"KiB", 10}, {"MiB", 20}, {"GiB", 30}};
+    uint64_t n = 0;
+    const char *p = s;
+
+    if (!s || *p < '0' || *p > '9' || (p[0] == '0' && p[1] >= '0' && p[1] <= '9'))
+        return -1; /* digits first; no leading zero (0640-style octal would be a surprise) */
+    for (; *p >= '0' && *p <= '9'; p++) {
+        uint64_t digit = (uint64_t)(*p - '0');
+        if (n > (UINT64_MAX - digit) / 10)
+            return -1;
+        n = n * 10 + digit;
+    }
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(units); i++) {
+        if (strcmp(p, units[i].unit) == 0) {
+            if (n > (UINT64_MAX >> units[i].shift))
+                return -1;
+            *bytes = n << units[i].shift;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 int cfg_parse_rate(const char *s, double *per_sec)
 {
     static const struct {
@@ -775,6 +830,20 @@ int cfg_parse_rate(const char *s, double *per_sec)
         }
     }
     return -1;
+}
+
+char *cfg_format_size(uint64_t bytes, char *buf, size_t n)
+{
+    static const char *const units[] = {"GiB", "MiB", "KiB"};
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned shift = 30 - 10 * i;
+        if (bytes && (bytes & ((1ull << shift) - 1)) == 0) {
+            snprintf(buf, n, "%llu%s", (unsigned long long)(bytes >> shift), units[i]);
+            return buf;
+        }
+    }
+    snprintf(buf, n, "%llu", (unsigned long long)bytes);
+    return buf;
 }
 
 char *cfg_format_duration(uint64_t ms, char *buf, size_t n)
@@ -1219,8 +1288,10 @@ static void secret_from_env(struct loader *ld, struct cfg_tenant *t, const struc
 /* ---------------------------------------------------------------------------------------- */
 /* Tenants and jobs                                                                         */
 
-static const char *const TOP_KEYS[] = {"state_dir", "log_level", "metrics_file", "http",
-                                       "tenants",   "jobs",      "coordination", NULL};
+static const char *const TOP_KEYS[] = {"state_dir",    "log_level", "metrics_file",
+                                       "http",         "tenants",   "jobs",
+                                       "coordination", "journal",   NULL};
+static const char *const JOURNAL_KEYS[] = {"max_size", "keep", NULL};
 static const char *const COORD_KEYS[] = {"etcd", NULL};
 static const char *const ETCD_KEYS[] = {"endpoints", "prefix",           "lease_ttl",
                                         "ca_file",   "client_cert_file", "client_key_file",
@@ -1775,6 +1846,18 @@ static void parse_coordination(struct loader *ld, const struct ynode *root, stru
     }
 }
 
+/* journal: { max_size, keep } (product.md 4c). */
+static void parse_journal(struct loader *ld, const struct ynode *root, struct cfg_config *cfg)
+{
+    const struct ynode *jv = get_map(ld, root, "journal", "a mapping (max_size, keep)");
+    if (!jv)
+        return;
+    check_keys(ld, jv, "in journal", JOURNAL_KEYS, false);
+    get_size(ld, jv, "max_size", CFG_JOURNAL_MIN_SIZE, CFG_JOURNAL_MAX_SIZE,
+             &cfg->journal_max_size);
+    get_uint(ld, jv, "keep", 0, 100, &cfg->journal_keep);
+}
+
 static void check_root(struct loader *ld, const struct ynode *root, struct cfg_config *cfg)
 {
     int e;
@@ -1851,6 +1934,7 @@ static void check_root(struct loader *ld, const struct ynode *root, struct cfg_c
         warn(ld, jk ? jk : root, "no jobs are defined; the daemon will have nothing to do");
     free(aux);
     parse_coordination(ld, root, cfg);
+    parse_journal(ld, root, cfg);
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -1905,6 +1989,8 @@ static void config_defaults(struct cfg_config *cfg, const char *name)
     else
         cfg->state_dir = xstrdup(CFG_DEFAULT_STATE_DIR);
     cfg->log_level = LOG_LVL_INFO;
+    cfg->journal_max_size = JOURNAL_DEFAULT_MAX_SIZE;
+    cfg->journal_keep = JOURNAL_DEFAULT_KEEP;
     http_defaults(&cfg->http);
 }
 

@@ -15,6 +15,7 @@
 #include "rolesync/coord.h"
 #include "rolesync/diff.h"
 #include "rolesync/http.h"
+#include "rolesync/journal.h"
 #include "rolesync/log.h"
 #include "rolesync/metrics.h"
 #include "rolesync/notify.h"
@@ -84,6 +85,13 @@ struct daemon {
     struct status st;
     struct recent_roles *recent; /* roles created lately, shared by every job (recent.h) */
     char *recent_dir;            /* the state_dir it lives in */
+    /* the change journal (journal.h), shared by every job; NULL when it cannot be opened.
+     * One a reload moved away from stays open until the end: cycles that started with it
+     * still write their lines there (old_journals). */
+    struct journal *journal;
+    char *journal_dir;
+    struct journal **old_journals;
+    size_t nold_journals, cap_old_journals;
     struct dm_retired *retired;
     size_t nretired, cap_retired;
 
@@ -106,6 +114,7 @@ static void write_files(struct daemon *d);
 static void on_job_timer(uv_timer_t *t);
 static void coord_refresh(struct daemon *d, bool write);
 static void recent_follow(struct daemon *d, const char *state_dir);
+static void journal_follow(struct daemon *d, const struct cfg_config *cfg);
 
 /* ---- small helpers ------------------------------------------------------------------------ */
 
@@ -552,7 +561,8 @@ static void job_start_cycle(struct dm_job *j, struct sync_source *shared)
                           .fence = d->coord ? job_fence : NULL,
                           .fence_arg = j,
                           .approve_fp = j->run_approval[0] ? j->run_approval : NULL,
-                          .approved = j->run_approved};
+                          .approved = j->run_approved,
+                          .journal = d->journal};
     sync_start(d->loop, cj, src, tgt, j->mem, &o, on_cycle_done, j);
 }
 
@@ -975,6 +985,7 @@ void daemon_reload(struct daemon *d)
     }
     d->gen = gen_new(d, nc, tenants);
     recent_follow(d, nc->state_dir);
+    journal_follow(d, nc);
 
     /* Jobs in the new order; leftovers are removed (kept in the list while they run). */
     struct dm_job **prev = d->jobs;
@@ -1163,6 +1174,28 @@ static void recent_follow(struct daemon *d, const char *state_dir)
                     log_quote(q, sizeof q, err));
 }
 
+/* The journal lives in state_dir: opened at start; a reload applies new journal: limits to it
+ * in place, opens it anew when state_dir moved (or when it could not be opened before). */
+static void journal_follow(struct daemon *d, const struct cfg_config *cfg)
+{
+    if (d->journal && d->journal_dir && strcmp(d->journal_dir, cfg->state_dir) == 0) {
+        journal_set_limits(d->journal, cfg->journal_max_size, cfg->journal_keep);
+        return;
+    }
+    char err[512], q[600];
+    if (d->journal) {
+        util_grow((void **)&d->old_journals, &d->cap_old_journals, d->nold_journals + 1,
+                  sizeof *d->old_journals);
+        d->old_journals[d->nold_journals++] = d->journal;
+    }
+    free(d->journal_dir);
+    d->journal_dir = xstrdup(cfg->state_dir);
+    d->journal =
+        journal_open(cfg->state_dir, cfg->journal_max_size, cfg->journal_keep, err, sizeof err);
+    if (!d->journal)
+        log_warning(NULL, "changes are not journaled error=%s", log_quote(q, sizeof q, err));
+}
+
 struct daemon *daemon_new(uv_loop_t *loop, struct cfg_config *cfg, const struct daemon_opts *o,
                           char *err, size_t errlen)
 {
@@ -1195,6 +1228,7 @@ struct daemon *daemon_new(uv_loop_t *loop, struct cfg_config *cfg, const struct 
     d->gen = gen_new(d, cfg, tenants);
     status_init(&d->st, ROLESYNC_VERSION, d->config_path, util_now_ms());
     recent_follow(d, cfg->state_dir);
+    journal_follow(d, cfg);
     if (cfg->coordination && coord_begin(d, cfg->coordination, err, errlen) != 0) {
         d->finished = true;
         close_all(d); /* finished by the caller's uv_run */
@@ -1228,6 +1262,12 @@ int daemon_start(struct daemon *d, char *err, size_t errlen)
     }
     status_jobs_sync(&d->st, names, cfg->njobs);
     free(names);
+    /* A job that was in sync before the restart stays "in sync since" then if its first cycle
+     * here is in sync too (product.md 4c). */
+    struct status_prev *prev = status_prev_read(cfg->state_dir);
+    for (size_t i = 0; prev && i < d->st.njobs; i++)
+        status_prev_carry(d->st.jobs[i], prev);
+    status_prev_free(prev);
     if (d->coord) {
         /* nothing runs before etcd says which jobs are ours (coord_refresh arms them) */
         coord_jobs(d);
@@ -1274,6 +1314,11 @@ void daemon_free(struct daemon *d)
     status_free(&d->st);
     recent_free(d->recent);
     free(d->recent_dir);
+    journal_close(d->journal);
+    for (size_t i = 0; i < d->nold_journals; i++)
+        journal_close(d->old_journals[i]);
+    free(d->old_journals);
+    free(d->journal_dir);
     free(d->config_path);
     free(d);
 }

@@ -325,6 +325,14 @@ void journal_close(struct journal *j)
     free(j);
 }
 
+void journal_set_limits(struct journal *j, uint64_t max_size, unsigned keep)
+{
+    if (!j)
+        return;
+    j->max_size = max_size;
+    j->keep = keep;
+}
+
 int journal_sync(struct journal *j, char *err, size_t errlen)
 {
     if (!j || j->fd < 0) {

@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "rolesync/approve.h"
 #include "rolesync/config.h"
 #include "rolesync/daemon.h"
+#include "rolesync/history.h"
 #include "rolesync/log.h"
 #include "rolesync/once.h"
 #include "rolesync/status.h"
@@ -19,7 +21,8 @@
 
 struct options {
     const char *config;
-    int check, once, dry_run, force_deletes, status;
+    int check, once, dry_run, force_deletes, status, history;
+    size_t history_n;    /* --history [N] */
     const char *approve; /* --approve FINGERPRINT, normalised into approve_fp */
     const char *undo;    /* --undo CYCLE */
     char approve_fp[APPROVE_FP_LEN];
@@ -55,6 +58,8 @@ static void usage(FILE *f)
         "                       job's max_deletes applies (--force-deletes overrides it); the\n"
         "                       undo is journaled as a cycle of its own, so it can be undone\n"
         "      --status         print the status file of the configured state_dir, exit\n"
+        "      --history [N]    list the last N (default 10) cycles of the change journal\n"
+        "                       in state_dir, oldest first: id, job, target, start, counts\n"
         "  -h, --help           this help\n"
         "  -V, --version        version\n"
         "\n"
@@ -64,9 +69,23 @@ static void usage(FILE *f)
         f);
 }
 
+/* --history's N: 1 .. 1000000. */
+static bool history_count(const char *s, size_t *n)
+{
+    size_t v = 0, len = strlen(s);
+    if (len == 0 || len > 7 || strspn(s, "0123456789") != len)
+        return false;
+    for (const char *p = s; *p; p++)
+        v = v * 10 + (size_t)(*p - '0');
+    if (v < 1 || v > 1000000)
+        return false;
+    *n = v;
+    return true;
+}
+
 static int parse_args(int argc, char **argv, struct options *o)
 {
-    enum { OPT_ONCE = 256, OPT_FORCE, OPT_STATUS, OPT_APPROVE, OPT_UNDO };
+    enum { OPT_ONCE = 256, OPT_FORCE, OPT_STATUS, OPT_APPROVE, OPT_HISTORY, OPT_UNDO };
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"check", no_argument, NULL, 't'},
                                              {"once", no_argument, NULL, OPT_ONCE},
@@ -78,6 +97,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                                              {"version", no_argument, NULL, 'V'},
                                              {"approve", required_argument, NULL, OPT_APPROVE},
                                              {"undo", required_argument, NULL, OPT_UNDO},
+                                             {"history", optional_argument, NULL, OPT_HISTORY},
                                              {NULL, 0, NULL, 0}};
     int c;
 
@@ -116,6 +136,22 @@ static int parse_args(int argc, char **argv, struct options *o)
         case OPT_UNDO:
             o->undo = optarg;
             break;
+        case OPT_HISTORY: {
+            /* getopt takes an optional argument only as --history=N; --history N is the
+             * next word when it is a number */
+            const char *arg = optarg;
+            if (!arg && optind < argc && argv[optind][0] &&
+                strspn(argv[optind], "0123456789") == strlen(argv[optind]))
+                arg = argv[optind++];
+            o->history = 1;
+            o->history_n = HISTORY_DEFAULT_CYCLES;
+            if (arg && !history_count(arg, &o->history_n)) {
+                fprintf(stderr, "rolesyncd: --history wants a number of cycles from 1 to "
+                                "1000000\n");
+                return -1;
+            }
+            break;
+        }
         case 'h':
             usage(stdout);
             exit(0);
@@ -141,7 +177,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         fprintf(stderr, "rolesyncd: --approve and --force-deletes exclude each other\n");
         return -1;
     }
-    if (o->undo && (o->once || o->check || o->status || o->approve || o->njobs)) {
+    if (o->undo && (o->once || o->check || o->status || o->history || o->approve || o->njobs)) {
         fprintf(stderr, "rolesyncd: --undo goes alone (with --dry-run or --force-deletes); the "
                         "cycle names its job\n");
         return -1;
@@ -151,12 +187,12 @@ static int parse_args(int argc, char **argv, struct options *o)
                         "also goes with --approve)\n");
         return -1;
     }
-    if (o->approve && (o->check || o->status)) {
+    if (o->approve && (o->check || o->status || o->history)) {
         fprintf(stderr, "rolesyncd: --approve goes with --once, or alone for a running daemon\n");
         return -1;
     }
-    if (o->check + o->once + o->status > 1) {
-        fprintf(stderr, "rolesyncd: --check, --once and --status exclude each other\n");
+    if (o->check + o->once + o->status + o->history > 1) {
+        fprintf(stderr, "rolesyncd: --check, --once, --status and --history exclude each other\n");
         return -1;
     }
     return 0;
@@ -213,7 +249,8 @@ int main(int argc, char **argv)
     /* --status only needs state_dir: it must work for an operator who cannot read the
      * service's secrets. */
     bool approve_daemon = o.approve && !o.once; /* needs state_dir only, like --status */
-    cfg = load_config(o.config, o.status || approve_daemon ? CFG_LOAD_NO_SECRETS : 0, o.check);
+    cfg = load_config(o.config, o.status || o.history || approve_daemon ? CFG_LOAD_NO_SECRETS : 0,
+                      o.check);
     if (!cfg && o.status) {
         /* A broken file is when the status (its failed reload recorded there) matters most:
          * the errors are printed above; show the status of the state_dir the file names. */
@@ -245,6 +282,14 @@ int main(int argc, char **argv)
                             o.approve ? o.approve_fp : NULL, stdout);
         cfg_free(cfg);
         return code;
+    }
+    if (o.history) {
+        char err[1024];
+        int rc = history_print(cfg->state_dir, o.history_n, stdout, err, sizeof err);
+        if (rc != 0)
+            fprintf(stderr, "rolesyncd: %s\n", err);
+        cfg_free(cfg);
+        return rc == 0 ? 0 : 1;
     }
     if (o.status) {
         char err[1024];

@@ -8,6 +8,7 @@
 #include "rolesync/approve.h"
 #include "rolesync/diff.h"
 #include "rolesync/http.h"
+#include "rolesync/journal.h"
 #include "rolesync/log.h"
 #include "rolesync/metrics.h"
 #include "rolesync/status.h"
@@ -210,11 +211,12 @@ static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_
     struct once_status os = {
         .enabled = true, .metrics = cfg->metrics_file != NULL, .cfg = cfg, .tenants = tenants};
     status_init(&os.st, ROLESYNC_VERSION, cfg->file, util_now_ms());
-    /* Jobs this run does not run (-j) keep what the last file said about them. */
-    struct status_prev *prev = njobs ? status_prev_read(cfg->state_dir) : NULL;
+    /* Jobs this run does not run (-j) keep what the last file said about them; those it runs
+     * keep the start of their in-sync stretch (product.md 4c in_sync_since). */
+    struct status_prev *prev = status_prev_read(cfg->state_dir);
     for (size_t i = 0; i < cfg->njobs; i++) {
         if (selected(&cfg->jobs[i], jobs, njobs))
-            status_job_add(&os.st, cfg->jobs[i].name);
+            status_prev_carry(status_job_add(&os.st, cfg->jobs[i].name), prev);
         else
             status_prev_add_job(&os.st, prev, cfg->jobs[i].name);
     }
@@ -234,6 +236,19 @@ static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_
     if (rerr[0]) {
         char q[600];
         log_warning(NULL, "created roles not remembered error=%s", log_quote(q, sizeof q, rerr));
+    }
+    /* The change journal (product.md 4c), shared with a running daemon's (each line is one
+     * O_APPEND write). A --dry-run writes nothing, so it opens none; one that cannot be
+     * opened is said once and the run goes on without it. */
+    struct journal *journal = NULL;
+    if (!dry_run) {
+        char jerr[512];
+        journal = journal_open(cfg->state_dir, cfg->journal_max_size, cfg->journal_keep, jerr,
+                               sizeof jerr);
+        if (!journal) {
+            char q[600];
+            log_warning(NULL, "changes are not journaled error=%s", log_quote(q, sizeof q, jerr));
+        }
     }
     /* One job at a time; the selected targets of a fan-out job together, on one source read
      * (product.md 4b.1). */
@@ -272,6 +287,7 @@ static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_
                 .source = shared,
                 .approve_fp = approve_fp,
                 .approved = oj[k].approved,
+                .journal = journal,
             };
             oj[k].sj = status_job_find(&os.st, job->name);
             status_job_run_begin(oj[k].sj, util_now_ms(), opts.dry_run);
@@ -310,6 +326,7 @@ static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_
     free(mem);
     tnt_set_free(tenants);
     recent_free(recent);
+    journal_close(journal);
     status_free(&os.st);
     http_engine_close(engine);
     uv_run(&loop, UV_RUN_DEFAULT);

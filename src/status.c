@@ -265,16 +265,22 @@ void status_job_run_end(struct status_job *job, int64_t now_ms, enum status_resu
     case STATUS_RESULT_DRY_RUN:
         job->state = STATUS_JOB_IDLE;
         job->in_sync = run->pending == 0;
+        if (!job->in_sync)
+            job->in_sync_since_ms = 0;
+        else if (job->in_sync_since_ms == 0)
+            job->in_sync_since_ms = run->started_at_ms ? run->started_at_ms : now_ms;
         job->last_success_at_ms = now_ms;
         job->consecutive_failures = 0;
         break;
     case STATUS_RESULT_REFUSED:
         job->state = STATUS_JOB_REFUSED;
         job->in_sync = false;
+        job->in_sync_since_ms = 0;
         break;
     default:
         job->state = STATUS_JOB_WAITING_RETRY;
         job->in_sync = false;
+        job->in_sync_since_ms = 0;
         job->consecutive_failures++;
         break;
     }
@@ -407,6 +413,7 @@ static struct json_object *render_run(const struct status_run *r)
     struct json_object *nc = json_object_new_array();
     struct json_object *errs = json_object_new_array();
 
+    json_object_object_add(o, "cycle", j_str(r->cycle[0] ? r->cycle : NULL));
     json_object_object_add(o, "started_at", j_time(r->started_at_ms));
     json_object_object_add(o, "finished_at", j_time(r->finished_at_ms));
     json_object_object_add(o, "result", json_object_new_string(status_result_name(r->result)));
@@ -475,6 +482,7 @@ static struct json_object *render_job(const struct status *st, const struct stat
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "state", json_object_new_string(status_job_state_name(job->state)));
     json_object_object_add(o, "in_sync", json_object_new_boolean(job->in_sync));
+    json_object_object_add(o, "in_sync_since", j_time(job->in_sync ? job->in_sync_since_ms : 0));
     json_object_object_add(o, "last_run", job->has_last_run ? render_run(&job->last_run) : NULL);
     json_object_object_add(o, "last_success_at", j_time(job->last_success_at_ms));
     json_object_object_add(o, "consecutive_failures", j_u64(job->consecutive_failures));
@@ -749,6 +757,8 @@ static void print_run(FILE *out, struct json_object *run, int64_t now_ms)
     else
         fprintf(out, "finished ");
     print_time(out, jstr(run, "finished_at"), now_ms, "?");
+    if (jstr(run, "cycle"))
+        fprintf(out, LABEL "%s (--history lists it)\n", "cycle", jstr(run, "cycle"));
     fprintf(out,
             LABEL "roles %lld created, %lld updated, %lld deleted; assignments %lld added, "
                   "%lld removed\n",
@@ -825,6 +835,10 @@ static void print_job(FILE *out, const char *name, struct json_object *job, int6
 
     fprintf(out, "\njob %s: %s, %s\n", name, state ? state : "?",
             jbool(job, "in_sync") ? "in sync" : "NOT in sync");
+    if (jbool(job, "in_sync") && jstr(job, "in_sync_since")) {
+        fprintf(out, LABEL, "in sync since");
+        print_time(out, jstr(job, "in_sync_since"), now_ms, "?");
+    }
     if (reason)
         fprintf(out, LABEL "%s\n", "reason", reason);
     if (jget(job, "holder") || (state && strcmp(state, "standby") == 0))
@@ -1041,6 +1055,12 @@ static void prev_run(struct status_run *run, struct json_object *o)
 {
     struct json_object *ch = jget(o, "changes"), *um = jget(o, "unmatched_users");
     const char *res = jstr(o, "result");
+    const char *cycle = jstr(o, "cycle");
+    /* an id is short and plain (journal.h); anything else is not carried */
+    if (cycle && strlen(cycle) < sizeof run->cycle &&
+        strspn(cycle, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-") ==
+            strlen(cycle))
+        snprintf(run->cycle, sizeof run->cycle, "%s", cycle);
     run->started_at_ms = prev_time(o, "started_at");
     run->finished_at_ms = prev_time(o, "finished_at");
     run->result = STATUS_RESULT_FAILED;
@@ -1096,6 +1116,7 @@ bool status_prev_add_job(struct status *st, const struct status_prev *prev, cons
         if (strcmp(state, status_job_state_name((enum status_job_state)s)) == 0)
             j->state = (enum status_job_state)s;
     j->in_sync = jbool(o, "in_sync");
+    j->in_sync_since_ms = j->in_sync ? prev_time(o, "in_sync_since") : 0;
     const char *reason = jstr(o, "reason");
     if (reason && j->state != STATUS_JOB_IDLE)
         status_job_set_state(j, j->state, reason);
@@ -1108,6 +1129,13 @@ bool status_prev_add_job(struct status *st, const struct status_prev *prev, cons
     int64_t cf = jint(o, "consecutive_failures");
     j->consecutive_failures = cf < 0 ? 0 : cf > 1000000 ? 1000000 : (unsigned)cf;
     return true;
+}
+
+void status_prev_carry(struct status_job *job, const struct status_prev *prev)
+{
+    struct json_object *o = prev ? jget(jget(prev->root, "jobs"), job->name) : NULL;
+    if (o && json_object_is_type(o, json_type_object) && jbool(o, "in_sync"))
+        job->in_sync_since_ms = prev_time(o, "in_sync_since");
 }
 
 int status_print_human(const char *state_dir, FILE *out, char *err, size_t errlen)

@@ -1,11 +1,13 @@
 /* sync.c — one cycle of one job: read, diff, plan, guard, apply in three phases, report. */
 #include "rolesync/sync.h"
 
+#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rolesync/approve.h"
+#include "rolesync/journal.h"
 #include "rolesync/log.h"
 #include "rolesync/plan.h"
 #include "rolesync/recent.h"
@@ -48,6 +50,10 @@ struct sync_run {
      * and under an approval the indexes of its deletions outside the approved set */
     struct approve_set *dels;
     size_t *new_dels, nnew_dels;
+    /* the change journal (journal.h): lines written so far (the last seq), and whether a
+     * failed write was already reported (once a cycle, not once a line) */
+    uint64_t jseq;
+    bool jwarned;
 };
 
 /* One source read shared by the cycles of a fan-out job's targets. The source's roles are
@@ -78,9 +84,10 @@ struct sync_source {
 /* One write in flight. */
 struct op_ctx {
     struct sync_run *run;
-    size_t idx;   /* into diff->role_ops (phases 1, 3) or plan->assign_ops (phase 2) */
-    bool partial; /* phase 2, per-user set: sent without the adds of roles that could not be
-                     created and without its removals (plan_write_prepare) */
+    size_t idx;    /* into diff->role_ops (phases 1, 3) or plan->assign_ops (phase 2) */
+    bool partial;  /* phase 2, per-user set: sent without the adds of roles that could not be
+                      created and without its removals (plan_write_prepare) */
+    uint64_t jseq; /* phase 3: the seq of the deletion's "pending" journal line, 0 if none */
 };
 
 static void phase_assign(struct sync_run *run);
@@ -195,6 +202,162 @@ static void write_failed(struct sync_run *run, const char *op, const struct prov
                 log_quote(p, sizeof p, r->path ? r->path : "-"), r->status,
                 r->correlation_id && r->correlation_id[0] ? r->correlation_id : "-",
                 log_quote(q, sizeof q, r->message ? r->message : ""));
+}
+
+/* ---- the change journal (journal.h): one line per change applied or tried ---- */
+
+/* Fill the cycle's fields, append, report a failure once a cycle. A journal that cannot be
+ * written never stops the cycle (product.md 4c: it is a record, not a precondition). Returns
+ * the line's seq (e->seq when the caller gave one), 0 when nothing is journaled. */
+static uint64_t jwrite(struct sync_run *run, struct journal_entry *e, bool sync)
+{
+    char err[512], q[600];
+    if (!run->opts.journal)
+        return 0;
+    e->cycle = run->res.cycle;
+    if (!e->seq)
+        e->seq = ++run->jseq;
+    e->job = run->job->name;
+    e->target = run->tgt.cfg->name;
+    e->at_ms = util_now_ms();
+    if (journal_append(run->opts.journal, e, sync, err, sizeof err) != 0 && !run->jwarned) {
+        run->jwarned = true;
+        log_warning(run->job->name, "change not journaled, the cycle goes on cycle=%s error=%s",
+                    run->res.cycle, log_quote(q, sizeof q, err));
+    }
+    return e->seq;
+}
+
+static void jset_str(struct json_object *o, const char *key, const char *v)
+{
+    json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
+}
+
+/* A role as the journal holds it: {"name", "description", "definition"} with the provider's
+ * definition JSON parsed in (null when there is none). Not yet rendered: a deletion adds its
+ * holders. */
+static struct json_object *jrole(const char *name, const char *description, const char *def_json)
+{
+    struct json_object *o = json_object_new_object();
+    jset_str(o, "name", name);
+    jset_str(o, "description", description);
+    struct json_object *def = def_json ? json_tokener_parse(def_json) : NULL;
+    json_object_object_add(o, "definition", def);
+    return o;
+}
+
+/* Render and free (malloc'd text). */
+static char *jtext(struct json_object *o)
+{
+    char *s = xstrdup(
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+    return s;
+}
+
+static const char *jnz(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
+/* A role create or update, once its reply is in (not for a write cut short by a stop: what
+ * happened is unknown, and nothing claims it). */
+static void journal_role_written(struct sync_run *run, const struct diff_role_op *op,
+                                 const struct prov_result *r)
+{
+    const struct mdl_role *src = &run->ssnap->roles[op->src_role];
+    struct journal_entry e = {.role = op->name,
+                              .result = r->ok ? JOURNAL_OK : JOURNAL_FAILED,
+                              .correlation_id = jnz(r->correlation_id),
+                              .message = r->ok ? NULL : (r->message ? r->message : "")};
+    char *before = NULL, *after;
+    if (op->action == DIFF_ROLE_OP_CREATE) {
+        e.kind = JOURNAL_ROLE_CREATE;
+        e.role_id = r->ok ? jnz(r->id) : NULL;
+        after = jtext(jrole(op->name, src->description, src->def_json));
+    } else {
+        /* before: the target role as read; after: what it is once the write is made (only the
+         * fields that differ are written, the others are as they were). */
+        const struct mdl_role *t = &run->tsnap->roles[op->tgt_role];
+        e.kind = JOURNAL_ROLE_UPDATE;
+        e.role_id = t->id;
+        before = jtext(jrole(t->name, t->description, t->def_json));
+        after = jtext(jrole(t->name,
+                            (op->fields & DIFF_F_DESCRIPTION) ? src->description : t->description,
+                            (op->fields & DIFF_F_DEFINITION) ? src->def_json : t->def_json));
+    }
+    e.before = before;
+    e.after = after;
+    jwrite(run, &e, false);
+    free(before);
+    free(after);
+}
+
+struct jholders {
+    const struct sync_run *run;
+    struct json_object *list;
+};
+
+static void jholder(uint32_t tgt_user, uint32_t qual, void *arg)
+{
+    struct jholders *h = arg;
+    const struct diff *d = h->run->plan->diff;
+    const struct mdl_snapshot *t = h->run->tsnap;
+    struct json_object *o = json_object_new_object();
+    jset_str(o, "user", diff_user_label(d, tgt_user));
+    jset_str(o, "user_id", t->users[tgt_user].id);
+    jset_str(o, "division", diff_qual_name(d, qual));
+    jset_str(o, "division_id", qual < t->nquals ? t->quals[qual].id : NULL);
+    json_object_array_add(h->list, o);
+}
+
+/* A deletion's `before`: the whole role and every holder the job removes with it (exactly the
+ * grants the guard counted, diff_delete_holders). */
+static char *jdeleted_role(struct sync_run *run, const struct diff_role_op *op)
+{
+    const struct mdl_role *t = &run->tsnap->roles[op->tgt_role];
+    struct json_object *o = jrole(t->name, t->description, t->def_json);
+    struct jholders h = {run, json_object_new_array()};
+    diff_delete_holders(run->plan->diff, op, jholder, &h);
+    json_object_object_add(o, "holders", h.list);
+    return jtext(o);
+}
+
+/* The outcome line of a deletion whose "pending" line was written (same seq). */
+static void journal_role_deleted(struct sync_run *run, const struct diff_role_op *op, uint64_t seq,
+                                 const struct prov_result *r)
+{
+    const struct mdl_role *t = &run->tsnap->roles[op->tgt_role];
+    char *before = jdeleted_role(run, op);
+    struct journal_entry e = {.seq = seq,
+                              .kind = JOURNAL_ROLE_DELETE,
+                              .role = op->name,
+                              .role_id = t->id,
+                              .before = before,
+                              .result = r->ok ? JOURNAL_OK : JOURNAL_FAILED,
+                              .correlation_id = jnz(r->correlation_id),
+                              .message = r->ok ? NULL : (r->message ? r->message : "")};
+    jwrite(run, &e, false);
+    free(before);
+}
+
+/* One grant change, applied (ok) or carried by a write that failed. */
+static void journal_change(struct sync_run *run, const struct diff_change *ch,
+                           const struct prov_result *r)
+{
+    const struct diff *d = run->plan->diff;
+    const struct mdl_snapshot *t = run->tsnap;
+    struct journal_entry e = {.kind = ch->add ? JOURNAL_GRANT_ADD : JOURNAL_GRANT_REMOVE,
+                              .role = diff_ref_name(d, ch->ref),
+                              .role_id = plan_ref_id(run->plan, ch->ref),
+                              .user = diff_user_label(d, ch->tgt_user),
+                              .user_id = t->users[ch->tgt_user].id,
+                              .division = diff_qual_name(d, ch->qual),
+                              .division_id = ch->qual < t->nquals ? t->quals[ch->qual].id : NULL,
+                              .result = r->ok ? JOURNAL_OK : JOURNAL_FAILED,
+                              .correlation_id = jnz(r->correlation_id),
+                              .message = r->ok ? NULL : (r->message ? r->message : "")};
+    jwrite(run, &e, false);
 }
 
 /* ---- reads ---- */
@@ -796,7 +959,12 @@ static void on_role_written(const struct prov_result *r, void *arg)
     static const char *ops[] = {"role create", "role update", "role delete"};
     char q[300];
 
+    uint64_t jseq = ctx->jseq;
     free(ctx);
+    if (op->action != DIFF_ROLE_OP_DELETE && !r->cancelled)
+        journal_role_written(run, op, r);
+    else if (op->action == DIFF_ROLE_OP_DELETE && jseq && !r->cancelled)
+        journal_role_deleted(run, op, jseq, r);
     if (!r->ok) {
         write_failed(run, ops[op->action], r);
     } else {
@@ -848,11 +1016,36 @@ static void phase_deletes(struct sync_run *run)
         return;
     }
     const char *hold = plan_deletes_hold_reason(run->res.failed_ops);
+    /* The journal first (product.md 4c): each deletion's "pending" line, with the whole role
+     * and its holders, is on disk before any DELETE is sent, so an undo can re-create a role
+     * whatever happens to this process from here on. One fsync covers the batch. */
+    uint64_t *jseq = xcalloc(n, sizeof *jseq);
+    if (!hold && run->opts.journal) {
+        for (size_t i = 0; i < n; i++) {
+            char *before = jdeleted_role(run, &ops[i]);
+            struct journal_entry e = {.kind = JOURNAL_ROLE_DELETE,
+                                      .role = ops[i].name,
+                                      .role_id = run->tsnap->roles[ops[i].tgt_role].id,
+                                      .before = before,
+                                      .result = JOURNAL_PENDING};
+            jseq[i] = jwrite(run, &e, false);
+            free(before);
+        }
+        char err[512], q[600];
+        if (journal_sync(run->opts.journal, err, sizeof err) != 0 && !run->jwarned) {
+            run->jwarned = true;
+            log_warning(run->job->name,
+                        "journal not synced before the deletions, the cycle goes on cycle=%s "
+                        "error=%s",
+                        run->res.cycle, log_quote(q, sizeof q, err));
+        }
+    }
     run->inflight = (unsigned)n + 1; /* held ones are reported at once: see phase_assign */
     for (size_t i = 0; i < n; i++) {
-        struct op_ctx *ctx = xmalloc(sizeof *ctx);
+        struct op_ctx *ctx = xcalloc(1, sizeof *ctx);
         ctx->run = run;
         ctx->idx = (size_t)(&ops[i] - run->plan->diff->role_ops);
+        ctx->jseq = jseq[i];
         if (hold) {
             /* counted as a failed deletion, as before: it was due and did not happen */
             struct prov_result r = {
@@ -863,6 +1056,7 @@ static void phase_deletes(struct sync_run *run)
         run->tops->role_delete(&run->tgt, &run->tsnap->roles[ops[i].tgt_role], on_role_written,
                                ctx);
     }
+    free(jseq);
     if (--run->inflight == 0)
         finish(run);
 }
@@ -890,19 +1084,29 @@ static void log_change(struct sync_run *run, const struct diff_change *ch)
 struct applied {
     struct sync_run *run;
     bool partial;
+    const struct prov_result *r; /* the write's reply */
 };
 
-/* One change a successful write made: counted and logged. */
+/* One change a successful write made: counted, logged and journaled. */
 static void change_applied(const struct diff_change *ch, void *arg)
 {
     struct applied *a = arg;
     if (!plan_change_carried(a->run->plan, a->partial, ch))
         return; /* not in what was sent: still pending */
+    journal_change(a->run, ch, a->r);
     if (ch->add)
         a->run->res.assignments_added++;
     else
         a->run->res.assignments_removed++;
     log_change(a->run, ch);
+}
+
+/* One change a failed write carried: journaled as failed, with the server's message. */
+static void change_failed(const struct diff_change *ch, void *arg)
+{
+    struct applied *a = arg;
+    if (plan_change_carried(a->run->plan, a->partial, ch))
+        journal_change(a->run, ch, a->r);
 }
 
 static const char *assign_op_name(enum plan_assign_kind k)
@@ -928,12 +1132,16 @@ static void on_assign_written(const struct prov_result *r, void *arg)
     const struct plan_assign_op *op = &run->plan->assign_ops[ctx->idx];
 
     if (!r->ok) {
+        /* journaled before write_failed counts it: each change the write carried, failed */
+        struct applied a = {run, ctx->partial, r};
+        if (!r->cancelled)
+            plan_op_changes(run->plan, ctx->idx, change_failed, &a);
         write_failed(run, assign_op_name(op->kind), r);
     } else {
         /* a partial write is not what the plan wanted: the memory must not note it */
         run->assign_ok[ctx->idx] = !ctx->partial;
         run->ok_writes++;
-        struct applied a = {run, ctx->partial};
+        struct applied a = {run, ctx->partial, r};
         plan_op_changes(run->plan, ctx->idx, change_applied, &a);
     }
     free(ctx);
@@ -1039,11 +1247,21 @@ static void finish(struct sync_run *run)
     /* The same figures as status.json's `changes`: what a dry run would do, else what was
      * applied (sync_status_fill). */
     bool dry = r->outcome == SYNC_DRY_RUN;
+    if (run->jseq > 0) {
+        /* The cycle's lines are durable before its status is written (the callback writes
+         * status.json): the status never names a cycle the journal could lose. */
+        char err[512], q[600];
+        if (journal_sync(run->opts.journal, err, sizeof err) != 0 && !run->jwarned) {
+            run->jwarned = true;
+            log_warning(run->job->name, "journal not synced cycle=%s error=%s", r->cycle,
+                        log_quote(q, sizeof q, err));
+        }
+    }
     log_info(run->job->name,
              "cycle finished result=%s in_sync=%s roles_created=%zu roles_updated=%zu "
              "roles_deleted=%zu assignments_added=%zu assignments_removed=%zu pending=%zu "
              "failed_ops=%zu not_converging=%zu unmatched_source_only=%zu "
-             "unmatched_target_only=%zu requests=%llu retries=%llu duration_ms=%llu",
+             "unmatched_target_only=%zu requests=%llu retries=%llu duration_ms=%llu cycle=%s",
              sync_outcome_name(r->outcome), r->in_sync ? "true" : "false",
              dry ? r->planned_roles_created : r->roles_created,
              dry ? r->planned_roles_updated : r->roles_updated,
@@ -1052,7 +1270,7 @@ static void finish(struct sync_run *run)
              dry ? r->planned_assignments_removed : r->assignments_removed, r->pending,
              r->failed_ops, r->nnot_converging, r->unmatched_source_only, r->unmatched_target_only,
              (unsigned long long)r->requests, (unsigned long long)r->retries,
-             (unsigned long long)(util_mono_ms() - run->t0));
+             (unsigned long long)(util_mono_ms() - run->t0), r->cycle);
     run->cb(r, run->arg);
 
     for (size_t i = 0; i < r->nnot_converging; i++) {
@@ -1095,8 +1313,9 @@ int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_ten
     run->t0 = util_mono_ms();
     run->res.max_deletes = job->max_deletes;
     counters(run, &run->req0, &run->retry0);
-    log_info(job->name, "cycle started source=%s target=%s dry_run=%s", src->cfg->name,
-             tgt->cfg->name, opts->dry_run ? "true" : "false");
+    journal_new_cycle(run->res.cycle);
+    log_info(job->name, "cycle started source=%s target=%s dry_run=%s cycle=%s", src->cfg->name,
+             tgt->cfg->name, opts->dry_run ? "true" : "false", run->res.cycle);
     run->reads_pending = 2;
     /* The handles are set before any callback can come: callbacks come from the loop. */
     if (opts->source)
@@ -1125,6 +1344,7 @@ void sync_status_fill(struct status_run *run, const struct sync_result *r)
     else
         run->changes = (struct status_changes){r->roles_created, r->roles_updated, r->roles_deleted,
                                                r->assignments_added, r->assignments_removed};
+    snprintf(run->cycle, sizeof run->cycle, "%s", r->cycle);
     run->pending = r->pending;
     run->failed_ops = r->failed_ops;
     run->requests = r->requests;

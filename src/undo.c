@@ -1359,8 +1359,7 @@ static int undo_apply(struct urun *u, uv_loop_t *loop, bool dry_run, bool cli_dr
 
     char err[512];
     journal_new_cycle(u->cycle);
-    /* journal.max_size / journal.keep: the defaults until the config carries them */
-    u->jn = journal_open(u->cfg->state_dir, JOURNAL_DEFAULT_MAX_SIZE, JOURNAL_DEFAULT_KEEP, err,
+    u->jn = journal_open(u->cfg->state_dir, u->cfg->journal_max_size, u->cfg->journal_keep, err,
                          sizeof err);
     if (!u->jn)
         log_warning(job->name, "the undo is not journaled, it cannot be undone error=%s",

@@ -130,7 +130,14 @@ struct cfg_config {
     struct cfg_job *jobs;
     size_t njobs;
     struct cfg_coord *coordination; /* NULL: this instance runs every job (no etcd) */
+    /* journal: (product.md 4c; journal.h): rotate {state_dir}/changes.jsonl at max_size
+     * bytes (0: never), keeping `keep` old files. Defaults 64MiB and 4. */
+    uint64_t journal_max_size;
+    unsigned journal_keep;
 };
+
+#define CFG_JOURNAL_MIN_SIZE (64ull << 10) /* journal.max_size, when not 0: 64KiB .. 16GiB */
+#define CFG_JOURNAL_MAX_SIZE (16ull << 30) /* journal.keep: 0 .. 100 */
 
 /* A list of diagnostics, each a complete "FILE:LINE:COLUMN: message" line (no newline). */
 struct cfg_diags {
@@ -171,6 +178,11 @@ bool cfg_coord_equal(const struct cfg_coord *a, const struct cfg_coord *b);
 
 /* "500ms", "30s", "10m", "1h" (a positive integer and one unit) -> milliseconds. 0 / -1. */
 int cfg_parse_duration(const char *s, uint64_t *ms);
+/* "1048576", "512KiB", "64MiB", "1GiB" (a whole number, no leading zero, and an optional
+ * binary unit) -> bytes. 0 / -1. */
+int cfg_parse_size(const char *s, uint64_t *bytes);
+/* Bytes in the largest exact unit ("64MiB", "1000") into buf; returns buf. */
+char *cfg_format_size(uint64_t bytes, char *buf, size_t n);
 /* "5/s", "300/min", "0" -> requests per second (0 = none). 0 / -1. */
 int cfg_parse_rate(const char *s, double *per_sec);
 /* Also "1000/h". Formats milliseconds in the largest exact unit ("10m", "1500ms") into buf;

@@ -84,6 +84,8 @@ struct journal;
 struct journal *journal_open(const char *state_dir, uint64_t max_size, unsigned keep, char *err,
                              size_t errlen);
 void journal_close(struct journal *j); /* NULL is fine */
+/* New rotation limits (a reload's journal: block), from the next append on. */
+void journal_set_limits(struct journal *j, uint64_t max_size, unsigned keep);
 
 /* A new cycle id: UTC time and random bits, e.g. "20261204T061530Z-3fa9c21b" (unique per
  * cycle, sortable by start time, safe on a command line). */

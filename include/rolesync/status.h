@@ -7,7 +7,8 @@
  * directory), so a reader sees either the old file or the new one, never a partial one.
  * metrics.h renders the same model as Prometheus text.
  *
- * JSON shape (schema_version 1) is the one in product.md section 6, plus one documented
+ * JSON shape (schema_version 1) is the one in product.md section 6, plus product.md 4c's
+ * last_run.cycle and the job's in_sync_since, plus one documented
  * addition: each job carries "reason" (string or null), set when the job is `failed`
  * (e.g. "authentication failed: 403 ...") or `refused` (the max_deletes guard's message), null
  * otherwise; and product.md 4c's last_run.refusal (with "approved", see struct status_run). Other
@@ -46,6 +47,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+
+#include "rolesync/journal.h"
 
 #define STATUS_SCHEMA_VERSION 1
 #define STATUS_MAX_ERRORS 20
@@ -97,8 +100,9 @@ struct status_not_converging {
 
 /* One run of a job: filled while it runs, then becomes the job's last_run. */
 struct status_run {
-    int64_t started_at_ms;  /* epoch ms */
-    int64_t finished_at_ms; /* epoch ms; 0 while running */
+    char cycle[JOURNAL_CYCLE_LEN]; /* the cycle's id (journal.h), "" = none (rendered null) */
+    int64_t started_at_ms;         /* epoch ms */
+    int64_t finished_at_ms;        /* epoch ms; 0 while running */
     enum status_result result;
     bool dry_run;
     struct status_changes changes;
@@ -128,7 +132,11 @@ struct status_run {
 struct status_job {
     char *name;
     enum status_job_state state;
-    bool in_sync;              /* false until a run shows the target matches */
+    bool in_sync; /* false until a run shows the target matches */
+    /* product.md 4c: the start of the first of the consecutive in-sync runs up to the last
+     * one; 0 = not in sync (rendered null). Kept across a restart when the first run of the
+     * new process is in sync too (status_prev_carry). */
+    int64_t in_sync_since_ms;
     char *reason;              /* why the job is failed/refused, or NULL */
     bool running;              /* `current` is in use */
     struct status_run current; /* the run in progress */
@@ -190,6 +198,8 @@ struct status_run *status_job_run_begin(struct status_job *job, int64_t now_ms, 
  *                  product.md 4.9 says the rest of the job counts as in sync);
  *   partial, failed -> waiting_retry, not in sync, consecutive_failures + 1;
  *   refused  -> refused, not in sync (not counted as a failure: retrying sooner cannot help).
+ * in_sync_since follows in_sync: kept while runs stay in sync (set to this run's start when
+ * it was 0), 0 when this one is not.
  * The reason is cleared; set it (and e.g. state failed) afterwards with status_job_set_state. */
 void status_job_run_end(struct status_job *job, int64_t now_ms, enum status_result result);
 /* Override the state (copying `reason`, which may be NULL). */
@@ -252,6 +262,11 @@ int status_print_human(const char *state_dir, FILE *out, char *err, size_t errle
 struct status_prev;
 struct status_prev *status_prev_read(const char *state_dir);
 bool status_prev_add_job(struct status *st, const struct status_prev *prev, const char *name);
+/* A job this process runs (daemon start, --once) carries over from the earlier file only the
+ * start of its in-sync stretch: when the file shows job `name` in sync since T, the job's
+ * in_sync_since_ms becomes T (in_sync stays false until a run says so), so a first run that
+ * is in sync continues the stretch instead of restarting it. No-op for a missing job. */
+void status_prev_carry(struct status_job *job, const struct status_prev *prev);
 void status_prev_free(struct status_prev *prev);
 /* Same from a file path with an explicit "now" for relative times (tests). */
 int status_print_human_file(const char *path, FILE *out, int64_t now_ms, char *err, size_t errlen);

@@ -10,7 +10,8 @@
  *      updates, then assignment changes, then role deletions — each phase's requests submitted
  *      together (the HTTP engine enforces the tenant's concurrency and rate limits);
  *   5. log one info line per applied change and one summary line, and call back with a result
- *      that status.json and the exit code are made from.
+ *      that status.json and the exit code are made from; every applied (or failed) change is
+ *      also a line of the change journal (sync_opts.journal), under the cycle's id.
  * A failed read stops the cycle before anything is written. A write whose role could not be
  * created is not sent (counted as failed). Nothing here retries: the HTTP engine already did,
  * and the next cycle starts from fresh reads.
@@ -31,6 +32,7 @@
 #include "rolesync/approve.h"
 #include "rolesync/config.h"
 #include "rolesync/diff.h"
+#include "rolesync/journal.h"
 #include "rolesync/provider.h"
 #include "rolesync/recent.h"
 #include "rolesync/status.h"
@@ -62,6 +64,8 @@ struct sync_not_converging {
 };
 
 struct sync_result {
+    char cycle[JOURNAL_CYCLE_LEN]; /* this cycle's id (journal.h): in its log lines, its
+                                      journal lines and status.json last_run.cycle */
     enum sync_outcome outcome;
     bool in_sync;     /* target equals the desired state (not-converging items aside) */
     bool auth_failed; /* credentials refused (401 after renewal, 403) */
@@ -128,6 +132,12 @@ struct sync_opts {
      * with approval_unknown). Both borrowed; NULL approve_fp = no approval. */
     const char *approve_fp;
     struct approve_set *approved;
+    /* The change journal (journal.h), shared by every job of the process; NULL = nothing
+     * journaled. Only applied (or tried) writes are journaled: a dry run or a refused plan
+     * writes no line. A deletion's "pending" line is fsync'd before its DELETE is sent, and the
+     * cycle's lines before the callback runs. A journal that cannot be written is logged once
+     * a cycle and never stops it. */
+    struct journal *journal;
 };
 
 typedef void (*sync_done_cb)(const struct sync_result *r, void *arg);

@@ -45,6 +45,7 @@ KEY_SECTIONS = {
     "jobs[].users": ("jobs", "[]", "users"),
     "coordination": ("coordination",),
     "coordination.etcd": ("coordination", "etcd"),
+    "journal": ("journal",),
 }
 # read by libsystemd (sd_notify, sd_watchdog_enabled) rather than by a getenv() of ours
 SYSTEMD_ENV = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "STATE_DIRECTORY", "CREDENTIALS_DIRECTORY",

@@ -399,6 +399,7 @@ class SchemaMatchesLoader(unittest.TestCase):
         "DIVISIONS_KEYS": [("jobs", "[]", "divisions")],
         "COORD_KEYS": [("coordination",)],
         "ETCD_KEYS": [("coordination", "etcd")],
+        "JOURNAL_KEYS": [("journal",)],
     }
     # key given to get_enum() -> where it lives
     ENUM_KEYS = {"log_level": (), "api": ("tenants", "*"), "match_by": ("jobs", "[]", "users"),
@@ -460,7 +461,8 @@ class SchemaMatchesLoader(unittest.TestCase):
 
     def test_uint_ranges(self):
         where = {"max_connections": ("http",), "max_attempts": ("http", "retry"),
-                 "page_size": ("tenants", "*"), "max_deletes": ("jobs", "[]")}
+                 "page_size": ("tenants", "*"), "max_deletes": ("jobs", "[]"),
+                 "keep": ("journal",)}
         calls = re.findall(r'get_uint\(ld, \w+, "(\w+)", (\d+), (\w+),', self.code)
         self.assertEqual({c[0] for c in calls}, set(where))
         # page_size's ceiling is the provider's page_size_max: the largest of them without an
@@ -646,6 +648,20 @@ CASES = [
      "    client_secret_env: RS_SCHEMA_TEST_SECRET\n    page_size: 1000\n", True),
     ("negative max_deletes", "max_deletes: 50", "max_deletes: -1", False),
     ("max_deletes 0", "max_deletes: 50", "max_deletes: 0", True),
+    ("journal block", "log_level: info\n", "log_level: info\njournal: {max_size: 64MiB, keep: 4}\n",
+     True),
+    ("journal max_size in bytes", "log_level: info\n",
+     "log_level: info\njournal: {max_size: 1048576}\n", True),
+    ("journal max_size 0 (never rotate)", "log_level: info\n",
+     "log_level: info\njournal: {max_size: 0, keep: 0}\n", True),
+    ("journal max_size in MB", "log_level: info\n", "log_level: info\njournal: {max_size: 64MB}\n",
+     False),
+    ("journal max_size below 64KiB", "log_level: info\n",
+     "log_level: info\njournal: {max_size: 1024}\n", False),
+    ("journal max_size above 16GiB", "log_level: info\n",
+     "log_level: info\njournal: {max_size: 17179869185}\n", False),
+    ("journal keep 101", "log_level: info\n", "log_level: info\njournal: {keep: 101}\n", False),
+    ("unknown journal key", "log_level: info\n", "log_level: info\njournal: {kept: 1}\n", False),
     ("rate per day", "rate_limit: 300/min", "rate_limit: 300/day", False),
     ("rate too high", "rate_limit: 300/min", "rate_limit: 1000001/s", False),
     ("rate maximum", "rate_limit: 300/min", "rate_limit: 1000000/h", True),

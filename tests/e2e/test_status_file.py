@@ -107,8 +107,8 @@ class StatusFileTest(unittest.TestCase):
                 self.assertNotIn("sim-secret", text)
                 self.assertEqual(stat.S_IMODE(os.stat(metrics).st_mode), 0o644)
             self.assertEqual(d.proc.returncode, 0)
-            # no temp file left behind
-            self.assertEqual(os.listdir(state_dir), ["status.json"])
+            # no temp file left behind (the change journal, product.md 4c, lives there too)
+            self.assertEqual(sorted(os.listdir(state_dir)), ["changes.jsonl", "status.json"])
             self.assertEqual(sorted(f for f in os.listdir(p.dir) if "prom" in f),
                              ["rolesyncd.prom"])
             final = json.loads(slurp(path))

@@ -309,28 +309,28 @@ static void test_http_merge(void **state)
     struct cfg_diags d = {0};
     char *ca = xasprintf("%s/ca.pem", tmpdir);
     char *yaml = xasprintf("http:\n"
-                                     "  timeout: 5s\n"
-                                     "  rate_limit: 10/s\n"
-                                     "  ca_file: %s\n"
-                                     "  retry: { max_attempts: 3, initial_delay: 250ms }\n"
-                                     "tenants:\n"
-                                     "  prod:\n"
-                                     "    api: genesys\n"
-                                     "    base_url: https://api.mypurecloud.com\n"
-                                     "    client_id: a\n"
-                                     "    client_secret_file: prod.secret\n"
-                                     "  dev:\n"
-                                     "    api: genesys\n"
-                                     "    base_url: https://api.usw2.pure.cloud\n"
-                                     "    client_id: b\n"
-                                     "    client_secret_file: dev.secret\n"
-                                     "    page_size: 250\n"
-                                     "    http:\n"
-                                     "      max_connections: 4\n"
-                                     "      rate_limit: 0\n"
-                                     "      connect_timeout: 2s\n"
-                                     "      retry: { max_delay: 10s }\n" JOB,
-                                     ca);
+                           "  timeout: 5s\n"
+                           "  rate_limit: 10/s\n"
+                           "  ca_file: %s\n"
+                           "  retry: { max_attempts: 3, initial_delay: 250ms }\n"
+                           "tenants:\n"
+                           "  prod:\n"
+                           "    api: genesys\n"
+                           "    base_url: https://api.mypurecloud.com\n"
+                           "    client_id: a\n"
+                           "    client_secret_file: prod.secret\n"
+                           "  dev:\n"
+                           "    api: genesys\n"
+                           "    base_url: https://api.usw2.pure.cloud\n"
+                           "    client_id: b\n"
+                           "    client_secret_file: dev.secret\n"
+                           "    page_size: 250\n"
+                           "    http:\n"
+                           "      max_connections: 4\n"
+                           "      rate_limit: 0\n"
+                           "      connect_timeout: 2s\n"
+                           "      retry: { max_delay: 10s }\n" JOB,
+                           ca);
     struct cfg_config *cfg = load_ok(yaml, &d);
     assert_int_equal(cfg->http.timeout_ms, 5000);
     assert_string_equal(cfg->http.ca_file, ca);
@@ -516,25 +516,26 @@ static void test_unknown_key_job(void **state)
 static void test_unknown_keys_everywhere(void **state)
 {
     (void)state;
-    EXPECT_ERRS("loglevel: info\n"
-                "http:\n"
-                "  timeouts: 5s\n"
-                "  retry:\n"
-                "    attempts: 3\n" TENANTS "    colour: blue\n" JOB "    roles: { inclde: [a] }\n"
-                "    users: { match: email }\n",
-                "1:1: unknown key \"loglevel\" at top level (expected one of: state_dir, "
-                "log_level, metrics_file, http, tenants, jobs, coordination)",
-                "3:3: unknown key \"timeouts\" in http (expected one of: timeout, "
-                "connect_timeout, max_connections, rate_limit, ca_file, retry)",
-                "5:5: unknown key \"attempts\" in retry (expected one of: max_attempts, "
-                "initial_delay, max_delay)",
-                "23:5: unknown key \"colour\" in tenant (expected one of: api, base_url, "
-                "write_base_url, token_url, tenant_id, client_id, client_secret_file, client_secret_env, "
-                "page_size, http)",
-                "28:14: unknown key \"inclde\" in roles (expected one of: include, exclude, "
-                "definitions, rename)",
-                "29:14: unknown key \"match\" in users (expected one of: match_by, include, "
-                "exclude)");
+    EXPECT_ERRS(
+        "loglevel: info\n"
+        "http:\n"
+        "  timeouts: 5s\n"
+        "  retry:\n"
+        "    attempts: 3\n" TENANTS "    colour: blue\n" JOB "    roles: { inclde: [a] }\n"
+        "    users: { match: email }\n",
+        "1:1: unknown key \"loglevel\" at top level (expected one of: state_dir, "
+        "log_level, metrics_file, http, tenants, jobs, coordination, journal)",
+        "3:3: unknown key \"timeouts\" in http (expected one of: timeout, "
+        "connect_timeout, max_connections, rate_limit, ca_file, retry)",
+        "5:5: unknown key \"attempts\" in retry (expected one of: max_attempts, "
+        "initial_delay, max_delay)",
+        "23:5: unknown key \"colour\" in tenant (expected one of: api, base_url, "
+        "write_base_url, token_url, tenant_id, client_id, client_secret_file, client_secret_env, "
+        "page_size, http)",
+        "28:14: unknown key \"inclde\" in roles (expected one of: include, exclude, "
+        "definitions, rename)",
+        "29:14: unknown key \"match\" in users (expected one of: match_by, include, "
+        "exclude)");
 }
 
 static void test_inline_secret(void **state)
@@ -901,12 +902,11 @@ static void test_divisions(void **state)
 {
     (void)state;
     struct cfg_diags d = {0};
-    struct cfg_config *cfg =
-        load_ok(TENANTS JOB "    divisions:\n"
-                            "      include: [home, \"E*\"]\n"
-                            "      exclude: [\"EMEA-Test\"]\n"
-                            "      rename: { EMEA: Europe }\n",
-                &d);
+    struct cfg_config *cfg = load_ok(TENANTS JOB "    divisions:\n"
+                                                 "      include: [home, \"E*\"]\n"
+                                                 "      exclude: [\"EMEA-Test\"]\n"
+                                                 "      rename: { EMEA: Europe }\n",
+                                     &d);
     const struct cfg_job *j = &cfg->jobs[0];
     assert_int_equal(j->divisions_include.n, 2);
     assert_string_equal(j->divisions_include.v[0], "home");
@@ -930,12 +930,13 @@ static void test_divisions(void **state)
                         "    divisions: { include: [home] }\n",
                 "22:5: \"divisions\" needs genesys on both sides (target tenant \"plant\" is "
                 "identity, which has no divisions)");
-    EXPECT_ERRS(TENANTS JOB "    divisions:\n"
-                            "      includ: [x]\n"
-                            "      rename: { EMEA: Europe, emea: X }\n",
-                "23:7: unknown key \"includ\" in divisions (expected one of: include, exclude, rename)",
-                "24:31: division \"emea\" is renamed twice (names are compared "
-                "case-insensitively)");
+    EXPECT_ERRS(
+        TENANTS JOB "    divisions:\n"
+                    "      includ: [x]\n"
+                    "      rename: { EMEA: Europe, emea: X }\n",
+        "23:7: unknown key \"includ\" in divisions (expected one of: include, exclude, rename)",
+        "24:31: division \"emea\" is renamed twice (names are compared "
+        "case-insensitively)");
     EXPECT_ERRS(TENANTS JOB "    divisions: [a]\n",
                 "22:16: \"divisions\" must be a mapping (include, exclude, rename), not a list");
 }
@@ -1252,15 +1253,15 @@ static void test_aliases_refused(void **state)
                 "  a: *h\n"
                 "jobs: []\n",
                 "1:1: unknown key \"x\" at top level (expected one of: state_dir, log_level, "
-                "metrics_file, http, tenants, jobs, coordination)",
+                "metrics_file, http, tenants, jobs, coordination, journal)",
                 "4:6: YAML aliases are not allowed (*h); write the value out");
     /* billion laughs: refused at the first alias, nothing expanded */
     EXPECT_ERRS("a: &a [x, x]\n"
                 "b: &b [*a, *a]\n",
                 "1:1: unknown key \"a\" at top level (expected one of: state_dir, log_level, "
-                "metrics_file, http, tenants, jobs, coordination)",
+                "metrics_file, http, tenants, jobs, coordination, journal)",
                 "2:1: unknown key \"b\" at top level (expected one of: state_dir, log_level, "
-                "metrics_file, http, tenants, jobs, coordination)",
+                "metrics_file, http, tenants, jobs, coordination, journal)",
                 "2:8: YAML aliases are not allowed (*a); write the value out",
                 "2:12: YAML aliases are not allowed (*a); write the value out");
 }
@@ -1472,6 +1473,84 @@ static void test_example_config(void **state)
     unsetenv("PLANT_B_SECRET");
 }
 
+/* journal: { max_size, keep } (product.md 4c): sizes in bytes or KiB/MiB/GiB, 0 = never rotate,
+ * else 64KiB..16GiB; keep 0..100; defaults 64MiB and 4. */
+static void test_journal_block(void **state)
+{
+    (void)state;
+    struct cfg_diags d = {0};
+    struct cfg_config *cfg = load_ok(TENANTS JOB, &d);
+    assert_int_equal(cfg->journal_max_size, 64ull << 20);
+    assert_int_equal(cfg->journal_keep, 4);
+    cfg_free(cfg);
+    cfg_diags_free(&d);
+    static const struct {
+        const char *text;
+        uint64_t bytes;
+        unsigned keep;
+    } ok[] = {{"journal: { max_size: 512KiB, keep: 0 }\n", 512ull << 10, 0},
+              {"journal: { max_size: 1GiB, keep: 100 }\n", 1ull << 30, 100},
+              {"journal: { max_size: 1048576 }\n", 1048576, 4},
+              {"journal: { max_size: 0 }\n", 0, 4},
+              {"journal: { max_size: 16GiB }\n", 16ull << 30, 4},
+              {"journal: { max_size: 64KiB }\n", 64ull << 10, 4},
+              {"journal: { keep: 7 }\n", 64ull << 20, 7},
+              {"journal:\n", 64ull << 20, 4}};
+    for (size_t i = 0; i < UTIL_ARRAY_LEN(ok); i++) {
+        char *y = xasprintf("%s" TENANTS JOB, ok[i].text);
+        cfg = load_ok(y, &d);
+        assert_int_equal(cfg->journal_max_size, ok[i].bytes);
+        assert_int_equal(cfg->journal_keep, ok[i].keep);
+        cfg_free(cfg);
+        cfg_diags_free(&d);
+        free(y);
+    }
+    EXPECT_ERRS("journal: { max_size: 64MB }\n" TENANTS JOB,
+                "1:22: invalid size \"64MB\" for \"max_size\" (use bytes or e.g. 512KiB, 64MiB, "
+                "1GiB)");
+    EXPECT_ERRS("journal:\n  max_size: 1KiB\n" TENANTS JOB,
+                "2:13: size \"1KiB\" for \"max_size\" is out of range (0 for never, or from "
+                "64KiB to 16GiB)");
+    EXPECT_ERRS("journal:\n  max_size: 17GiB\n" TENANTS JOB,
+                "2:13: size \"17GiB\" for \"max_size\" is out of range (0 for never, or from "
+                "64KiB to 16GiB)");
+    EXPECT_ERRS("journal:\n  max_size: 099\n" TENANTS JOB,
+                "2:13: invalid size \"099\" for \"max_size\" (use bytes or e.g. 512KiB, 64MiB, "
+                "1GiB)");
+    EXPECT_ERRS("journal:\n  max_size: 99999999999999999999999GiB\n" TENANTS JOB,
+                "2:13: invalid size \"99999999999999999999999GiB\" for \"max_size\" (use bytes "
+                "or e.g. 512KiB, 64MiB, 1GiB)");
+    EXPECT_ERRS("journal:\n  max_size: -1\n" TENANTS JOB,
+                "2:13: invalid size \"-1\" for \"max_size\" (use bytes or e.g. 512KiB, 64MiB, "
+                "1GiB)");
+    EXPECT_ERRS("journal:\n  max_size: [1]\n" TENANTS JOB,
+                "2:13: \"max_size\" must be a size (e.g. 64MiB), not a list");
+    EXPECT_ERRS("journal:\n  keep: 101\n" TENANTS JOB,
+                "2:9: invalid value \"101\" for \"keep\" (expected a whole number from 0 to 100)");
+    EXPECT_ERRS("journal:\n  kept: 1\n" TENANTS JOB,
+                "2:3: unknown key \"kept\" in journal (expected one of: max_size, keep)");
+    EXPECT_ERRS("journal: 64MiB\n" TENANTS JOB,
+                "1:10: \"journal\" must be a mapping (max_size, keep), not a single value");
+
+    uint64_t b;
+    assert_int_equal(cfg_parse_size("0", &b), 0);
+    assert_int_equal(b, 0);
+    assert_int_equal(cfg_parse_size("18446744073709551615", &b), 0);
+    assert_int_equal(b, UINT64_MAX);
+    assert_int_equal(cfg_parse_size("18446744073709551616", &b), -1);
+    assert_int_equal(cfg_parse_size("17179869183GiB", &b), 0);
+    assert_int_equal(cfg_parse_size("17179869184GiB", &b), -1);
+    assert_int_equal(cfg_parse_size("1 MiB", &b), -1);
+    assert_int_equal(cfg_parse_size("MiB", &b), -1);
+    assert_int_equal(cfg_parse_size("1mib", &b), -1);
+    assert_int_equal(cfg_parse_size("", &b), -1);
+    char buf[32];
+    assert_string_equal(cfg_format_size(64ull << 20, buf, sizeof buf), "64MiB");
+    assert_string_equal(cfg_format_size(1536, buf, sizeof buf), "1536");
+    assert_string_equal(cfg_format_size(2048, buf, sizeof buf), "2KiB");
+    assert_string_equal(cfg_format_size(0, buf, sizeof buf), "0");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1531,6 +1610,7 @@ int main(void)
         cmocka_unit_test_setup(test_load_missing_file, setup),
         cmocka_unit_test_setup(test_load_file_relative_secret, setup),
         cmocka_unit_test_setup(test_example_config, setup),
+        cmocka_unit_test_setup(test_journal_block, setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -197,6 +197,11 @@ static void test_matches_spec_example(void **state)
     assert_type(lr, "approved", json_type_null);
     json_object_object_del(lr, "refusal");
     json_object_object_del(lr, "approved");
+    /* and the cycle's id (none given here) and the job's in-sync stretch (since this run) */
+    assert_type(lr, "cycle", json_type_null);
+    json_object_object_del(lr, "cycle");
+    assert_str(job, "in_sync_since", "2026-11-22T05:00:00Z");
+    json_object_object_del(job, "in_sync_since");
     if (!json_object_equal(got, want))
         fail_msg("rendered status differs from the spec:\n%s",
                  json_object_to_json_string_ext(got, JSON_C_TO_STRING_PRETTY));
@@ -211,9 +216,9 @@ static void test_shape_before_first_run(void **state)
     static const char *const daemon[] = {"pid",         "version",          "started_at",
                                          "config_file", "config_loaded_at", "last_reload"};
     static const char *const reload[] = {"at", "ok", "error"};
-    static const char *const jobkeys[] = {
-        "state",       "in_sync", "last_run", "last_success_at", "consecutive_failures",
-        "next_run_at", "reason"};
+    static const char *const jobkeys[] = {"state",       "in_sync",         "in_sync_since",
+                                          "last_run",    "last_success_at", "consecutive_failures",
+                                          "next_run_at", "reason"};
     struct status st;
     status_init(&st, "9.9.9", "/x/y.yaml", T0);
     status_job_add(&st, "b-job");
@@ -253,6 +258,7 @@ static void test_shape_before_first_run(void **state)
     assert_str(j, "state", "idle");
     assert_type(j, "in_sync", json_type_boolean);
     assert_false(json_object_get_boolean(get(j, "in_sync")));
+    assert_type(j, "in_sync_since", json_type_null);
     assert_type(j, "last_run", json_type_null);
     assert_type(j, "last_success_at", json_type_null);
     assert_int(j, "consecutive_failures", 0);
@@ -265,9 +271,9 @@ static void test_shape_before_first_run(void **state)
 static void test_errors_capped_counts_exact(void **state)
 {
     static const char *const runkeys[] = {
-        "started_at",     "finished_at", "result",   "dry_run", "changes",
-        "pending",        "failed_ops",  "requests", "retries", "unmatched_users",
-        "not_converging", "errors",      "refusal",  "approved"};
+        "cycle",           "started_at",     "finished_at", "result",   "dry_run",
+        "changes",         "pending",        "failed_ops",  "requests", "retries",
+        "unmatched_users", "not_converging", "errors",      "refusal",  "approved"};
     static const char *const errkeys[] = {"op",     "method",  "path",
                                           "status", "message", "correlation_id"};
     static const char *const nckeys[] = {"kind", "name", "reason"};
@@ -745,6 +751,101 @@ static void test_prev_jobs_carried_over(void **state)
     free(dir);
 }
 
+/* product.md 4c: in_sync_since is the start of the first of the consecutive in-sync runs,
+ * null when the last run was not in sync; a restart keeps it when the first run after it is
+ * in sync again (status_prev_carry), not when it is not; last_run.cycle is the run's id. */
+static void test_in_sync_since(void **state)
+{
+    (void)state;
+    char *dir = make_tmpdir(), err[512] = "";
+    struct status st;
+    status_init(&st, "1", "/c", T0);
+    struct status_job *job = status_job_add(&st, "j");
+    struct status_run *run = status_job_run_begin(job, T0, false);
+    snprintf(run->cycle, sizeof run->cycle, "20261122T050000Z-0badf00d");
+    status_job_run_end(job, T0 + SEC, STATUS_RESULT_OK);
+    assert_int_equal(job->in_sync_since_ms, T0);
+    /* a second in-sync run keeps it */
+    status_job_run_begin(job, T0 + 60 * SEC, false);
+    status_job_run_end(job, T0 + 61 * SEC, STATUS_RESULT_OK);
+    assert_int_equal(job->in_sync_since_ms, T0);
+    struct json_object *o = render_parse(&st), *j = get(get(o, "jobs"), "j");
+    assert_str(j, "in_sync_since", "2026-11-22T05:00:00Z");
+    assert_type(get(j, "last_run"), "cycle", json_type_null); /* the second run had none */
+    json_object_put(o);
+    /* one with pending changes ends it; the next in-sync one starts a new stretch */
+    run = status_job_run_begin(job, T0 + 120 * SEC, false);
+    run->pending = 2;
+    status_job_run_end(job, T0 + 121 * SEC, STATUS_RESULT_OK);
+    assert_int_equal(job->in_sync_since_ms, 0);
+    o = render_parse(&st);
+    assert_type(get(get(o, "jobs"), "j"), "in_sync_since", json_type_null);
+    json_object_put(o);
+    run = status_job_run_begin(job, T0 + 180 * SEC, false);
+    snprintf(run->cycle, sizeof run->cycle, "20261122T050300Z-00c0ffee");
+    status_job_run_end(job, T0 + 181 * SEC, STATUS_RESULT_OK);
+    assert_int_equal(job->in_sync_since_ms, T0 + 180 * SEC);
+    /* failed and refused runs end it too */
+    struct status_job *k = status_job_add(&st, "k");
+    status_job_run_begin(k, T0, false);
+    status_job_run_end(k, T0 + SEC, STATUS_RESULT_OK);
+    status_job_run_begin(k, T0 + 2 * SEC, false);
+    status_job_run_end(k, T0 + 3 * SEC, STATUS_RESULT_FAILED);
+    assert_int_equal(k->in_sync_since_ms, 0);
+    status_job_run_begin(k, T0 + 4 * SEC, false);
+    status_job_run_end(k, T0 + 5 * SEC, STATUS_RESULT_OK);
+    status_job_run_begin(k, T0 + 6 * SEC, false);
+    status_job_run_end(k, T0 + 7 * SEC, STATUS_RESULT_REFUSED);
+    assert_int_equal(k->in_sync_since_ms, 0);
+    assert_int_equal(status_write(&st, dir, err, sizeof err), 0);
+
+    /* --status shows it, and the cycle */
+    char *path = xasprintf("%s/%s", dir, STATUS_FILE_NAME);
+    int rc;
+    char *text = print_to_string(path, T0 + 3600 * SEC, &rc, err, sizeof err);
+    assert_int_equal(rc, 0);
+    assert_contains(text, "in sync since         2026-11-22T05:03:00Z (57m ago)");
+    assert_contains(text, "cycle                 20261122T050300Z-00c0ffee");
+    free(text);
+    free(path);
+
+    /* a restart: the stretch goes on when the first run is in sync, else it is over */
+    struct status_prev *prev = status_prev_read(dir);
+    assert_non_null(prev);
+    struct status again;
+    status_init(&again, "1", "/c", T0 + 3600 * SEC);
+    struct status_job *j2 = status_job_add(&again, "j"), *k2 = status_job_add(&again, "k"),
+                      *n2 = status_job_add(&again, "new");
+    status_prev_carry(j2, prev);
+    status_prev_carry(k2, prev);
+    status_prev_carry(n2, prev);
+    assert_int_equal(j2->in_sync_since_ms, T0 + 180 * SEC);
+    assert_false(j2->in_sync); /* until a run says so */
+    assert_int_equal(k2->in_sync_since_ms, 0);
+    assert_int_equal(n2->in_sync_since_ms, 0);
+    o = render_parse(&again);
+    assert_type(get(get(o, "jobs"), "j"), "in_sync_since", json_type_null);
+    json_object_put(o);
+    status_job_run_begin(j2, T0 + 3601 * SEC, false);
+    status_job_run_end(j2, T0 + 3602 * SEC, STATUS_RESULT_OK);
+    assert_int_equal(j2->in_sync_since_ms, T0 + 180 * SEC);
+    status_job_run_begin(k2, T0 + 3601 * SEC, false);
+    status_job_run_end(k2, T0 + 3602 * SEC, STATUS_RESULT_OK);
+    assert_int_equal(k2->in_sync_since_ms, T0 + 3601 * SEC);
+    /* a job carried over unrun (status_prev_add_job) keeps its stretch as it was */
+    struct status third;
+    status_init(&third, "1", "/c", T0);
+    assert_true(status_prev_add_job(&third, prev, "j"));
+    assert_int_equal(status_job_find(&third, "j")->in_sync_since_ms, T0 + 180 * SEC);
+    assert_string_equal(status_job_find(&third, "j")->last_run.cycle, "20261122T050300Z-00c0ffee");
+    status_free(&third);
+    status_prev_free(prev);
+    status_free(&again);
+    status_free(&st);
+    rm_tree(dir);
+    free(dir);
+}
+
 static void test_human_output(void **state)
 {
     char *dir = make_tmpdir(), err[512] = "";
@@ -964,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_write_failure_reported),
         cmocka_unit_test(test_reader_never_sees_partial_file),
         cmocka_unit_test(test_prev_jobs_carried_over),
+        cmocka_unit_test(test_in_sync_since),
         cmocka_unit_test(test_human_output),
         cmocka_unit_test(test_human_missing_or_invalid),
     };

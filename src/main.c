@@ -15,6 +15,7 @@
 #include "rolesync/log.h"
 #include "rolesync/once.h"
 #include "rolesync/status.h"
+#include "rolesync/undo.h"
 #include "rolesync/util.h"
 
 #define MAX_JOB_ARGS 64
@@ -25,6 +26,7 @@ struct options {
     size_t history_n;        /* --history [N] */
     const char *user, *role; /* --explain --user KEY | --role NAME */
     const char *approve;     /* --approve FINGERPRINT, normalised into approve_fp */
+    const char *undo;        /* --undo CYCLE */
     char approve_fp[APPROVE_FP_LEN];
     const char *jobs[MAX_JOB_ARGS];
     size_t njobs;
@@ -32,41 +34,49 @@ struct options {
 
 static void usage(FILE *f)
 {
-    fputs("usage: rolesyncd [-c FILE] [OPTIONS]\n"
-          "Mirror roles and user-role assignments from a source tenant to target tenants.\n"
-          "\n"
-          "  -c, --config FILE    config file (default " CFG_DEFAULT_PATH ")\n"
-          "  -t, --check          validate the config (and that secrets are readable), print\n"
-          "                       \"configuration OK\" and exit 0; else print every error, exit 1\n"
-          "      --once           run each job one time, then exit\n"
-          "  -n, --dry-run        with --once: compute and print each job's plan, change nothing\n"
-          "  -j, --job NAME       with --once, --approve or --explain: only this job (may be\n"
-          "                       repeated, except with --explain; NAME/TARGET for one target\n"
-          "                       of a job with a target list, NAME for all of them)\n"
-          "      --force-deletes  with --once: apply a plan even when it exceeds max_deletes\n"
-          "      --approve FINGERPRINT\n"
-          "                       apply a refused plan whose deletions were reviewed: with --once\n"
-          "                       now, only if the fresh plan's deletions are among those the\n"
-          "                       refusal with that fingerprint recorded; without --once, have\n"
-          "                       the running daemon do it (recorded in state_dir, SIGUSR2)\n"
-          "      --explain        with --job NAME and --user KEY or --role NAME: say what a\n"
-          "                       cycle of that job would do about that user (KEY as the job's\n"
-          "                       users.match_by spells it) or role, and why; changes nothing\n"
-          "                       (departure: it runs the cycle's full reads of both tenants,\n"
-          "                       then a Genesys user's own grants for their groups); exit 1\n"
-          "                       when not found\n"
-          "      --user KEY       with --explain: the user to explain\n"
-          "      --role NAME      with --explain: the role to explain (source or target name)\n"
-          "      --status         print the status file of the configured state_dir, exit\n"
-          "      --history [N]    list the last N (default 10) cycles of the change journal\n"
-          "                       in state_dir, oldest first: id, job, target, start, counts\n"
-          "  -h, --help           this help\n"
-          "  -V, --version        version\n"
-          "\n"
-          "Without --once, runs as a daemon in the foreground (for systemd; it never forks).\n"
-          "Exit codes: 0 ok (dry-run: nothing to change), 1 usage/config/fatal error,\n"
-          "2 dry-run: changes pending, 3 some operations failed, 4 refused by max_deletes.\n",
-          f);
+    fputs(
+        "usage: rolesyncd [-c FILE] [OPTIONS]\n"
+        "Mirror roles and user-role assignments from a source tenant to target tenants.\n"
+        "\n"
+        "  -c, --config FILE    config file (default " CFG_DEFAULT_PATH ")\n"
+        "  -t, --check          validate the config (and that secrets are readable), print\n"
+        "                       \"configuration OK\" and exit 0; else print every error, exit 1\n"
+        "      --once           run each job one time, then exit\n"
+        "  -n, --dry-run        with --once or --undo: compute and print the plan, change nothing\n"
+        "  -j, --job NAME       with --once, --approve or --explain: only this job (may be\n"
+        "                       repeated, except with --explain; NAME/TARGET for one target\n"
+        "                       of a job with a target list, NAME for all of them)\n"
+        "      --force-deletes  with --once or --undo: apply a plan even when it exceeds "
+        "max_deletes\n"
+        "      --approve FINGERPRINT\n"
+        "                       apply a refused plan whose deletions were reviewed: with --once\n"
+        "                       now, only if the fresh plan's deletions are among those the\n"
+        "                       refusal with that fingerprint recorded; without --once, have\n"
+        "                       the running daemon do it (recorded in state_dir, SIGUSR2)\n"
+        "      --undo CYCLE     take back what the journaled cycle CYCLE changed on its job's\n"
+        "                       target, newest change first, against a fresh read: a step\n"
+        "                       whose item changed since is skipped and reported, never\n"
+        "                       forced; with --dry-run print the inverse plan only; the\n"
+        "                       job's max_deletes applies (--force-deletes overrides it); the\n"
+        "                       undo is journaled as a cycle of its own, so it can be undone\n"
+        "      --explain        with --job NAME and --user KEY or --role NAME: say what a\n"
+        "                       cycle of that job would do about that user (KEY as the job's\n"
+        "                       users.match_by spells it) or role, and why; changes nothing\n"
+        "                       (departure: it runs the cycle's full reads of both tenants,\n"
+        "                       then a Genesys user's own grants for their groups); exit 1\n"
+        "                       when not found\n"
+        "      --user KEY       with --explain: the user to explain\n"
+        "      --role NAME      with --explain: the role to explain (source or target name)\n"
+        "      --status         print the status file of the configured state_dir, exit\n"
+        "      --history [N]    list the last N (default 10) cycles of the change journal\n"
+        "                       in state_dir, oldest first: id, job, target, start, counts\n"
+        "  -h, --help           this help\n"
+        "  -V, --version        version\n"
+        "\n"
+        "Without --once, runs as a daemon in the foreground (for systemd; it never forks).\n"
+        "Exit codes: 0 ok (dry-run: nothing to change), 1 usage/config/fatal error,\n"
+        "2 dry-run: changes pending, 3 some operations failed, 4 refused by max_deletes.\n",
+        f);
 }
 
 /* --history's N: 1 .. 1000000. */
@@ -93,7 +103,8 @@ static int parse_args(int argc, char **argv, struct options *o)
         OPT_EXPLAIN,
         OPT_USER,
         OPT_ROLE,
-        OPT_HISTORY
+        OPT_HISTORY,
+        OPT_UNDO
     };
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"check", no_argument, NULL, 't'},
@@ -108,6 +119,7 @@ static int parse_args(int argc, char **argv, struct options *o)
                                              {"explain", no_argument, NULL, OPT_EXPLAIN},
                                              {"user", required_argument, NULL, OPT_USER},
                                              {"role", required_argument, NULL, OPT_ROLE},
+                                             {"undo", required_argument, NULL, OPT_UNDO},
                                              {"history", optional_argument, NULL, OPT_HISTORY},
                                              {NULL, 0, NULL, 0}};
     int c;
@@ -153,6 +165,9 @@ static int parse_args(int argc, char **argv, struct options *o)
         case OPT_ROLE:
             o->role = optarg;
             break;
+        case OPT_UNDO:
+            o->undo = optarg;
+            break;
         case OPT_HISTORY: {
             /* getopt takes an optional argument only as --history=N; --history N is the
              * next word when it is a number */
@@ -189,7 +204,7 @@ static int parse_args(int argc, char **argv, struct options *o)
         return -1;
     }
     if (o->explain) {
-        if (o->check || o->once || o->status || o->history || o->approve || o->dry_run ||
+        if (o->check || o->once || o->status || o->history || o->approve || o->undo || o->dry_run ||
             o->force_deletes) {
             fprintf(stderr, "rolesyncd: --explain goes only with --job, --user or --role (and "
                             "-c)\n");
@@ -216,7 +231,12 @@ static int parse_args(int argc, char **argv, struct options *o)
         fprintf(stderr, "rolesyncd: --approve and --force-deletes exclude each other\n");
         return -1;
     }
-    if ((o->dry_run || o->force_deletes || (o->njobs && !o->approve)) && !o->once) {
+    if (o->undo && (o->once || o->check || o->status || o->history || o->approve || o->njobs)) {
+        fprintf(stderr, "rolesyncd: --undo goes alone (with --dry-run or --force-deletes); the "
+                        "cycle names its job\n");
+        return -1;
+    }
+    if ((o->dry_run || o->force_deletes || (o->njobs && !o->approve)) && !o->once && !o->undo) {
         fprintf(stderr, "rolesyncd: --dry-run, --job and --force-deletes need --once (--job "
                         "also goes with --approve)\n");
         return -1;
@@ -308,6 +328,11 @@ int main(int argc, char **argv)
     }
     if (o.explain) {
         int code = explain_run(cfg, o.jobs[0], o.user, o.role, stdout);
+        cfg_free(cfg);
+        return code;
+    }
+    if (o.undo) {
+        int code = undo_run(cfg, o.undo, o.dry_run, o.force_deletes, stdout);
         cfg_free(cfg);
         return code;
     }

@@ -179,6 +179,11 @@ struct prov_ops {
      * already tell direct from inherited, or cannot (identity). */
     void (*subject_grants)(const struct prov_tenant *t, const char *user_id, prov_subject_cb cb,
                            void *arg);
+    /* A definition as JSON text (def_json, or as a change journal kept it) in the canonical
+     * form of this platform's def_canon, so an undo can tell whether a role still holds what a
+     * cycle wrote (undo.h); malloc'd, NULL + err when it is not one. NULL where a platform has
+     * no definition beyond the description (def_canon is always NULL). */
+    char *(*def_canon)(const char *def_json, char *err, size_t errlen);
 };
 
 const struct prov_ops *prov_for_api(enum cfg_api api);

@@ -697,4 +697,5 @@ const struct prov_ops prov_genesys = {
     .user_set_roles = NULL, /* PUT /users/{id}/roles names no division (product.md 4a) */
     .adapt_definitions = genesys_adapt_definitions,
     .subject_grants = genesys_subject_grants,
+    .def_canon = gjs_def_canon,
 };

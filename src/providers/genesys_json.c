@@ -1274,6 +1274,20 @@ done:
     return out;
 }
 
+char *gjs_def_canon(const char *def_json, char *err, size_t errlen)
+{
+    struct pjson_cur c;
+    char *out = NULL;
+    pjson_cur_init(&c, "genesys role definition", err, errlen);
+    struct json_object *d = pjson_parse(&c, def_json, strlen(def_json));
+    if (!d)
+        return NULL;
+    if (pjson_expect_object(&c, d) < 0 || canon_definition(&c, d, &out) < 0)
+        out = NULL;
+    json_object_put(d);
+    return out;
+}
+
 /* ========================================================================================== */
 /* Genesys: grant request bodies                                                              */
 

@@ -163,5 +163,9 @@ int gjs_parse_subject(const char *body, size_t len, struct prov_subject_grant **
 void gjs_subject_free(struct prov_subject_grant *v, size_t n);
 /* GET /api/v2/groups/{id}: the group's name (optional: *name NULL when absent; caller frees). */
 int gjs_parse_group_name(const char *body, size_t len, char **name, char *err, size_t errlen);
+/* A definition as JSON text (a role's def_json, or one a change journal kept) in the canonical
+ * form gjs_parse_roles_page gives def_canon, so the two compare byte-wise (prov_ops.def_canon).
+ * Caller frees; NULL + err when it is not a definition. */
+char *gjs_def_canon(const char *def_json, char *err, size_t errlen);
 
 #endif

@@ -87,7 +87,7 @@ void journal_close(struct journal *j); /* NULL is fine */
 /* New rotation limits (a reload's journal: block), from the next append on. */
 void journal_set_limits(struct journal *j, uint64_t max_size, unsigned keep);
 
-/* A new cycle id: UTC time and random bits, e.g. "20261204T061530Z-3fa9c21b" (unique per
+/* A new cycle id: UTC time and random bits, e.g. "20261204T061530.123Z-3fa9c21b" (unique per
  * cycle, sortable by start time, safe on a command line). */
 void journal_new_cycle(char out[JOURNAL_CYCLE_LEN]);
 /* The id of a cycle started at epoch_ms with the random bits rnd (journal_new_cycle's work,

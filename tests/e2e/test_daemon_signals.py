@@ -199,7 +199,18 @@ class DaemonStopTest(unittest.TestCase):
                 self.assertIsNotNone(run["finished_at"])
                 self.assertTrue(any(e["message"] == "interrupted by shutdown"
                                     for e in run["errors"]), run["errors"])
-                self.assertEqual(sorted(os.listdir(p.state_dir)), ["status.json"])
+                # no temporary file left behind; the change journal holds exactly what was
+                # applied before the stop, with the cycle's id, and nothing in doubt
+                self.assertEqual(sorted(os.listdir(p.state_dir)), ["changes.jsonl", "status.json"])
+                with open(os.path.join(p.state_dir, "changes.jsonl")) as f:
+                    lines = [json.loads(ln) for ln in f]
+                self.assertTrue(all(ln["cycle"] == run["cycle"] for ln in lines), lines[:3])
+                ok = [ln for ln in lines if ln["result"] == "ok"]
+                self.assertEqual(len([ln for ln in ok if ln["kind"] == "grant_add"]),
+                                 changes["assignments_added"], lines)
+                self.assertEqual(len([ln for ln in ok if ln["kind"] == "grant_remove"]),
+                                 changes["assignments_removed"], lines)
+                self.assertEqual([ln for ln in lines if ln["result"] != "ok"], [])
 
 
 if __name__ == "__main__":

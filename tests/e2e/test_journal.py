@@ -187,7 +187,7 @@ class OneCycle(JournalCase):
         cycles = {ln["cycle"] for ln in lines}
         self.assertEqual(len(cycles), 1, cycles)
         cycle = cycles.pop()
-        self.assertRegex(cycle, r"^\d{8}T\d{6}Z-[0-9a-f]{8}$")
+        self.assertRegex(cycle, r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{8}$")
         m = re.findall(r"cycle finished result=ok .* cycle=(\S+)", p.stderr)
         self.assertEqual(m, [cycle], p.stderr[-3000:])
         self.assertIn(f"cycle=%s" % cycle, re.search(r".*cycle started.*", p.stderr).group(0))
@@ -403,6 +403,10 @@ class KillNine(JournalCase):
             time.sleep(rng.uniform(0.2, 2.0))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            # a request the killed daemon sent is still in tenantsim's 40 ms latency and lands
+            # after the kill: let it, before this round's look and the next put_state (a
+            # deletion landing after the restore made the last run find 58 roles, not 60)
+            time.sleep(0.3)
             lines = read_journal(self.state_dir, allow_torn_last=True, max_torn=rnd)
             pending = {}
             for ln in lines:

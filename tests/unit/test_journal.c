@@ -476,25 +476,29 @@ static void test_cycle_ids(void **state)
     char ids[200][JOURNAL_CYCLE_LEN];
     for (int i = 0; i < 200; i++) {
         journal_new_cycle(ids[i]);
-        /* YYYYMMDDTHHMMSSZ-xxxxxxxx: safe on a command line */
-        assert_int_equal(strlen(ids[i]), 25);
+        /* YYYYMMDDTHHMMSS.mmmZ-xxxxxxxx: safe on a command line */
+        assert_int_equal(strlen(ids[i]), 29);
         assert_int_equal(ids[i][8], 'T');
-        assert_int_equal(ids[i][15], 'Z');
-        assert_int_equal(ids[i][16], '-');
-        assert_int_equal(strspn(ids[i], "0123456789TZ-abcdef"), 25);
+        assert_int_equal(ids[i][15], '.');
+        assert_int_equal(ids[i][19], 'Z');
+        assert_int_equal(ids[i][20], '-');
+        assert_int_equal(strspn(ids[i], "0123456789TZ.-abcdef"), 29);
     }
     qsort(ids, 200, JOURNAL_CYCLE_LEN, cmp_str);
     for (int i = 1; i < 200; i++)
         assert_int_not_equal(strcmp(ids[i - 1], ids[i]), 0); /* unique */
     /* sortable by start time, whatever the random bits */
-    char a[JOURNAL_CYCLE_LEN], b[JOURNAL_CYCLE_LEN], c[JOURNAL_CYCLE_LEN];
+    char a[JOURNAL_CYCLE_LEN], a2[JOURNAL_CYCLE_LEN], b[JOURNAL_CYCLE_LEN], c[JOURNAL_CYCLE_LEN];
     journal_cycle_id(a, 1796364930123, 0xffffffffu);
+    journal_cycle_id(a2, 1796364930124, 0); /* the same second, a millisecond later */
     journal_cycle_id(b, 1796364931000, 0);
     journal_cycle_id(c, 1896364931000, 0x12);
-    assert_string_equal(a, "20261204T061530Z-ffffffff");
-    assert_true(strcmp(a, b) < 0);
+    assert_string_equal(a, "20261204T061530.123Z-ffffffff");
+    assert_true(strcmp(a, a2) < 0);
+    assert_true(strcmp(a2, b) < 0);
     assert_true(strcmp(b, c) < 0);
-    assert_string_equal(c, "20300203T160211Z-00000012");
+    assert_string_equal(b, "20261204T061531.000Z-00000000");
+    assert_string_equal(c, "20300203T160211.000Z-00000012");
 }
 
 int main(void)

@@ -334,9 +334,20 @@ static void put_role_heading(FILE *out, const struct diff *d, const struct row *
     fputs(")\n", out);
 }
 
-static void put_row(FILE *out, const struct diff *d, const struct diff_user_change *uc,
+/* Whether the cycle deletes target role t (prune), and with it every grant of it. */
+static bool role_pruned(const struct diff *d, uint32_t t)
+{
+    for (size_t i = 0; i < d->nrole_ops; i++)
+        if (d->role_ops[i].action == DIFF_ROLE_OP_DELETE && d->role_ops[i].tgt_role == t)
+            return true;
+    return false;
+}
+
+/* One row; true when its grant goes with a role the prune deletes. */
+static bool put_row(FILE *out, const struct diff *d, const struct diff_user_change *uc,
                     const struct row *r)
 {
+    bool with_role = false;
     bool divided = d->src->divided || d->tgt->divided;
     fputs("    ", out);
     if (divided) {
@@ -386,10 +397,15 @@ static void put_row(FILE *out, const struct diff *d, const struct diff_user_chan
         }
     } else if (rem) {
         fputs("cycle removes it (the source does not hold it directly)", out);
+    } else if (r->thold != HOLD_NONE && r->ref != MDL_NONE && role_pruned(d, r->ref)) {
+        /* whatever keeps the grant in the assignment phase, the role's deletion takes it */
+        fputs("removed with its role: prune deletes the role at the end of the cycle", out);
+        with_role = true;
     } else {
         put_kept(out, r->why);
     }
     fputc('\n', out);
+    return with_role;
 }
 
 static void user_rows(const struct diff *d, uint32_t su, uint32_t tu, const struct explain_side *ss,
@@ -512,26 +528,25 @@ int explain_user(const struct plan *p, const char *key, const struct explain_sid
             fputs("not matched: user out of scope (never touched)", out);
         else if (fs.live > 1 || ft.live > 1)
             fputs("not matched: ambiguous", out);
-        else if (fs.live == 0 || ft.live == 0)
-            fprintf(out, "unmatched: no user with %s %s in %s (reported, never created)", kn, key,
-                    fs.live == 0 ? "source" : "target");
-        else
+        else if (fs.live == 0 || ft.live == 0) {
+            fprintf(out, "unmatched: no user with %s ", kn);
+            plan_put_plain(out, key); /* the operator's argument: escaped like any name */
+            fprintf(out, " in %s (reported, never created)", fs.live == 0 ? "source" : "target");
+        } else
             fputs("not matched", out);
         fputs("\n  cycle: no change for this user\n", out);
         return 0;
     }
-    if (j->assignments == CFG_ASSIGN_OFF) {
-        fputs("  cycle: no change for this user (assignments: off)\n", out);
-        return 0;
-    }
+    /* assignments: off still shows the rows: a role the prune deletes takes its grants */
     struct rows rows = {0};
+    size_t npruned = 0;
     user_rows(d, su, tu, ss, ts, &rows);
     const struct diff_user_change *uc = diff_user_changes(d, tu);
     for (size_t i = 0; i < rows.n; i++) {
         const struct row *r = &rows.v[i];
         if (i == 0 || r->kind != rows.v[i - 1].kind || r->head != rows.v[i - 1].head)
             put_role_heading(out, d, r);
-        put_row(out, d, uc, r);
+        npruned += put_row(out, d, uc, r);
     }
     if (rows.n == 0)
         fputs("  no grants on either side\n", out);
@@ -539,10 +554,20 @@ int explain_user(const struct plan *p, const char *key, const struct explain_sid
     size_t nadd = 0, nrem = 0;
     for (uint32_t i = 0; uc && i < uc->n; i++)
         *(d->changes[uc->first + i].add ? &nadd : &nrem) += 1;
-    if (nadd + nrem)
-        fprintf(out, "  cycle: adds %zu, removes %zu grant(s) of this user\n", nadd, nrem);
-    else
-        fputs("  cycle: no change for this user\n", out);
+    if (nadd + nrem) {
+        fprintf(out, "  cycle: adds %zu, removes %zu grant(s) of this user", nadd, nrem);
+        if (npruned)
+            fprintf(out, "; %zu more go with the roles prune deletes", npruned);
+        fputc('\n', out);
+    } else if (npruned) {
+        fprintf(out, "  cycle: %zu grant(s) of this user go with the roles prune deletes\n",
+                npruned);
+    } else {
+        fputs(j->assignments == CFG_ASSIGN_OFF
+                  ? "  cycle: no change for this user (assignments: off)\n"
+                  : "  cycle: no change for this user\n",
+              out);
+    }
     put_guard(out, p);
     put_unread(out, "source", d->src, ss);
     put_unread(out, "target", d->tgt, ts);
@@ -701,7 +726,8 @@ static void put_no_change(FILE *out, const struct diff *d, uint32_t s, uint32_t 
         fputs("out of scope", out);
     else if (sr->status == DIFF_ROLE_CONFLICT || sr->status == DIFF_ROLE_FOREIGN)
         fputs(sr->reason ? sr->reason : "left alone", out);
-    else if (r->uncopyable && (sr->status == DIFF_ROLE_UNMAPPED || diff_def_fields(d, s, t)))
+    else if (r->uncopyable &&
+             (sr->status == DIFF_ROLE_UNMAPPED || (defs && diff_def_fields(d, s, t))))
         fputs("not copied: its definition names org-specific objects", out);
     else if (sr->status == DIFF_ROLE_UNMAPPED && !defs)
         fprintf(out, "unmapped: %s; %s", sr->reason,
@@ -800,7 +826,11 @@ int explain_role(const struct plan *p, const char *name, FILE *out)
                   out);
         }
     }
-    if (s != MDL_NONE && t != MDL_NONE) {
+    if (s != MDL_NONE && t != MDL_NONE && src->api != tgt->api) {
+        /* two apis' definitions are different things (permission policies, none): comparing
+         * them would always say "differs" */
+        fputs("  definition: not compared (definitions are not mirrored across apis)\n", out);
+    } else if (s != MDL_NONE && t != MDL_NONE) {
         unsigned f = diff_def_fields(d, s, t);
         fputs("  definition: ", out);
         fputs(f ? "differs (" : "equal", out);
@@ -808,8 +838,6 @@ int explain_role(const struct plan *p, const char *name, FILE *out)
             fprintf(out, "%s)", fields_text(f));
         if (!j->definitions)
             fputs("; roles.definitions is false: definitions are not written", out);
-        else if (src->api != tgt->api)
-            fputs("; definitions are not mirrored across apis", out);
         fputc('\n', out);
     }
     if (t != MDL_NONE) {
@@ -1009,17 +1037,19 @@ int explain_run(const struct cfg_config *cfg, const char *jobname, const char *u
     for (int side = 0; side < 2; side++) {
         const struct mdl_snapshot *s = side ? er.tgt : er.src;
         const struct prov_ops *ops = prov_for_api(side_t[side]->cfg->api);
-        uint32_t v[2];
-        size_t n = diff_find_users(er.plan->diff, side == 1, user, v, 2);
-        if (!ops->subject_grants || n != 1 || s->users[v[0]].state == MDL_USER_DELETED)
+        /* the one live user with the key, as explain_user picks it: a deleted user sharing
+         * the key does not cost the live one its subject read */
+        struct found f;
+        find_side(er.plan->diff, side == 1, user, &f);
+        if (!ops->subject_grants || f.live != 1)
             continue;
         er.side_snap[side] = s;
-        er.side_user[side] = s->users[v[0]].id;
+        er.side_user[side] = s->users[f.rep].id;
         struct subject_ctx *c = xcalloc(1, sizeof *c);
         c->er = &er;
         c->side = side;
         er.pending++;
-        ops->subject_grants(side_t[side], s->users[v[0]].id, on_subject, c);
+        ops->subject_grants(side_t[side], s->users[f.rep].id, on_subject, c);
     }
     run_until(&loop, NULL, &er.pending);
     struct explain_side es[2];

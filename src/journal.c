@@ -52,8 +52,7 @@ void journal_cycle_id(char out[JOURNAL_CYCLE_LEN], int64_t epoch_ms, uint32_t rn
     strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", &tm);
     /* the milliseconds too: two cycles started in one second (a --once run right after
      * another, a restart) still sort by start time and not by their random bits */
-    snprintf(out, JOURNAL_CYCLE_LEN, "%s.%03dZ-%08x", stamp, (int)(epoch_ms % 1000),
-             (unsigned)rnd);
+    snprintf(out, JOURNAL_CYCLE_LEN, "%s.%03dZ-%08x", stamp, (int)(epoch_ms % 1000), (unsigned)rnd);
 }
 
 void journal_new_cycle(char out[JOURNAL_CYCLE_LEN])

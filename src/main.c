@@ -219,6 +219,10 @@ static int parse_args(int argc, char **argv, struct options *o)
                             "NAME\n");
             return -1;
         }
+        if ((o->user && !o->user[0]) || (o->role && !o->role[0])) {
+            fprintf(stderr, "rolesyncd: --%s needs a non-empty value\n", o->user ? "user" : "role");
+            return -1;
+        }
         return 0;
     }
     if (o->approve && !approve_fingerprint_parse(o->approve, o->approve_fp)) {

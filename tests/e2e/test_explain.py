@@ -97,17 +97,21 @@ class Explain(unittest.TestCase):
                "users": {"include": ["*@example.com"], "exclude": ["breakglass@example.com"]},
                "divisions": {"rename": {"EMEA": "emea"}},
                "prune": True, "max_deletes": 50}
-        self.cfg = write_config(self.dir, {"src": tenant_for(self.src),
-                                           "dst": tenant_for(self.dst)}, [job],
-                                state_dir=self.state_dir, log_level="warning",
-                                http={"rate_limit": "0",
-                                      "retry": {"max_attempts": 2, "initial_delay": "100ms",
-                                                "max_delay": "200ms"}})
+        self.job = job
+        self.write_cfg()
         self.status = os.path.join(self.state_dir, "status.json")
         with open(self.status, "w") as f:
             f.write('{"schema_version": 1, "jobs": {}}\n')
         self.src.reset_stats()
         self.dst.reset_stats()
+
+    def write_cfg(self, **job):
+        self.cfg = write_config(self.dir, {"src": tenant_for(self.src),
+                                           "dst": tenant_for(self.dst)}, [dict(self.job, **job)],
+                                state_dir=self.state_dir, log_level="warning",
+                                http={"rate_limit": "0",
+                                      "retry": {"max_attempts": 2, "initial_delay": "100ms",
+                                                "max_delay": "200ms"}})
 
     def tearDown(self):
         for s in self.sims:
@@ -166,11 +170,40 @@ class Explain(unittest.TestCase):
         self.assertIn("  cycle: adds 2, removes 1 grant(s) of this user", lines)
         self.assertNoWrites()
 
+    def test_a_grant_the_prune_takes_is_not_kept(self):
+        # additive and off keep a target-only grant in the assignment phase, but the prune
+        # deletes its role at the end of the cycle, the grant with it: saying "kept" (as the
+        # first version did) tells the operator the opposite of what happens
+        for mode, first in (("additive", "  cycle: adds 2, removes 0 grant(s) of this user; "
+                                         "1 more go with the roles prune deletes"),
+                            ("off", "  cycle: 1 grant(s) of this user go with the roles prune "
+                                    "deletes")):
+            self.write_cfg(assignments=mode)
+            out = self.explain("--job", "j", "--user", "ada@example.com")
+            lines = out.splitlines()
+            self.assertIn('  role "Old Role" on the target only (roles.include "*")', lines, out)
+            self.assertIn('    division home: source none, target direct: removed with its role: '
+                          'prune deletes the role at the end of the cycle', lines, out)
+            self.assertIn(first, lines, out)
+        self.assertNoWrites()
+
     def test_target_inherits_what_the_source_holds_directly(self):
-        out = self.explain("--job", "j", "--user", "CY@example.com")
-        self.assertIn('    division home -> home: source direct, target inherited (group '
-                      '"Support"): cycle adds it (a direct grant: an inherited one does not '
-                      'count)', out.splitlines())
+        # the group's name comes from the user's subject read; the second time a deleted user
+        # shares the key on the target, which must not cost the live one that read (the first
+        # version skipped it, and the group went unnamed)
+        for twin in (False, True):
+            if twin:
+                t = target_state(self.base)
+                t["users"].append(user("t-cy-old", "cy@example.com", "t-home", ["t-emp"],
+                                       state="deleted"))
+                self.dst.put_state(t)
+                self.dst.reset_stats()
+            out = self.explain("--job", "j", "--user", "CY@example.com")
+            if twin:
+                self.assertIn("  target: id t-cy active", out)
+            self.assertIn('    division home -> home: source direct, target inherited (group '
+                          '"Support"): cycle adds it (a direct grant: an inherited one does not '
+                          'count)', out.splitlines(), out)
         self.assertNoWrites()
 
     def test_excluded_user_names_the_glob(self):
@@ -228,7 +261,8 @@ class Explain(unittest.TestCase):
         for args in (["--user", "a@example.com"], ["--job", "j"],
                      ["--job", "j", "--user", "a", "--role", "b"],
                      ["--job", "j", "--job", "j", "--user", "a"],
-                     ["--job", "nope", "--user", "a"]):
+                     ["--job", "nope", "--user", "a"], ["--job", "j", "--user", ""],
+                     ["--job", "j", "--role", ""]):
             p = run_rolesyncd(["-c", self.cfg, "--explain", *args])
             self.assertEqual(p.returncode, 1, (args, p.stdout, p.stderr))
             self.assertIn("rolesyncd: ", p.stderr)

@@ -238,6 +238,51 @@ static void test_additive_off_and_out_of_scope_roles(void **state)
     fx_done(&f);
 }
 
+/* genesys -> identity: the two apis' definitions are never compared (the first version said
+ * "differs (permission policies)" for every role, identity roles having none). */
+static void test_cross_api_definitions_not_compared(void **state)
+{
+    (void)state;
+    char err[256];
+    struct fx f;
+    struct jspec js = {.defs = true};
+    fx_job(&f.job, &js);
+    f.src = fx_snap(G, G_BUILTINS ";a|Agent||calls|p2", "s1|u@x.com|a|Agent");
+    f.tgt = fx_snap(I, "ia|Agent||", "t1|u@x.com|a|Agent");
+    struct diff *d = diff_compute(&f.job, f.src, f.tgt, NULL, err, sizeof err);
+    assert_non_null(d);
+    f.plan = plan_build(d, false);
+    int rc;
+    char *t = role_text(&f, "Agent", &rc);
+    assert_int_equal(rc, 0);
+    has_line(t, "  definition: not compared (definitions are not mirrored across apis)");
+    assert_null(strstr(t, "differs"));
+    free(t);
+    fx_done(&f);
+}
+
+/* A grant the assignment phase keeps (additive, off) goes with its role when the prune
+ * deletes it: never "kept" (the first version said kept). */
+static void test_grant_of_a_pruned_role_goes_with_it(void **state)
+{
+    (void)state;
+    static const enum cfg_assignments modes[] = {CFG_ASSIGN_ADDITIVE, CFG_ASSIGN_OFF};
+    for (size_t i = 0; i < 2; i++) {
+        struct fx f;
+        struct jspec js = {.prune = true, .asg = modes[i]};
+        fx_build(&f, &js, NULL, G_BUILTINS ";a|A||", "s1|u@x.com|a|A", NULL,
+                 G_BUILTINS ";ta|A||;old|Old||x|p4", "t1|u@x.com|a|A,Old");
+        int rc;
+        char *t = user_text(&f, "u@x.com", NULL, NULL, &rc);
+        has_line(t, "  role \"Old\" on the target only (roles.include \"*\")");
+        has_line(t, "    source none, target direct: removed with its role: prune deletes the role "
+                    "at the end of the cycle");
+        has_line(t, "  cycle: 1 grant(s) of this user go with the roles prune deletes");
+        free(t);
+        fx_done(&f);
+    }
+}
+
 static void test_roles_explained(void **state)
 {
     (void)state;
@@ -411,6 +456,8 @@ int main(void)
         cmocka_unit_test(test_users_out_of_scope_unmatched_ambiguous_missing),
         cmocka_unit_test(test_additive_off_and_out_of_scope_roles),
         cmocka_unit_test(test_roles_explained),
+        cmocka_unit_test(test_cross_api_definitions_not_compared),
+        cmocka_unit_test(test_grant_of_a_pruned_role_goes_with_it),
         cmocka_unit_test(test_division_scope_and_undivided_side),
         cmocka_unit_test(test_refused_plan_is_said),
         cmocka_unit_test(test_reasons_agree_with_the_plan),

@@ -782,7 +782,7 @@ static void test_in_sync_since(void **state)
     assert_type(get(get(o, "jobs"), "j"), "in_sync_since", json_type_null);
     json_object_put(o);
     run = status_job_run_begin(job, T0 + 180 * SEC, false);
-    snprintf(run->cycle, sizeof run->cycle, "20261122T050300Z-00c0ffee");
+    snprintf(run->cycle, sizeof run->cycle, "20261122T050300.250Z-00c0ffee");
     status_job_run_end(job, T0 + 181 * SEC, STATUS_RESULT_OK);
     assert_int_equal(job->in_sync_since_ms, T0 + 180 * SEC);
     /* failed and refused runs end it too */
@@ -805,7 +805,7 @@ static void test_in_sync_since(void **state)
     char *text = print_to_string(path, T0 + 3600 * SEC, &rc, err, sizeof err);
     assert_int_equal(rc, 0);
     assert_contains(text, "in sync since         2026-11-22T05:03:00Z (57m ago)");
-    assert_contains(text, "cycle                 20261122T050300Z-00c0ffee");
+    assert_contains(text, "cycle                 20261122T050300.250Z-00c0ffee");
     free(text);
     free(path);
 
@@ -837,7 +837,7 @@ static void test_in_sync_since(void **state)
     status_init(&third, "1", "/c", T0);
     assert_true(status_prev_add_job(&third, prev, "j"));
     assert_int_equal(status_job_find(&third, "j")->in_sync_since_ms, T0 + 180 * SEC);
-    assert_string_equal(status_job_find(&third, "j")->last_run.cycle, "20261122T050300Z-00c0ffee");
+    assert_string_equal(status_job_find(&third, "j")->last_run.cycle, "20261122T050300.250Z-00c0ffee");
     status_free(&third);
     status_prev_free(prev);
     status_free(&again);

@@ -395,6 +395,7 @@ class KillNine(JournalCase):
         local = {r["name"]: r for r in t["roles"] if r["name"].startswith("Local Role")}
         env = dict(os.environ)
         killed_mid = 0
+        undone = None
         for rnd in range(self.ROUNDS):
             dst.put_state(t)
             proc = subprocess.Popen([binary("ROLESYNCD"), "-c", cfg, "--once"],
@@ -416,6 +417,24 @@ class KillNine(JournalCase):
             gone = set(local) - names_now
             if gone and gone != set(local):
                 killed_mid += 1
+            if gone and not undone:
+                # --undo of the killed cycle puts back what it deleted, in-doubt lines
+                # included: the role by name, its description and policies, its holder
+                killed = lines[-1]["cycle"]
+                u = run_rolesyncd(["-c", cfg, "--undo", killed])
+                self.assertEqual(u.returncode, 0, u.stdout + u.stderr)
+                now = dst.state()
+                by_name = {r["name"]: r for r in now["roles"]}
+                for name in gone:
+                    self.assertIn(name, by_name, f"round {rnd}: undo of {killed} did not put "
+                                                 f"{name} back\n{u.stdout}")
+                    r = by_name[name]
+                    self.assertEqual(r["description"], local[name]["description"])
+                    self.assertEqual(r["permissionPolicies"][0]["entityName"], "queue")
+                    holders = [x["email"] for x in now["users"] if r["id"] in (x.get("roles") or [])
+                               or any(g.get("role") == r["id"] for g in x.get("grants") or [])]
+                    self.assertEqual(len(holders), 1, (name, holders))
+                undone = killed
             for name in gone:
                 self.assertIn(name, pending, f"round {rnd}: {name} deleted without a journal "
                                              f"line")
@@ -425,8 +444,10 @@ class KillNine(JournalCase):
                 self.assertEqual(b["definition"]["permissionPolicies"][0]["entityName"], "queue")
                 self.assertEqual(len(b["holders"]), 1, b)
                 self.assertEqual(pending[name]["role_id"], local[name]["id"])
-        # the kills did land in the middle of the deletions at least once
+        # the kills did land in the middle of the deletions at least once, and one killed
+        # cycle was undone
         self.assertGreater(killed_mid, 0)
+        self.assertIsNotNone(undone)
         # and a clean run afterwards reads the journal it left and finishes the job
         dst.put_state(t)
         self.once(cfg)

@@ -55,6 +55,13 @@ void journal_cycle_id(char out[JOURNAL_CYCLE_LEN], int64_t epoch_ms, uint32_t rn
     snprintf(out, JOURNAL_CYCLE_LEN, "%s.%03dZ-%08x", stamp, (int)(epoch_ms % 1000), (unsigned)rnd);
 }
 
+bool journal_cycle_id_plain(const char *s)
+{
+    size_t n = strlen(s);
+    return n < JOURNAL_CYCLE_LEN &&
+           strspn(s, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.-") == n;
+}
+
 void journal_new_cycle(char out[JOURNAL_CYCLE_LEN])
 {
     uint32_t rnd;

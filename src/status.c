@@ -1057,9 +1057,7 @@ static void prev_run(struct status_run *run, struct json_object *o)
     const char *res = jstr(o, "result");
     const char *cycle = jstr(o, "cycle");
     /* an id is short and plain (journal.h); anything else is not carried */
-    if (cycle && strlen(cycle) < sizeof run->cycle &&
-        strspn(cycle, "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz.-") ==
-            strlen(cycle))
+    if (cycle && journal_cycle_id_plain(cycle))
         snprintf(run->cycle, sizeof run->cycle, "%s", cycle);
     run->started_at_ms = prev_time(o, "started_at");
     run->finished_at_ms = prev_time(o, "finished_at");

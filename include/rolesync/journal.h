@@ -93,6 +93,9 @@ void journal_new_cycle(char out[JOURNAL_CYCLE_LEN]);
 /* The id of a cycle started at epoch_ms with the random bits rnd (journal_new_cycle's work,
  * given its inputs: for tests). */
 void journal_cycle_id(char out[JOURNAL_CYCLE_LEN], int64_t epoch_ms, uint32_t rnd);
+/* Whether s is short and plain enough to be a cycle id (fits JOURNAL_CYCLE_LEN, only letters,
+ * digits, '.' and '-'): what a reader carries over from a file it did not write itself. */
+bool journal_cycle_id_plain(const char *s);
 
 /* Append one line (rotating first when it would cross max_size); with `sync` it is fsync'd
  * before this returns. 0, or -1 + err (the caller logs it; a journal that cannot be written

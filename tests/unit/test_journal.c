@@ -476,13 +476,15 @@ static void test_cycle_ids(void **state)
     char ids[200][JOURNAL_CYCLE_LEN];
     for (int i = 0; i < 200; i++) {
         journal_new_cycle(ids[i]);
-        /* YYYYMMDDTHHMMSS.mmmZ-xxxxxxxx: safe on a command line */
+        /* date, 'T', time to the millisecond, 'Z', '-', eight hex digits: safe on a
+         * command line, and plain enough for a reader to carry over */
         assert_int_equal(strlen(ids[i]), 29);
         assert_int_equal(ids[i][8], 'T');
         assert_int_equal(ids[i][15], '.');
         assert_int_equal(ids[i][19], 'Z');
         assert_int_equal(ids[i][20], '-');
         assert_int_equal(strspn(ids[i], "0123456789TZ.-abcdef"), 29);
+        assert_true(journal_cycle_id_plain(ids[i]));
     }
     qsort(ids, 200, JOURNAL_CYCLE_LEN, cmp_str);
     for (int i = 1; i < 200; i++)
@@ -499,6 +501,15 @@ static void test_cycle_ids(void **state)
     assert_true(strcmp(b, c) < 0);
     assert_string_equal(b, "20261204T061531.000Z-00000000");
     assert_string_equal(c, "20300203T160211.000Z-00000012");
+    /* what a reader does not carry over: spaces, quotes, control bytes, an id too long */
+    assert_true(journal_cycle_id_plain("20261204T061530Z-3fa9c21b")); /* the first format */
+    assert_false(journal_cycle_id_plain("2026 1204"));
+    assert_false(journal_cycle_id_plain("a\"b"));
+    assert_false(journal_cycle_id_plain("a\nb"));
+    char lng[JOURNAL_CYCLE_LEN + 1];
+    memset(lng, 'a', JOURNAL_CYCLE_LEN);
+    lng[JOURNAL_CYCLE_LEN] = '\0';
+    assert_false(journal_cycle_id_plain(lng));
 }
 
 int main(void)

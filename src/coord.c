@@ -75,6 +75,7 @@ struct cjob {
     int64_t create_rev; /* of our key: the fence compares it */
     char *holder;       /* member named in the key, or NULL */
     bool op;            /* an acquire or release is in flight */
+    bool tried;         /* oneshot: taken, or found held elsewhere; not asked for again */
 };
 
 struct fence;
@@ -98,6 +99,7 @@ struct coord {
     uv_timer_t tick, shut_timer;
     int open_handles;
     bool shutting, shut_done, revoking;
+    bool oneshot; /* coord_new_oneshot: no membership, takes free keys, never gives back */
     void (*shut_cb)(void *);
     void *shut_arg;
     struct fence *fences; /* waiting for their answer */
@@ -169,6 +171,7 @@ static void on_job_op(const struct etcd_reply *r, void *arg)
     if (j) {
         j->op = false;
         if (!r->ok) {
+            j->tried = false; /* no answer: ask again at the next round */
             log_warning(o->job, "coordination: %s failed error=%s",
                         o->release ? "giving back" : "taking", log_quote(q, sizeof q, r->error));
         } else if (o->release) {
@@ -322,7 +325,18 @@ static void on_poll(const struct etcd_reply *r, void *arg)
                  etcd_client_endpoint(c->etcd));
     c->healthy = true;
     c->problem[0] = '\0';
-    if (!me) {
+    if (c->oneshot) {
+        /* a one-time run is no member (the daemons do not spread jobs to it, and leave its
+         * keys alone): it takes the free keys of its jobs and keeps them until it ends */
+        for (size_t i = 0; i < c->njobs; i++) {
+            struct cjob *j = &c->jobs[i];
+            if (!j->configured || j->op || j->tried)
+                continue;
+            j->tried = true; /* once: a key freed later is left to the daemons */
+            if (!j->holder)
+                job_op(c, j, false);
+        }
+    } else if (!me) {
         put_member(c); /* counted from the next read */
     } else {
         rebalance(c, members, nm);
@@ -387,7 +401,8 @@ static void on_grant(const struct etcd_reply *r, void *arg)
     c->lease = r->id;
     c->valid_until = sent + (uint64_t)r->ttl * 1000;
     log_info(NULL, "coordination lease granted member=%s ttl_s=%lld", c->member, (long long)r->ttl);
-    put_member(c);
+    if (!c->oneshot)
+        put_member(c);
     poll_prefix(c);
 }
 
@@ -454,6 +469,31 @@ struct coord *coord_new(uv_loop_t *loop, struct http_engine *e, const struct cfg
     return c;
 }
 
+static bool never_busy(const char *job, void *arg)
+{
+    (void)job;
+    (void)arg;
+    return false;
+}
+
+struct coord *coord_new_oneshot(uv_loop_t *loop, struct http_engine *e, const struct cfg_coord *cfg,
+                                const char *const *jobs, size_t njobs, coord_change_cb on_change,
+                                void *arg, char *err, size_t errlen)
+{
+    struct coord *c = coord_new(loop, e, cfg, on_change, never_busy, arg, err, errlen);
+    if (c) {
+        c->oneshot = true;
+        coord_set_jobs(c, jobs, njobs); /* before the first tick: it runs from the loop */
+    }
+    return c;
+}
+
+bool coord_job_settled(const struct coord *c, const char *job)
+{
+    const struct cjob *j = job_find(c, job);
+    return c->healthy && j && !j->op && (coord_job_held(c, job) || j->holder);
+}
+
 void coord_set_jobs(struct coord *c, const char *const *names, size_t n)
 {
     for (size_t i = 0; i < c->njobs; i++)
@@ -496,6 +536,29 @@ bool coord_job_runnable(const struct coord *c, const char *job)
 {
     const struct cjob *j = job_find(c, job);
     return c->healthy && !c->shutting && j && j->held && lease_alive(c, c->ttl_ms / 3);
+}
+
+bool coord_write_gate(const struct coord *c, const char *job, char *header, size_t hn, char *why,
+                      size_t wn)
+{
+    const struct cjob *j = job_find(c, job);
+    if (c->shutting)
+        snprintf(why, wn, "fence: shutting down");
+    else if (!c->healthy)
+        snprintf(why, wn, "fence: %s", c->problem);
+    else if (!j || !j->held)
+        snprintf(why, wn, "fence: the job is not held by this instance");
+    else if (!lease_alive(c, c->ttl_ms / 3))
+        snprintf(why, wn, "fence: the lease is expired or about to expire");
+    else {
+        char *qj = util_pct_encode(job), *qm = util_pct_encode(c->member);
+        snprintf(header, hn, "X-Rolesyncd-Fence: job=%s; member=%s; lease=%llx", qj, qm,
+                 (unsigned long long)c->lease);
+        free(qj);
+        free(qm);
+        return true;
+    }
+    return false;
 }
 
 const char *coord_job_holder(const struct coord *c, const char *job)

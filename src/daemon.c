@@ -515,6 +515,17 @@ static void job_fence(const char *job, sync_fence_done_cb done, void *done_arg, 
     coord_fence_refuse(j->d->loop, "coordination turned off by a reload", done, done_arg);
 }
 
+/* sync.h's per-request gate, looked up the same way. */
+static bool job_write_gate(const char *job, char *header, size_t hn, char *why, size_t wn,
+                           void *arg)
+{
+    struct dm_job *j = arg;
+    if (j->d->coord)
+        return coord_write_gate(j->d->coord, job, header, hn, why, wn);
+    snprintf(why, wn, "coordination turned off by a reload");
+    return false;
+}
+
 static void job_start_cycle(struct dm_job *j, struct sync_source *shared)
 {
     struct daemon *d = j->d;
@@ -559,6 +570,7 @@ static void job_start_cycle(struct dm_job *j, struct sync_source *shared)
                           .recent = d->recent,
                           .source = shared,
                           .fence = d->coord ? job_fence : NULL,
+                          .write_gate = d->coord ? job_write_gate : NULL,
                           .fence_arg = j,
                           .approve_fp = j->run_approval[0] ? j->run_approval : NULL,
                           .approved = j->run_approved,

@@ -77,10 +77,11 @@ struct http_request {
     char *method, *path, *url, *body;
     http_done_cb cb;
     void *arg;
-    unsigned attempts; /* attempts sent */
-    bool auth_retried; /* the one renewal after a 401 is used */
-    unsigned tok_gen;  /* token generation the current attempt carried */
-    unsigned flags;    /* HTTP_REQ_* */
+    unsigned attempts;     /* attempts sent */
+    bool auth_retried;     /* the one renewal after a 401 is used */
+    unsigned tok_gen;      /* token generation the current attempt carried */
+    unsigned flags;        /* HTTP_REQ_* */
+    struct http_gate gate; /* check == NULL: none */
     struct xfer x;
     /* outcome, valid from REQ_DONE */
     enum http_outcome outcome;
@@ -1182,8 +1183,19 @@ static void start_attempt(struct http_request *r)
 {
     struct http_tenant *t = r->t;
     struct curl_slist *h = NULL;
-    char err[256];
+    char err[256], gate_hdr[512] = "";
 
+    if (r->gate.check) {
+        /* the last moment before curl has it: a fenced write that may no longer be made is
+         * not sent at all (the retry of an earlier attempt included) */
+        char why[256] = "";
+        if (!r->gate.check(r->gate.arg, gate_hdr, sizeof gate_hdr, why, sizeof why)) {
+            finish(r, HTTP_ERR_CANCELLED, 0, why[0] ? why : "not sent: refused by its gate");
+            return;
+        }
+        if (strpbrk(gate_hdr, "\r\n") || (gate_hdr[0] && !strchr(gate_hdr, ':')))
+            gate_hdr[0] = '\0'; /* not a header line: never let it split the request */
+    }
     h = curl_slist_append(h, "Accept: application/json");
     if (h && r->body)
         h = curl_slist_append(h, "Content-Type: application/json");
@@ -1196,6 +1208,8 @@ static void start_attempt(struct http_request *r)
     }
     if (h && t->extra_header)
         h = curl_slist_append(h, t->extra_header);
+    if (h && gate_hdr[0])
+        h = curl_slist_append(h, gate_hdr);
     if (!h) {
         finish(r, HTTP_ERR_TRANSPORT, 0, "out of memory");
         return;
@@ -1434,11 +1448,20 @@ struct http_request *http_request_flags(struct http_tenant *t, const char *metho
                                         const char *body, unsigned flags, http_done_cb cb,
                                         void *arg)
 {
+    return http_request_gated(t, method, path, body, flags, NULL, cb, arg);
+}
+
+struct http_request *http_request_gated(struct http_tenant *t, const char *method, const char *path,
+                                        const char *body, unsigned flags,
+                                        const struct http_gate *gate, http_done_cb cb, void *arg)
+{
     struct http_engine *e = t->e;
     struct http_request *r = xcalloc(1, sizeof(*r));
     const char *why = NULL;
 
     r->flags = flags;
+    if (gate)
+        r->gate = *gate;
     if (!cb)
         cb = ignore_result;
     r->t = t;

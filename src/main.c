@@ -22,7 +22,7 @@
 
 struct options {
     const char *config;
-    int check, once, dry_run, force_deletes, status, explain, history;
+    int check, once, dry_run, force_deletes, status, explain, history, coordinate;
     size_t history_n;        /* --history [N] */
     const char *user, *role; /* --explain --user KEY | --role NAME */
     const char *approve;     /* --approve FINGERPRINT, normalised into approve_fp */
@@ -42,6 +42,9 @@ static void usage(FILE *f)
         "  -t, --check          validate the config (and that secrets are readable), print\n"
         "                       \"configuration OK\" and exit 0; else print every error, exit 1\n"
         "      --once           run each job one time, then exit\n"
+        "      --coordinate     with --once: take the jobs' keys on etcd first (coordination:)\n"
+        "                       and run only those this run holds; jobs held by a running\n"
+        "                       instance are left to it\n"
         "  -n, --dry-run        with --once or --undo: compute and print the plan, change nothing\n"
         "  -j, --job NAME       with --once, --approve or --explain: only this job (may be\n"
         "                       repeated, except with --explain; NAME/TARGET for one target\n"
@@ -104,11 +107,13 @@ static int parse_args(int argc, char **argv, struct options *o)
         OPT_USER,
         OPT_ROLE,
         OPT_HISTORY,
-        OPT_UNDO
+        OPT_UNDO,
+        OPT_COORDINATE
     };
     static const struct option longopts[] = {{"config", required_argument, NULL, 'c'},
                                              {"check", no_argument, NULL, 't'},
                                              {"once", no_argument, NULL, OPT_ONCE},
+                                             {"coordinate", no_argument, NULL, OPT_COORDINATE},
                                              {"dry-run", no_argument, NULL, 'n'},
                                              {"job", required_argument, NULL, 'j'},
                                              {"force-deletes", no_argument, NULL, OPT_FORCE},
@@ -136,6 +141,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case OPT_ONCE:
             o->once = 1;
+            break;
+        case OPT_COORDINATE:
+            o->coordinate = 1;
             break;
         case 'n':
             o->dry_run = 1;
@@ -224,6 +232,11 @@ static int parse_args(int argc, char **argv, struct options *o)
             return -1;
         }
         return 0;
+    }
+    if (o->coordinate && !o->once) {
+        fprintf(stderr, "rolesyncd: --coordinate goes with --once (a daemon coordinates "
+                        "whenever its config has a coordination: block)\n");
+        return -1;
     }
     if (o->approve && !approve_fingerprint_parse(o->approve, o->approve_fp)) {
         fprintf(stderr,
@@ -342,7 +355,7 @@ int main(int argc, char **argv)
     }
     if (o.once) {
         int code = once_run(cfg, o.jobs, o.njobs, o.dry_run, o.force_deletes,
-                            o.approve ? o.approve_fp : NULL, stdout);
+                            o.approve ? o.approve_fp : NULL, o.coordinate, stdout);
         cfg_free(cfg);
         return code;
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rolesync/approve.h"
+#include "rolesync/coord.h"
 #include "rolesync/diff.h"
 #include "rolesync/http.h"
 #include "rolesync/journal.h"
@@ -142,13 +143,18 @@ static const char **jobs_with_refusal(const struct cfg_config *cfg, const char *
 }
 
 static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_t njobs,
-                    bool dry_run, bool force_deletes, const char *approve_fp, FILE *plan_out);
+                    bool dry_run, bool force_deletes, const char *approve_fp, bool coordinate,
+                    FILE *plan_out);
 
 int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs, bool dry_run,
-             bool force_deletes, const char *approve_fp, FILE *plan_out)
+             bool force_deletes, const char *approve_fp, bool coordinate, FILE *plan_out)
 {
+    if (coordinate && !cfg->coordination) {
+        fprintf(stderr, "rolesyncd: --coordinate needs a coordination: block in %s\n", cfg->file);
+        return ONCE_EXIT_FATAL;
+    }
     if (!approve_fp)
-        return run_jobs(cfg, jobs, njobs, dry_run, force_deletes, NULL, plan_out);
+        return run_jobs(cfg, jobs, njobs, dry_run, force_deletes, NULL, coordinate, plan_out);
     for (size_t i = 0; i < njobs; i++) {
         if (!known_job(cfg, jobs[i])) {
             fprintf(stderr, "rolesyncd: no job named \"%s\" in %s\n", jobs[i], cfg->file);
@@ -161,11 +167,11 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
     const char **found = jobs_with_refusal(cfg, jobs, njobs, approve_fp, &n);
     int rc;
     if (n > 0) {
-        rc = run_jobs(cfg, found, n, dry_run, force_deletes, approve_fp, plan_out);
+        rc = run_jobs(cfg, found, n, dry_run, force_deletes, approve_fp, coordinate, plan_out);
     } else if (njobs > 0) {
         /* nothing recorded (state_dir lost?): only a fresh plan with exactly these
          * deletions applies (sync.h) */
-        rc = run_jobs(cfg, jobs, njobs, dry_run, force_deletes, approve_fp, plan_out);
+        rc = run_jobs(cfg, jobs, njobs, dry_run, force_deletes, approve_fp, coordinate, plan_out);
     } else {
         fprintf(stderr,
                 "rolesyncd: no refused plan recorded in %s has fingerprint %s; name the job "
@@ -178,8 +184,70 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
     return rc;
 }
 
+static void on_coord_change(void *arg)
+{
+    (void)arg; /* the wait below polls coord_job_settled after every loop turn */
+}
+
+static bool once_write_gate(const char *job, char *header, size_t hn, char *why, size_t wn,
+                            void *coord)
+{
+    return coord_write_gate(coord, job, header, hn, why, wn);
+}
+
+/* --once --coordinate (product.md 7a): take the selected jobs' keys on etcd before anything
+ * runs. Returns once etcd has answered for every job (held here, or named another holder); when
+ * it has not within two lease TTLs, *code = 1 (logged) and nothing may run. The coordinator
+ * returned (NULL only when it could not be set up) is shut down by the caller. */
+static struct coord *coordinate_jobs(uv_loop_t *loop, struct http_engine *engine,
+                                     const struct cfg_config *cfg, const char *const *jobs,
+                                     size_t njobs, int *code)
+{
+    const char **names = xcalloc(cfg->njobs ? cfg->njobs : 1, sizeof *names);
+    size_t n = 0;
+    char err[512], q[600];
+    for (size_t i = 0; i < cfg->njobs; i++)
+        if (selected(&cfg->jobs[i], jobs, njobs))
+            names[n++] = cfg->jobs[i].name;
+    struct coord *c = coord_new_oneshot(loop, engine, cfg->coordination, names, n, on_coord_change,
+                                        NULL, err, sizeof err);
+    if (!c) {
+        free(names);
+        log_error(NULL, "coordination unavailable, nothing run error=%s",
+                  log_quote(q, sizeof q, err));
+        *code = ONCE_EXIT_FATAL;
+        return NULL;
+    }
+    uint64_t deadline = util_mono_ms() + 2 * cfg->coordination->lease_ttl_ms;
+    for (;;) {
+        bool all = true;
+        for (size_t i = 0; i < n && all; i++)
+            all = coord_job_settled(c, names[i]);
+        if (all || util_mono_ms() >= deadline)
+            break;
+        uv_run(loop, UV_RUN_ONCE); /* the coordinator's timer keeps the loop alive */
+    }
+    bool all = true;
+    for (size_t i = 0; i < n && all; i++)
+        all = coord_job_settled(c, names[i]);
+    free(names);
+    if (!all) {
+        const char *why = coord_problem(c);
+        log_error(NULL, "coordination unavailable, nothing run error=%s",
+                  log_quote(q, sizeof q, why ? why : "etcd did not answer for every job in time"));
+        *code = ONCE_EXIT_FATAL;
+    }
+    return c;
+}
+
+static void on_coord_shut(void *arg)
+{
+    *(bool *)arg = true;
+}
+
 static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_t njobs,
-                    bool dry_run, bool force_deletes, const char *approve_fp, FILE *plan_out)
+                    bool dry_run, bool force_deletes, const char *approve_fp, bool coordinate,
+                    FILE *plan_out)
 {
     uv_loop_t loop;
     struct http_engine *engine;
@@ -250,10 +318,45 @@ static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_
             log_warning(NULL, "changes are not journaled error=%s", log_quote(q, sizeof q, jerr));
         }
     }
+    struct coord *coord = NULL;
+    if (coordinate && tenants) {
+        status_set_coordination(&os.st, "etcd", NULL);
+        coord = coordinate_jobs(&loop, engine, cfg, jobs, njobs, &code);
+        if (coord)
+            status_set_coordination(&os.st, "etcd", coord_member(coord));
+    }
     /* One job at a time; the selected targets of a fan-out job together, on one source read
      * (product.md 4b.1). */
     struct once_job *oj = xcalloc(cfg->njobs ? cfg->njobs : 1, sizeof *oj);
     struct diff_memory **mem = xcalloc(cfg->njobs ? cfg->njobs : 1, sizeof *mem);
+    bool *runs = xcalloc(cfg->njobs ? cfg->njobs : 1, sizeof *runs);
+    for (size_t i = 0; i < cfg->njobs; i++) {
+        const struct cfg_job *job = &cfg->jobs[i];
+        runs[i] = selected(job, jobs, njobs);
+        if (!runs[i] || !coordinate)
+            continue;
+        struct status_job *sj = status_job_find(&os.st, job->name);
+        const char *holder = coord ? coord_job_holder(coord, job->name) : NULL;
+        if (coord && code != ONCE_EXIT_FATAL && coord_job_runnable(coord, job->name)) {
+            status_job_set_holder(sj, true, coord_member(coord));
+            continue;
+        }
+        runs[i] = false;
+        char why[400];
+        if (coord && holder && code != ONCE_EXIT_FATAL) {
+            /* not a failure: the job is mirrored by its holder */
+            snprintf(why, sizeof why, "held by another instance (%s)", holder);
+            log_info(job->name, "job held by another instance, not run holder=%s", holder);
+        } else {
+            snprintf(why, sizeof why, "coordination unavailable: %s",
+                     coord && coord_problem(coord) ? coord_problem(coord) : "no key taken");
+            code = ONCE_EXIT_FATAL;
+        }
+        status_job_set_holder(sj, false, holder);
+        status_job_set_state(sj, STATUS_JOB_STANDBY, why);
+    }
+    if (coordinate)
+        status_save(&os);
     for (size_t i = 0; tenants && i < cfg->njobs;) {
         size_t end = i + 1;
         while (cfg->jobs[i].group && end < cfg->njobs && cfg->jobs[end].group &&
@@ -261,12 +364,12 @@ static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_
             end++;
         size_t members = 0;
         for (size_t k = i; k < end; k++)
-            members += selected(&cfg->jobs[k], jobs, njobs);
+            members += runs[k];
         struct sync_source *shared =
             members > 1 ? sync_source_new(tnt_find(tenants, cfg->jobs[i].source)) : NULL;
         for (size_t k = i; k < end; k++) {
             const struct cfg_job *job = &cfg->jobs[k];
-            if (!selected(job, jobs, njobs))
+            if (!runs[k])
                 continue;
             oj[k] = (struct once_job){.cli_dry_run = dry_run, .os = &os, .name = job->name};
             if (approve_fp) {
@@ -288,6 +391,9 @@ static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_
                 .approve_fp = approve_fp,
                 .approved = oj[k].approved,
                 .journal = journal,
+                .fence = coord ? coord_fence : NULL,
+                .write_gate = coord ? once_write_gate : NULL,
+                .fence_arg = coord,
             };
             oj[k].sj = status_job_find(&os.st, job->name);
             status_job_run_begin(oj[k].sj, util_now_ms(), opts.dry_run);
@@ -324,6 +430,15 @@ static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_
     }
     free(oj);
     free(mem);
+    free(runs);
+    if (coord) {
+        /* give the keys back at once (the lease revoked), then free */
+        bool shut = false;
+        coord_shutdown(coord, on_coord_shut, &shut);
+        while (!shut && uv_run(&loop, UV_RUN_ONCE))
+            ;
+        coord_free(coord);
+    }
     tnt_set_free(tenants);
     recent_free(recent);
     journal_close(journal);

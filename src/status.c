@@ -459,6 +459,7 @@ static struct json_object *render_run(const struct status_run *r)
     json_object_object_add(o, "refusal", ref);
     json_object_object_add(o, "approved",
                            j_str(r->approved_fingerprint[0] ? r->approved_fingerprint : NULL));
+    json_object_object_add(o, "abandoned", j_str(r->abandoned[0] ? r->abandoned : NULL));
     return o;
 }
 
@@ -784,6 +785,8 @@ static void print_run(FILE *out, struct json_object *run, int64_t now_ms)
     }
     if (jstr(run, "approved"))
         fprintf(out, LABEL "%s\n", "applied under approval", jstr(run, "approved"));
+    if (jstr(run, "abandoned"))
+        fprintf(out, LABEL "%s\n", "abandoned", jstr(run, "abandoned"));
 
     size_t n = nc && json_object_is_type(nc, json_type_array) ? json_object_array_length(nc) : 0;
     if (n > 0) {
@@ -1087,6 +1090,8 @@ static void prev_run(struct status_run *run, struct json_object *o)
     }
     const char *afp = jstr(o, "approved");
     snprintf(run->approved_fingerprint, sizeof run->approved_fingerprint, "%s", afp ? afp : "");
+    const char *ab = jstr(o, "abandoned");
+    snprintf(run->abandoned, sizeof run->abandoned, "%s", ab ? ab : "");
     struct json_object *nc = jget(o, "not_converging"), *errs = jget(o, "errors");
     for (size_t i = 0;
          nc && json_object_is_type(nc, json_type_array) && i < json_object_array_length(nc); i++) {

@@ -46,6 +46,7 @@ struct sync_run {
     bool mask_given; /* this run said which source roles' grants it needs */
     void (*fenced_next)(struct sync_run *run); /* the write batch waiting for the fence */
     char fence_reason[256];                    /* why the fence said no */
+    struct http_gate gate;                     /* tgt.write_gate when opts.write_gate is set */
     /* approved plans (approve.h): the deletion set when the guard or an approval needed it,
      * and under an approval the indexes of its deletions outside the approved set */
     struct approve_set *dels;
@@ -98,6 +99,16 @@ static void phase_roles(struct sync_run *run);
 
 /* ---- fencing: every write batch waits for the daemon's confirmation (sync.h) ---- */
 
+static void abandon(struct sync_run *run, const char *reason)
+{
+    char q[600];
+    run->res.fenced = true;
+    snprintf(run->fence_reason, sizeof run->fence_reason, "%s",
+             reason && reason[0] ? reason : "job no longer held");
+    log_warning(run->job->name, "writes stopped, cycle abandoned reason=%s",
+                log_quote(q, sizeof q, run->fence_reason));
+}
+
 static void on_fence(bool held, const char *reason, void *arg)
 {
     struct sync_run *run = arg;
@@ -108,13 +119,26 @@ static void on_fence(bool held, const char *reason, void *arg)
         next(run);
         return;
     }
-    char q[600];
-    run->res.fenced = true;
-    snprintf(run->fence_reason, sizeof run->fence_reason, "%s",
-             reason && reason[0] ? reason : "job no longer held");
-    log_warning(run->job->name, "writes stopped, cycle abandoned reason=%s",
-                log_quote(q, sizeof q, run->fence_reason));
+    abandon(run, reason);
     finish(run);
+}
+
+/* http_gate of every write of the cycle (sync_write_gate_fn): once one is refused, the cycle
+ * is abandoned and no later write of it is sent, even if the job were held again. */
+static bool gate_check(void *arg, char *header, size_t hn, char *why, size_t wn)
+{
+    struct sync_run *run = arg;
+    if (run->res.fenced) {
+        snprintf(why, wn, "not sent: cycle abandoned (%s)", run->fence_reason);
+        return false;
+    }
+    char reason[256] = "";
+    if (run->opts.write_gate(run->job->name, header, hn, reason, sizeof reason,
+                             run->opts.fence_arg))
+        return true;
+    abandon(run, reason);
+    snprintf(why, wn, "not sent: %s", run->fence_reason);
+    return false;
 }
 
 static bool batch_empty(struct sync_run *run, void (*next)(struct sync_run *run))
@@ -131,6 +155,10 @@ static bool batch_empty(struct sync_run *run, void (*next)(struct sync_run *run)
  * writes nothing and needs no confirmation: a cycle in sync costs no round trip). */
 static void fenced(struct sync_run *run, void (*next)(struct sync_run *run))
 {
+    if (run->res.fenced) { /* a write of the last batch was refused by the gate */
+        finish(run);
+        return;
+    }
     if (!run->opts.fence || batch_empty(run, next)) {
         next(run);
         return;
@@ -183,6 +211,13 @@ static void add_error(struct sync_run *run, const char *op, const char *method, 
 static void write_failed(struct sync_run *run, const char *op, const struct prov_result *r)
 {
     char q[600], p[300];
+    if (r->cancelled && run->res.fenced) {
+        /* refused by the write gate: the job is no longer held here */
+        run->res.cancelled_ops++;
+        log_debug(run->job->name, "operation not sent, fenced op=\"%s\" method=%s path=%s", op,
+                  r->method ? r->method : "-", log_quote(p, sizeof p, r->path ? r->path : "-"));
+        return;
+    }
     if (r->cancelled) {
         /* The daemon is stopping: the write was not made, which is no failure of the target;
          * it stays pending for the next start (the cycle is marked interrupted). */
@@ -1319,6 +1354,10 @@ int sync_start(uv_loop_t *loop, const struct cfg_job *job, const struct prov_ten
     run->job = job;
     run->src = *src;
     run->tgt = *tgt;
+    if (opts->write_gate) {
+        run->gate = (struct http_gate){.check = gate_check, .arg = run};
+        run->tgt.write_gate = &run->gate;
+    }
     run->sops = prov_for_api(src->cfg->api);
     run->tops = prov_for_api(tgt->cfg->api);
     run->mem = mem;
@@ -1384,6 +1423,7 @@ void sync_status_fill(struct status_run *run, const struct sync_result *r)
     }
     snprintf(run->approved_fingerprint, sizeof run->approved_fingerprint, "%s",
              r->approved ? r->approval : "");
+    snprintf(run->abandoned, sizeof run->abandoned, "%s", r->fenced ? r->reason : "");
 }
 
 enum status_result sync_status_result(const struct sync_result *r)

@@ -54,6 +54,18 @@ typedef bool (*coord_busy_cb)(const char *job, void *arg);
 struct coord *coord_new(uv_loop_t *loop, struct http_engine *e, const struct cfg_coord *cfg,
                         coord_change_cb on_change, coord_busy_cb busy, void *arg, char *err,
                         size_t errlen);
+/* For `--once --coordinate` (product.md 7a): a coordinator that is no member -- the daemons
+ * neither count it when they spread jobs nor take the keys it holds (coord_assign's "not a
+ * member's") -- and that takes the free keys of `jobs` (copied) as soon as it has a lease,
+ * keeping them, renewed, until coord_shutdown. Jobs held elsewhere are left to their holder.
+ * Fencing as for a member. */
+struct coord *coord_new_oneshot(uv_loop_t *loop, struct http_engine *e, const struct cfg_coord *cfg,
+                                const char *const *jobs, size_t njobs, coord_change_cb on_change,
+                                void *arg, char *err, size_t errlen);
+/* Whether etcd has answered for `job`: healthy, and its key is either held here or named
+ * another holder (coord_job_holder) -- a one-time run waits for this before it starts. */
+bool coord_job_settled(const struct coord *c, const char *job);
+
 /* The jobs of the current config (copied). */
 void coord_set_jobs(struct coord *c, const char *const *names, size_t n);
 
@@ -71,6 +83,15 @@ const char *coord_problem(const struct coord *c);
 /* The fence (sync.h sync_fence_fn): `done` says whether `job` is held at this moment. */
 void coord_fence(const char *job, void (*done)(bool held, const char *reason, void *done_arg),
                  void *done_arg, void *coord);
+
+/* The per-request part of the fence (sync.h sync_write_gate_fn): true when `job` is runnable
+ * here at this instant by our own clock (held, healthy, the lease alive for a third of its TTL
+ * more, so the write leaves well before it could expire), with the header line
+ * "X-Rolesyncd-Fence: job=J; member=M; lease=HEX" (J and M percent-encoded) written into
+ * header[0..hn) -- what a target's request log can check against etcd's key history. false
+ * with the reason in why[0..wn) otherwise. No I/O. */
+bool coord_write_gate(const struct coord *c, const char *job, char *header, size_t hn, char *why,
+                      size_t wn);
 
 /* A fence answer of "no" with `reason`, from the loop, without a coordinator. */
 void coord_fence_refuse(uv_loop_t *loop, const char *reason,

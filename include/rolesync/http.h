@@ -221,6 +221,19 @@ struct http_request *http_request_flags(struct http_tenant *t, const char *metho
                                         const char *body, unsigned flags, http_done_cb cb,
                                         void *arg);
 
+/* A check asked right before each attempt of a request is handed to curl (its retries too):
+ * the fencing of writes under coordination (product.md 7a). check() returns true to send; it
+ * may write one more request header line ("Name: value", no CR/LF) into header[0..hn), left
+ * "" for none. false fails the request unsent with HTTP_ERR_CANCELLED and the text written
+ * into why[0..wn). Called on the loop's thread; `arg` must outlive the request. */
+struct http_gate {
+    bool (*check)(void *arg, char *header, size_t hn, char *why, size_t wn);
+    void *arg;
+};
+/* http_request_flags with a gate (copied; NULL = none). */
+struct http_request *http_request_gated(struct http_tenant *t, const char *method, const char *path,
+                                        const char *body, unsigned flags,
+                                        const struct http_gate *gate, http_done_cb cb, void *arg);
 /* Cancel a request whose callback has not run yet: it gets HTTP_ERR_CANCELLED from the loop.
  * An attempt in flight is aborted. No effect once the outcome is decided. */
 void http_cancel(struct http_request *r);

@@ -34,8 +34,15 @@ enum once_exit {
  * fan-out job's NAME selects its targets) only those whose recorded refusals carry the
  * fingerprint run; when none does, the jobs named with --job run (the exact-fingerprint rule
  * above), and without --job it is exit 1 with a message on stderr. Every
- * refused plan's deletion set is recorded for a later --approve. */
+ * refused plan's deletion set is recorded for a later --approve.
+ *
+ * `coordinate` (--coordinate, product.md 7a; needs cfg->coord, else exit 1): before anything
+ * runs, the selected jobs' keys are taken on etcd under a lease of this run (which is no
+ * member: running daemons neither spread jobs to it nor take its keys). Only jobs whose key it
+ * holds run, their writes fenced as a daemon's; a job held elsewhere is not run (standby in
+ * status.json with its holder, no error: its holder mirrors it); etcd not answering within two
+ * lease TTLs runs nothing, exit 1. The lease is revoked at the end. */
 int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs, bool dry_run,
-             bool force_deletes, const char *approve_fp, FILE *plan_out);
+             bool force_deletes, const char *approve_fp, bool coordinate, FILE *plan_out);
 
 #endif

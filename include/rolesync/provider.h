@@ -31,6 +31,9 @@ struct prov_tenant {
     const struct cfg_tenant *cfg;
     struct http_tenant *http;
     uv_loop_t *loop;
+    /* Asked before every write request is sent (http_gate; the fencing of product.md 7a), or
+     * NULL. Borrowed: set by the cycle on its own copy of the tenant, for its writes only. */
+    const struct http_gate *write_gate;
 };
 
 struct prov_fetch; /* a read in progress; valid until its callback has run */

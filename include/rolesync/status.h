@@ -127,6 +127,9 @@ struct status_run {
     uint64_t refusal_not_approved;
     char refusal_fingerprint[80]; /* "sha256:..." (approve.h APPROVE_FP_LEN), or "" */
     char approved_fingerprint[80];
+    /* Coordination (product.md 7a): why the cycle stopped writing before its end -- the
+     * fence found the job no longer held here ("abandoned": the text, else null). */
+    char abandoned[256];
 };
 
 struct status_job {

@@ -115,18 +115,26 @@ struct sync_source;
 typedef void (*sync_fence_done_cb)(bool held, const char *reason, void *done_arg);
 typedef void (*sync_fence_fn)(const char *job, sync_fence_done_cb done, void *done_arg,
                               void *fence_arg);
+/* The fence's last word, asked synchronously right before each write request of a batch is
+ * sent (its retries too; http_gate): a batch that outlives the job's lease -- a rate-limited
+ * queue, a paused process -- stops at once. true: send it, with the header line written into
+ * header[0..hn) ("" for none). false: the write and every later one of the cycle are not sent,
+ * the cycle is abandoned as `fenced` with the text written into why[0..wn). */
+typedef bool (*sync_write_gate_fn)(const char *job, char *header, size_t hn, char *why, size_t wn,
+                                   void *fence_arg);
 
 struct sync_opts {
-    bool dry_run;                /* job dry_run or --dry-run */
-    bool force_deletes;          /* --force-deletes */
-    FILE *plan_out;              /* when non-NULL the plan is rendered there (dry run, --once) */
-    const char *config_file;     /* named in the advice a refusal logs; NULL = left out */
-    struct recent_roles *recent; /* roles created lately (recent.h), shared by every job of
-                                    the process; NULL = none kept */
-    struct sync_source *source;  /* a source read shared with other cycles (fan-out), or NULL:
-                                    the cycle reads its source itself */
-    sync_fence_fn fence;         /* NULL: writes are not fenced (no coordination) */
-    void *fence_arg;
+    bool dry_run;                  /* job dry_run or --dry-run */
+    bool force_deletes;            /* --force-deletes */
+    FILE *plan_out;                /* when non-NULL the plan is rendered there (dry run, --once) */
+    const char *config_file;       /* named in the advice a refusal logs; NULL = left out */
+    struct recent_roles *recent;   /* roles created lately (recent.h), shared by every job of
+                                      the process; NULL = none kept */
+    struct sync_source *source;    /* a source read shared with other cycles (fan-out), or NULL:
+                                      the cycle reads its source itself */
+    sync_fence_fn fence;           /* NULL: writes are not fenced (no coordination) */
+    sync_write_gate_fn write_gate; /* NULL: none; with `fence`, its per-request check */
+    void *fence_arg;               /* for both */
     /* An approval (product.md 4c): the plan is applied over max_deletes only when its
      * deletions are a subset of `approved` (approve_new_items finds none new); without
      * `approved` (no set recorded under the fingerprint) only when the fresh deletion set's

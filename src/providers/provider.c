@@ -129,8 +129,8 @@ void prov_submit_opts(const struct prov_tenant *t, const char *op, const char *m
     req->cb = cb;
     req->arg = arg;
     req->on_reply = on_reply;
-    http_request_flags(t->http, method, path, body, o && o->retry_404 ? HTTP_REQ_RETRY_404 : 0,
-                       on_write_reply, req);
+    http_request_gated(t->http, method, path, body, o && o->retry_404 ? HTTP_REQ_RETRY_404 : 0,
+                       t->write_gate, on_write_reply, req);
 }
 
 /* A failure found before sending, delivered from the loop like any other result. */

@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uthash.h>
 
 #include "rolesync/util.h"
@@ -403,6 +404,9 @@ typedef struct sim_ctx {
     pthread_mutex_t f_mu;
     sim_fault *faults;
     size_t nfaults, fcap;
+    /* --request-log: one JSON line per API request, appended under reqlog_mu */
+    FILE *reqlog;
+    pthread_mutex_t reqlog_mu;
     /* shutdown */
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;

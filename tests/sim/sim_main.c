@@ -21,6 +21,9 @@ static const char usage[] =
     "  --state FILE.json      tenant to load (tests/sim/README.md); default: an empty tenant with\n"
     "                         the default (genesys) / built-in (identity) roles\n"
     "  --save-on-exit FILE    write the tenant state there on SIGTERM/SIGINT\n"
+    "  --request-log FILE     append one JSON line per API request: arrival and answer times\n"
+    "                         (Unix seconds), method, path, status, write, the\n"
+    "                         X-Rolesyncd-Fence header (simulator.md 3b)\n"
     "  --client ID:SECRET     an OAuth client allowed to get tokens (repeatable); when none is\n"
     "                         given the only client is test-client:test-secret\n"
     "  --tenant-id GUID       identity tenant id (overrides the state's tenant_id)\n"
@@ -159,7 +162,15 @@ int main(int argc, char **argv)
             state_path = val;
         else if (strcmp(a, "--save-on-exit") == 0)
             save_path = val;
-        else if (strcmp(a, "--tls-cert") == 0)
+        else if (strcmp(a, "--request-log") == 0) {
+            if (ctx.reqlog)
+                fclose(ctx.reqlog);
+            ctx.reqlog = fopen(val, "ae");
+            if (!ctx.reqlog) {
+                fprintf(stderr, "tenantsim: cannot open %s: %s\n", val, strerror(errno));
+                goto out;
+            }
+        } else if (strcmp(a, "--tls-cert") == 0)
             cert_path = val;
         else if (strcmp(a, "--tls-key") == 0)
             key_path = val;

@@ -1029,9 +1029,40 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, sim_req *rq, sim_rep
     return r;
 }
 
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* --request-log (simulator.md 3b): when the request arrived (before --latency), when its
+ * answer was decided (its effect, for a write, is in the state by then), what it was, and the
+ * fencing header rolesyncd sends under coordination, so a test can check every write against
+ * etcd's history of the job's key. One line per request, flushed: it survives a kill -9 of
+ * anything but tenantsim itself. */
+static void reqlog_line(sim_ctx *ctx, struct MHD_Connection *c, const char *method, const char *url,
+                        double t0, long status, bool write)
+{
+    sim_sb sb = {0};
+    sb_printf(&sb, "{\"t0\":%.6f,\"t1\":%.6f,\"method\":", t0, wall_now());
+    sb_json_str(&sb, method);
+    sb_puts(&sb, ",\"path\":");
+    sb_json_str(&sb, url);
+    sb_printf(&sb, ",\"status\":%ld,\"write\":%s,\"fence\":", status, write ? "true" : "false");
+    sb_json_str(&sb, MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Rolesyncd-Fence"));
+    sb_puts(&sb, "}\n");
+    pthread_mutex_lock(&ctx->reqlog_mu);
+    fwrite(sb.buf, 1, sb.len, ctx->reqlog);
+    fflush(ctx->reqlog);
+    pthread_mutex_unlock(&ctx->reqlog_mu);
+    sb_free(&sb);
+}
+
 static enum MHD_Result handle(sim_ctx *ctx, struct MHD_Connection *c, const char *url,
                               const char *method, conn_req *cr)
 {
+    const double t0 = wall_now();
     sim_req rq = {0};
     sim_reply rp = {0};
     enum MHD_Result ret;
@@ -1070,6 +1101,8 @@ static enum MHD_Result handle(sim_ctx *ctx, struct MHD_Connection *c, const char
         switch (f.action) {
         case SIM_F_RESET:
             stats_record(ctx, method, tmpl, 0, api_write);
+            if (ctx->reqlog)
+                reqlog_line(ctx, c, method, url, t0, 0, api_write);
             ret = MHD_NO; /* MHD closes the connection without a response */
             goto out;
         case SIM_F_STATUS:
@@ -1121,6 +1154,8 @@ respond:
         reply_header(&rp, "Operation-Id", rq.corr_id);
     }
     stats_record(ctx, method, tmpl, rp.status, api_write);
+    if (ctx->reqlog)
+        reqlog_line(ctx, c, method, url, t0, rp.status, api_write);
     ret = send_reply(c, &rq, &rp, truncate);
 out:
     if (rq.snapshot)
@@ -1207,6 +1242,7 @@ void sim_ctx_init(sim_ctx *ctx)
     pthread_mutex_init(&ctx->cache_mu, NULL);
     pthread_mutex_init(&ctx->st_mu, NULL);
     pthread_mutex_init(&ctx->f_mu, NULL);
+    pthread_mutex_init(&ctx->reqlog_mu, NULL);
     pthread_mutex_init(&ctx->stop_mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -1238,12 +1274,16 @@ void sim_ctx_free(sim_ctx *ctx)
     }
     free(ctx->clients);
     free(ctx->tenant_id_opt);
+    if (ctx->reqlog)
+        fclose(ctx->reqlog);
+    ctx->reqlog = NULL;
     free(ctx->token_realm);
     pthread_rwlock_destroy(&ctx->lock);
     pthread_mutex_destroy(&ctx->tok_mu);
     pthread_mutex_destroy(&ctx->cache_mu);
     pthread_mutex_destroy(&ctx->st_mu);
     pthread_mutex_destroy(&ctx->f_mu);
+    pthread_mutex_destroy(&ctx->reqlog_mu);
     pthread_mutex_destroy(&ctx->stop_mu);
     pthread_cond_destroy(&ctx->stop_cv);
 }

@@ -465,6 +465,100 @@ static void test_get_and_single_flight_token(void **state)
     fx_close(&f);
 }
 
+/* http_gate: asked before every attempt (a retry too), its header line sent, a "no" fails the
+ * request unsent with its reason; a header with a line break in it is never sent. */
+struct gate_fx {
+    int calls, allow; /* calls answered yes while calls <= allow */
+    const char *header;
+};
+
+static bool test_gate_check(void *arg, char *header, size_t hn, char *why, size_t wn)
+{
+    struct gate_fx *g = arg;
+    if (++g->calls > g->allow) {
+        snprintf(why, wn, "not sent: the lease is gone");
+        return false;
+    }
+    snprintf(header, hn, "%s", g->header);
+    return true;
+}
+
+static char *slurp_file(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return xstrdup("");
+    char *buf = xcalloc(1, 65536);
+    size_t n = fread(buf, 1, 65535, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+static void test_gate(void **state)
+{
+    (void)state;
+    struct fx f;
+    char log[PATH_MAX + 32];
+    fx_init(&f);
+    snprintf(log, sizeof log, "%s/requests.jsonl", f.dir);
+    const char *extra[] = {"--request-log", log, NULL};
+    fx_sim(&f, "genesys", extra);
+    fx_tenant(&f, HTTP_AUTH_BASIC_FORM, NULL, 0);
+    sim_faults(&f.sim, "[{\"method\":\"GET\",\"path\":\"" ROLES "\",\"times\":1,"
+                       "\"action\":\"status\",\"status\":503}]");
+
+    struct gate_fx g = {.allow = 2, .header = "X-Rolesyncd-Fence: job=j1; member=m; lease=2a"};
+    struct http_gate gate = {.check = test_gate_check, .arg = &g};
+    struct call c = {.fx = &f};
+    http_request_gated(f.t, "GET", ROLES, NULL, 0, &gate, on_done, &c);
+    run_until(&f, &c, 1, 20000);
+    assert_int_equal(c.outcome, HTTP_OK);
+    assert_int_equal(c.attempts, 2); /* the 503, then its retry: both asked */
+    assert_int_equal(g.calls, 2);
+    call_free(&c);
+
+    /* the gate says no: nothing sent, the reason is the error */
+    memset(&c, 0, sizeof c);
+    c.fx = &f;
+    http_request_gated(f.t, "PUT", ROLES "/x", "{}", 0, &gate, on_done, &c);
+    run_until(&f, &c, 1, 20000);
+    assert_int_equal(c.outcome, HTTP_ERR_CANCELLED);
+    assert_int_equal(c.attempts, 0);
+    assert_non_null(c.error);
+    assert_string_equal(c.error, "not sent: the lease is gone");
+    assert_int_equal(g.calls, 3);
+    call_free(&c);
+
+    /* a header that would split the request is dropped, the request still sent */
+    struct gate_fx bad = {.allow = 1, .header = "X-Rolesyncd-Fence: a\r\nX-Injected: b"};
+    gate.arg = &bad;
+    memset(&c, 0, sizeof c);
+    c.fx = &f;
+    http_request_gated(f.t, "GET", ROLES, NULL, 0, &gate, on_done, &c);
+    run_until(&f, &c, 1, 20000);
+    assert_int_equal(c.outcome, HTTP_OK);
+    call_free(&c);
+
+    char *text = slurp_file(log);
+    assert_int_equal(count_of(text, "\"fence\":\"job=j1; member=m; lease=2a\""), 2);
+    assert_int_equal(count_of(text, "\"method\":\"PUT\""), 0);
+    /* the token requests carry no gate; the dropped header leaves one more without */
+    assert_int_equal(count_of(text, "\"fence\":null"),
+                     count_of(text, "\"path\":\"/oauth/token\"") + 1);
+    assert_int_equal(count_of(text, "Injected"), 0);
+    free(text);
+    fx_close(&f);
+}
+
 static void test_5xx_retried_to_success(void **state)
 {
     (void)state;
@@ -1211,6 +1305,7 @@ int main(void)
     const struct CMUnitTest sim[] = {
         cmocka_unit_test(test_get_and_single_flight_token),
         cmocka_unit_test(test_5xx_retried_to_success),
+        cmocka_unit_test(test_gate),
         cmocka_unit_test(test_429_retry_after_pauses_tenant),
         cmocka_unit_test(test_reset_truncate_garbage),
         cmocka_unit_test(test_stall_timeout),

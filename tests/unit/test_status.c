@@ -197,6 +197,9 @@ static void test_matches_spec_example(void **state)
     assert_type(lr, "approved", json_type_null);
     json_object_object_del(lr, "refusal");
     json_object_object_del(lr, "approved");
+    /* product.md 7a addition: null unless the fence stopped the run's writes */
+    assert_type(lr, "abandoned", json_type_null);
+    json_object_object_del(lr, "abandoned");
     /* and the cycle's id (none given here) and the job's in-sync stretch (since this run) */
     assert_type(lr, "cycle", json_type_null);
     json_object_object_del(lr, "cycle");
@@ -271,9 +274,9 @@ static void test_shape_before_first_run(void **state)
 static void test_errors_capped_counts_exact(void **state)
 {
     static const char *const runkeys[] = {
-        "cycle",           "started_at",     "finished_at", "result",   "dry_run",
-        "changes",         "pending",        "failed_ops",  "requests", "retries",
-        "unmatched_users", "not_converging", "errors",      "refusal",  "approved"};
+        "cycle",   "started_at", "finished_at", "result",   "dry_run",         "changes",
+        "pending", "failed_ops", "requests",    "retries",  "unmatched_users", "not_converging",
+        "errors",  "refusal",    "approved",    "abandoned"};
     static const char *const errkeys[] = {"op",     "method",  "path",
                                           "status", "message", "correlation_id"};
     static const char *const nckeys[] = {"kind", "name", "reason"};
@@ -837,7 +840,8 @@ static void test_in_sync_since(void **state)
     status_init(&third, "1", "/c", T0);
     assert_true(status_prev_add_job(&third, prev, "j"));
     assert_int_equal(status_job_find(&third, "j")->in_sync_since_ms, T0 + 180 * SEC);
-    assert_string_equal(status_job_find(&third, "j")->last_run.cycle, "20261122T050300.250Z-00c0ffee");
+    assert_string_equal(status_job_find(&third, "j")->last_run.cycle,
+                        "20261122T050300.250Z-00c0ffee");
     status_free(&third);
     status_prev_free(prev);
     status_free(&again);

@@ -90,6 +90,7 @@ struct coord {
     uint64_t backoff_ms;  /* next wait while there is no lease */
     bool round;           /* a grant / keep-alive / poll chain is in flight */
     bool healthy;
+    bool down_said; /* "coordination unavailable" logged since etcd last answered */
     char problem[400];
     struct cjob *jobs;
     size_t njobs, cap;
@@ -147,9 +148,10 @@ static void set_problem(struct coord *c, const char *what, const char *error)
         c->lease = 0;
         drop_all(c);
     }
-    if (was)
+    if (was || !c->down_said) /* once per outage, the first attempt at start-up included */
         log_warning(NULL, "coordination unavailable, standing by endpoint=%s error=%s",
                     etcd_client_endpoint(c->etcd), log_quote(q, sizeof q, c->problem));
+    c->down_said = true;
     changed(c);
 }
 
@@ -324,6 +326,7 @@ static void on_poll(const struct etcd_reply *r, void *arg)
         log_info(NULL, "coordination available member=%s endpoint=%s", c->member,
                  etcd_client_endpoint(c->etcd));
     c->healthy = true;
+    c->down_said = false;
     c->problem[0] = '\0';
     if (c->oneshot) {
         /* a one-time run is no member (the daemons do not spread jobs to it, and leave its
@@ -353,6 +356,15 @@ static void poll_prefix(struct coord *c)
     free(body);
 }
 
+/* "etcd unreachable" when no answer came (or etcd had no leader), else "etcd refused" (a
+ * login, a permission, a bad request): what an operator looks at first differs. */
+static const char *failure_what(const struct etcd_reply *r)
+{
+    bool unavailable =
+        r->status == 0 || r->status == 502 || r->status == 503 || r->status == 504 || r->code == 14;
+    return unavailable ? "etcd unreachable" : "etcd refused";
+}
+
 struct lease_op {
     struct coord *c;
     uint64_t sent; /* monotonic ms: the lease lives at least TTL from here */
@@ -366,7 +378,7 @@ static void on_keepalive(const struct etcd_reply *r, void *arg)
     free(o);
     if (!r->ok) {
         c->round = false;
-        set_problem(c, "etcd unreachable", r->error);
+        set_problem(c, failure_what(r), r->error);
         arm(c, c->lease ? c->period_ms : c->backoff_ms);
         return;
     }
@@ -391,7 +403,8 @@ static void on_grant(const struct etcd_reply *r, void *arg)
     free(o);
     if (!r->ok || r->id == 0 || r->ttl <= 0) {
         c->round = false;
-        set_problem(c, "etcd unreachable", r->ok ? "lease grant refused" : r->error);
+        set_problem(c, r->ok ? "etcd refused" : failure_what(r),
+                    r->ok ? "lease grant refused" : r->error);
         uint64_t wait = c->backoff_ms;
         c->backoff_ms = c->backoff_ms * 2 > c->ttl_ms ? c->ttl_ms : c->backoff_ms * 2;
         arm(c, wait);

@@ -404,6 +404,16 @@ void etcd_decode_error(const char *body, size_t len, struct etcd_reply *out)
     json_object_put(root);
 }
 
+void etcd_explain_error(const char *endpoint, struct etcd_reply *r)
+{
+    if (r->code != 14 || strcmp(r->error, "connection closed") != 0 || !endpoint ||
+        strncmp(endpoint, "https://", 8) != 0)
+        return;
+    snprintf(r->error, sizeof r->error,
+             "connection closed: etcd's JSON gateway could not reach etcd's own gRPC service (with "
+             "--client-cert-auth, etcd's server certificate must also allow clientAuth)");
+}
+
 /* ---- client ---- */
 
 struct etcd_client {
@@ -501,6 +511,7 @@ static void on_http(const struct http_result *res, void *arg)
         r.status = res->status;
     } else if (res->outcome == HTTP_ERR_STATUS) {
         etcd_decode_error(res->body, res->body_len, &r);
+        etcd_explain_error(c->endpoints[c->cur], &r);
         r.status = res->status;
     } else {
         snprintf(r.error, sizeof r.error, "%s", res->error ? res->error : "no reply");
@@ -535,7 +546,7 @@ static void on_http(const struct http_result *res, void *arg)
             struct etcd_reply e;
             memset(&e, 0, sizeof e);
             e.status = r.status;
-            snprintf(e.error, sizeof e.error, "etcd login as %s refused: %s", c->user, r.error);
+            snprintf(e.error, sizeof e.error, "login as %s: %s", c->user, r.error);
             call_end(next, &e);
         }
         k->then = NULL;

@@ -81,6 +81,12 @@ char *etcd_enc_auth(const char *user, const char *password);
  * out->error set. An error body ({"error"|"message", "code"}) is decoded by etcd_decode_error. */
 int etcd_decode(enum etcd_call kind, const char *body, size_t len, struct etcd_reply *out);
 void etcd_decode_error(const char *body, size_t len, struct etcd_reply *out);
+/* Add what an operator needs to an error etcd's gateway gives without saying why: over https,
+ * "connection closed" (gRPC code 14) is the gateway failing to reach etcd's own gRPC service,
+ * which it dials with the server certificate as its client certificate -- with
+ * --client-cert-auth that certificate must also allow clientAuth (etcd-io/etcd#9785,
+ * #16590). Pure. */
+void etcd_explain_error(const char *endpoint, struct etcd_reply *r);
 void etcd_reply_clear(struct etcd_reply *r);
 /* The end of a prefix range: the prefix with its last byte incremented. Caller frees. */
 char *etcd_prefix_end(const char *prefix);

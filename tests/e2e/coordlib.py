@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -47,27 +48,65 @@ def prefix_end(prefix):
     return bytes(b).decode()
 
 
-class Etcd:
-    """etcd from Debian's etcd-server, one member, on loopback, data in `directory`."""
+def make_certs(directory, server_client_auth=True):
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, with openssl.
+    Returns {ca, server_cert, server_key, client_cert, client_key} paths. etcd's JSON gateway
+    dials etcd with the server certificate as its client certificate, so with
+    --client-cert-auth that one needs clientAuth too (server_client_auth=False leaves it out,
+    as a real deployment might)."""
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+        "-subj", "/CN=rolesyncd test CA")
+    server_eku = "serverAuth,clientAuth" if server_client_auth else "serverAuth"
+    for name, ext in (("server", f"subjectAltName=IP:127.0.0.1\nextendedKeyUsage={server_eku}"),
+                      ("client", "extendedKeyUsage=clientAuth")):
+        with open(os.path.join(directory, f"{name}.ext"), "w", encoding="ascii") as f:
+            f.write(ext + "\n")
+        run("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    p = lambda n: os.path.join(directory, n)  # noqa: E731
+    return {"ca": p("ca.pem"), "server_cert": p("server.pem"), "server_key": p("server.key"),
+            "client_cert": p("client.pem"), "client_key": p("client.key")}
 
-    def __init__(self, directory):
+
+class Etcd:
+    """etcd from Debian's etcd-server, one member, on loopback, data in `directory`. With
+    `tls` (make_certs' paths) it serves HTTPS and asks for a client certificate."""
+
+    def __init__(self, directory, tls=None):
         self.dir = directory
+        self.tls = tls
         self.client = free_port()
         self.peer = free_port()
         self.proc = None
+        self.token = None  # sent as Authorization once auth is on (tests set it)
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.client}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.client}"
+
+    def _ctx(self):
+        if not self.tls:
+            return None
+        ctx = ssl.create_default_context(cafile=self.tls["ca"])
+        ctx.load_cert_chain(self.tls["client_cert"], self.tls["client_key"])
+        return ctx
 
     def start(self):
         peer = f"http://127.0.0.1:{self.peer}"
         log = open(os.path.join(self.dir, "etcd.log"), "ab")
+        tls = []
+        if self.tls:
+            tls = ["--cert-file", self.tls["server_cert"], "--key-file", self.tls["server_key"],
+                   "--trusted-ca-file", self.tls["ca"], "--client-cert-auth"]
         self.proc = subprocess.Popen(
             [ETCD, "--name", "t", "--data-dir", os.path.join(self.dir, "etcd-data"),
              "--listen-client-urls", self.url, "--advertise-client-urls", self.url,
              "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-             "--initial-cluster", f"t={peer}"],
+             "--initial-cluster", f"t={peer}", *tls],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         if not wait_until(self.healthy, timeout=20, interval=0.1):
@@ -76,7 +115,7 @@ class Etcd:
 
     def healthy(self):
         try:
-            with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
+            with urllib.request.urlopen(self.url + "/health", timeout=1, context=self._ctx()) as r:
                 return r.status == 200
         except Exception:
             return False
@@ -96,10 +135,26 @@ class Etcd:
         self.proc = None
 
     def call(self, path, body, timeout=5):
+        headers = {"Content-Type": "application/json"}
+        if self.token:
+            headers["Authorization"] = self.token
         req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+                                     headers=headers)
+        with urllib.request.urlopen(req, timeout=timeout, context=self._ctx()) as r:
             return json.loads(r.read())
+
+    def etcdctl(self, *args):
+        """Run Debian's etcdctl against this etcd; returns its stdout."""
+        tls = []
+        if self.tls:
+            tls = ["--cacert", self.tls["ca"], "--cert", self.tls["client_cert"],
+                   "--key", self.tls["client_key"]]
+        p = subprocess.run(["etcdctl", "--endpoints", self.url, *tls, *args],
+                           capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, ETCDCTL_API="3"))
+        if p.returncode != 0:
+            raise RuntimeError(f"etcdctl {' '.join(args)}: {p.stderr}")
+        return p.stdout
 
     def keys(self, prefix):
         """{key: (value, lease)} under prefix now."""
@@ -133,7 +188,7 @@ class KeyHistory:
                 req = urllib.request.Request(self.etcd.url + "/v3/watch",
                                              data=json.dumps(body).encode(),
                                              headers={"Content-Type": "application/json"})
-                self._resp = urllib.request.urlopen(req, timeout=3600)
+                self._resp = urllib.request.urlopen(req, timeout=3600, context=self.etcd._ctx())
                 replay = True
                 while not self._stop:
                     line = self._resp.readline()

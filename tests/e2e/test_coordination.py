@@ -53,7 +53,7 @@ class CoordCase(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="rs-coord-")
-        self.etcd = Etcd(self.tmp).start()
+        self.etcd = self.make_etcd().start()
         self.history = KeyHistory(self.etcd, PREFIX)
         self.sims = []
         self.daemons = []
@@ -78,6 +78,9 @@ class CoordCase(unittest.TestCase):
         self.etcd.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
+    def make_etcd(self):
+        return Etcd(self.tmp)
+
     def sim(self, state, **kw):
         s = Sim("genesys", state=state, latency=self.SIM_LATENCY, **kw).start()
         self.sims.append(s)
@@ -87,8 +90,8 @@ class CoordCase(unittest.TestCase):
         return gen("genesys", seed=seed, same_as=self.src_state,
                    drift=self.DRIFT if drift is None else drift)
 
-    def configs(self, n, interval="2s", ttl=TTL, http=(), **top):
-        http = dict(http)
+    def configs(self, n, interval="2s", ttl=TTL, http=(), etcd=(), name="rs", **top):
+        http, etcd = dict(http), dict(etcd)
         tenants = {"src": tenant_for(self.src)}
         for j in JOBS:
             tenants[f"dst-{j}"] = tenant_for(self.dst[j])
@@ -96,12 +99,13 @@ class CoordCase(unittest.TestCase):
                  "max_deletes": 100000} for j in JOBS]
         out = []
         for i in range(n):
-            sd = os.path.join(self.tmp, f"state{i}")
-            cfg = write_config(self.tmp, tenants, jobs, state_dir=sd, name=f"rs{i}.yaml",
+            sd = os.path.join(self.tmp, f"{name}-state{i}")
+            cfg = write_config(self.tmp, tenants, jobs, state_dir=sd, name=f"{name}{i}.yaml",
                                log_level="info", http=dict({"rate_limit": "0"}, **http),
-                               coordination={"etcd": {"endpoints": [self.etcd.url],
-                                                      "prefix": PREFIX,
-                                                      "lease_ttl": f"{ttl}s"}}, **top)
+                               coordination={"etcd": dict({"endpoints": [self.etcd.url],
+                                                           "prefix": PREFIX,
+                                                           "lease_ttl": f"{ttl}s"}, **etcd)},
+                               **top)
             out.append((cfg, os.path.join(sd, "status.json")))
         return out
 

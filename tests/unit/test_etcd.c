@@ -120,6 +120,31 @@ static void test_decode_txn(void **state)
     etcd_reply_clear(&r);
 }
 
+static void test_explain_gateway_error(void **state)
+{
+    (void)state;
+    const char *body = "{\"error\":\"connection closed\",\"message\":\"connection closed\","
+                       "\"code\":14}";
+    struct etcd_reply r;
+    memset(&r, 0, sizeof r);
+    etcd_decode_error(body, strlen(body), &r);
+    assert_int_equal(r.code, 14);
+    assert_string_equal(r.error, "connection closed");
+    etcd_explain_error("http://127.0.0.1:2379", &r); /* plain http: said as it is */
+    assert_string_equal(r.error, "connection closed");
+    etcd_explain_error("https://etcd-1:2379", &r);
+    assert_non_null(strstr(r.error, "must also allow clientAuth"));
+    char before[sizeof r.error];
+    snprintf(before, sizeof before, "%s", r.error);
+    etcd_explain_error("https://etcd-1:2379", &r); /* said once */
+    assert_string_equal(r.error, before);
+    memset(&r, 0, sizeof r);
+    r.code = 14;
+    snprintf(r.error, sizeof r.error, "etcdserver: no leader");
+    etcd_explain_error("https://etcd-1:2379", &r);
+    assert_string_equal(r.error, "etcdserver: no leader");
+}
+
 static void test_decode_errors(void **state)
 {
     (void)state;
@@ -151,6 +176,7 @@ int main(void)
         cmocka_unit_test(test_decode_grant_and_keepalive),
         cmocka_unit_test(test_decode_txn),
         cmocka_unit_test(test_decode_errors),
+        cmocka_unit_test(test_explain_gateway_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

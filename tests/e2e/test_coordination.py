@@ -14,6 +14,7 @@ simulator, every target keeping a request log (tenantsim --request-log).
 Skipped when /usr/bin/etcd is missing (scripts/setup.sh installs etcd-server).
 """
 import os
+import re
 import shutil
 import signal
 import tempfile
@@ -22,7 +23,7 @@ import unittest
 
 from coordlib import ETCD, Etcd, KeyHistory, api_writes, check_writes, parse_fence, \
     read_request_log
-from daemon_fixture import read_status, wait_until
+from daemon_fixture import read_status, slurp, wait_until
 from rsconfig import tenant_for, user_grants, write_config
 from simlib import Daemon, Sim, gen, run_rolesyncd
 
@@ -90,7 +91,10 @@ class CoordCase(unittest.TestCase):
         return gen("genesys", seed=seed, same_as=self.src_state,
                    drift=self.DRIFT if drift is None else drift)
 
-    def configs(self, n, interval="2s", ttl=TTL, http=(), etcd=(), name="rs", **top):
+    def configs(self, n, interval="2s", ttl=TTL, http=(), etcd=(), name="rs", metrics=False,
+                **top):
+        """n configs of the five jobs on this etcd, each with its own state_dir (and, with
+        `metrics`, its metrics file there); returns [(config, status.json)]."""
         http, etcd = dict(http), dict(etcd)
         tenants = {"src": tenant_for(self.src)}
         for j in JOBS:
@@ -100,6 +104,8 @@ class CoordCase(unittest.TestCase):
         out = []
         for i in range(n):
             sd = os.path.join(self.tmp, f"{name}-state{i}")
+            if metrics:
+                top["metrics_file"] = os.path.join(sd, "rolesyncd.prom")
             cfg = write_config(self.tmp, tenants, jobs, state_dir=sd, name=f"{name}{i}.yaml",
                                log_level="info", http=dict({"rate_limit": "0"}, **http),
                                coordination={"etcd": dict({"endpoints": [self.etcd.url],
@@ -136,7 +142,7 @@ class CoordCase(unittest.TestCase):
                      f"{ETCD} is missing: apt-get install etcd-server etcd-client")
 class CoordinationTest(CoordCase):
     def test_exclusive_spread_takeover_fencing_and_etcd_outage(self):
-        cfgs = self.configs(3)
+        cfgs = self.configs(3, metrics=True)
         daemons = [self.start(c) for c, _ in cfgs]
         statuses = [s for _, s in cfgs]
 
@@ -153,6 +159,16 @@ class CoordinationTest(CoordCase):
                 self.assertEqual(st["jobs"][j]["state"], "standby", st["jobs"][j])
             self.assertIn("holder", st["jobs"][j])
         members = [read_status(s)["daemon"]["coordination"]["member"] for s in statuses]
+        # the metric and --status say the same as the status file
+        for i, (cfg, sp) in enumerate(cfgs):
+            prom = os.path.join(os.path.dirname(sp), "rolesyncd.prom")
+            self.assertTrue(wait_until(
+                lambda: f"rolesyncd_jobs_held {len(hs[i])}\n" in (slurp(prom) or ""),
+                timeout=4 * TTL), prom)
+            p = run_rolesyncd(["-c", cfg, "--status"])
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertRegex(p.stdout, rf"coordination\s+etcd as member {re.escape(members[i])}, "
+                                       rf"holding {len(hs[i])} job\(s\)")
         self.assertTrue(wait_until(self.all_converged, timeout=60), "first cycles")
 
         # -- kill -9 a holder of two jobs; they run elsewhere within 2 x TTL

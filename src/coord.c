@@ -82,6 +82,7 @@ struct fence;
 
 struct coord {
     uv_loop_t *loop;
+    struct http_engine *engine; /* borrowed: the one the daemon's writes go through too */
     struct etcd_client *etcd;
     char *prefix, *member;
     uint64_t ttl_ms, period_ms;
@@ -155,6 +156,15 @@ static void set_problem(struct coord *c, const char *what, const char *error)
     changed(c);
 }
 
+/* "etcd unreachable" when no answer came (or etcd had no leader), else "etcd refused" (a
+ * login, a permission, a bad request): what an operator looks at first differs. */
+static const char *failure_what(const struct etcd_reply *r)
+{
+    bool unavailable =
+        r->status == 0 || r->status == 502 || r->status == 503 || r->status == 504 || r->code == 14;
+    return unavailable ? "etcd unreachable" : "etcd refused";
+}
+
 /* ---- acquire / release ---- */
 
 struct job_op {
@@ -182,6 +192,8 @@ static void on_job_op(const struct etcd_reply *r, void *arg)
             j->held = false;
             free(j->holder);
             j->holder = NULL;
+        } else if (c->shutting) {
+            /* taken while giving everything back: the revoke takes the key with the lease */
         } else if (r->succeeded) {
             j->held = true;
             j->create_rev = r->revision;
@@ -191,6 +203,8 @@ static void on_job_op(const struct etcd_reply *r, void *arg)
         } else {
             free(j->holder);
             j->holder = r->nkvs ? xstrdup(r->kvs[0].value) : NULL;
+            if (!j->holder)
+                j->tried = false; /* the holder let go in between: ask again next round */
         }
         if (!j->configured && !j->held) {
             free(j->name);
@@ -292,6 +306,10 @@ static void on_poll(const struct etcd_reply *r, void *arg)
     bool me = false;
 
     c->round = false;
+    if (c->shutting) { /* a late answer: nothing more is taken */
+        free(members);
+        return;
+    }
     if (!r->ok) {
         set_problem(c, "etcd read failed", r->error);
         free(members);
@@ -356,15 +374,6 @@ static void poll_prefix(struct coord *c)
     free(body);
 }
 
-/* "etcd unreachable" when no answer came (or etcd had no leader), else "etcd refused" (a
- * login, a permission, a bad request): what an operator looks at first differs. */
-static const char *failure_what(const struct etcd_reply *r)
-{
-    bool unavailable =
-        r->status == 0 || r->status == 502 || r->status == 503 || r->status == 504 || r->code == 14;
-    return unavailable ? "etcd unreachable" : "etcd refused";
-}
-
 struct lease_op {
     struct coord *c;
     uint64_t sent; /* monotonic ms: the lease lives at least TTL from here */
@@ -376,6 +385,8 @@ static void on_keepalive(const struct etcd_reply *r, void *arg)
     struct coord *c = o->c;
     uint64_t sent = o->sent;
     free(o);
+    if (c->shutting) /* the lease is being given back: a late answer changes nothing */
+        return;
     if (!r->ok) {
         c->round = false;
         set_problem(c, failure_what(r), r->error);
@@ -401,6 +412,8 @@ static void on_grant(const struct etcd_reply *r, void *arg)
     struct coord *c = o->c;
     uint64_t sent = o->sent;
     free(o);
+    if (c->shutting) /* granted too late: nothing is put under it, it expires by itself */
+        return;
     if (!r->ok || r->id == 0 || r->ttl <= 0) {
         c->round = false;
         set_problem(c, r->ok ? "etcd refused" : failure_what(r),
@@ -467,6 +480,7 @@ struct coord *coord_new(uv_loop_t *loop, struct http_engine *e, const struct cfg
         return NULL;
     }
     c->loop = loop;
+    c->engine = e;
     c->prefix = xstrdup(cfg->prefix);
     gethostname(host, sizeof host - 1);
     c->member = xasprintf("%s:%ld", host, (long)getpid());
@@ -639,7 +653,7 @@ static void on_fence_reply(const struct etcd_reply *r, void *arg)
         return;
     struct cjob *j = job_find(c, f->job);
     if (!r->ok) {
-        snprintf(why, sizeof why, "fence: etcd unreachable: %s", r->error);
+        snprintf(why, sizeof why, "fence: %s: %s", failure_what(r), r->error);
         fence_deliver(f, false, why);
         return;
     }
@@ -728,7 +742,38 @@ static void on_shut_timer(uv_timer_t *t)
     struct coord *c = UTIL_CONTAINER_OF(t, struct coord, shut_timer);
     if (c->revoking)
         log_warning(NULL, "coordination: no answer to the lease revoke; it expires by itself");
+    else if (c->lease) {
+        /* writes still on the wire: the lease is not given back, so nobody else writes
+         * before it expires (lease_ttl) and they have landed */
+        uv_timer_stop(&c->tick);
+        log_warning(NULL,
+                    "coordination: writes still in flight at shutdown; the lease is left to "
+                    "expire member=%s",
+                    c->member);
+    }
     shut_finish(c);
+}
+
+static void revoke_lease(struct coord *c)
+{
+    char *body = etcd_enc_lease(c->lease);
+    c->lease = 0;
+    c->revoking = true;
+    etcd_call(c->etcd, ETCD_REVOKE, body, on_revoked, c);
+    free(body);
+}
+
+/* Shutting down: the gate refuses every write from now on, but writes it let through may
+ * still be on the wire. The lease goes only once they are answered: revoked earlier, another
+ * instance could take the job and write while they land. */
+static void on_writes_wait(uv_timer_t *t)
+{
+    struct coord *c = UTIL_CONTAINER_OF(t, struct coord, tick);
+    if (http_engine_gated_in_flight(c->engine) > 0) {
+        uv_timer_start(&c->tick, on_writes_wait, 10, 0);
+        return;
+    }
+    revoke_lease(c);
 }
 
 void coord_shutdown(struct coord *c, void (*cb)(void *arg), void *arg)
@@ -742,11 +787,7 @@ void coord_shutdown(struct coord *c, void (*cb)(void *arg), void *arg)
         uv_timer_start(&c->shut_timer, on_shut_timer, 0, 0);
         return;
     }
-    char *body = etcd_enc_lease(c->lease);
-    c->lease = 0;
-    c->revoking = true;
-    etcd_call(c->etcd, ETCD_REVOKE, body, on_revoked, c);
-    free(body);
+    uv_timer_start(&c->tick, on_writes_wait, 0, 0);
     uv_timer_start(&c->shut_timer, on_shut_timer, COORD_SHUTDOWN_MS, 0);
 }
 

@@ -58,6 +58,7 @@ struct xfer {
     struct http_header *hdrs;     /* reply headers; name points at one block "name\0value\0" */
     size_t nhdrs, caphdrs;
     size_t hdr_bytes; /* sum of stored header lines, bounded */
+    bool gated;       /* the owner's gate is asked again once the connection is ready */
 };
 
 enum req_state {
@@ -82,6 +83,9 @@ struct http_request {
     unsigned tok_gen;      /* token generation the current attempt carried */
     unsigned flags;        /* HTTP_REQ_* */
     struct http_gate gate; /* check == NULL: none */
+    char *gate_hdr;        /* the header line the gate gave for the next attempt, or NULL */
+    char *gate_why;        /* set when the gate said no at the last moment (on_prereq) */
+    bool gated_running;    /* an attempt the gate let through is on the multi */
     struct xfer x;
     /* outcome, valid from REQ_DONE */
     enum http_outcome outcome;
@@ -162,9 +166,10 @@ struct http_engine {
     char *user_agent;
     struct http_tenant *tenants;
     struct sock *socks;
-    uint64_t rng;       /* splitmix64 state for jitter */
-    unsigned in_flight; /* transfers on the multi (API + token) */
-    long max_conns;     /* connections the live tenants may keep open (CURLMOPT_MAXCONNECTS) */
+    uint64_t rng;             /* splitmix64 state for jitter */
+    unsigned in_flight;       /* transfers on the multi (API + token) */
+    unsigned gated_in_flight; /* of those, attempts a gate let through (fenced writes) */
+    long max_conns; /* connections the live tenants may keep open (CURLMOPT_MAXCONNECTS) */
     bool draining, closing, finished;
     http_drained_cb drain_cb;
     void *drain_arg;
@@ -567,6 +572,8 @@ static const char *xfer_header(const struct xfer *x, const char *name)
 }
 
 static int on_close_socket(void *clientp, curl_socket_t s);
+static int on_prereq(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+                     int conn_primary_port, int conn_local_port);
 
 /* Set up and add one attempt. `hdrs` is taken over (freed wiped by xfer_end). Returns 0, or -1
  * with a message in err (nothing left on the multi). */
@@ -613,6 +620,12 @@ static int xfer_start(struct http_engine *e, const struct http_tenant *t, struct
     rc |= curl_easy_setopt(c, CURLOPT_ERRORBUFFER, x->errbuf);
     rc |= curl_easy_setopt(c, CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
     rc |= curl_easy_setopt(c, CURLOPT_CLOSESOCKETDATA, e);
+    if (x->gated) {
+        /* the gate again once the connection (and TLS) is up, right before the request's
+         * bytes leave: a connect that took long, or a pause, does not let a write out late */
+        rc |= curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, on_prereq);
+        rc |= curl_easy_setopt(c, CURLOPT_PREREQDATA, x);
+    }
     /* HTTP/2 is optional in the libcurl build: failing to ask for it is not an error. */
     (void)curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
     (void)curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
@@ -911,6 +924,8 @@ static void on_req_closed(uv_handle_t *h)
     free(r->body);
     free(r->error);
     free(r->corr);
+    free(r->gate_hdr);
+    free(r->gate_why);
     free(r);
     t->nlive--;
     tenant_maybe_finish(t);
@@ -953,6 +968,49 @@ static void on_req_timer(uv_timer_t *h)
     }
 }
 
+/* The attempt a gate let through is off the multi. */
+static void gated_end(struct http_request *r)
+{
+    if (r->gated_running) {
+        r->gated_running = false;
+        r->t->e->gated_in_flight--;
+    }
+}
+
+/* Ask a request's gate (http.h http_gate) now. true: go on, with its header kept for the
+ * attempt; false: the request is finished unsent with the gate's reason. */
+static bool gate_lets_through(struct http_request *r)
+{
+    char hdr[512] = "", why[256] = "";
+    free(r->gate_hdr);
+    r->gate_hdr = NULL;
+    if (!r->gate.check(r->gate.arg, hdr, sizeof hdr, why, sizeof why)) {
+        finish(r, HTTP_ERR_CANCELLED, 0, why[0] ? why : "not sent: refused by its gate");
+        return false;
+    }
+    if (hdr[0] && !strpbrk(hdr, "\r\n") && strchr(hdr, ':'))
+        r->gate_hdr = xstrdup(hdr); /* anything else is no header line: never split a request */
+    return true;
+}
+
+/* CURLOPT_PREREQFUNCTION of a gated attempt: connected, about to send. */
+static int on_prereq(void *clientp, char *conn_primary_ip, char *conn_local_ip,
+                     int conn_primary_port, int conn_local_port)
+{
+    (void)conn_primary_ip;
+    (void)conn_local_ip;
+    (void)conn_primary_port;
+    (void)conn_local_port;
+    struct xfer *x = clientp;
+    struct http_request *r = x->owner;
+    char hdr[512], why[256] = "";
+    if (r->gate.check(r->gate.arg, hdr, sizeof hdr, why, sizeof why))
+        return CURL_PREREQFUNC_OK;
+    free(r->gate_why);
+    r->gate_why = xstrdup(why[0] ? why : "not sent: refused by its gate");
+    return CURL_PREREQFUNC_ABORT;
+}
+
 static void cancel_request(struct http_request *r, const char *why)
 {
     struct http_tenant *t = r->t;
@@ -961,6 +1019,7 @@ static void cancel_request(struct http_request *r, const char *why)
     case REQ_RUNNING:
         xfer_end(t->e, &r->x);
         t->in_flight--;
+        gated_end(r);
         finish(r, HTTP_ERR_CANCELLED, 0, why);
         schedule_pump(t);
         check_drained(t->e);
@@ -1183,19 +1242,8 @@ static void start_attempt(struct http_request *r)
 {
     struct http_tenant *t = r->t;
     struct curl_slist *h = NULL;
-    char err[256], gate_hdr[512] = "";
+    char err[256];
 
-    if (r->gate.check) {
-        /* the last moment before curl has it: a fenced write that may no longer be made is
-         * not sent at all (the retry of an earlier attempt included) */
-        char why[256] = "";
-        if (!r->gate.check(r->gate.arg, gate_hdr, sizeof gate_hdr, why, sizeof why)) {
-            finish(r, HTTP_ERR_CANCELLED, 0, why[0] ? why : "not sent: refused by its gate");
-            return;
-        }
-        if (strpbrk(gate_hdr, "\r\n") || (gate_hdr[0] && !strchr(gate_hdr, ':')))
-            gate_hdr[0] = '\0'; /* not a header line: never let it split the request */
-    }
     h = curl_slist_append(h, "Accept: application/json");
     if (h && r->body)
         h = curl_slist_append(h, "Content-Type: application/json");
@@ -1208,16 +1256,21 @@ static void start_attempt(struct http_request *r)
     }
     if (h && t->extra_header)
         h = curl_slist_append(h, t->extra_header);
-    if (h && gate_hdr[0])
-        h = curl_slist_append(h, gate_hdr);
+    if (h && r->gate_hdr)
+        h = curl_slist_append(h, r->gate_hdr);
     if (!h) {
         finish(r, HTTP_ERR_TRANSPORT, 0, "out of memory");
         return;
     }
     r->tok_gen = t->tok_gen;
+    r->x.gated = r->gate.check != NULL;
     if (xfer_start(t->e, t, &r->x, r->method, r->url, r->body, h, err, sizeof(err)) != 0) {
         finish(r, HTTP_ERR_TRANSPORT, 0, err);
         return;
+    }
+    if (r->x.gated) {
+        r->gated_running = true;
+        t->e->gated_in_flight++;
     }
     if (r->attempts > 0)
         t->counters.retries++;
@@ -1250,6 +1303,20 @@ static void api_attempt_done(struct http_request *r, CURLcode rc)
         status = seen;
     xfer_end(e, x);
     t->in_flight--;
+    gated_end(r);
+    if (r->gate_why) {
+        /* the gate said no once the connection was ready: nothing was sent, so the attempt
+         * is not counted, and it is not retried */
+        char *why = r->gate_why;
+        r->gate_why = NULL;
+        r->attempts--;
+        t->counters.requests--;
+        if (r->attempts > 0)
+            t->counters.retries--;
+        finish(r, HTTP_ERR_CANCELLED, 0, why);
+        free(why);
+        goto out;
+    }
     now = loop_now(e);
     t->counters.by_status[status >= 100 && status < HTTP_STATUS_SLOTS ? status : 0]++;
 
@@ -1366,6 +1433,10 @@ static void on_pump(uv_timer_t *h)
     uint64_t now = loop_now(e);
 
     while (t->queue && !t->closing && !e->draining && t->in_flight < t->http.max_connections) {
+        /* a fenced write the gate refuses goes now, without waiting for a token or a
+         * rate-limit slot it would waste (and without holding back those behind it) */
+        if (t->queue->gate.check && !gate_lets_through(t->queue))
+            continue;
         if (t->auth != HTTP_AUTH_NONE) {
             if (now < t->auth_fail_until) {
                 struct http_request *r, *tmp;
@@ -1773,6 +1844,11 @@ static void check_drained(struct http_engine *e)
 {
     if (e->draining && e->drain_cb && !e->closing && e->in_flight == 0)
         uv_timer_start(&e->drain_timer, on_drain_timer, 0, 0);
+}
+
+unsigned http_engine_gated_in_flight(const struct http_engine *e)
+{
+    return e->gated_in_flight;
 }
 
 void http_engine_drain(struct http_engine *e, uint64_t deadline_ms, http_drained_cb cb, void *arg)

@@ -213,7 +213,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (o->explain) {
         if (o->check || o->once || o->status || o->history || o->approve || o->undo || o->dry_run ||
-            o->force_deletes) {
+            o->force_deletes || o->coordinate) {
             fprintf(stderr, "rolesyncd: --explain goes only with --job, --user or --role (and "
                             "-c)\n");
             return -1;

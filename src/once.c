@@ -79,6 +79,12 @@ static void on_done(const struct sync_result *r, void *arg)
         sync_status_settle(j->sj, r, false); /* no later cycle will retry */
         status_save(j->os);
     }
+    if (r->fenced) {
+        /* --coordinate: the job's key was lost mid-run; what was not sent is the next
+         * holder's. The run could not do its job, whether or not a write went out first. */
+        j->code = ONCE_EXIT_FATAL;
+        return;
+    }
     switch (r->outcome) {
     case SYNC_OK:
         j->code = ONCE_EXIT_OK;
@@ -195,13 +201,18 @@ static bool once_write_gate(const char *job, char *header, size_t hn, char *why,
     return coord_write_gate(coord, job, header, hn, why, wn);
 }
 
+static void on_deadline(uv_timer_t *t)
+{
+    *(bool *)t->data = true;
+}
+
 /* --once --coordinate (product.md 7a): take the selected jobs' keys on etcd before anything
  * runs. Returns once etcd has answered for every job (held here, or named another holder); when
  * it has not within two lease TTLs, *code = 1 (logged) and nothing may run. The coordinator
  * returned (NULL only when it could not be set up) is shut down by the caller. */
 static struct coord *coordinate_jobs(uv_loop_t *loop, struct http_engine *engine,
                                      const struct cfg_config *cfg, const char *const *jobs,
-                                     size_t njobs, int *code)
+                                     size_t njobs, int *code, char *why, size_t whylen)
 {
     const char **names = xcalloc(cfg->njobs ? cfg->njobs : 1, sizeof *names);
     size_t n = 0;
@@ -213,28 +224,34 @@ static struct coord *coordinate_jobs(uv_loop_t *loop, struct http_engine *engine
                                         NULL, err, sizeof err);
     if (!c) {
         free(names);
+        snprintf(why, whylen, "%s", err);
         log_error(NULL, "coordination unavailable, nothing run error=%s",
                   log_quote(q, sizeof q, err));
         *code = ONCE_EXIT_FATAL;
         return NULL;
     }
-    uint64_t deadline = util_mono_ms() + 2 * cfg->coordination->lease_ttl_ms;
-    for (;;) {
-        bool all = true;
+    /* a timer, so a wait inside the coordinator's backoff cannot outlast the deadline */
+    bool late = false;
+    uv_timer_t deadline;
+    uv_timer_init(loop, &deadline);
+    deadline.data = &late;
+    uv_timer_start(&deadline, on_deadline, 2 * cfg->coordination->lease_ttl_ms, 0);
+    bool all = false;
+    while (!all && !late) {
+        all = true;
         for (size_t i = 0; i < n && all; i++)
             all = coord_job_settled(c, names[i]);
-        if (all || util_mono_ms() >= deadline)
-            break;
-        uv_run(loop, UV_RUN_ONCE); /* the coordinator's timer keeps the loop alive */
+        if (!all)
+            uv_run(loop, UV_RUN_ONCE);
     }
-    bool all = true;
-    for (size_t i = 0; i < n && all; i++)
-        all = coord_job_settled(c, names[i]);
+    uv_close((uv_handle_t *)&deadline, NULL);
+    uv_run(loop, UV_RUN_NOWAIT); /* the close callback: the timer lives on this stack */
     free(names);
     if (!all) {
-        const char *why = coord_problem(c);
+        const char *p = coord_problem(c);
+        snprintf(why, whylen, "%s", p ? p : "etcd did not answer for every job in time");
         log_error(NULL, "coordination unavailable, nothing run error=%s",
-                  log_quote(q, sizeof q, why ? why : "etcd did not answer for every job in time"));
+                  log_quote(q, sizeof q, why));
         *code = ONCE_EXIT_FATAL;
     }
     return c;
@@ -319,9 +336,17 @@ static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_
         }
     }
     struct coord *coord = NULL;
+    char coord_err[400] = "";
+    if (coordinate && dry_run) {
+        /* a dry run writes nothing: there is nothing to fence, and taking keys would only
+         * keep the daemons from jobs for the length of a preview */
+        log_info(NULL, "dry run: --coordinate takes no keys");
+        coordinate = false;
+    }
     if (coordinate && tenants) {
         status_set_coordination(&os.st, "etcd", NULL);
-        coord = coordinate_jobs(&loop, engine, cfg, jobs, njobs, &code);
+        coord =
+            coordinate_jobs(&loop, engine, cfg, jobs, njobs, &code, coord_err, sizeof coord_err);
         if (coord)
             status_set_coordination(&os.st, "etcd", coord_member(coord));
     }
@@ -333,7 +358,7 @@ static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_
     for (size_t i = 0; i < cfg->njobs; i++) {
         const struct cfg_job *job = &cfg->jobs[i];
         runs[i] = selected(job, jobs, njobs);
-        if (!runs[i] || !coordinate)
+        if (!runs[i] || !coordinate || !tenants)
             continue;
         struct status_job *sj = status_job_find(&os.st, job->name);
         const char *holder = coord ? coord_job_holder(coord, job->name) : NULL;
@@ -349,7 +374,7 @@ static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_
             log_info(job->name, "job held by another instance, not run holder=%s", holder);
         } else {
             snprintf(why, sizeof why, "coordination unavailable: %s",
-                     coord && coord_problem(coord) ? coord_problem(coord) : "no key taken");
+                     coord_err[0] ? coord_err : "no key taken");
             code = ONCE_EXIT_FATAL;
         }
         status_job_set_holder(sj, false, holder);
@@ -371,6 +396,21 @@ static int run_jobs(const struct cfg_config *cfg, const char *const *jobs, size_
             const struct cfg_job *job = &cfg->jobs[k];
             if (!runs[k])
                 continue;
+            if (coord && !coord_job_runnable(coord, job->name)) {
+                /* held at the start, lost while earlier jobs ran (a pause, etcd gone) */
+                const char *p = coord_problem(coord);
+                char why[500];
+                snprintf(why, sizeof why, "not run: the job's key is no longer held (%s)",
+                         p ? p : "lease lost");
+                char q[600];
+                log_warning(job->name, "job not run reason=%s", log_quote(q, sizeof q, why));
+                struct status_job *sj = status_job_find(&os.st, job->name);
+                status_job_set_holder(sj, false, coord_job_holder(coord, job->name));
+                status_job_set_state(sj, STATUS_JOB_STANDBY, why);
+                status_save(&os);
+                code = worst(code, ONCE_EXIT_FATAL);
+                continue;
+            }
             oj[k] = (struct once_job){.cli_dry_run = dry_run, .os = &os, .name = job->name};
             if (approve_fp) {
                 char aerr[512], q[600];

@@ -98,7 +98,11 @@ void coord_fence_refuse(uv_loop_t *loop, const char *reason,
                         void (*done)(bool held, const char *reason, void *done_arg),
                         void *done_arg);
 
-/* Stop: hold nothing, revoke the lease; `cb` once etcd answered or after COORD_SHUTDOWN_MS. */
+/* Stop: hold nothing (every fence and write gate says no from now on), then revoke the lease
+ * once the fenced writes already on the wire (http_engine_gated_in_flight) are answered;
+ * `cb` once etcd answered the revoke, or after COORD_SHUTDOWN_MS -- when writes are still in
+ * flight by then, the lease is not revoked but left to expire, so no other instance takes the
+ * jobs while they may still land. */
 void coord_shutdown(struct coord *c, void (*cb)(void *arg), void *arg);
 /* Free (after coord_shutdown, or at once when shutting down is moot). No callback after it. */
 void coord_free(struct coord *c);

@@ -181,6 +181,9 @@ void http_engine_cancel_all(struct http_engine *e);
  * from the loop once nothing is in flight, or after `deadline_ms` when the rest is cancelled.
  * Not called if http_engine_close() comes first. Calling it twice replaces the callback. */
 void http_engine_drain(struct http_engine *e, uint64_t deadline_ms, http_drained_cb cb, void *arg);
+/* Attempts on the wire that a gate let through (fenced writes): coordination waits for them
+ * before it gives a lease back. */
+unsigned http_engine_gated_in_flight(const struct http_engine *e);
 
 /* Cancel everything, free every tenant and then the engine. The pointers are invalid on return;
  * outstanding callbacks are still delivered (HTTP_ERR_CANCELLED) by the loop, then the handles
@@ -221,10 +224,13 @@ struct http_request *http_request_flags(struct http_tenant *t, const char *metho
                                         const char *body, unsigned flags, http_done_cb cb,
                                         void *arg);
 
-/* A check asked right before each attempt of a request is handed to curl (its retries too):
- * the fencing of writes under coordination (product.md 7a). check() returns true to send; it
- * may write one more request header line ("Name: value", no CR/LF) into header[0..hn), left
- * "" for none. false fails the request unsent with HTTP_ERR_CANCELLED and the text written
+/* A check asked for each attempt of a request (its retries too): the fencing of writes under
+ * coordination (product.md 7a). It is asked when the attempt reaches the head of the
+ * tenant's queue, before it waits for a token or a rate-limit slot, and again from libcurl's
+ * CURLOPT_PREREQFUNCTION once the connection is up, right before the request is sent.
+ * check() returns true to send; the first call may write one more request header line
+ * ("Name: value", no CR/LF) into header[0..hn), left "" for none. false fails the request
+ * unsent (not retried, the attempt not counted) with HTTP_ERR_CANCELLED and the text written
  * into why[0..wn). Called on the loop's thread; `arg` must outlive the request. */
 struct http_gate {
     bool (*check)(void *arg, char *header, size_t hn, char *why, size_t wn);

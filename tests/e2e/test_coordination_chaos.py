@@ -69,7 +69,7 @@ class CoordinationChaos(CoordCase):
                 i = rng.randrange(3)
                 actions.append((time.time(), member(i)))
                 os.kill(daemons[i].pid, signal.SIGSTOP)
-                time.sleep(rng.uniform(0.5 * TTL, 2.5 * TTL))
+                time.sleep(rng.uniform(1.1 * TTL, 2.5 * TTL))  # past the lease
                 os.kill(daemons[i].pid, signal.SIGCONT)
             else:
                 actions.append((time.time(), None))

@@ -214,7 +214,7 @@ def asan_build(path):
 class CoordinationValgrind(OneConfig):
     """The coordinated daemon (leases, keys, fenced writes, a reload that drops coordination,
     SIGTERM's revoke) and --once --coordinate, under valgrind: no memory error, no leak."""
-    VG_TTL = 6  # valgrind slows everything tenfold: a lease that survives it
+    VG_TTL = 10  # valgrind slows everything tenfold: a lease (and a gate margin) that survive it
 
     def valgrind(self, log, *args):
         return [VALGRIND, "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",

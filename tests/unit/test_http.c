@@ -503,6 +503,16 @@ static size_t count_of(const char *hay, const char *needle)
     return n;
 }
 
+/* One gated call, run to its end. */
+static void gated_call(struct fx *f, struct call *c, const char *method, const char *path,
+                       const char *body, const struct http_gate *gate)
+{
+    memset(c, 0, sizeof *c);
+    c->fx = f;
+    http_request_gated(f->t, method, path, body, 0, gate, on_done, c);
+    run_until(f, c, 1, 20000);
+}
+
 static void test_gate(void **state)
 {
     (void)state;
@@ -516,46 +526,108 @@ static void test_gate(void **state)
     sim_faults(&f.sim, "[{\"method\":\"GET\",\"path\":\"" ROLES "\",\"times\":1,"
                        "\"action\":\"status\",\"status\":503}]");
 
-    struct gate_fx g = {.allow = 2, .header = "X-Rolesyncd-Fence: job=j1; member=m; lease=2a"};
+    struct gate_fx g = {.allow = 1000, .header = "X-Rolesyncd-Fence: job=j1; member=m; lease=2a"};
     struct http_gate gate = {.check = test_gate_check, .arg = &g};
-    struct call c = {.fx = &f};
-    http_request_gated(f.t, "GET", ROLES, NULL, 0, &gate, on_done, &c);
-    run_until(&f, &c, 1, 20000);
+    struct call c;
+    gated_call(&f, &c, "GET", ROLES, NULL, &gate);
     assert_int_equal(c.outcome, HTTP_OK);
-    assert_int_equal(c.attempts, 2); /* the 503, then its retry: both asked */
-    assert_int_equal(g.calls, 2);
+    assert_int_equal(c.attempts, 2); /* the 503, then its retry */
+    /* each asked at the queue's head (again while it waited for the token) and connected */
+    assert_true(g.calls >= 4);
     call_free(&c);
 
-    /* the gate says no: nothing sent, the reason is the error */
-    memset(&c, 0, sizeof c);
-    c.fx = &f;
-    http_request_gated(f.t, "PUT", ROLES "/x", "{}", 0, &gate, on_done, &c);
-    run_until(&f, &c, 1, 20000);
+    /* the gate says no: nothing sent, the reason is the error (the token is cached from here
+     * on, so each attempt is asked exactly twice) */
+    struct gate_fx no = {.allow = 0, .header = ""};
+    gate.arg = &no;
+    gated_call(&f, &c, "PUT", ROLES "/x", "{}", &gate);
     assert_int_equal(c.outcome, HTTP_ERR_CANCELLED);
     assert_int_equal(c.attempts, 0);
     assert_non_null(c.error);
     assert_string_equal(c.error, "not sent: the lease is gone");
-    assert_int_equal(g.calls, 3);
+    assert_int_equal(no.calls, 1);
     call_free(&c);
 
+    /* a yes at the head of the queue, a no once connected (the last moment): not sent, not
+     * counted, not retried */
+    const struct http_counters *k = http_tenant_counters(f.t);
+    uint64_t sent = k->requests;
+    struct gate_fx late = {.allow = 1, .header = ""};
+    gate.arg = &late;
+    gated_call(&f, &c, "PUT", ROLES "/y", "{}", &gate);
+    assert_int_equal(c.outcome, HTTP_ERR_CANCELLED);
+    assert_int_equal(c.attempts, 0);
+    assert_int_equal(late.calls, 2);
+    assert_true(k->requests == sent);
+    call_free(&c);
+
+    /* the retry of a sent attempt is refused: one attempt, cancelled, not a failure */
+    sim_faults(&f.sim, "[{\"method\":\"PUT\",\"path\":\"" ROLES "/z\",\"times\":1,"
+                       "\"action\":\"status\",\"status\":503}]");
+    struct gate_fx retry = {.allow = 2, .header = ""};
+    gate.arg = &retry;
+    gated_call(&f, &c, "PUT", ROLES "/z", "{}", &gate);
+    assert_int_equal(c.outcome, HTTP_ERR_CANCELLED);
+    assert_int_equal(c.attempts, 1);
+    assert_int_equal(retry.calls, 3);
+    call_free(&c);
+    gate.arg = &g;
+
     /* a header that would split the request is dropped, the request still sent */
-    struct gate_fx bad = {.allow = 1, .header = "X-Rolesyncd-Fence: a\r\nX-Injected: b"};
+    struct gate_fx bad = {.allow = 2, .header = "X-Rolesyncd-Fence: a\r\nX-Injected: b"};
     gate.arg = &bad;
-    memset(&c, 0, sizeof c);
-    c.fx = &f;
-    http_request_gated(f.t, "GET", ROLES, NULL, 0, &gate, on_done, &c);
-    run_until(&f, &c, 1, 20000);
+    gated_call(&f, &c, "GET", ROLES, NULL, &gate);
     assert_int_equal(c.outcome, HTTP_OK);
     call_free(&c);
 
     char *text = slurp_file(log);
     assert_int_equal(count_of(text, "\"fence\":\"job=j1; member=m; lease=2a\""), 2);
-    assert_int_equal(count_of(text, "\"method\":\"PUT\""), 0);
-    /* the token requests carry no gate; the dropped header leaves one more without */
+    assert_int_equal(count_of(text, "\"path\":\"" ROLES "/x\""), 0);
+    assert_int_equal(count_of(text, "\"path\":\"" ROLES "/y\""), 0);
+    assert_int_equal(count_of(text, "\"path\":\"" ROLES "/z\""), 1); /* the 503 */
+    /* without a fence header: the token requests (no gate), /z (its gate gave none) and the
+     * request whose header was dropped */
     assert_int_equal(count_of(text, "\"fence\":null"),
-                     count_of(text, "\"path\":\"/oauth/token\"") + 1);
+                     count_of(text, "\"path\":\"/oauth/token\"") + 2);
     assert_int_equal(count_of(text, "Injected"), 0);
     free(text);
+    fx_close(&f);
+}
+
+/* A refused write behind the rate limiter goes at once: it waits for no slot, and holds back
+ * nothing. At one request per 2 s the ungated GET behind three refused PUTs is answered after
+ * one slot; were the PUTs to take a slot each before being refused, it would take four (8 s),
+ * past run_until's 5 s. */
+static void test_gate_refusal_skips_rate_limit(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_init(&f);
+    fx_sim(&f, "genesys", NULL);
+    f.http.rate_per_sec = 0.5;
+    fx_tenant(&f, HTTP_AUTH_BASIC_FORM, NULL, 0);
+    struct gate_fx no = {.allow = 0, .header = ""};
+    struct http_gate gate = {.check = test_gate_check, .arg = &no};
+    struct call c[5];
+    memset(c, 0, sizeof c);
+    for (int i = 0; i < 5; i++)
+        c[i].fx = &f;
+    submit(&f, &c[0], "GET", ROLES, NULL);
+    for (int i = 1; i < 4; i++)
+        http_request_gated(f.t, "PUT", ROLES "/x", "{}", 0, &gate, on_done, &c[i]);
+    submit(&f, &c[4], "GET", ROLES, NULL);
+    run_until(&f, c, 5, 5000);
+    for (int i = 1; i < 4; i++) {
+        assert_int_equal(c[i].outcome, HTTP_ERR_CANCELLED);
+        assert_true(c[i].t_done <= c[4].t_done);
+    }
+    assert_int_equal(c[0].outcome, HTTP_OK);
+    assert_int_equal(c[4].outcome, HTTP_OK);
+    assert_int_equal(no.calls, 3);
+    const struct http_counters *k = http_tenant_counters(f.t);
+    assert_true(k->requests == 2); /* the two GETs only */
+    for (int i = 0; i < 5; i++)
+        call_free(&c[i]);
     fx_close(&f);
 }
 
@@ -1306,6 +1378,7 @@ int main(void)
         cmocka_unit_test(test_get_and_single_flight_token),
         cmocka_unit_test(test_5xx_retried_to_success),
         cmocka_unit_test(test_gate),
+        cmocka_unit_test(test_gate_refusal_skips_rate_limit),
         cmocka_unit_test(test_429_retry_after_pauses_tenant),
         cmocka_unit_test(test_reset_truncate_garbage),
         cmocka_unit_test(test_stall_timeout),

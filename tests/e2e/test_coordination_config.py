@@ -64,6 +64,7 @@ def all_standby_with(status_path, needle):
 
 @unittest.skipUnless(os.access(ETCD, os.X_OK),
                      f"{ETCD} is missing: apt-get install etcd-server etcd-client")
+@unittest.skipUnless(shutil.which("openssl"), "openssl is missing: apt-get install openssl")
 class CoordinationTls(SettingsCase):
 
     def make_etcd(self):
@@ -100,6 +101,7 @@ class CoordinationTls(SettingsCase):
 
 @unittest.skipUnless(os.access(ETCD, os.X_OK),
                      f"{ETCD} is missing: apt-get install etcd-server etcd-client")
+@unittest.skipUnless(shutil.which("etcdctl"), "etcdctl is missing: apt-get install etcd-client")
 class CoordinationAuth(SettingsCase):
     PASSWORD = "s3cret-etcd-pw-77"
 

@@ -496,18 +496,12 @@ struct coord *coord_new(uv_loop_t *loop, struct http_engine *e, const struct cfg
     return c;
 }
 
-static bool never_busy(const char *job, void *arg)
-{
-    (void)job;
-    (void)arg;
-    return false;
-}
-
 struct coord *coord_new_oneshot(uv_loop_t *loop, struct http_engine *e, const struct cfg_coord *cfg,
-                                const char *const *jobs, size_t njobs, coord_change_cb on_change,
-                                void *arg, char *err, size_t errlen)
+                                const char *const *jobs, size_t njobs, char *err, size_t errlen)
 {
-    struct coord *c = coord_new(loop, e, cfg, on_change, never_busy, arg, err, errlen);
+    /* no change callback (the caller polls coord_job_settled) and no busy one: only
+     * rebalance() asks it, and a one-time run never rebalances */
+    struct coord *c = coord_new(loop, e, cfg, NULL, NULL, NULL, err, errlen);
     if (c) {
         c->oneshot = true;
         coord_set_jobs(c, jobs, njobs); /* before the first tick: it runs from the loop */
@@ -565,27 +559,37 @@ bool coord_job_runnable(const struct coord *c, const char *job)
     return c->healthy && !c->shutting && j && j->held && lease_alive(c, c->ttl_ms / 3);
 }
 
+/* Why a write for `j` may not go out, by this instance's own account (no I/O), or NULL: the
+ * part the fence and the write gate share. */
+static const char *local_refusal(const struct coord *c, const struct cjob *j)
+{
+    if (c->shutting)
+        return "fence: shutting down";
+    if (!j || !j->held)
+        return "fence: the job is not held by this instance";
+    if (!lease_alive(c, c->ttl_ms / 3))
+        return "fence: the lease is expired or about to expire";
+    return NULL;
+}
+
 bool coord_write_gate(const struct coord *c, const char *job, char *header, size_t hn, char *why,
                       size_t wn)
 {
-    const struct cjob *j = job_find(c, job);
-    if (c->shutting)
-        snprintf(why, wn, "fence: shutting down");
-    else if (!c->healthy)
+    if (!c->shutting && !c->healthy) {
         snprintf(why, wn, "fence: %s", c->problem);
-    else if (!j || !j->held)
-        snprintf(why, wn, "fence: the job is not held by this instance");
-    else if (!lease_alive(c, c->ttl_ms / 3))
-        snprintf(why, wn, "fence: the lease is expired or about to expire");
-    else {
-        char *qj = util_pct_encode(job), *qm = util_pct_encode(c->member);
-        snprintf(header, hn, "X-Rolesyncd-Fence: job=%s; member=%s; lease=%llx", qj, qm,
-                 (unsigned long long)c->lease);
-        free(qj);
-        free(qm);
-        return true;
+        return false;
     }
-    return false;
+    const char *no = local_refusal(c, job_find(c, job));
+    if (no) {
+        snprintf(why, wn, "%s", no);
+        return false;
+    }
+    char *qj = util_pct_encode(job), *qm = util_pct_encode(c->member);
+    snprintf(header, hn, "X-Rolesyncd-Fence: job=%s; member=%s; lease=%llx", qj, qm,
+             (unsigned long long)c->lease);
+    free(qj);
+    free(qm);
+    return true;
 }
 
 const char *coord_job_holder(const struct coord *c, const char *job)
@@ -699,12 +703,9 @@ void coord_fence(const char *job, void (*done)(bool held, const char *reason, vo
     f->next = c->fences;
     c->fences = f;
     const struct cjob *j = job_find(c, job);
-    if (c->shutting) {
-        fence_deliver(f, false, "fence: shutting down");
-    } else if (!j || !j->held) {
-        fence_deliver(f, false, "fence: the job is not held by this instance");
-    } else if (!lease_alive(c, c->ttl_ms / 3)) {
-        fence_deliver(f, false, "fence: the lease is expired or about to expire");
+    const char *no = local_refusal(c, j);
+    if (no) {
+        fence_deliver(f, false, no);
     } else {
         char *key = job_key(c, job);
         char *body = etcd_enc_held(key, j->create_rev, c->lease);

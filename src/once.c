@@ -190,11 +190,6 @@ int once_run(const struct cfg_config *cfg, const char *const *jobs, size_t njobs
     return rc;
 }
 
-static void on_coord_change(void *arg)
-{
-    (void)arg; /* the wait below polls coord_job_settled after every loop turn */
-}
-
 static bool once_write_gate(const char *job, char *header, size_t hn, char *why, size_t wn,
                             void *coord)
 {
@@ -220,8 +215,7 @@ static struct coord *coordinate_jobs(uv_loop_t *loop, struct http_engine *engine
     for (size_t i = 0; i < cfg->njobs; i++)
         if (selected(&cfg->jobs[i], jobs, njobs))
             names[n++] = cfg->jobs[i].name;
-    struct coord *c = coord_new_oneshot(loop, engine, cfg->coordination, names, n, on_coord_change,
-                                        NULL, err, sizeof err);
+    struct coord *c = coord_new_oneshot(loop, engine, cfg->coordination, names, n, err, sizeof err);
     if (!c) {
         free(names);
         snprintf(why, whylen, "%s", err);

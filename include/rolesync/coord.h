@@ -58,10 +58,9 @@ struct coord *coord_new(uv_loop_t *loop, struct http_engine *e, const struct cfg
  * neither count it when they spread jobs nor take the keys it holds (coord_assign's "not a
  * member's") -- and that takes the free keys of `jobs` (copied) as soon as it has a lease,
  * keeping them, renewed, until coord_shutdown. Jobs held elsewhere are left to their holder.
- * Fencing as for a member. */
+ * Fencing as for a member. No change callback: poll coord_job_settled / coord_job_runnable. */
 struct coord *coord_new_oneshot(uv_loop_t *loop, struct http_engine *e, const struct cfg_coord *cfg,
-                                const char *const *jobs, size_t njobs, coord_change_cb on_change,
-                                void *arg, char *err, size_t errlen);
+                                const char *const *jobs, size_t njobs, char *err, size_t errlen);
 /* Whether etcd has answered for `job`: healthy, and its key is either held here or named
  * another holder (coord_job_holder) -- a one-time run waits for this before it starts. */
 bool coord_job_settled(const struct coord *c, const char *job);
